@@ -1,0 +1,34 @@
+"""The ``ssmd`` command line (typer). One module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from ssmd.cli._app import app
+from ssmd.errors import SsmdError
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Entry point: run the app, turning ssmd errors into one-line messages."""
+    from ssmd.cli import archive, demo, version  # noqa: F401  (registers commands)
+
+    try:
+        app(standalone_mode=False)
+    except SsmdError as exc:
+        typer.echo(f"ssmd: error: {exc}", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, click.Abort):
+        typer.echo("ssmd: aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,1 @@
+//! gzip/zstd JSONL archive: writer (members, fsync, rotation, manifest, repair) and reader.

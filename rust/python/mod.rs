@@ -1,0 +1,15 @@
+//! pyo3 bindings: the `ssmd._core` extension module.
+use pyo3::prelude::*;
+
+mod archive;
+mod errors;
+mod processor;
+
+#[pymodule]
+#[pyo3(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", crate::VERSION)?;
+    processor::register(m)?;
+    archive::register(m)?;
+    Ok(())
+}
