@@ -1,0 +1,78 @@
+"""Test helpers shared by the whole suite.
+
+Import as ``from helpers import wait_until, async_wait_until``: pytest puts
+``tests/`` on ``sys.path`` because ``tests/conftest.py`` lives there and the
+tree has no ``__init__.py`` (rootdir-relative "prepend" import mode).
+
+Tests must poll for a condition with these helpers instead of sleeping a fixed
+time: they return as soon as the condition holds and fail with a clear message
+when it does not within ``timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+__all__ = ["async_wait_until", "wait_until"]
+
+T = TypeVar("T")
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_INTERVAL = 0.02
+
+
+def _timeout_error(
+    predicate: object, timeout: float, last: object, message: str | None
+) -> TimeoutError:
+    what = message or getattr(predicate, "__name__", repr(predicate))
+    return TimeoutError(f"condition not met within {timeout:.1f}s: {what} (last value: {last!r})")
+
+
+def wait_until(
+    predicate: Callable[[], T],
+    timeout: float = DEFAULT_TIMEOUT,
+    interval: float = DEFAULT_INTERVAL,
+    message: str | None = None,
+) -> T:
+    """Call ``predicate`` until it returns a truthy value and return that value.
+
+    Raises ``TimeoutError`` (naming ``message`` or the predicate) after ``timeout``
+    seconds. The predicate is always called at least once, and once more at the
+    deadline, so a slow poll interval cannot cause a spurious timeout.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _timeout_error(predicate, timeout, result, message)
+        time.sleep(min(interval, remaining))
+
+
+async def async_wait_until(
+    predicate: Callable[[], T | Awaitable[T]],
+    timeout: float = DEFAULT_TIMEOUT,
+    interval: float = DEFAULT_INTERVAL,
+    message: str | None = None,
+) -> T:
+    """Async ``wait_until``: ``predicate`` may be a plain or an async callable.
+
+    Yields to the event loop between polls, so the code under test keeps running.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        result: T = await value if inspect.isawaitable(value) else value
+        if result:
+            return result
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise _timeout_error(predicate, timeout, result, message)
+        await asyncio.sleep(min(interval, remaining))
