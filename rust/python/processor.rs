@@ -1,0 +1,300 @@
+//! Bindings for the frame processor, normalization and checksum helpers.
+use std::collections::HashMap;
+
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+
+use super::errors::ssmd_error;
+use crate::integrity::{KrakenBook, Side};
+use crate::model::Venue;
+use crate::processor::{self, Rx};
+use crate::venues::VenueState;
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Processor>()?;
+    m.add_class::<Batch>()?;
+    m.add_function(wrap_pyfunction!(normalize, m)?)?;
+    m.add_function(wrap_pyfunction!(kraken_checksum, m)?)?;
+    m.add_function(wrap_pyfunction!(venues, m)?)?;
+    Ok(())
+}
+
+fn venue_of(py: Python<'_>, name: &str) -> PyResult<Venue> {
+    Venue::parse(name).ok_or_else(|| {
+        let known: Vec<&str> = Venue::ALL.iter().map(|v| v.as_str()).collect();
+        ssmd_error(py, "ConfigError", format!("unknown venue {name:?} (known: {})", known.join(", ")))
+    })
+}
+
+/// Hold the Python frame objects and borrow their bytes.
+fn frame_objects<'py>(frames: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let mut objs = Vec::with_capacity(frames.len().unwrap_or(0));
+    for f in frames.try_iter()? {
+        let f = f?;
+        if !(f.is_instance_of::<PyBytes>() || f.is_instance_of::<PyString>()) {
+            return Err(PyTypeError::new_err(format!(
+                "frames must be bytes or str, got {}",
+                f.get_type().name()?
+            )));
+        }
+        objs.push(f);
+    }
+    Ok(objs)
+}
+
+fn frame_slices<'a>(objs: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<&'a [u8]>> {
+    objs.iter()
+        .map(|o| match o.downcast::<PyBytes>() {
+            Ok(b) => Ok(b.as_bytes()),
+            Err(_) => Ok(o.downcast::<PyString>()?.to_str()?.as_bytes()),
+        })
+        .collect()
+}
+
+/// Turns raw frames of one venue connection into envelope lines.
+#[pyclass(module = "ssmd._core")]
+pub struct Processor {
+    inner: processor::Processor,
+}
+
+#[pymethods]
+impl Processor {
+    #[new]
+    #[pyo3(signature = (venue, conn, env = "prod"))]
+    fn new(py: Python<'_>, venue: &str, conn: &str, env: &str) -> PyResult<Self> {
+        let v = venue_of(py, venue)?;
+        if conn.is_empty() {
+            return Err(ssmd_error(py, "ConfigError", "connection id must not be empty".into()));
+        }
+        Ok(Processor { inner: processor::Processor::new(v, conn, env) })
+    }
+
+    #[getter]
+    fn venue(&self) -> &'static str {
+        self.inner.venue.as_str()
+    }
+
+    #[getter]
+    fn conn(&self) -> &str {
+        self.inner.conn()
+    }
+
+    #[getter]
+    fn frames_seen(&self) -> u64 {
+        self.inner.frame_no()
+    }
+
+    /// Process a batch of frames received at `rx_ns` (one int, or one per frame).
+    fn process(&mut self, py: Python<'_>, frames: &Bound<'_, PyAny>, rx_ns: &Bound<'_, PyAny>) -> PyResult<Batch> {
+        let objs = frame_objects(frames)?;
+        let slices = frame_slices(&objs)?;
+        let each: Vec<i64>;
+        let rx = if let Ok(t) = rx_ns.extract::<i64>() {
+            Rx::All(t)
+        } else {
+            each = rx_ns.extract()?;
+            if each.len() != slices.len() {
+                return Err(ssmd_error(
+                    py,
+                    "ConfigError",
+                    format!("rx_ns has {} timestamps for {} frames", each.len(), slices.len()),
+                ));
+            }
+            Rx::Each(&each)
+        };
+        let inner = &mut self.inner;
+        let batch = py.allow_threads(|| inner.process(&slices, rx));
+        Ok(Batch { inner: batch, conn: self.inner.conn().to_owned() })
+    }
+
+    /// Kalshi: the category of a series, from the secmaster.
+    fn set_category(&mut self, series: &str, category: &str) {
+        self.inner.set_category(series, category);
+    }
+
+    /// Kalshi: many series → category at once.
+    fn set_categories(&mut self, mapping: HashMap<String, String>) {
+        for (s, c) in mapping {
+            self.inner.set_category(&s, &c);
+        }
+    }
+
+    /// Kraken spot: the pair's price and quantity precisions for checksums.
+    fn set_precision(&mut self, py: Python<'_>, symbol: &str, price_precision: u32, qty_precision: u32) -> PyResult<()> {
+        match &mut self.inner.state {
+            VenueState::Kraken(k) => {
+                k.set_precision(symbol, price_precision, qty_precision);
+                Ok(())
+            }
+            _ => Err(ssmd_error(py, "ConfigError", "set_precision applies to kraken only".into())),
+        }
+    }
+
+    /// Kraken spot: the subscribed book depth (levels kept per side).
+    fn set_book_depth(&mut self, py: Python<'_>, depth: usize) -> PyResult<()> {
+        match &mut self.inner.state {
+            VenueState::Kraken(k) if depth >= 10 => {
+                k.depth = depth;
+                Ok(())
+            }
+            VenueState::Kraken(_) => Err(ssmd_error(py, "ConfigError", "book depth must be at least 10".into())),
+            _ => Err(ssmd_error(py, "ConfigError", "set_book_depth applies to kraken only".into())),
+        }
+    }
+
+    /// A new connection: forget sequence and book state.
+    fn reset(&mut self) {
+        self.inner.reset();
+    }
+
+    /// Running counts since the processor was made.
+    fn counters<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.inner.counters.pairs() {
+            d.set_item(k, v)?;
+        }
+        Ok(d)
+    }
+}
+
+/// The result of one `Processor.process` call.
+#[pyclass(module = "ssmd._core", frozen)]
+pub struct Batch {
+    inner: processor::Batch,
+    conn: String,
+}
+
+#[pymethods]
+impl Batch {
+    fn __len__(&self) -> usize {
+        self.inner.entries.len()
+    }
+
+    #[getter]
+    fn frames(&self) -> usize {
+        self.inner.frames
+    }
+
+    /// Every archived line (data, unknown, status, malformed), newline-terminated, in order.
+    fn lines<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.buf)
+    }
+
+    /// Lines grouped by subject in order of first appearance:
+    /// `(subject, lines, count, first message id)`.
+    fn groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let b = &self.inner;
+        let mut order: Vec<(&str, Vec<u8>, usize, String)> = Vec::new();
+        let mut index: HashMap<&str, usize> = HashMap::new();
+        for e in &b.entries {
+            let subj = b.subject(e);
+            let i = *index.entry(subj).or_insert_with(|| {
+                order.push((subj, Vec::new(), 0, format!("{}:{}.{}", self.conn, e.frame, e.index)));
+                order.len() - 1
+            });
+            order[i].1.extend_from_slice(b.line(e));
+            order[i].2 += 1;
+        }
+        let list = PyList::empty(py);
+        for (s, lines, n, id) in order {
+            list.append((s, PyBytes::new(py, &lines), n, id))?;
+        }
+        Ok(list)
+    }
+
+    /// One dict per archived message (slow path, for tests and tools).
+    fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let b = &self.inner;
+        let list = PyList::empty(py);
+        for e in &b.entries {
+            let d = PyDict::new(py);
+            d.set_item("subject", b.subject(e))?;
+            d.set_item("kind", b.kind(e))?;
+            d.set_item("instrument", b.instrument(e))?;
+            d.set_item("class", e.class.as_str())?;
+            d.set_item("ts_ms", e.ts_ms)?;
+            d.set_item("seq", e.seq)?;
+            d.set_item("dedupe_id", e.dedupe.as_deref())?;
+            d.set_item("msg_id", format!("{}:{}.{}", self.conn, e.frame, e.index))?;
+            d.set_item("msg", PyBytes::new(py, b.msg(e)))?;
+            d.set_item("line", PyBytes::new(py, b.line(e)))?;
+            list.append(d)?;
+        }
+        Ok(list)
+    }
+
+    /// Control frames: `(kind, raw bytes)`.
+    #[getter]
+    fn controls<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let list = PyList::empty(py);
+        for (k, raw) in &self.inner.controls {
+            list.append((k.as_str(), PyBytes::new(py, raw)))?;
+        }
+        Ok(list)
+    }
+
+    /// Book resync requests: `(instrument, reason)`.
+    #[getter]
+    fn resyncs(&self) -> Vec<(String, &'static str)> {
+        self.inner.resyncs.iter().map(|r| (r.instrument.clone(), r.reason)).collect()
+    }
+
+    /// Archived lines of this batch per class (`data`, `unknown`, `status`, `malformed`) plus `control`.
+    #[getter]
+    fn counts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for c in ["data", "unknown", "status", "malformed"] {
+            d.set_item(c, 0)?;
+        }
+        for e in &self.inner.entries {
+            let k = e.class.as_str();
+            let n: usize = d.get_item(k)?.map_or(Ok(0), |v| v.extract())?;
+            d.set_item(k, n + 1)?;
+        }
+        d.set_item("control", self.inner.controls.len())?;
+        Ok(d)
+    }
+}
+
+/// Normalize frames (or archived `msg` values) of `venue` to records, as JSON lines.
+#[pyfunction]
+fn normalize<'py>(py: Python<'py>, venue: &str, frames: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let v = venue_of(py, venue)?;
+    let objs = frame_objects(frames)?;
+    let slices = frame_slices(&objs)?;
+    let out = py.allow_threads(|| {
+        let mut out = Vec::with_capacity(slices.iter().map(|s| s.len()).sum::<usize>());
+        for s in &slices {
+            crate::normalize::normalize(v, s, &mut out);
+        }
+        out
+    });
+    Ok(PyBytes::new(py, &out))
+}
+
+/// Kraken spot v2 book checksum of the given levels (`(price, qty)` text).
+#[pyfunction]
+fn kraken_checksum(
+    py: Python<'_>,
+    asks: Vec<(String, String)>,
+    bids: Vec<(String, String)>,
+    price_precision: u32,
+    qty_precision: u32,
+) -> PyResult<u32> {
+    let mut book = KrakenBook::default();
+    for (side, levels) in [(Side::Ask, &asks), (Side::Bid, &bids)] {
+        for (p, q) in levels {
+            if !book.apply(side, p.as_bytes(), q.as_bytes()) {
+                return Err(ssmd_error(py, "ParseError", format!("not a decimal level: {p:?} {q:?}")));
+            }
+        }
+    }
+    Ok(book.checksum(price_precision, qty_precision))
+}
+
+/// Names of the venues the core understands.
+#[pyfunction]
+fn venues() -> Vec<&'static str> {
+    Venue::ALL.iter().map(|v| v.as_str()).collect()
+}

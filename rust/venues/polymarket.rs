@@ -1,0 +1,103 @@
+//! Polymarket CLOB market channel: a frame is one event object or an array
+//! of them; the server answers the client's text `PING` with a bare `PONG`.
+//!
+//! Subjects use the condition id (`market`). There are no sequence numbers;
+//! a book "epoch" counts full `book` snapshots per token so that a
+//! `price_change` arriving before any book for its token is visible.
+
+use std::collections::HashMap;
+
+use super::{text, Out};
+use crate::json::{self, Ty, Val};
+use crate::model::{Class, Item};
+
+/// Tokens whose book epoch is remembered.
+const MAX_TRACKED_TOKENS: usize = 200_000;
+
+#[derive(Debug, Default)]
+pub struct Polymarket {
+    /// Full books seen per token id.
+    pub epochs: HashMap<String, u64>,
+}
+
+impl Polymarket {
+    pub fn parse<'a>(&mut self, frame: &'a [u8], out: &mut Out<'_, 'a>) {
+        let trimmed = frame.trim_ascii();
+        if trimmed == b"PONG" || trimmed == b"PING" {
+            out.control(if trimmed == b"PONG" { "pong" } else { "ping" }, frame);
+            return;
+        }
+        let v = match json::parse(frame) {
+            Ok(v) => v,
+            Err(e) => {
+                out.malformed(e.reason, frame);
+                return;
+            }
+        };
+        match v.ty {
+            Ty::Object => self.event(v, 0, out),
+            Ty::Array => {
+                for (i, e) in v.items().enumerate() {
+                    let i = u32::try_from(i).unwrap_or(u32::MAX);
+                    if e.ty == Ty::Object {
+                        self.event(e, i, out);
+                    } else {
+                        let mut it = Item::malformed("array element is not an object", e.raw);
+                        it.elem = i;
+                        out.push(it);
+                    }
+                }
+            }
+            _ => out.malformed("not a JSON object or array", frame),
+        }
+    }
+
+    fn event<'a>(&mut self, e: Val<'a>, elem: u32, out: &mut Out<'_, 'a>) {
+        let [ty, market, asset, ts, hash, txh, bids] =
+            e.get_many(["event_type", "market", "asset_id", "timestamp", "hash", "transaction_hash", "bids"]);
+        let ty = text(ty);
+        let kind: &'static str = match ty.as_deref() {
+            Some("book") => "book",
+            None if bids.is_some() || e.get("asks").is_some() => "book",
+            Some("price_change") => "price_change",
+            Some("last_trade_price") => "trade",
+            Some("best_bid_ask") => "best_bid_ask",
+            Some("tick_size_change") => "tick_size_change",
+            Some("new_market") => "new_market",
+            Some("market_resolved") => "market_resolved",
+            _ => "",
+        };
+        let market = text(market);
+        if kind.is_empty() {
+            let mut it = Item::new(Class::Unknown, ty.unwrap_or("unknown".into()), market.unwrap_or_default(), e.raw);
+            it.elem = elem;
+            out.push(it);
+            return;
+        }
+        let Some(market) = market else {
+            let mut it = Item::malformed("missing market", e.raw);
+            it.elem = elem;
+            out.push(it);
+            return;
+        };
+        let mut it = Item::new(Class::Data, kind, market, e.raw);
+        it.elem = elem;
+        it.ts_ms = ts.and_then(|t| t.as_i64());
+        it.dedupe = match kind {
+            "book" => text(hash),
+            "trade" => text(txh),
+            _ => None,
+        };
+        if kind == "book" {
+            if let Some(asset) = text(asset) {
+                let n = self.epochs.len();
+                if let Some(c) = self.epochs.get_mut(asset.as_ref()) {
+                    *c += 1;
+                } else if n < MAX_TRACKED_TOKENS {
+                    self.epochs.insert(asset.into_owned(), 1);
+                }
+            }
+        }
+        out.push(it);
+    }
+}
