@@ -65,6 +65,9 @@ impl<'a> T<'a> {
     }
 }
 
+/// One book change: side (`bid`/`ask`), price, size.
+type Change<'a> = (&'static str, T<'a>, T<'a>);
+
 /// Cents (legacy Kalshi integer) as a dollar text field.
 fn cents(v: Option<Val<'_>>) -> T<'static> {
     v.and_then(|v| v.as_i64()).map_or(T::Null, |c| T::Owned(decimal::cents_to_dollars(c)))
@@ -138,7 +141,7 @@ impl Rec<'_> {
         self.out.push(b']');
     }
 
-    fn changes(&mut self, changes: &[(&str, T<'_>, T<'_>)]) {
+    fn changes(&mut self, changes: &[Change<'_>]) {
         self.key("changes");
         self.out.push(b'[');
         for (i, (side, p, q)) in changes.iter().enumerate() {
@@ -366,7 +369,7 @@ fn kraken(rec: &mut Rec<'_>, v: Val<'_>) {
                     rec.levels("bids", &b);
                     rec.levels("asks", &a);
                 } else {
-                    let mut ch: Vec<(&str, T<'_>, T<'_>)> = object_levels(bids, "qty").into_iter().map(|(p, q)| ("bid", p, q)).collect();
+                    let mut ch: Vec<Change<'_>> = object_levels(bids, "qty").into_iter().map(|(p, q)| ("bid", p, q)).collect();
                     ch.extend(object_levels(asks, "qty").into_iter().map(|(p, q)| ("ask", p, q)));
                     rec.begin("book_delta", V, &inst, ts);
                     rec.int("seq", None);
@@ -464,7 +467,7 @@ fn polymarket(rec: &mut Rec<'_>, e: Val<'_>) {
         }
         Some(b"price_change") => {
             // current schema: price_changes[] with per-item asset_id; legacy: asset_id + changes[]
-            let mut groups: Vec<(T<'_>, Vec<(&str, T<'_>, T<'_>)>)> = Vec::new();
+            let mut groups: Vec<(T<'_>, Vec<Change<'_>>)> = Vec::new();
             let (items, legacy) = match e.get("price_changes") {
                 Some(pc) => (pc, false),
                 None => match e.get("changes") {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from ssmd.cli._app import app
@@ -18,17 +17,10 @@ def main() -> None:
     from ssmd.cli import archive, demo, version  # noqa: F401  (registers commands)
 
     try:
-        app(standalone_mode=False)
+        app()
     except SsmdError as exc:
         typer.echo(f"ssmd: error: {exc}", err=True)
         sys.exit(2)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, click.Abort):
-        typer.echo("ssmd: aborted", err=True)
-        sys.exit(130)
     except KeyboardInterrupt:
+        typer.echo("ssmd: interrupted", err=True)
         sys.exit(130)

@@ -1,0 +1,35 @@
+"""Facade over the Rust hot path for frame processing and normalization.
+
+Together with :mod:`ssmd.archive` this is the only module that imports
+:mod:`ssmd._core`; everything else goes through here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import orjson
+
+from ssmd._core import Batch, Processor, kraken_checksum, venues
+from ssmd._core import normalize as _normalize_lines
+from ssmd.types import Record, Venue, record_from_dict
+
+__all__ = [
+    "Batch",
+    "Processor",
+    "kraken_checksum",
+    "normalize",
+    "normalize_lines",
+    "venues",
+]
+
+
+def normalize_lines(venue: str | Venue, frames: Sequence[bytes | str]) -> bytes:
+    """Normalized records of ``frames`` as JSON lines (one call into Rust)."""
+    name = venue.value if isinstance(venue, Venue) else venue
+    return _normalize_lines(name, frames)
+
+
+def normalize(venue: str | Venue, frames: Sequence[bytes | str]) -> list[Record]:
+    """Normalized records of ``frames`` as typed objects."""
+    return [record_from_dict(orjson.loads(line)) for line in normalize_lines(venue, frames).splitlines()]

@@ -1,0 +1,206 @@
+"""The Rust core through its Python surface: routing, integrity, errors."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from ssmd.core import Processor, kraken_checksum, normalize, venues
+from ssmd.errors import ConfigError, ParseError, SsmdError
+from ssmd.samples import frames, kraken_checksum_reference
+from ssmd.types import BookSnapshot, Quote, Trade
+
+FIX = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def lines(venue: str, name: str) -> list[bytes]:
+    return (FIX / venue / name).read_bytes().splitlines()
+
+
+def test_venues_listed() -> None:
+    assert venues() == ["kalshi", "kraken", "kraken-futures", "polymarket"]
+
+
+def test_unknown_venue_is_config_error() -> None:
+    with pytest.raises(ConfigError, match='unknown venue "binance"') as exc:
+        Processor("binance", "c1")
+    assert isinstance(exc.value, ValueError)
+    assert isinstance(exc.value, SsmdError)
+
+
+def test_wrong_setup_calls_are_config_errors() -> None:
+    with pytest.raises(ConfigError):
+        Processor("kalshi", "")
+    with pytest.raises(ConfigError, match="kraken only"):
+        Processor("kalshi", "c").set_precision("X", 1, 1)
+    with pytest.raises(ConfigError, match="at least 10"):
+        Processor("kraken", "c").set_book_depth(5)
+    with pytest.raises(ConfigError, match="2 timestamps for 1 frames"):
+        Processor("kraken", "c").process([b"{}"], [1, 2])
+
+
+def test_frames_must_be_bytes_or_str() -> None:
+    with pytest.raises(TypeError):
+        Processor("kraken", "c").process([1], 0)  # type: ignore[list-item]
+
+
+def test_str_and_bytes_frames_route_alike() -> None:
+    f = '{"channel":"heartbeat"}'
+    p = Processor("kraken", "c")
+    assert [k for k, _ in p.process([f, f.encode()], 0).controls] == ["heartbeat", "heartbeat"]
+
+
+def test_kraken_checksum_verified_values() -> None:
+    """The six checksums of the fixture README, with the pairs' precisions."""
+    p = Processor("kraken", "c")
+    p.set_precision("BTC/USD", 1, 8)
+    p.set_precision("MATIC/USD", 4, 8)
+    b = p.process(lines("kraken", "ws_book.jsonl"), 0)
+    assert len(b) == 6 and not b.resyncs
+    c = p.counters()
+    assert (c["checksum_ok"], c["checksum_mismatch"], c["checksum_inferred"]) == (6, 0, 0)
+
+
+def test_kraken_trimmed_wire_text_gives_wrong_checksum() -> None:
+    """MATIC/USD: the wire trims trailing zeros; only the pair precision verifies."""
+    snap = json.loads(lines("kraken", "ws_book.jsonl")[4])["data"][0]
+    raw = next(line for line in lines("kraken", "ws_book.jsonl") if b"MATIC" in line)
+    asks = [(str(Decimal(str(a["price"]))), str(Decimal(str(a["qty"])))) for a in snap["asks"]]
+    bids = [(str(Decimal(str(b["price"]))), str(Decimal(str(b["qty"])))) for b in snap["bids"]]
+    assert kraken_checksum(asks, bids, 4, 8) == snap["checksum"] == 2439117997
+    # the naive way: the wire text as is (documented wrong value)
+    text = raw.decode()
+    naive = "".join(
+        t.replace(".", "").lstrip("0")
+        for lvl in sorted(snap["asks"], key=lambda x: x["price"])[:10]
+        + sorted(snap["bids"], key=lambda x: -x["price"])[:10]
+        for t in (_wire(text, lvl["price"]), _wire(text, lvl["qty"]))
+    )
+    assert zlib.crc32(naive.encode()) == 3830085102 != snap["checksum"]
+
+
+def _wire(text: str, value: float) -> str:
+    """The number's literal as it appears on the wire (repr matches the doc's trimmed text)."""
+    s = repr(value)
+    assert s in text
+    return s
+
+
+def test_kraken_checksum_tiny_prices_and_exponents() -> None:
+    asks = {Decimal("0.00001235"): Decimal("1500000"), Decimal("0.00001236"): Decimal("10")}
+    bids = {Decimal("0.00001234"): Decimal("0.5")}
+    ref = kraken_checksum_reference(asks, bids, 8, 4)
+    assert kraken_checksum([("1.235e-05", "1500000"), ("0.00001236", "10.0")], [("1.234E-5", "0.50")], 8, 4) == ref
+
+
+def test_kraken_checksum_rejects_non_decimal() -> None:
+    with pytest.raises(ParseError):
+        kraken_checksum([("abc", "1")], [], 1, 1)
+
+
+def test_kraken_mismatch_resyncs_only_that_symbol() -> None:
+    p = Processor("kraken", "c")
+    p.set_precision("BTC/USD", 1, 8)
+    book = lines("kraken", "ws_book.jsonl")
+    bad = book[1].replace(b'"checksum":1105488494', b'"checksum":1')
+    b = p.process([book[0], bad], 0)
+    assert b.resyncs == [("BTC/USD", "checksum")]
+    status = [m for m in b.messages() if m["kind"] == "status"]
+    assert len(status) == 1 and status[0]["subject"] == "prod.kraken.json.status.BTC_USD"
+    assert json.loads(status[0]["msg"]) == {"ssmd": "resync", "reason": "checksum", "expected": 1, "computed": 1105488494}
+    # the book is unsynced until a new snapshot: later updates are counted, not re-flagged
+    p.process([book[2]], 0)
+    assert p.counters()["checksum_unverified"] == 1
+    p.process([book[0]], 0)
+    assert p.counters()["checksum_ok"] == 2
+
+
+def test_kraken_precision_inferred_when_unknown() -> None:
+    p = Processor("kraken", "c")
+    p.process(lines("kraken", "ws_book.jsonl"), 0)
+    c = p.counters()
+    assert c["checksum_ok"] == 6 and c["checksum_inferred"] == 6
+
+
+def _kalshi_book(seq: int, ticker: str = "KXA-1", sid: int = 7) -> bytes:
+    return json.dumps(
+        {"type": "orderbook_delta", "sid": sid, "seq": seq, "msg": {"market_ticker": ticker, "price_dollars": "0.5", "delta_fp": "1.00", "side": "yes"}}
+    ).encode()
+
+
+def test_kalshi_book_gap_resyncs_every_market_of_the_sid() -> None:
+    p = Processor("kalshi", "conn-1")
+    b = p.process([_kalshi_book(1, "KXA-1"), _kalshi_book(2, "KXA-2"), _kalshi_book(5, "KXA-1")], 0)
+    assert sorted(b.resyncs) == [("KXA-1", "seq_gap"), ("KXA-2", "seq_gap")]
+    gap = next(json.loads(m["msg"]) for m in b.messages() if m["kind"] == "status" and b'"gap"' in m["msg"])
+    assert gap == {"ssmd": "gap", "sid": 7, "expected": 3, "got": 5, "missing": 2, "instrument": "KXA-1"}
+    assert p.counters()["gaps"] == 1
+
+
+def test_kalshi_reset_starts_sequences_again() -> None:
+    p = Processor("kalshi", "c")
+    p.process([_kalshi_book(10)], 0)
+    p.reset()  # reconnect: sids and seqs restart
+    b = p.process([_kalshi_book(1)], 0)
+    assert b.counts["status"] == 0 and p.counters()["gaps"] == 0
+
+
+def test_kalshi_duplicates_dropped_and_recorded() -> None:
+    p = Processor("kalshi", "c")
+    b = p.process([_kalshi_book(1), _kalshi_book(2), _kalshi_book(2)], 0)
+    assert b.counts == {"data": 2, "unknown": 0, "status": 1, "malformed": 0, "control": 0}
+    assert p.counters()["duplicates"] == 1
+
+
+def test_futures_trade_gap() -> None:
+    t = '{{"feed":"trade","product_id":"PF_XBTUSD","uid":"u{0}","side":"buy","seq":{0},"time":1,"qty":1,"price":1}}'
+    p = Processor("kraken-futures", "c")
+    b = p.process([t.format(s) for s in (1, 2, 4)], 0)
+    assert p.counters()["gaps"] == 1 and not b.resyncs
+
+
+def test_message_ids_are_frame_and_index() -> None:
+    p = Processor("polymarket", "pm-3")
+    arr = lines("polymarket", "ws_array.jsonl")[0]
+    p.process([b"PONG"], 0)
+    ids = [m["msg_id"] for m in p.process([arr], 0).messages()]
+    assert ids == ["pm-3:1.0", "pm-3:1.1"]
+
+
+def test_groups_keep_per_subject_order() -> None:
+    p = Processor("kraken-futures", "c")
+    fs = frames("kraken_futures", 500)
+    b = p.process(fs, list(range(len(fs))))
+    groups = b.groups()
+    assert sum(n for _, _, n, _ in groups) == len(b)
+    for subject, blob, n, _ in groups:
+        rows = [json.loads(x) for x in blob.splitlines()]
+        assert len(rows) == n and all(r["subj"] == subject for r in rows)
+        assert [r["rx"] for r in rows] == sorted(r["rx"] for r in rows)
+
+
+def test_samples_process_cleanly() -> None:
+    """The demo/bench generators produce valid, gap-free, checksum-correct data."""
+    for venue in ("kalshi", "kraken", "kraken_futures", "polymarket"):
+        p = Processor(venue, "c")
+        p.process(frames(venue, 3000), 0)
+        c = p.counters()
+        assert c["malformed"] == c["unknown"] == c["gaps"] == c["checksum_mismatch"] == 0, (venue, c)
+    assert c["data"] >= 3000
+
+
+def test_normalize_round_trips_to_typed_records() -> None:
+    recs = normalize("kalshi", lines("kalshi", "ws_trade.jsonl"))
+    assert [type(r) for r in recs] == [Trade, Trade, Trade]
+    t = recs[2]
+    assert isinstance(t, Trade)
+    assert (t.price, t.size, t.side, t.ts) == ("0.3600", "136.00", "sell", 1669149841000)
+    assert t.price_dec == Decimal("0.36")
+    q = normalize("kraken", lines("kraken", "ws_ticker.jsonl"))[0]
+    assert isinstance(q, Quote) and q.mid_dec == (Decimal("0.10025") + Decimal("0.10036")) / 2
+    s = normalize("polymarket", lines("polymarket", "ws_book.jsonl"))[0]
+    assert isinstance(s, BookSnapshot) and s.bids[0] == (".50", "15")

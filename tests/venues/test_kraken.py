@@ -1,0 +1,13 @@
+"""Golden fixtures for kraken: routing, envelopes and normalized records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from _golden_cases import cases, check
+
+
+@pytest.mark.parametrize(("venue", "path"), cases("kraken"))
+def test_golden(venue: str, path: Path) -> None:
+    check(venue, path)
