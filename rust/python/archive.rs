@@ -1,6 +1,281 @@
-//! Bindings for the archive writer and reader.
-use pyo3::prelude::*;
+//! Bindings for the archive writer and reader (`crate::archive`).
+//!
+//! Compression and file IO run with the GIL released. Every Rust error
+//! becomes `ssmd.errors.ConfigError` (bad argument) or `SinkError`.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+
+use super::errors::ssmd_error;
+use crate::archive::{self, ArchiveError, Codec, Date, MergeReader, ReadFilter, WriterConfig};
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ArchiveWriter>()?;
+    m.add_class::<ArchiveReader>()?;
+    m.add_function(wrap_pyfunction!(list_files, m)?)?;
+    m.add_function(wrap_pyfunction!(count_lines, m)?)?;
     Ok(())
+}
+
+#[cold]
+fn to_py(py: Python<'_>, e: &ArchiveError) -> PyErr {
+    let name = if e.is_config() {
+        "ConfigError"
+    } else {
+        "SinkError"
+    };
+    ssmd_error(py, name, e.to_string())
+}
+
+#[cold]
+fn config_error(py: Python<'_>, msg: String) -> PyErr {
+    ssmd_error(py, "ConfigError", msg)
+}
+
+/// A poisoned lock only means another thread panicked while holding it;
+/// the writer's own state stays consistent, so keep going.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Writes envelope lines into the gzip (or zstd) JSONL archive.
+#[pyclass(module = "ssmd._core")]
+pub struct ArchiveWriter {
+    inner: Mutex<archive::ArchiveWriter>,
+}
+
+#[pymethods]
+impl ArchiveWriter {
+    #[new]
+    #[pyo3(signature = (root, venue, writer, *, rotation_secs = 900, codec = "gzip", level = None, fsync = true, max_buffer_bytes = 4 << 20))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        root: PathBuf,
+        venue: String,
+        writer: String,
+        rotation_secs: u64,
+        codec: &str,
+        level: Option<i32>,
+        fsync: bool,
+        max_buffer_bytes: usize,
+    ) -> PyResult<Self> {
+        let codec = Codec::parse(codec).ok_or_else(|| {
+            config_error(
+                py,
+                format!("unknown codec {codec:?}: use \"gzip\" or \"zstd\""),
+            )
+        })?;
+        let cfg = WriterConfig {
+            root,
+            venue,
+            writer,
+            rotation_secs,
+            codec,
+            level,
+            fsync,
+            max_buffer_bytes,
+        };
+        let w = py
+            .allow_threads(|| archive::ArchiveWriter::open(cfg))
+            .map_err(|e| to_py(py, &e))?;
+        Ok(ArchiveWriter {
+            inner: Mutex::new(w),
+        })
+    }
+
+    /// Buffer complete `\n`-terminated envelope lines; returns the count.
+    fn write(&self, py: Python<'_>, lines: &[u8]) -> PyResult<usize> {
+        py.allow_threads(|| lock(&self.inner).write(lines))
+            .map_err(|e| to_py(py, &e))
+    }
+
+    /// Compress, append and fsync the buffer; returns the lines made
+    /// durable since the previous `flush`.
+    fn flush(&self, py: Python<'_>) -> PyResult<u64> {
+        py.allow_threads(|| lock(&self.inner).flush())
+            .map_err(|e| to_py(py, &e))
+    }
+
+    /// Finalize the open file if its window ended before `now_ns`.
+    fn rotate(&self, py: Python<'_>, now_ns: u64) -> PyResult<bool> {
+        py.allow_threads(|| lock(&self.inner).rotate_if_due(now_ns))
+            .map_err(|e| to_py(py, &e))
+    }
+
+    /// Flush, finalize the open file and write the manifest.
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        py.allow_threads(|| lock(&self.inner).close())
+            .map(drop)
+            .map_err(|e| to_py(py, &e))
+    }
+
+    fn __enter__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    #[pyo3(signature = (_exc_type = None, _exc = None, _tb = None))]
+    fn __exit__(
+        &self,
+        py: Python<'_>,
+        _exc_type: Option<&Bound<'_, PyAny>>,
+        _exc: Option<&Bound<'_, PyAny>>,
+        _tb: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        self.close(py)?;
+        Ok(false)
+    }
+
+    /// The `.part` file being written, or `None`.
+    #[getter]
+    fn path(&self) -> Option<String> {
+        lock(&self.inner)
+            .current_path()
+            .map(|p| p.to_string_lossy().into_owned())
+    }
+
+    /// Lines accepted by `write`.
+    #[getter]
+    fn lines_written(&self) -> u64 {
+        lock(&self.inner).stats().lines_in
+    }
+
+    /// Uncompressed bytes accepted by `write`.
+    #[getter]
+    fn bytes_in(&self) -> u64 {
+        lock(&self.inner).stats().bytes_in
+    }
+
+    /// Compressed bytes written to files.
+    #[getter]
+    fn bytes_out(&self) -> u64 {
+        lock(&self.inner).stats().bytes_out
+    }
+
+    /// gzip members (zstd frames) written.
+    #[getter]
+    fn members(&self) -> u64 {
+        lock(&self.inner).stats().members
+    }
+
+    fn __repr__(&self) -> String {
+        let w = lock(&self.inner);
+        let c = w.config();
+        format!(
+            "ArchiveWriter(root={:?}, venue={:?}, writer={:?}, codec={:?})",
+            c.root.display().to_string(),
+            c.venue,
+            c.writer,
+            c.codec.name()
+        )
+    }
+}
+
+/// Strings of an optional iterable (a lone `str` counts as one item).
+fn strings(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
+    let Some(obj) = obj else {
+        return Ok(Vec::new());
+    };
+    if let Ok(s) = obj.downcast::<PyString>() {
+        return Ok(vec![s.to_str()?.to_owned()]);
+    }
+    obj.try_iter()?
+        .map(|x| x.and_then(|x| x.extract::<String>()))
+        .collect()
+}
+
+/// Iterates over archive files, yielding `bytes` chunks of complete lines
+/// in `rx` order.
+#[pyclass(module = "ssmd._core")]
+pub struct ArchiveReader {
+    inner: Mutex<MergeReader>,
+    chunk_lines: usize,
+}
+
+const CHUNK_MAX_BYTES: usize = 8 << 20;
+
+#[pymethods]
+impl ArchiveReader {
+    #[new]
+    #[pyo3(signature = (files, *, kinds = None, instruments = None, rx_from = None, rx_to = None, chunk_lines = 4096))]
+    fn new(
+        py: Python<'_>,
+        files: Vec<PathBuf>,
+        kinds: Option<&Bound<'_, PyAny>>,
+        instruments: Option<&Bound<'_, PyAny>>,
+        rx_from: Option<u64>,
+        rx_to: Option<u64>,
+        chunk_lines: usize,
+    ) -> PyResult<Self> {
+        if chunk_lines == 0 {
+            return Err(config_error(py, "chunk_lines must be positive".into()));
+        }
+        let filter = ReadFilter::default()
+            .kinds(strings(kinds)?)
+            .instruments(strings(instruments)?)
+            .rx_range(rx_from, rx_to);
+        let reader = py
+            .allow_threads(|| MergeReader::open(&files, filter))
+            .map_err(|e| to_py(py, &e))?;
+        Ok(ArchiveReader {
+            inner: Mutex::new(reader),
+            chunk_lines,
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let mut buf = Vec::new();
+        let n = py
+            .allow_threads(|| {
+                lock(&self.inner).read_chunk(&mut buf, self.chunk_lines, CHUNK_MAX_BYTES)
+            })
+            .map_err(|e| to_py(py, &e))?;
+        Ok((n > 0).then(|| PyBytes::new(py, &buf)))
+    }
+}
+
+fn parse_date(py: Python<'_>, what: &str, s: Option<&str>) -> PyResult<Option<Date>> {
+    s.map(|s| {
+        Date::parse(s)
+            .ok_or_else(|| config_error(py, format!("bad {what} {s:?}: expected YYYY-MM-DD")))
+    })
+    .transpose()
+}
+
+/// Finalized archive files under `root`, sorted.
+#[pyfunction]
+#[pyo3(signature = (root, venue = None, date_from = None, date_to = None, *, include_parts = false))]
+fn list_files(
+    py: Python<'_>,
+    root: PathBuf,
+    venue: Option<String>,
+    date_from: Option<&str>,
+    date_to: Option<&str>,
+    include_parts: bool,
+) -> PyResult<Vec<String>> {
+    let from = parse_date(py, "date_from", date_from)?;
+    let to = parse_date(py, "date_to", date_to)?;
+    let files = py
+        .allow_threads(|| archive::list_files(&root, venue.as_deref(), from, to, include_parts))
+        .map_err(|e| to_py(py, &e))?;
+    Ok(files
+        .iter()
+        .map(|p: &PathBuf| Path::to_string_lossy(p).into_owned())
+        .collect())
+}
+
+/// Lines per subject over `files`.
+#[pyfunction]
+fn count_lines(py: Python<'_>, files: Vec<PathBuf>) -> PyResult<HashMap<String, u64>> {
+    let counts = py
+        .allow_threads(|| archive::count_lines(&files))
+        .map_err(|e| to_py(py, &e))?;
+    Ok(counts.by_subject.into_iter().collect())
 }
