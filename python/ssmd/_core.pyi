@@ -53,4 +53,73 @@ def venues() -> list[str]: ...
 # --- processor (end) ---
 
 # --- archive (begin) ---
+from collections.abc import Iterable  # noqa: E402  (this section's own imports)
+from os import PathLike  # noqa: E402
+from typing import final  # noqa: E402
+
+@final
+class ArchiveWriter:
+    """Writes envelope lines into the gzip (or zstd) JSONL archive."""
+
+    def __new__(
+        cls,
+        root: str | PathLike[str],
+        venue: str,
+        writer: str,
+        *,
+        rotation_secs: int = 900,
+        codec: str = "gzip",
+        level: int | None = None,
+        fsync: bool = True,
+        max_buffer_bytes: int = 4194304,
+    ) -> ArchiveWriter: ...
+    def write(self, lines: bytes) -> int: ...
+    def flush(self) -> int: ...
+    def rotate(self, now_ns: int) -> bool: ...
+    def close(self) -> None: ...
+    def __enter__(self) -> ArchiveWriter: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None = None,
+        exc: BaseException | None = None,
+        tb: TracebackType | None = None,
+    ) -> bool: ...
+    @property
+    def path(self) -> str | None: ...
+    @property
+    def lines_written(self) -> int: ...
+    @property
+    def bytes_in(self) -> int: ...
+    @property
+    def bytes_out(self) -> int: ...
+    @property
+    def members(self) -> int: ...
+
+@final
+class ArchiveReader:
+    """Yields ``bytes`` chunks of complete envelope lines in ``rx`` order."""
+
+    def __new__(
+        cls,
+        files: Sequence[str | PathLike[str]],
+        *,
+        kinds: Iterable[str] | None = None,
+        instruments: Iterable[str] | None = None,
+        rx_from: int | None = None,
+        rx_to: int | None = None,
+        chunk_lines: int = 4096,
+    ) -> ArchiveReader: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def __next__(self) -> bytes: ...
+
+def list_files(
+    root: str | PathLike[str],
+    venue: str | None = None,
+    date_from: str | None = None,
+    date_to: str | None = None,
+    *,
+    include_parts: bool = False,
+) -> list[str]: ...
+def count_lines(files: Sequence[str | PathLike[str]]) -> dict[str, int]: ...
+
 # --- archive (end) ---

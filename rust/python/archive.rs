@@ -50,7 +50,7 @@ pub struct ArchiveWriter {
 #[pymethods]
 impl ArchiveWriter {
     #[new]
-    #[pyo3(signature = (root, venue, writer, *, rotation_secs = 900, codec = "gzip", level = None, fsync = true, max_buffer_bytes = 4 << 20))]
+    #[pyo3(signature = (root, venue, writer, *, rotation_secs = 900, codec = "gzip", level = None, fsync = true, max_buffer_bytes = 4_194_304))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -117,14 +117,15 @@ impl ArchiveWriter {
         slf
     }
 
-    #[pyo3(signature = (_exc_type = None, _exc = None, _tb = None))]
+    #[pyo3(signature = (exc_type = None, exc = None, tb = None))]
     fn __exit__(
         &self,
         py: Python<'_>,
-        _exc_type: Option<&Bound<'_, PyAny>>,
-        _exc: Option<&Bound<'_, PyAny>>,
-        _tb: Option<&Bound<'_, PyAny>>,
+        exc_type: Option<&Bound<'_, PyAny>>,
+        exc: Option<&Bound<'_, PyAny>>,
+        tb: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<bool> {
+        let _ = (exc_type, exc, tb);
         self.close(py)?;
         Ok(false)
     }

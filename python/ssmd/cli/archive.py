@@ -1,0 +1,279 @@
+"""``ssmd archive``: list and read the gzip JSONL archive."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ssmd.archive import (
+    ArchiveReader,
+    archive_dir,
+    count_lines,
+    list_files,
+    parse_date,
+    read_manifest,
+)
+from ssmd.cli._app import app
+from ssmd.errors import ConfigError
+
+archive_app = typer.Typer(
+    name="archive",
+    help="Read and check the gzip JSONL archive.",
+    no_args_is_help=True,
+)
+app.add_typer(archive_app, name="archive")
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_DAY = dt.timedelta(days=1)
+
+DirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--dir",
+        help="Archive root [default: $SSMD_ARCHIVE_DIR, else ./data].",
+        show_default=False,
+    ),
+]
+VenueOpt = Annotated[str | None, typer.Option("--venue", help="Only this venue.")]
+
+
+def _root(path: Path | None) -> Path:
+    root = archive_dir(path)
+    if not root.is_dir():
+        raise ConfigError(f"archive directory not found: {root}")
+    return root
+
+
+def _check_venue(root: Path, venue: str | None) -> None:
+    if venue is None or (root / venue).is_dir():
+        return
+    found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    raise ConfigError(f"no venue {venue!r} in {root} (found: {', '.join(found) or 'nothing'})")
+
+
+def _ns(t: dt.datetime) -> int:
+    return (t - _EPOCH) // dt.timedelta(microseconds=1) * 1000
+
+
+def _when(option: str, value: str, *, end: bool) -> tuple[dt.date, int]:
+    """``(date, rx ns)`` of a ``--from``/``--to`` value.
+
+    A date means its whole day (``--to`` a date includes that day); a
+    datetime (ISO 8601, UTC unless it has an offset) or an integer of ns
+    since the epoch is an instant (``--to`` is exclusive).
+    """
+    if value.isdigit() and len(value) > 10:
+        ns = int(value)
+        return dt.datetime.fromtimestamp(ns // 10**9, dt.timezone.utc).date(), ns
+    if len(value) == 10:
+        try:
+            day = parse_date(value)
+        except ConfigError:
+            pass
+        else:
+            start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+            return day, _ns(start + _DAY if end else start)
+    try:
+        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
+    except ValueError:
+        raise ConfigError(
+            f"bad {option} {value!r}: expected YYYY-MM-DD, an ISO datetime"
+            " (YYYY-MM-DDTHH:MM[:SS], UTC) or ns since the epoch"
+        ) from None
+    t = t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
+    return t.date(), _ns(t)
+
+
+def _utc(ns: Any) -> str:
+    if not isinstance(ns, int):
+        return "-"
+    t = dt.datetime.fromtimestamp(ns // 10**9, dt.timezone.utc)
+    return f"{t:%Y-%m-%d %H:%M:%S}.{ns % 10**9 // 10**6:03d}"
+
+
+def _size(n: Any) -> str:
+    if not isinstance(n, int):
+        return "-"
+    value = float(n)
+    for unit in ("B", "K", "M", "G"):
+        if value < 1024 or unit == "G":
+            return f"{n}B" if unit == "B" else f"{value:.1f}{unit}"
+        value /= 1024
+    return str(n)  # pragma: no cover
+
+
+def _kinds(counts: Counter[str]) -> str:
+    return " ".join(f"{k}={n}" for k, n in sorted(counts.items()))
+
+
+def _kind_of(subject: str) -> str:
+    _, sep, rest = subject.partition(".json.")
+    return rest.split(".", 1)[0] if sep else ""
+
+
+def _table(rows: list[list[str]], right: set[int]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        cells = [
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ]
+        typer.echo("  ".join(cells).rstrip())
+
+
+@archive_app.command("ls")
+def ls(
+    dir: DirOpt = None,
+    venue: VenueOpt = None,
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="First date (YYYY-MM-DD).", show_default=False)
+    ] = None,
+    date_to: Annotated[
+        str | None, typer.Option("--to", help="Last date (YYYY-MM-DD).", show_default=False)
+    ] = None,
+    counts: Annotated[
+        bool, typer.Option("--counts", help="Add lines per kind (decompresses every file).")
+    ] = False,
+) -> None:
+    """List archive files with their manifest figures."""
+    root = _root(dir)
+    _check_venue(root, venue)
+    first = None if date_from is None else _when("--from", date_from, end=False)[0]
+    last = None if date_to is None else _when("--to", date_to, end=True)[0]
+    files = list_files(
+        root, venue, first.isoformat() if first else None, last.isoformat() if last else None
+    )
+    if not files:
+        typer.echo(f"no archive files in {root}", err=True)
+        return
+    header = ["VENUE", "DATE", "FILE", "LINES", "RAW", "BYTES", "FIRST RX (UTC)", "LAST RX (UTC)"]
+    if counts:
+        header.append("KINDS")
+    rows = [header]
+    manifests: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    total_lines = total_raw = total_bytes = 0
+    total_kinds: Counter[str] = Counter()
+    for name in files:
+        path = Path(name)
+        day, ven = path.parent.name, path.parent.parent.name
+        if (ven, day) not in manifests:
+            m = read_manifest(root, ven, day)
+            manifests[ven, day] = {f["name"]: f for f in m["files"] if isinstance(f, dict)}
+        entry = manifests[ven, day].get(path.name, {})
+        bytes_ = entry.get("bytes")
+        if not isinstance(bytes_, int):
+            bytes_ = path.stat().st_size
+        lines, raw = entry.get("lines"), entry.get("raw_bytes")
+        total_bytes += bytes_
+        total_lines += lines if isinstance(lines, int) else 0
+        total_raw += raw if isinstance(raw, int) else 0
+        row = [
+            ven,
+            day,
+            path.name,
+            str(lines) if isinstance(lines, int) else "-",
+            _size(raw),
+            _size(bytes_),
+            _utc(entry.get("first_rx")),
+            _utc(entry.get("last_rx")),
+        ]
+        if counts:
+            kinds: Counter[str] = Counter()
+            for subject, n in count_lines([name]).items():
+                kinds[_kind_of(subject)] += n
+            total_kinds.update(kinds)
+            row.append(_kinds(kinds))
+        rows.append(row)
+    total = [
+        "total",
+        "",
+        f"{len(files)} files",
+        str(total_lines),
+        _size(total_raw),
+        _size(total_bytes),
+        "",
+        "",
+    ]
+    if counts:
+        total.append(_kinds(total_kinds))
+    rows.append(total)
+    _table(rows, right={3, 4, 5})
+
+
+def _msg_only(chunk: bytes) -> bytes:
+    lines = chunk.split(b"\n")
+    lines.pop()
+    out = []
+    for line in lines:
+        at = line.find(b',"msg":')
+        out.append(line[at + 7 : -1] if at >= 0 else line)
+    out.append(b"")
+    return b"\n".join(out)
+
+
+@archive_app.command("cat")
+def cat(
+    dir: DirOpt = None,
+    venue: VenueOpt = None,
+    time_from: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="From this date or instant (YYYY-MM-DD, ISO datetime in UTC, or ns).",
+            show_default=False,
+        ),
+    ] = None,
+    time_to: Annotated[
+        str | None,
+        typer.Option(
+            "--to",
+            help="Up to this date (inclusive) or instant (exclusive).",
+            show_default=False,
+        ),
+    ] = None,
+    kind: Annotated[
+        list[str] | None, typer.Option("--kind", help="Only this kind (repeatable).")
+    ] = None,
+    instrument: Annotated[
+        list[str] | None,
+        typer.Option("--instrument", help="Only this instrument, e.g. BTC/USD (repeatable)."),
+    ] = None,
+    msg_only: Annotated[
+        bool, typer.Option("--msg-only", help="Print only each line's venue message.")
+    ] = False,
+) -> None:
+    """Write matching archive lines to stdout in receive-time order."""
+    root = _root(dir)
+    _check_venue(root, venue)
+    rx_from = rx_to = None
+    first = last = None
+    if time_from is not None:
+        first, rx_from = _when("--from", time_from, end=False)
+    if time_to is not None:
+        last, rx_to = _when("--to", time_to, end=True)
+        last += _DAY  # a late line can sit in the next day's first file
+    if rx_from is not None and rx_to is not None and rx_to <= rx_from:
+        raise ConfigError(f"--to {time_to} is not after --from {time_from}")
+    files = list_files(
+        root, venue, first.isoformat() if first else None, last.isoformat() if last else None
+    )
+    reader = ArchiveReader(
+        files, kinds=kind or None, instruments=instrument or None, rx_from=rx_from, rx_to=rx_to
+    )
+    out = sys.stdout.buffer
+    try:
+        for chunk in reader:
+            out.write(_msg_only(chunk) if msg_only else chunk)
+        out.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep Python
+        # from complaining when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
