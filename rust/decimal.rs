@@ -159,14 +159,63 @@ fn cmp_dec(x: &Dec, y: &Dec) -> Ordering {
     }
 }
 
+/// Split plain unsigned decimal text (`12.50`, `.48`, `7`) into integer and
+/// fraction digits without allocating; `None` for signs, exponents, junk.
+#[inline]
+pub fn plain(t: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (ip, fp) = match memchr::memchr(b'.', t) {
+        Some(p) => (&t[..p], &t[p + 1..]),
+        None => (t, &b""[..]),
+    };
+    if (ip.is_empty() && fp.is_empty()) || !ip.iter().chain(fp).all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some((ip, fp))
+}
+
+/// Facts a book needs about a level number: sort key (value × 10^18),
+/// significant fraction digits, and whether it is zero.
+pub fn level_facts(t: &[u8]) -> Option<(i128, u32, bool)> {
+    if let Some((ip, fp)) = plain(t) {
+        if ip.len() <= 20 && fp.len() <= 18 {
+            let mut v: i128 = 0;
+            for &d in ip {
+                v = v * 10 + i128::from(d - b'0');
+            }
+            for i in 0..18 {
+                v = v * 10 + i128::from(fp.get(i).map_or(0, |&d| d - b'0'));
+            }
+            let scale = fp.iter().rposition(|&d| d != b'0').map_or(0, |p| p + 1);
+            return Some((v, u32::try_from(scale).unwrap_or(0), v == 0));
+        }
+    }
+    let d = Dec::parse(t)?;
+    Some((d.scaled(18)?, d.scale(), d.is_zero()))
+}
+
 /// A sort key for price levels: value scaled by 10^18.
 pub fn key(t: &[u8]) -> Option<i128> {
-    Dec::parse(t)?.scaled(18)
+    level_facts(t).map(|f| f.0)
 }
 
 /// Kraken checksum field: fixed to `prec` decimals, point removed, leading
 /// zeros removed (`0.00100000` at 8 → `100000`).
 pub fn checksum_digits(t: &[u8], prec: u32, out: &mut Vec<u8>) -> bool {
+    if let Some((ip, fp)) = plain(t) {
+        let start = out.len();
+        for &b in ip {
+            if !(b == b'0' && out.len() == start) {
+                out.push(b);
+            }
+        }
+        for i in 0..prec as usize {
+            let b = fp.get(i).copied().unwrap_or(b'0');
+            if !(b == b'0' && out.len() == start) {
+                out.push(b);
+            }
+        }
+        return true;
+    }
     let Some(d) = Dec::parse(t) else {
         return false;
     };

@@ -97,19 +97,16 @@ impl KrakenBook {
 
     /// Set one level (`qty == 0` deletes it). False when the numbers do not parse.
     pub fn apply(&mut self, side: Side, price: &[u8], qty: &[u8]) -> bool {
-        let (Some(p), Some(q)) = (decimal::Dec::parse(price), decimal::Dec::parse(qty)) else {
+        let (Some((key, p_scale, _)), Some((_, q_scale, q_zero))) = (decimal::level_facts(price), decimal::level_facts(qty)) else {
             return false;
         };
-        let Some(key) = p.scaled(18) else {
-            return false;
-        };
-        self.seen_price_scale = self.seen_price_scale.max(p.scale());
-        self.seen_qty_scale = self.seen_qty_scale.max(q.scale());
+        self.seen_price_scale = self.seen_price_scale.max(p_scale);
+        self.seen_qty_scale = self.seen_qty_scale.max(q_scale);
         let book = match side {
             Side::Bid => &mut self.bids,
             Side::Ask => &mut self.asks,
         };
-        if q.is_zero() {
+        if q_zero {
             book.remove(&key);
         } else {
             book.insert(key, Level { price: price.to_vec(), qty: qty.to_vec() });

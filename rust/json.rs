@@ -57,7 +57,45 @@ fn is_ws(b: u8) -> bool {
 /// Validate `input` as exactly one JSON document (surrounding whitespace
 /// allowed) and return it.
 pub fn parse(input: &[u8]) -> Result<Val<'_>, Error> {
-    let mut v = Validator { s: input, i: 0 };
+    parse_doc(input).map(|d| d.root)
+}
+
+/// Top-level fields remembered by [`parse_doc`].
+const TOP: usize = 32;
+
+/// A validated document with an index of the root object's fields, so that
+/// routing never walks the document a second time for top-level keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Doc<'a> {
+    pub root: Val<'a>,
+    top: [(&'a [u8], Val<'a>); TOP],
+    n: usize,
+    indexed: bool,
+}
+
+impl<'a> Doc<'a> {
+    /// Look up root-object keys (first occurrence), from the index when it is complete.
+    pub fn get_many<const N: usize>(&self, keys: [&str; N]) -> [Option<Val<'a>>; N] {
+        if !self.indexed {
+            return self.root.get_many(keys);
+        }
+        let mut out = [None; N];
+        for (slot, want) in out.iter_mut().zip(keys.iter()) {
+            *slot = self.top[..self.n].iter().find(|(k, _)| *k == want.as_bytes()).map(|(_, v)| *v);
+        }
+        out
+    }
+
+    pub fn get(&self, key: &str) -> Option<Val<'a>> {
+        let [v] = self.get_many([key]);
+        v
+    }
+}
+
+/// Like [`parse`], also indexing the root object's fields.
+pub fn parse_doc(input: &[u8]) -> Result<Doc<'_>, Error> {
+    const EMPTY: Val<'static> = Val { ty: Ty::Null, raw: b"" };
+    let mut v = Validator { s: input, i: 0, top: [(&b""[..], EMPTY); TOP], n: 0, overflow: false };
     v.ws();
     let start = v.i;
     let ty = v.value(0)?;
@@ -66,15 +104,18 @@ pub fn parse(input: &[u8]) -> Result<Val<'_>, Error> {
     if v.i != input.len() {
         return Err(Error { reason: "trailing characters", pos: v.i });
     }
-    Ok(Val { ty, raw: &input[start..end] })
+    Ok(Doc { root: Val { ty, raw: &input[start..end] }, top: v.top, n: v.n, indexed: ty == Ty::Object && !v.overflow })
 }
 
 struct Validator<'a> {
     s: &'a [u8],
     i: usize,
+    top: [(&'a [u8], Val<'a>); TOP],
+    n: usize,
+    overflow: bool,
 }
 
-impl Validator<'_> {
+impl<'a> Validator<'a> {
     #[inline]
     fn ws(&mut self) {
         while self.i < self.s.len() && is_ws(self.s[self.i]) {
@@ -126,14 +167,26 @@ impl Validator<'_> {
             if self.s.get(self.i) != Some(&b'"') {
                 return self.err("expected object key");
             }
+            let kstart = self.i;
             self.string()?;
+            let kend = self.i;
             self.ws();
             if self.s.get(self.i) != Some(&b':') {
                 return self.err("expected ':'");
             }
             self.i += 1;
             self.ws();
-            self.value(depth)?;
+            let vstart = self.i;
+            let ty = self.value(depth)?;
+            if depth == 1 {
+                if self.n < TOP {
+                    let s: &'a [u8] = self.s;
+                    self.top[self.n] = (&s[kstart + 1..kend - 1], Val { ty, raw: &s[vstart..self.i] });
+                    self.n += 1;
+                } else {
+                    self.overflow = true;
+                }
+            }
             self.ws();
             match self.s.get(self.i) {
                 Some(b',') => {
@@ -285,16 +338,18 @@ fn skip(s: &[u8], mut i: usize) -> usize {
 }
 
 /// End (exclusive, after the closing quote) of the string starting at `i`.
+/// Strings in market data are short: a plain loop beats a SIMD search here.
 #[inline]
 fn skip_string(s: &[u8], i: usize) -> usize {
     let mut j = i + 1;
-    loop {
-        match memchr::memchr2(b'"', b'\\', &s[j..]) {
-            Some(k) if s[j + k] == b'"' => return j + k + 1,
-            Some(k) => j += k + 2,
-            None => return s.len(),
+    while j < s.len() {
+        match s[j] {
+            b'"' => return j + 1,
+            b'\\' => j += 2,
+            _ => j += 1,
         }
     }
+    s.len()
 }
 
 #[inline]

@@ -6,7 +6,9 @@ Together with :mod:`ssmd.archive` this is the only module that imports
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from typing import Any
 
 import orjson
 
@@ -32,4 +34,11 @@ def normalize_lines(venue: str | Venue, frames: Sequence[bytes | str]) -> bytes:
 
 def normalize(venue: str | Venue, frames: Sequence[bytes | str]) -> list[Record]:
     """Normalized records of ``frames`` as typed objects."""
-    return [record_from_dict(orjson.loads(line)) for line in normalize_lines(venue, frames).splitlines()]
+    return [record_from_dict(_loads(line)) for line in normalize_lines(venue, frames).splitlines()]
+
+
+def _loads(line: bytes) -> Any:
+    try:
+        return orjson.loads(line)
+    except orjson.JSONDecodeError:  # lone surrogate escapes copied from the wire
+        return json.loads(line)

@@ -21,9 +21,8 @@ pub struct Kalshi {
     book_markets: HashMap<u64, BTreeSet<String>>,
 }
 
-fn exchange_ts(msg: &Val<'_>) -> Option<i64> {
-    let [ts_ms, ts] = msg.get_many(["ts_ms", "ts"]);
-    ts_ms.and_then(|v| v.as_i64()).or_else(|| ts.and_then(|v| v.as_i64()).map(|s| s * 1000))
+fn secs_to_ms(v: Option<Val<'_>>) -> Option<i64> {
+    v.and_then(|v| v.as_i64()).map(|s| s * 1000)
 }
 
 impl Kalshi {
@@ -54,9 +53,10 @@ impl Kalshi {
             _ => ("", false),
         };
         let msg = msg.filter(|m| m.ty == crate::json::Ty::Object);
-        let [market, event, trade_id] = match msg {
-            Some(m) => m.get_many(["market_ticker", "event_ticker", "trade_id"]),
-            None => [None; 3],
+        // one walk over msg for everything routing needs
+        let [market, event, trade_id, ts_ms, ts, determined, settled] = match msg {
+            Some(m) => m.get_many(["market_ticker", "event_ticker", "trade_id", "ts_ms", "ts", "determination_ts", "settled_ts"]),
+            None => [None; 7],
         };
         let instrument = text(market).or_else(|| text(event));
         let mut item = if kind.is_empty() {
@@ -64,10 +64,10 @@ impl Kalshi {
             it.series = instrument.as_ref().map(series_of);
             it
         } else {
-            let Some(m) = msg else {
+            if msg.is_none() {
                 out.malformed("missing msg", frame);
                 return;
-            };
+            }
             let Some(instrument) = instrument else {
                 out.malformed("missing market_ticker", frame);
                 return;
@@ -75,11 +75,8 @@ impl Kalshi {
             let mut it = Item::new(Class::Data, kind, instrument.clone(), frame);
             it.series = Some(series_of(&instrument));
             it.ts_ms = match kind {
-                "lifecycle" => {
-                    let [d, s] = m.get_many(["determination_ts", "settled_ts"]);
-                    d.or(s).and_then(|v| v.as_i64()).map(|s| s * 1000)
-                }
-                _ => exchange_ts(&m),
+                "lifecycle" => secs_to_ms(determined.or(settled)),
+                _ => ts_ms.and_then(|v| v.as_i64()).or_else(|| secs_to_ms(ts)),
             };
             it.dedupe = text(trade_id);
             it

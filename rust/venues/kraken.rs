@@ -105,7 +105,12 @@ impl Kraken {
 
     fn check_book(&mut self, symbol: &str, snapshot: bool, d: &Val<'_>, out: &mut Out<'_, '_>) {
         let [bids, asks, checksum] = d.get_many(["bids", "asks", "checksum"]);
-        let book = self.books.entry(symbol.to_owned()).or_default();
+        if !self.books.contains_key(symbol) {
+            self.books.insert(symbol.to_owned(), KrakenBook::default());
+        }
+        let Some(book) = self.books.get_mut(symbol) else {
+            return;
+        };
         if snapshot {
             book.clear();
             book.synced = true;

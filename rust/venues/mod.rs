@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::json::{self, Val};
+use crate::json::{self, Doc, Val};
 use crate::model::{Class, Item, Resync, Venue};
 
 pub mod kalshi;
@@ -137,9 +137,9 @@ impl VenueState {
 }
 
 /// Parse a frame that must be one JSON object; report it malformed if not.
-pub(crate) fn parse_object<'a>(frame: &'a [u8], out: &mut Out<'_, 'a>) -> Option<Val<'a>> {
-    match json::parse(frame) {
-        Ok(v) if v.ty == json::Ty::Object => Some(v),
+pub(crate) fn parse_object<'a>(frame: &'a [u8], out: &mut Out<'_, 'a>) -> Option<Doc<'a>> {
+    match json::parse_doc(frame) {
+        Ok(v) if v.root.ty == json::Ty::Object => Some(v),
         Ok(_) => {
             out.malformed("not a JSON object", frame);
             None

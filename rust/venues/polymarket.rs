@@ -11,6 +11,9 @@ use super::{text, Out};
 use crate::json::{self, Ty, Val};
 use crate::model::{Class, Item};
 
+/// Keys routing reads from every event.
+const KEYS: [&str; 8] = ["event_type", "market", "asset_id", "timestamp", "hash", "transaction_hash", "bids", "asks"];
+
 /// Tokens whose book epoch is remembered.
 const MAX_TRACKED_TOKENS: usize = 200_000;
 
@@ -27,20 +30,21 @@ impl Polymarket {
             out.control(if trimmed == b"PONG" { "pong" } else { "ping" }, frame);
             return;
         }
-        let v = match json::parse(frame) {
-            Ok(v) => v,
+        let doc = match json::parse_doc(frame) {
+            Ok(d) => d,
             Err(e) => {
                 out.malformed(e.reason, frame);
                 return;
             }
         };
+        let v = doc.root;
         match v.ty {
-            Ty::Object => self.event(v, 0, out),
+            Ty::Object => self.event(v.raw, doc.get_many(KEYS), 0, out),
             Ty::Array => {
                 for (i, e) in v.items().enumerate() {
                     let i = u32::try_from(i).unwrap_or(u32::MAX);
                     if e.ty == Ty::Object {
-                        self.event(e, i, out);
+                        self.event(e.raw, e.get_many(KEYS), i, out);
                     } else {
                         let mut it = Item::malformed("array element is not an object", e.raw);
                         it.elem = i;
@@ -52,13 +56,12 @@ impl Polymarket {
         }
     }
 
-    fn event<'a>(&mut self, e: Val<'a>, elem: u32, out: &mut Out<'_, 'a>) {
-        let [ty, market, asset, ts, hash, txh, bids] =
-            e.get_many(["event_type", "market", "asset_id", "timestamp", "hash", "transaction_hash", "bids"]);
+    fn event<'a>(&mut self, raw: &'a [u8], fields: [Option<Val<'a>>; 8], elem: u32, out: &mut Out<'_, 'a>) {
+        let [ty, market, asset, ts, hash, txh, bids, asks] = fields;
         let ty = text(ty);
         let kind: &'static str = match ty.as_deref() {
             Some("book") => "book",
-            None if bids.is_some() || e.get("asks").is_some() => "book",
+            None if bids.is_some() || asks.is_some() => "book",
             Some("price_change") => "price_change",
             Some("last_trade_price") => "trade",
             Some("best_bid_ask") => "best_bid_ask",
@@ -69,18 +72,18 @@ impl Polymarket {
         };
         let market = text(market);
         if kind.is_empty() {
-            let mut it = Item::new(Class::Unknown, ty.unwrap_or("unknown".into()), market.unwrap_or_default(), e.raw);
+            let mut it = Item::new(Class::Unknown, ty.unwrap_or("unknown".into()), market.unwrap_or_default(), raw);
             it.elem = elem;
             out.push(it);
             return;
         }
         let Some(market) = market else {
-            let mut it = Item::malformed("missing market", e.raw);
+            let mut it = Item::malformed("missing market", raw);
             it.elem = elem;
             out.push(it);
             return;
         };
-        let mut it = Item::new(Class::Data, kind, market, e.raw);
+        let mut it = Item::new(Class::Data, kind, market, raw);
         it.elem = elem;
         it.ts_ms = ts.and_then(|t| t.as_i64());
         it.dedupe = match kind {

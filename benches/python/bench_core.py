@@ -1,0 +1,98 @@
+"""Core throughput: parse + route + envelope over the venue mix, batched.
+
+Compared in the same run with a pure-Python stdlib-json implementation of the
+same work (and the same code on orjson). Messages per second are in
+``extra_info``; ``python benches/python/report.py`` prints the ratios.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from baseline_router import BaselineRouter
+
+from ssmd.core import Processor
+from ssmd.samples import mixed
+
+BATCH = 1000
+
+
+def _workload(benchmark: Any) -> dict[str, list[bytes]]:
+    return mixed(400 if benchmark.disabled else 40_000)
+
+
+PRECISIONS = {"BTC/USD": (1, 8), "ETH/USD": (2, 8), "SOL/USD": (2, 8)}
+
+
+def run_core(work: dict[str, list[bytes]]) -> int:
+    n = 0
+    for venue, frames in work.items():
+        p = Processor(venue, "bench")
+        if venue == "kraken":
+            for s, (pp, qp) in PRECISIONS.items():
+                p.set_precision(s, pp, qp)
+        for i in range(0, len(frames), BATCH):
+            b = p.process(frames[i : i + BATCH], 1_700_000_000_000_000_000)
+            b.lines()
+            n += len(b)
+    return n
+
+
+def run_baseline(work: dict[str, list[bytes]], loads: Any) -> int:
+    n = 0
+    for venue, frames in work.items():
+        r = BaselineRouter(venue, "bench", loads)
+        r.precisions = dict(PRECISIONS)
+        for i in range(0, len(frames), BATCH):
+            n += r.process(frames[i : i + BATCH], 1_700_000_000_000_000_000).count(b"\n")
+    return n
+
+
+def _record(benchmark: Any, n: int) -> None:
+    benchmark.extra_info["messages"] = n
+    if not benchmark.disabled and benchmark.stats:
+        benchmark.extra_info["messages_per_s"] = round(n / benchmark.stats.stats.mean)
+
+
+@pytest.mark.benchmark(group="core-route")
+def test_core_batched(benchmark: Any) -> None:
+    work = _workload(benchmark)
+    n = benchmark(run_core, work)
+    assert n >= sum(len(f) for f in work.values())
+    _record(benchmark, n)
+
+
+@pytest.mark.benchmark(group="core-route")
+def test_baseline_stdlib_json(benchmark: Any) -> None:
+    import json
+
+    work = _workload(benchmark)
+    n = benchmark.pedantic(run_baseline, (work, json.loads), rounds=3 if not benchmark.disabled else 1)
+    assert n >= sum(len(f) for f in work.values())
+    _record(benchmark, n)
+
+
+@pytest.mark.benchmark(group="core-route")
+def test_baseline_orjson(benchmark: Any) -> None:
+    work = _workload(benchmark)
+    n = benchmark.pedantic(run_baseline, (work, orjson.loads), rounds=3 if not benchmark.disabled else 1)
+    assert n >= sum(len(f) for f in work.values())
+    _record(benchmark, n)
+
+
+@pytest.mark.benchmark(group="core-per-frame")
+def test_core_one_call_per_frame(benchmark: Any) -> None:
+    """One boundary crossing per frame, to show what batching buys."""
+    work = _workload(benchmark)
+
+    def run() -> int:
+        n = 0
+        for venue, frames in work.items():
+            p = Processor(venue, "bench")
+            for f in frames:
+                n += len(p.process([f], 1))
+        return n
+
+    _record(benchmark, benchmark(run))
