@@ -309,7 +309,7 @@ impl ArchiveWriter {
         }
         if data.last() != Some(&b'\n') {
             return Err(ArchiveError::InvalidLine(
-                "data must be complete lines, each ending with '\\n'".into(),
+                "data must be complete lines, each ending with a newline".into(),
             ));
         }
         let mut metas = std::mem::take(&mut self.metas);
