@@ -16,7 +16,10 @@ pub enum SeqCheck {
     First,
     InOrder,
     /// Numbers between `expected` and `got` (exclusive) never arrived.
-    Gap { expected: u64, got: u64 },
+    Gap {
+        expected: u64,
+        got: u64,
+    },
     /// A number reported missing earlier arrived after all.
     Late,
     /// Seen before: a re-sent copy.
@@ -97,7 +100,9 @@ impl KrakenBook {
 
     /// Set one level (`qty == 0` deletes it). False when the numbers do not parse.
     pub fn apply(&mut self, side: Side, price: &[u8], qty: &[u8]) -> bool {
-        let (Some((key, p_scale, _)), Some((_, q_scale, q_zero))) = (decimal::level_facts(price), decimal::level_facts(qty)) else {
+        let (Some((key, p_scale, _)), Some((_, q_scale, q_zero))) =
+            (decimal::level_facts(price), decimal::level_facts(qty))
+        else {
             return false;
         };
         self.seen_price_scale = self.seen_price_scale.max(p_scale);
@@ -109,7 +114,13 @@ impl KrakenBook {
         if q_zero {
             book.remove(&key);
         } else {
-            book.insert(key, Level { price: price.to_vec(), qty: qty.to_vec() });
+            book.insert(
+                key,
+                Level {
+                    price: price.to_vec(),
+                    qty: qty.to_vec(),
+                },
+            );
         }
         true
     }
@@ -133,7 +144,12 @@ impl KrakenBook {
     /// leading zeros removed.
     pub fn checksum(&self, price_prec: u32, qty_prec: u32) -> u32 {
         let mut s = Vec::with_capacity(400);
-        for l in self.asks.values().take(10).chain(self.bids.values().rev().take(10)) {
+        for l in self
+            .asks
+            .values()
+            .take(10)
+            .chain(self.bids.values().rev().take(10))
+        {
             decimal::checksum_digits(&l.price, price_prec, &mut s);
             decimal::checksum_digits(&l.qty, qty_prec, &mut s);
         }
@@ -150,7 +166,13 @@ mod tests {
         let mut t = SeqTracker::default();
         assert_eq!(t.check(5), SeqCheck::First);
         assert_eq!(t.check(6), SeqCheck::InOrder);
-        assert_eq!(t.check(9), SeqCheck::Gap { expected: 7, got: 9 });
+        assert_eq!(
+            t.check(9),
+            SeqCheck::Gap {
+                expected: 7,
+                got: 9
+            }
+        );
         assert_eq!(t.check(7), SeqCheck::Late);
         assert_eq!(t.check(7), SeqCheck::Duplicate);
         assert_eq!(t.check(6), SeqCheck::Duplicate);

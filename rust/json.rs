@@ -81,7 +81,10 @@ impl<'a> Doc<'a> {
         }
         let mut out = [None; N];
         for (slot, want) in out.iter_mut().zip(keys.iter()) {
-            *slot = self.top[..self.n].iter().find(|(k, _)| *k == want.as_bytes()).map(|(_, v)| *v);
+            *slot = self.top[..self.n]
+                .iter()
+                .find(|(k, _)| *k == want.as_bytes())
+                .map(|(_, v)| *v);
         }
         out
     }
@@ -94,17 +97,37 @@ impl<'a> Doc<'a> {
 
 /// Like [`parse`], also indexing the root object's fields.
 pub fn parse_doc(input: &[u8]) -> Result<Doc<'_>, Error> {
-    const EMPTY: Val<'static> = Val { ty: Ty::Null, raw: b"" };
-    let mut v = Validator { s: input, i: 0, top: [(&b""[..], EMPTY); TOP], n: 0, overflow: false };
+    const EMPTY: Val<'static> = Val {
+        ty: Ty::Null,
+        raw: b"",
+    };
+    let mut v = Validator {
+        s: input,
+        i: 0,
+        top: [(&b""[..], EMPTY); TOP],
+        n: 0,
+        overflow: false,
+    };
     v.ws();
     let start = v.i;
     let ty = v.value(0)?;
     let end = v.i;
     v.ws();
     if v.i != input.len() {
-        return Err(Error { reason: "trailing characters", pos: v.i });
+        return Err(Error {
+            reason: "trailing characters",
+            pos: v.i,
+        });
     }
-    Ok(Doc { root: Val { ty, raw: &input[start..end] }, top: v.top, n: v.n, indexed: ty == Ty::Object && !v.overflow })
+    Ok(Doc {
+        root: Val {
+            ty,
+            raw: &input[start..end],
+        },
+        top: v.top,
+        n: v.n,
+        indexed: ty == Ty::Object && !v.overflow,
+    })
 }
 
 struct Validator<'a> {
@@ -125,7 +148,10 @@ impl<'a> Validator<'a> {
 
     #[inline]
     fn err<T>(&self, reason: &'static str) -> Result<T, Error> {
-        Err(Error { reason, pos: self.i })
+        Err(Error {
+            reason,
+            pos: self.i,
+        })
     }
 
     fn value(&mut self, depth: usize) -> Result<Ty, Error> {
@@ -181,7 +207,13 @@ impl<'a> Validator<'a> {
             if depth == 1 {
                 if self.n < TOP {
                     let s: &'a [u8] = self.s;
-                    self.top[self.n] = (&s[kstart + 1..kend - 1], Val { ty, raw: &s[vstart..self.i] });
+                    self.top[self.n] = (
+                        &s[kstart + 1..kend - 1],
+                        Val {
+                            ty,
+                            raw: &s[vstart..self.i],
+                        },
+                    );
                     self.n += 1;
                 } else {
                     self.overflow = true;
@@ -329,7 +361,8 @@ fn skip(s: &[u8], mut i: usize) -> usize {
             }
         }
         _ => {
-            while i < s.len() && !matches!(s[i], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t') {
+            while i < s.len() && !matches!(s[i], b',' | b'}' | b']' | b' ' | b'\n' | b'\r' | b'\t')
+            {
                 i += 1;
             }
             i
@@ -395,7 +428,10 @@ impl<'a> Iterator for Fields<'a> {
         i = skip_ws(s, kend);
         i = skip_ws(s, i + 1); // ':'
         let vend = skip(s, i);
-        let val = Val { ty: ty_of(s[i]), raw: &s[i..vend] };
+        let val = Val {
+            ty: ty_of(s[i]),
+            raw: &s[i..vend],
+        };
         self.i = vend;
         Some((key, val))
     }
@@ -422,7 +458,10 @@ impl<'a> Iterator for Items<'a> {
         }
         let vend = skip(s, i);
         self.i = vend;
-        Some(Val { ty: ty_of(s[i]), raw: &s[i..vend] })
+        Some(Val {
+            ty: ty_of(s[i]),
+            raw: &s[i..vend],
+        })
     }
 }
 
@@ -432,7 +471,10 @@ impl<'a> Val<'a> {
         if self.ty == Ty::Object {
             Fields { s: self.raw, i: 1 }
         } else {
-            Fields { s: self.raw, i: self.raw.len() }
+            Fields {
+                s: self.raw,
+                i: self.raw.len(),
+            }
         }
     }
 
@@ -441,13 +483,18 @@ impl<'a> Val<'a> {
         if self.ty == Ty::Array {
             Items { s: self.raw, i: 1 }
         } else {
-            Items { s: self.raw, i: self.raw.len() }
+            Items {
+                s: self.raw,
+                i: self.raw.len(),
+            }
         }
     }
 
     /// The value of `key` in an object (first occurrence).
     pub fn get(&self, key: &str) -> Option<Val<'a>> {
-        self.fields().find(|(k, _)| *k == key.as_bytes()).map(|(_, v)| v)
+        self.fields()
+            .find(|(k, _)| *k == key.as_bytes())
+            .map(|(_, v)| v)
     }
 
     /// Look up several keys in one walk over the object.
@@ -510,7 +557,9 @@ impl<'a> Val<'a> {
     pub fn as_i64(&self) -> Option<i64> {
         let t = self.num_text()?;
         if let Some(rest) = t.strip_prefix(b"-") {
-            parse_u64(rest).and_then(|v| i64::try_from(v).ok()).map(|v| -v)
+            parse_u64(rest)
+                .and_then(|v| i64::try_from(v).ok())
+                .map(|v| -v)
         } else {
             parse_u64(t).and_then(|v| i64::try_from(v).ok())
         }
@@ -657,7 +706,10 @@ mod tests {
     #[test]
     fn rejects_deep_nesting_without_overflow() {
         let doc = "[".repeat(100_000);
-        assert_eq!(parse(doc.as_bytes()).unwrap_err().reason, "nesting too deep");
+        assert_eq!(
+            parse(doc.as_bytes()).unwrap_err().reason,
+            "nesting too deep"
+        );
     }
 
     #[test]

@@ -13,7 +13,12 @@ pub enum Venue {
 }
 
 impl Venue {
-    pub const ALL: [Venue; 4] = [Venue::Kalshi, Venue::Kraken, Venue::KrakenFutures, Venue::Polymarket];
+    pub const ALL: [Venue; 4] = [
+        Venue::Kalshi,
+        Venue::Kraken,
+        Venue::KrakenFutures,
+        Venue::Polymarket,
+    ];
 
     /// Name used on the CLI and in subjects.
     pub fn as_str(self) -> &'static str {
@@ -89,7 +94,12 @@ pub struct Item<'a> {
 }
 
 impl<'a> Item<'a> {
-    pub fn new(class: Class, kind: impl Into<Cow<'a, str>>, instrument: impl Into<Cow<'a, str>>, body: &'a [u8]) -> Self {
+    pub fn new(
+        class: Class,
+        kind: impl Into<Cow<'a, str>>,
+        instrument: impl Into<Cow<'a, str>>,
+        body: &'a [u8],
+    ) -> Self {
         Item {
             class,
             kind: kind.into(),
@@ -178,7 +188,10 @@ mod tests {
     #[test]
     fn category_tokens() {
         assert_eq!(category_token("Politics"), "politics");
-        assert_eq!(category_token("Science and Technology"), "science-and-technology");
+        assert_eq!(
+            category_token("Science and Technology"),
+            "science-and-technology"
+        );
         assert_eq!(category_token("Climate & Weather"), "climate---weather");
     }
 

@@ -70,7 +70,8 @@ type Change<'a> = (&'static str, T<'a>, T<'a>);
 
 /// Cents (legacy Kalshi integer) as a dollar text field.
 fn cents(v: Option<Val<'_>>) -> T<'static> {
-    v.and_then(|v| v.as_i64()).map_or(T::Null, |c| T::Owned(decimal::cents_to_dollars(c)))
+    v.and_then(|v| v.as_i64())
+        .map_or(T::Null, |c| T::Owned(decimal::cents_to_dollars(c)))
 }
 
 fn or<'a>(a: T<'a>, b: impl FnOnce() -> T<'a>) -> T<'a> {
@@ -96,7 +97,9 @@ impl Rec<'_> {
         instrument.write(self.out);
         self.out.extend_from_slice(b",\"ts\":");
         match ts {
-            Some(t) => self.out.extend_from_slice(itoa::Buffer::new().format(t).as_bytes()),
+            Some(t) => self
+                .out
+                .extend_from_slice(itoa::Buffer::new().format(t).as_bytes()),
             None => self.out.extend_from_slice(b"null"),
         }
     }
@@ -115,14 +118,17 @@ impl Rec<'_> {
     fn int(&mut self, k: &str, v: Option<u64>) {
         self.key(k);
         match v {
-            Some(n) => self.out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+            Some(n) => self
+                .out
+                .extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
             None => self.out.extend_from_slice(b"null"),
         }
     }
 
     fn raw(&mut self, k: &str, v: Option<Val<'_>>) {
         self.key(k);
-        self.out.extend_from_slice(v.map_or(&b"null"[..], |v| v.raw));
+        self.out
+            .extend_from_slice(v.map_or(&b"null"[..], |v| v.raw));
     }
 
     fn levels(&mut self, k: &str, levels: &[(T<'_>, T<'_>)]) {
@@ -165,7 +171,17 @@ impl Rec<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn trade(&mut self, venue: Venue, inst: &T<'_>, ts: Option<i64>, seq: Option<u64>, price: &T<'_>, size: &T<'_>, side: &T<'_>, id: &T<'_>) {
+    fn trade(
+        &mut self,
+        venue: Venue,
+        inst: &T<'_>,
+        ts: Option<i64>,
+        seq: Option<u64>,
+        price: &T<'_>,
+        size: &T<'_>,
+        side: &T<'_>,
+        id: &T<'_>,
+    ) {
         self.begin("trade", venue, inst, ts);
         self.int("seq", seq);
         self.text("price", price);
@@ -176,7 +192,17 @@ impl Rec<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn quote(&mut self, venue: Venue, inst: &T<'_>, ts: Option<i64>, bid: &T<'_>, bid_size: &T<'_>, ask: &T<'_>, ask_size: &T<'_>, last: &T<'_>) {
+    fn quote(
+        &mut self,
+        venue: Venue,
+        inst: &T<'_>,
+        ts: Option<i64>,
+        bid: &T<'_>,
+        bid_size: &T<'_>,
+        ask: &T<'_>,
+        ask_size: &T<'_>,
+        last: &T<'_>,
+    ) {
         self.begin("quote", venue, inst, ts);
         self.text("bid", bid);
         self.text("bid_size", bid_size);
@@ -186,7 +212,14 @@ impl Rec<'_> {
         self.end();
     }
 
-    fn lifecycle(&mut self, venue: Venue, inst: &T<'_>, ts: Option<i64>, event: &T<'_>, detail: Option<Val<'_>>) {
+    fn lifecycle(
+        &mut self,
+        venue: Venue,
+        inst: &T<'_>,
+        ts: Option<i64>,
+        event: &T<'_>,
+        detail: Option<Val<'_>>,
+    ) {
         self.begin("lifecycle", venue, inst, ts);
         self.text("event", event);
         self.raw("detail", detail);
@@ -221,8 +254,12 @@ fn object_levels<'a>(v: Option<Val<'a>>, qty_key: &str) -> Vec<(T<'a>, T<'a>)> {
 
 fn buy_sell(side: &T<'_>) -> T<'static> {
     match side.digits() {
-        Some(s) if s.eq_ignore_ascii_case(b"buy") || s == b"yes" || s == b"bid" => T::Owned("buy".into()),
-        Some(s) if s.eq_ignore_ascii_case(b"sell") || s == b"no" || s == b"ask" => T::Owned("sell".into()),
+        Some(s) if s.eq_ignore_ascii_case(b"buy") || s == b"yes" || s == b"bid" => {
+            T::Owned("buy".into())
+        }
+        Some(s) if s.eq_ignore_ascii_case(b"sell") || s == b"no" || s == b"ask" => {
+            T::Owned("sell".into())
+        }
         _ => T::Null,
     }
 }
@@ -264,7 +301,9 @@ fn kalshi(rec: &mut Rec<'_>, v: Val<'_>) {
     let seq = seq.and_then(|s| s.as_u64());
     let [ticker, ts_ms, ts] = m.get_many(["market_ticker", "ts_ms", "ts"]);
     let inst = T::of(ticker);
-    let ts = ts_ms.and_then(|t| t.as_i64()).or_else(|| ts.and_then(|t| t.as_i64()).map(|s| s * 1000));
+    let ts = ts_ms
+        .and_then(|t| t.as_i64())
+        .or_else(|| ts.and_then(|t| t.as_i64()).map(|s| s * 1000));
     match ty {
         b"ticker" => {
             let [yb, ya, ybs, yas, pd, yb_c, ya_c, p_c] = m.get_many([
@@ -278,13 +317,33 @@ fn kalshi(rec: &mut Rec<'_>, v: Val<'_>) {
                 "price",
             ]);
             let last = if pd.is_some() { T::of(pd) } else { cents(p_c) };
-            rec.quote(V, &inst, ts, &or(T::of(yb), || cents(yb_c)), &T::of(ybs), &or(T::of(ya), || cents(ya_c)), &T::of(yas), &last);
+            rec.quote(
+                V,
+                &inst,
+                ts,
+                &or(T::of(yb), || cents(yb_c)),
+                &T::of(ybs),
+                &or(T::of(ya), || cents(ya_c)),
+                &T::of(yas),
+                &last,
+            );
         }
         b"trade" => {
-            let [yp, cfp, outcome, taker, id, yp_c, count] =
-                m.get_many(["yes_price_dollars", "count_fp", "taker_outcome_side", "taker_side", "trade_id", "yes_price", "count"]);
+            let [yp, cfp, outcome, taker, id, yp_c, count] = m.get_many([
+                "yes_price_dollars",
+                "count_fp",
+                "taker_outcome_side",
+                "taker_side",
+                "trade_id",
+                "yes_price",
+                "count",
+            ]);
             let price = or(T::of(yp), || cents(yp_c));
-            let size = or(T::of(cfp), || count.and_then(|c| c.as_i64()).map_or(T::Null, |c| T::Owned(decimal::count_fp(c))));
+            let size = or(T::of(cfp), || {
+                count
+                    .and_then(|c| c.as_i64())
+                    .map_or(T::Null, |c| T::Owned(decimal::count_fp(c)))
+            });
             let side = buy_sell(&or(T::of(outcome), || T::of(taker)));
             rec.trade(V, &inst, ts, seq, &price, &size, &side, &T::of(id));
         }
@@ -292,15 +351,27 @@ fn kalshi(rec: &mut Rec<'_>, v: Val<'_>) {
             let side = |fp: &str, dollars: &str, cent: &str| -> Vec<(T<'_>, T<'_>)> {
                 let [a, b, c] = m.get_many([fp, dollars, cent]);
                 if let Some(l) = a.or(b) {
-                    l.items().map(|p| (T::of(p.items().next()), T::of(p.items().nth(1)))).collect()
+                    l.items()
+                        .map(|p| (T::of(p.items().next()), T::of(p.items().nth(1))))
+                        .collect()
                 } else {
-                    c.iter().flat_map(|l| l.items()).map(|p| (cents(p.items().next()), T::of(p.items().nth(1)))).collect()
+                    c.iter()
+                        .flat_map(|l| l.items())
+                        .map(|p| (cents(p.items().next()), T::of(p.items().nth(1))))
+                        .collect()
                 }
             };
             let mut bids = side("yes_dollars_fp", "yes_dollars", "yes");
             let mut asks: Vec<_> = side("no_dollars_fp", "no_dollars", "no")
                 .into_iter()
-                .map(|(p, q)| (p.digits().and_then(decimal::one_minus).map_or(T::Null, T::Owned), q))
+                .map(|(p, q)| {
+                    (
+                        p.digits()
+                            .and_then(decimal::one_minus)
+                            .map_or(T::Null, T::Owned),
+                        q,
+                    )
+                })
                 .collect();
             sort_levels(&mut bids, true);
             sort_levels(&mut asks, false);
@@ -312,11 +383,19 @@ fn kalshi(rec: &mut Rec<'_>, v: Val<'_>) {
             rec.end();
         }
         b"orderbook_delta" => {
-            let [pd, p_c, dfp, d, side] = m.get_many(["price_dollars", "price", "delta_fp", "delta", "side"]);
+            let [pd, p_c, dfp, d, side] =
+                m.get_many(["price_dollars", "price", "delta_fp", "delta", "side"]);
             let price = or(T::of(pd), || cents(p_c));
             let delta = or(T::of(dfp), || T::of(d));
             let change = match side.and_then(|s| s.str_raw()) {
-                Some(b"no") => ("ask", price.digits().and_then(decimal::one_minus).map_or(T::Null, T::Owned), delta),
+                Some(b"no") => (
+                    "ask",
+                    price
+                        .digits()
+                        .and_then(decimal::one_minus)
+                        .map_or(T::Null, T::Owned),
+                    delta,
+                ),
                 _ => ("bid", price, delta),
             };
             rec.begin("book_delta", V, &inst, ts);
@@ -351,13 +430,32 @@ fn kraken(rec: &mut Rec<'_>, v: Val<'_>) {
         let ts = ts.and_then(|t| t.str_raw()).and_then(decimal::rfc3339_ms);
         match channel {
             b"ticker" => {
-                let [bid, bq, ask, aq, last] = d.get_many(["bid", "bid_qty", "ask", "ask_qty", "last"]);
-                rec.quote(V, &inst, ts, &T::of(bid), &T::of(bq), &T::of(ask), &T::of(aq), &T::of(last));
+                let [bid, bq, ask, aq, last] =
+                    d.get_many(["bid", "bid_qty", "ask", "ask_qty", "last"]);
+                rec.quote(
+                    V,
+                    &inst,
+                    ts,
+                    &T::of(bid),
+                    &T::of(bq),
+                    &T::of(ask),
+                    &T::of(aq),
+                    &T::of(last),
+                );
             }
             b"trade" => {
                 let [p, q, side, id] = d.get_many(["price", "qty", "side", "trade_id"]);
                 let seq = id.and_then(|i| i.as_u64());
-                rec.trade(V, &inst, ts, seq, &T::of(p), &T::of(q), &buy_sell(&T::of(side)), &T::of(id));
+                rec.trade(
+                    V,
+                    &inst,
+                    ts,
+                    seq,
+                    &T::of(p),
+                    &T::of(q),
+                    &buy_sell(&T::of(side)),
+                    &T::of(id),
+                );
             }
             b"book" => {
                 let [bids, asks, ck] = d.get_many(["bids", "asks", "checksum"]);
@@ -372,8 +470,15 @@ fn kraken(rec: &mut Rec<'_>, v: Val<'_>) {
                     rec.levels("bids", &b);
                     rec.levels("asks", &a);
                 } else {
-                    let mut ch: Vec<Change<'_>> = object_levels(bids, "qty").into_iter().map(|(p, q)| ("bid", p, q)).collect();
-                    ch.extend(object_levels(asks, "qty").into_iter().map(|(p, q)| ("ask", p, q)));
+                    let mut ch: Vec<Change<'_>> = object_levels(bids, "qty")
+                        .into_iter()
+                        .map(|(p, q)| ("bid", p, q))
+                        .collect();
+                    ch.extend(
+                        object_levels(asks, "qty")
+                            .into_iter()
+                            .map(|(p, q)| ("ask", p, q)),
+                    );
                     rec.begin("book_delta", V, &inst, ts);
                     rec.int("seq", None);
                     rec.text("mode", &T::Owned("set".into()));
@@ -402,14 +507,34 @@ fn kraken_futures(rec: &mut Rec<'_>, v: Val<'_>) {
     let inst = T::of(product);
     let seq = seq.and_then(|s| s.as_u64());
     let trade = |rec: &mut Rec<'_>, t: Val<'_>| {
-        let [p, q, side, uid, time, seq] = t.get_many(["price", "qty", "side", "uid", "time", "seq"]);
+        let [p, q, side, uid, time, seq] =
+            t.get_many(["price", "qty", "side", "uid", "time", "seq"]);
         let seq = seq.and_then(|s| s.as_u64());
-        rec.trade(V, &inst, time.and_then(|t| t.as_i64()), seq, &T::of(p), &T::of(q), &buy_sell(&T::of(side)), &T::of(uid));
+        rec.trade(
+            V,
+            &inst,
+            time.and_then(|t| t.as_i64()),
+            seq,
+            &T::of(p),
+            &T::of(q),
+            &buy_sell(&T::of(side)),
+            &T::of(uid),
+        );
     };
     match feed {
         b"ticker" => {
-            let [bid, bs, ask, as_, last] = v.get_many(["bid", "bid_size", "ask", "ask_size", "last"]);
-            rec.quote(V, &inst, time.and_then(|t| t.as_i64()), &T::of(bid), &T::of(bs), &T::of(ask), &T::of(as_), &T::of(last));
+            let [bid, bs, ask, as_, last] =
+                v.get_many(["bid", "bid_size", "ask", "ask_size", "last"]);
+            rec.quote(
+                V,
+                &inst,
+                time.and_then(|t| t.as_i64()),
+                &T::of(bid),
+                &T::of(bs),
+                &T::of(ask),
+                &T::of(as_),
+                &T::of(last),
+            );
         }
         b"trade" => trade(rec, v),
         b"trade_snapshot" => {
@@ -434,7 +559,11 @@ fn kraken_futures(rec: &mut Rec<'_>, v: Val<'_>) {
         }
         b"book" => {
             let [side, p, q, ts] = v.get_many(["side", "price", "qty", "timestamp"]);
-            let side = if side.and_then(|s| s.str_raw()) == Some(b"sell") { "ask" } else { "bid" };
+            let side = if side.and_then(|s| s.str_raw()) == Some(b"sell") {
+                "ask"
+            } else {
+                "bid"
+            };
             rec.begin("book_delta", V, &inst, ts.and_then(|t| t.as_i64()));
             rec.int("seq", seq);
             rec.text("mode", &T::Owned("set".into()));
@@ -451,7 +580,14 @@ fn polymarket(rec: &mut Rec<'_>, e: Val<'_>) {
     if e.ty != Ty::Object {
         return;
     }
-    let [ty, market, asset, ts, bids, asks] = e.get_many(["event_type", "market", "asset_id", "timestamp", "bids", "asks"]);
+    let [ty, market, asset, ts, bids, asks] = e.get_many([
+        "event_type",
+        "market",
+        "asset_id",
+        "timestamp",
+        "bids",
+        "asks",
+    ]);
     let ts = ts.and_then(|t| t.as_i64());
     let asset_t = T::of(asset);
     let ty = ty.and_then(|t| t.str_raw());
@@ -481,9 +617,16 @@ fn polymarket(rec: &mut Rec<'_>, e: Val<'_>) {
             for c in items.items() {
                 let [a, p, s, side] = c.get_many(["asset_id", "price", "size", "side"]);
                 let a = if legacy { asset_t.clone() } else { T::of(a) };
-                let side = if buy_sell(&T::of(side)).digits() == Some(b"sell") { "ask" } else { "bid" };
+                let side = if buy_sell(&T::of(side)).digits() == Some(b"sell") {
+                    "ask"
+                } else {
+                    "bid"
+                };
                 let key = a.digits().map(<[u8]>::to_vec);
-                match groups.iter_mut().find(|(g, _)| g.digits().map(<[u8]>::to_vec) == key) {
+                match groups
+                    .iter_mut()
+                    .find(|(g, _)| g.digits().map(<[u8]>::to_vec) == key)
+                {
                     Some((_, ch)) => ch.push((side, T::of(p), T::of(s))),
                     None => groups.push((a, vec![(side, T::of(p), T::of(s))])),
                 }
@@ -499,14 +642,38 @@ fn polymarket(rec: &mut Rec<'_>, e: Val<'_>) {
         }
         Some(b"last_trade_price") => {
             let [p, s, side, txh] = e.get_many(["price", "size", "side", "transaction_hash"]);
-            rec.trade(V, &asset_t, ts, None, &T::of(p), &T::of(s), &buy_sell(&T::of(side)), &T::of(txh));
+            rec.trade(
+                V,
+                &asset_t,
+                ts,
+                None,
+                &T::of(p),
+                &T::of(s),
+                &buy_sell(&T::of(side)),
+                &T::of(txh),
+            );
         }
         Some(b"best_bid_ask") => {
             let [b, a] = e.get_many(["best_bid", "best_ask"]);
-            rec.quote(V, &asset_t, ts, &T::of(b), &T::Null, &T::of(a), &T::Null, &T::Null);
+            rec.quote(
+                V,
+                &asset_t,
+                ts,
+                &T::of(b),
+                &T::Null,
+                &T::of(a),
+                &T::Null,
+                &T::Null,
+            );
         }
         Some(b"tick_size_change") => {
-            rec.lifecycle(V, &asset_t, ts, &T::Owned("tick_size_change".into()), Some(e));
+            rec.lifecycle(
+                V,
+                &asset_t,
+                ts,
+                &T::Owned("tick_size_change".into()),
+                Some(e),
+            );
         }
         Some(t @ (b"new_market" | b"market_resolved")) => {
             let event = T::Owned(String::from_utf8_lossy(t).into_owned());
@@ -538,7 +705,9 @@ mod tests {
         );
         assert_eq!(
             r,
-            [r#"{"type":"trade","venue":"kalshi","instrument":"KX-1","ts":1707667200000,"seq":42,"price":"0.5500","size":"10.00","side":"buy","trade_id":"f8"}"#]
+            [
+                r#"{"type":"trade","venue":"kalshi","instrument":"KX-1","ts":1707667200000,"seq":42,"price":"0.5500","size":"10.00","side":"buy","trade_id":"f8"}"#
+            ]
         );
     }
 
@@ -558,7 +727,13 @@ mod tests {
             r#"[{"event_type":"book","asset_id":"7","market":"0x1","bids":[{"price":".48","size":"30"},{"price":".50","size":"15"}],"asks":[{"price":"0.57","size":"3"},{"price":"0.56","size":"7"}],"timestamp":"9"},{"event_type":"last_trade_price","asset_id":"7","market":"0x1","price":"0.55","side":"SELL","size":"1000","timestamp":"10"}]"#,
         );
         assert_eq!(r.len(), 2);
-        assert!(r[0].contains(r#""bids":[[".50","15"],[".48","30"]],"asks":[["0.56","7"],["0.57","3"]]"#), "{}", r[0]);
+        assert!(
+            r[0].contains(
+                r#""bids":[[".50","15"],[".48","30"]],"asks":[["0.56","7"],["0.57","3"]]"#
+            ),
+            "{}",
+            r[0]
+        );
         assert!(r[1].contains(r#""side":"sell""#));
     }
 

@@ -115,7 +115,8 @@ impl Processor {
 
     /// Kalshi: category of a series (`KXBTCD` → `Crypto`), from the secmaster.
     pub fn set_category(&mut self, series: &str, category: &str) {
-        self.categories.insert(series.to_owned(), category_token(category));
+        self.categories
+            .insert(series.to_owned(), category_token(category));
     }
 
     /// A new connection: forget sequence and book state, keep counters and
@@ -136,7 +137,10 @@ impl Processor {
         let mut items: Vec<Item<'_>> = Vec::with_capacity(4);
         for (i, frame) in frames.iter().enumerate() {
             let rx_ns = match rx {
-                Rx::Each(v) => v.get(i).copied().unwrap_or_else(|| v.last().copied().unwrap_or(0)),
+                Rx::Each(v) => v
+                    .get(i)
+                    .copied()
+                    .unwrap_or_else(|| v.last().copied().unwrap_or(0)),
                 Rx::All(t) => t,
             };
             self.counters.frames += 1;
@@ -147,7 +151,11 @@ impl Processor {
             if std::str::from_utf8(frame).is_err() {
                 items.push(Item::malformed("invalid UTF-8", frame));
             } else {
-                let mut out = Out { items: &mut items, resyncs: &mut batch.resyncs, counters: &mut self.counters };
+                let mut out = Out {
+                    items: &mut items,
+                    resyncs: &mut batch.resyncs,
+                    counters: &mut self.counters,
+                };
                 self.state.parse(frame, &mut out);
             }
             for (k, it) in items.drain(..).enumerate() {
@@ -162,7 +170,9 @@ impl Processor {
         match it.class {
             Class::Control => {
                 self.counters.control += 1;
-                batch.controls.push((it.kind.into_owned(), it.body.into_owned()));
+                batch
+                    .controls
+                    .push((it.kind.into_owned(), it.body.into_owned()));
                 return;
             }
             Class::Data => self.counters.data += 1,
@@ -184,7 +194,10 @@ impl Processor {
                 Some(s) => s.as_ref(),
                 None => it.instrument.split('-').next().unwrap_or(""),
             };
-            let cat = self.categories.get(series).map_or("unknown", String::as_str);
+            let cat = self
+                .categories
+                .get(series)
+                .map_or("unknown", String::as_str);
             buf.extend_from_slice(cat.as_bytes());
         }
         buf.extend_from_slice(b".json.");
@@ -236,7 +249,10 @@ mod tests {
         let (_, b) = run(Venue::Kalshi, &[f]);
         assert_eq!(b.entries.len(), 1);
         let e = &b.entries[0];
-        assert_eq!(b.subject(e), "prod.kalshi.unknown.json.ticker.FED-23DEC-T3_00");
+        assert_eq!(
+            b.subject(e),
+            "prod.kalshi.unknown.json.ticker.FED-23DEC-T3_00"
+        );
         assert_eq!(b.msg(e), f.as_bytes());
         assert_eq!(e.ts_ms, Some(1_669_149_841_000));
         let line = b.line(e);
@@ -250,7 +266,10 @@ mod tests {
         p.set_category("KXBTCD", "Crypto");
         let f = br#"{"type":"trade","sid":2,"seq":5,"msg":{"trade_id":"t","market_ticker":"KXBTCD-26MAR1213-T69499.99","ts":1}}"#;
         let b = p.process(&[f], Rx::All(1));
-        assert_eq!(b.subject(&b.entries[0]), "prod.kalshi.crypto.json.trade.KXBTCD-26MAR1213-T69499_99");
+        assert_eq!(
+            b.subject(&b.entries[0]),
+            "prod.kalshi.crypto.json.trade.KXBTCD-26MAR1213-T69499_99"
+        );
         assert_eq!(b.entries[0].dedupe.as_deref(), Some("t"));
     }
 
@@ -278,14 +297,24 @@ mod tests {
 
     #[test]
     fn kalshi_gap_duplicate_late() {
-        let t = |seq: u32| format!(r#"{{"type":"trade","sid":1,"seq":{seq},"msg":{{"trade_id":"x{seq}","market_ticker":"A-B","ts":1}}}}"#);
+        let t = |seq: u32| {
+            format!(
+                r#"{{"type":"trade","sid":1,"seq":{seq},"msg":{{"trade_id":"x{seq}","market_ticker":"A-B","ts":1}}}}"#
+            )
+        };
         let frames: Vec<String> = [1, 2, 4, 3, 3].iter().map(|&s| t(s)).collect();
         let fr: Vec<&str> = frames.iter().map(String::as_str).collect();
         let (p, b) = run(Venue::Kalshi, &fr);
         let kinds: Vec<&str> = b.entries.iter().map(|e| b.kind(e)).collect();
         // 1, 2, gap+4, late+3, duplicate (3 dropped)
-        assert_eq!(kinds, ["trade", "trade", "status", "trade", "status", "trade", "status"]);
-        assert_eq!((p.counters.gaps, p.counters.late, p.counters.duplicates), (1, 1, 1));
+        assert_eq!(
+            kinds,
+            ["trade", "trade", "status", "trade", "status", "trade", "status"]
+        );
+        assert_eq!(
+            (p.counters.gaps, p.counters.late, p.counters.duplicates),
+            (1, 1, 1)
+        );
         assert_eq!(b.subject(&b.entries[2]), "prod.kalshi.json.status.c1");
     }
 
@@ -294,7 +323,9 @@ mod tests {
         let f = r#"[{"event_type":"book","asset_id":"1","market":"0xab","bids":[],"asks":[],"timestamp":"5","hash":"h"} , {"event_type":"last_trade_price","asset_id":"1","market":"0xab","price":"0.5","size":"1","side":"BUY","timestamp":"6"}]"#;
         let (_, b) = run(Venue::Polymarket, &[f]);
         assert_eq!(b.entries.len(), 2);
-        assert!(b.msg(&b.entries[0]).starts_with(b"{\"event_type\":\"book\""));
+        assert!(b
+            .msg(&b.entries[0])
+            .starts_with(b"{\"event_type\":\"book\""));
         assert!(b.msg(&b.entries[0]).ends_with(b"\"hash\":\"h\"}"));
         assert_eq!(b.kind(&b.entries[1]), "trade");
         assert_eq!(b.entries[1].ts_ms, Some(6));

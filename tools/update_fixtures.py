@@ -183,7 +183,9 @@ def regenerate() -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "fixtures")
-    ap.add_argument("--split", action="store_true", help="re-copy raw frames from the shared folder")
+    ap.add_argument(
+        "--split", action="store_true", help="re-copy raw frames from the shared folder"
+    )
     args = ap.parse_args()
     if args.split:
         split(args.shared)

@@ -44,7 +44,14 @@ class BaselineRouter:
                 if f.strip() == b"PONG":
                     continue
                 self.malformed += 1
-                out.append(self._env(rx, "malformed", "", json.dumps({"ssmd": "malformed", "raw": f.decode("utf-8", "replace")})))
+                out.append(
+                    self._env(
+                        rx,
+                        "malformed",
+                        "",
+                        json.dumps({"ssmd": "malformed", "raw": f.decode("utf-8", "replace")}),
+                    )
+                )
                 continue
             items = obj if isinstance(obj, list) else [obj]
             for it in items:
@@ -73,7 +80,13 @@ class BaselineRouter:
         v = self.venue
         if v == "kalshi":
             t = o.get("type")
-            kind = {"ticker": "ticker", "trade": "trade", "orderbook_snapshot": "book", "orderbook_delta": "book", "market_lifecycle_v2": "lifecycle"}.get(t or "")
+            kind = {
+                "ticker": "ticker",
+                "trade": "trade",
+                "orderbook_snapshot": "book",
+                "orderbook_delta": "book",
+                "market_lifecycle_v2": "lifecycle",
+            }.get(t or "")
             if kind is None:
                 return None
             m = o["msg"]

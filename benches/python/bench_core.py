@@ -69,7 +69,9 @@ def test_baseline_stdlib_json(benchmark: Any) -> None:
     import json
 
     work = _workload(benchmark)
-    n = benchmark.pedantic(run_baseline, (work, json.loads), rounds=3 if not benchmark.disabled else 1)
+    n = benchmark.pedantic(
+        run_baseline, (work, json.loads), rounds=3 if not benchmark.disabled else 1
+    )
     assert n >= sum(len(f) for f in work.values())
     _record(benchmark, n)
 
@@ -77,7 +79,9 @@ def test_baseline_stdlib_json(benchmark: Any) -> None:
 @pytest.mark.benchmark(group="core-route")
 def test_baseline_orjson(benchmark: Any) -> None:
     work = _workload(benchmark)
-    n = benchmark.pedantic(run_baseline, (work, orjson.loads), rounds=3 if not benchmark.disabled else 1)
+    n = benchmark.pedantic(
+        run_baseline, (work, orjson.loads), rounds=3 if not benchmark.disabled else 1
+    )
     assert n >= sum(len(f) for f in work.values())
     _record(benchmark, n)
 

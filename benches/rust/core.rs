@@ -10,18 +10,41 @@ use ssmd_core::processor::{Processor, Rx};
 fn load(venue: &str) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     if let Ok(dir) = std::env::var("SSMD_BENCH_DATA") {
-        let data = std::fs::read(Path::new(&dir).join(format!("{venue}.jsonl"))).unwrap_or_default();
-        out.extend(data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec));
+        let data =
+            std::fs::read(Path::new(&dir).join(format!("{venue}.jsonl"))).unwrap_or_default();
+        out.extend(
+            data.split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec),
+        );
     }
     if out.is_empty() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(venue);
-        let mut files: Vec<_> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(venue);
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         files.sort();
         for f in files {
-            let name = f.file_name().unwrap_or_default().to_string_lossy().into_owned();
-            if name.starts_with("ws_") && name.ends_with(".jsonl") && !name.ends_with(".expected.jsonl") {
+            let name = f
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            if name.starts_with("ws_")
+                && name.ends_with(".jsonl")
+                && !name.ends_with(".expected.jsonl")
+            {
                 let data = std::fs::read(&f).unwrap_or_default();
-                out.extend(data.split(|&b| b == b'\n').filter(|l| !l.is_empty()).map(<[u8]>::to_vec));
+                out.extend(
+                    data.split(|&b| b == b'\n')
+                        .filter(|l| !l.is_empty())
+                        .map(<[u8]>::to_vec),
+                );
             }
         }
     }
@@ -41,7 +64,12 @@ fn bench(c: &mut Criterion) {
         let mut g = c.benchmark_group(format!("core/{dir}"));
         g.throughput(Throughput::Bytes(bytes as u64));
         g.bench_function("validate", |b| {
-            b.iter(|| slices.iter().filter(|f| ssmd_core::json::parse(f).is_ok()).count());
+            b.iter(|| {
+                slices
+                    .iter()
+                    .filter(|f| ssmd_core::json::parse(f).is_ok())
+                    .count()
+            });
         });
         g.bench_function("process", |b| {
             let mut p = Processor::new(venue, "bench", "prod");
@@ -54,7 +82,10 @@ fn bench(c: &mut Criterion) {
             let mut out = Vec::with_capacity(bytes * 2);
             b.iter(|| {
                 out.clear();
-                slices.iter().map(|f| ssmd_core::normalize::normalize(venue, f, &mut out)).sum::<usize>()
+                slices
+                    .iter()
+                    .map(|f| ssmd_core::normalize::normalize(venue, f, &mut out))
+                    .sum::<usize>()
             });
         });
         g.finish();

@@ -2,15 +2,28 @@
 
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, final
 
 __version__: str
+__all__ = [
+    "ArchiveReader",
+    "ArchiveWriter",
+    "Batch",
+    "Processor",
+    "__version__",
+    "count_lines",
+    "kraken_checksum",
+    "list_files",
+    "normalize",
+    "venues",
+]
 
 # --- processor (begin) ---
+@final
 class Processor:
     """Turns raw frames of one venue connection into envelope lines."""
 
-    def __init__(self, venue: str, conn: str, env: str = "prod") -> None: ...
+    def __new__(cls, venue: str, conn: str, env: str = "prod") -> Processor: ...
     @property
     def venue(self) -> str: ...
     @property
@@ -25,6 +38,7 @@ class Processor:
     def reset(self) -> None: ...
     def counters(self) -> dict[str, int]: ...
 
+@final
 class Batch:
     """The result of one ``Processor.process`` call."""
 
@@ -55,7 +69,6 @@ def venues() -> list[str]: ...
 # --- archive (begin) ---
 from collections.abc import Iterable  # noqa: E402  (this section's own imports)
 from os import PathLike  # noqa: E402
-from typing import final  # noqa: E402
 
 @final
 class ArchiveWriter:

@@ -106,7 +106,11 @@ def _kalshi(rng: random.Random) -> Iterator[bytes]:
                     "type": "market_lifecycle_v2",
                     "sid": 3,
                     "seq": seq[3],
-                    "msg": {"market_ticker": m, "close_ts": ts // 1000 + 3600, "event_type": "close_date_updated"},
+                    "msg": {
+                        "market_ticker": m,
+                        "close_ts": ts // 1000 + 3600,
+                        "event_type": "close_date_updated",
+                    },
                 }
             )
 
@@ -280,7 +284,10 @@ def _kraken_futures(rng: random.Random) -> Iterator[bytes]:
 
 
 def _polymarket(rng: random.Random) -> Iterator[bytes]:
-    markets = [(f"0x{rng.getrandbits(256):064x}", str(rng.getrandbits(255)), str(rng.getrandbits(255))) for _ in range(50)]
+    markets = [
+        (f"0x{rng.getrandbits(256):064x}", str(rng.getrandbits(255)), str(rng.getrandbits(255)))
+        for _ in range(50)
+    ]
     n = 0
     while True:
         n += 1
@@ -294,8 +301,14 @@ def _polymarket(rng: random.Random) -> Iterator[bytes]:
                     "event_type": "book",
                     "asset_id": tok,
                     "market": cond,
-                    "bids": [{"price": f"0.{q:02d}", "size": str(rng.randint(1, 5000))} for q in range(max(1, pp - 5), pp)],
-                    "asks": [{"price": f"0.{q:02d}", "size": str(rng.randint(1, 5000))} for q in range(pp + 1, min(99, pp + 6))],
+                    "bids": [
+                        {"price": f"0.{q:02d}", "size": str(rng.randint(1, 5000))}
+                        for q in range(max(1, pp - 5), pp)
+                    ],
+                    "asks": [
+                        {"price": f"0.{q:02d}", "size": str(rng.randint(1, 5000))}
+                        for q in range(pp + 1, min(99, pp + 6))
+                    ],
                     "timestamp": ts,
                     "hash": f"{rng.getrandbits(160):040x}",
                 }

@@ -23,7 +23,11 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 fn venue_of(py: Python<'_>, name: &str) -> PyResult<Venue> {
     Venue::parse(name).ok_or_else(|| {
         let known: Vec<&str> = Venue::ALL.iter().map(|v| v.as_str()).collect();
-        ssmd_error(py, "ConfigError", format!("unknown venue {name:?} (known: {})", known.join(", ")))
+        ssmd_error(
+            py,
+            "ConfigError",
+            format!("unknown venue {name:?} (known: {})", known.join(", ")),
+        )
     })
 }
 
@@ -65,9 +69,15 @@ impl Processor {
     fn new(py: Python<'_>, venue: &str, conn: &str, env: &str) -> PyResult<Self> {
         let v = venue_of(py, venue)?;
         if conn.is_empty() {
-            return Err(ssmd_error(py, "ConfigError", "connection id must not be empty".into()));
+            return Err(ssmd_error(
+                py,
+                "ConfigError",
+                "connection id must not be empty".into(),
+            ));
         }
-        Ok(Processor { inner: processor::Processor::new(v, conn, env) })
+        Ok(Processor {
+            inner: processor::Processor::new(v, conn, env),
+        })
     }
 
     #[getter]
@@ -86,7 +96,12 @@ impl Processor {
     }
 
     /// Process a batch of frames received at `rx_ns` (one int, or one per frame).
-    fn process(&mut self, py: Python<'_>, frames: &Bound<'_, PyAny>, rx_ns: &Bound<'_, PyAny>) -> PyResult<Batch> {
+    fn process(
+        &mut self,
+        py: Python<'_>,
+        frames: &Bound<'_, PyAny>,
+        rx_ns: &Bound<'_, PyAny>,
+    ) -> PyResult<Batch> {
         let objs = frame_objects(frames)?;
         let slices = frame_slices(&objs)?;
         let each: Vec<i64>;
@@ -98,14 +113,21 @@ impl Processor {
                 return Err(ssmd_error(
                     py,
                     "ConfigError",
-                    format!("rx_ns has {} timestamps for {} frames", each.len(), slices.len()),
+                    format!(
+                        "rx_ns has {} timestamps for {} frames",
+                        each.len(),
+                        slices.len()
+                    ),
                 ));
             }
             Rx::Each(&each)
         };
         let inner = &mut self.inner;
         let batch = py.allow_threads(|| inner.process(&slices, rx));
-        Ok(Batch { inner: batch, conn: self.inner.conn().to_owned() })
+        Ok(Batch {
+            inner: batch,
+            conn: self.inner.conn().to_owned(),
+        })
     }
 
     /// Kalshi: the category of a series, from the secmaster.
@@ -121,13 +143,23 @@ impl Processor {
     }
 
     /// Kraken spot: the pair's price and quantity precisions for checksums.
-    fn set_precision(&mut self, py: Python<'_>, symbol: &str, price_precision: u32, qty_precision: u32) -> PyResult<()> {
+    fn set_precision(
+        &mut self,
+        py: Python<'_>,
+        symbol: &str,
+        price_precision: u32,
+        qty_precision: u32,
+    ) -> PyResult<()> {
         match &mut self.inner.state {
             VenueState::Kraken(k) => {
                 k.set_precision(symbol, price_precision, qty_precision);
                 Ok(())
             }
-            _ => Err(ssmd_error(py, "ConfigError", "set_precision applies to kraken only".into())),
+            _ => Err(ssmd_error(
+                py,
+                "ConfigError",
+                "set_precision applies to kraken only".into(),
+            )),
         }
     }
 
@@ -138,8 +170,16 @@ impl Processor {
                 k.depth = depth;
                 Ok(())
             }
-            VenueState::Kraken(_) => Err(ssmd_error(py, "ConfigError", "book depth must be at least 10".into())),
-            _ => Err(ssmd_error(py, "ConfigError", "set_book_depth applies to kraken only".into())),
+            VenueState::Kraken(_) => Err(ssmd_error(
+                py,
+                "ConfigError",
+                "book depth must be at least 10".into(),
+            )),
+            _ => Err(ssmd_error(
+                py,
+                "ConfigError",
+                "set_book_depth applies to kraken only".into(),
+            )),
         }
     }
 
@@ -190,7 +230,12 @@ impl Batch {
         for e in &b.entries {
             let subj = b.subject(e);
             let i = *index.entry(subj).or_insert_with(|| {
-                order.push((subj, Vec::new(), 0, format!("{}:{}.{}", self.conn, e.frame, e.index)));
+                order.push((
+                    subj,
+                    Vec::new(),
+                    0,
+                    format!("{}:{}.{}", self.conn, e.frame, e.index),
+                ));
                 order.len() - 1
             });
             order[i].1.extend_from_slice(b.line(e));
@@ -237,7 +282,11 @@ impl Batch {
     /// Book resync requests: `(instrument, reason)`.
     #[getter]
     fn resyncs(&self) -> Vec<(String, &'static str)> {
-        self.inner.resyncs.iter().map(|r| (r.instrument.clone(), r.reason)).collect()
+        self.inner
+            .resyncs
+            .iter()
+            .map(|r| (r.instrument.clone(), r.reason))
+            .collect()
     }
 
     /// Archived lines of this batch per class (`data`, `unknown`, `status`, `malformed`) plus `control`.
@@ -259,7 +308,11 @@ impl Batch {
 
 /// Normalize frames (or archived `msg` values) of `venue` to records, as JSON lines.
 #[pyfunction]
-fn normalize<'py>(py: Python<'py>, venue: &str, frames: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+fn normalize<'py>(
+    py: Python<'py>,
+    venue: &str,
+    frames: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
     let v = venue_of(py, venue)?;
     let objs = frame_objects(frames)?;
     let slices = frame_slices(&objs)?;
@@ -286,7 +339,11 @@ fn kraken_checksum(
     for (side, levels) in [(Side::Ask, &asks), (Side::Bid, &bids)] {
         for (p, q) in levels {
             if !book.apply(side, p.as_bytes(), q.as_bytes()) {
-                return Err(ssmd_error(py, "ParseError", format!("not a decimal level: {p:?} {q:?}")));
+                return Err(ssmd_error(
+                    py,
+                    "ParseError",
+                    format!("not a decimal level: {p:?} {q:?}"),
+                ));
             }
         }
     }

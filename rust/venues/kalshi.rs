@@ -55,12 +55,25 @@ impl Kalshi {
         let msg = msg.filter(|m| m.ty == crate::json::Ty::Object);
         // one walk over msg for everything routing needs
         let [market, event, trade_id, ts_ms, ts, determined, settled] = match msg {
-            Some(m) => m.get_many(["market_ticker", "event_ticker", "trade_id", "ts_ms", "ts", "determination_ts", "settled_ts"]),
+            Some(m) => m.get_many([
+                "market_ticker",
+                "event_ticker",
+                "trade_id",
+                "ts_ms",
+                "ts",
+                "determination_ts",
+                "settled_ts",
+            ]),
             None => [None; 7],
         };
         let instrument = text(market).or_else(|| text(event));
         let mut item = if kind.is_empty() {
-            let mut it = Item::new(Class::Unknown, ty, instrument.clone().unwrap_or_default(), frame);
+            let mut it = Item::new(
+                Class::Unknown,
+                ty,
+                instrument.clone().unwrap_or_default(),
+                frame,
+            );
             it.series = instrument.as_ref().map(series_of);
             it
         } else {
@@ -100,7 +113,14 @@ impl Kalshi {
     }
 
     /// Check one sequence number; false when the message is a duplicate.
-    fn check_seq(&mut self, sid: u64, seq: u64, is_book: bool, instrument: &str, out: &mut Out<'_, '_>) -> bool {
+    fn check_seq(
+        &mut self,
+        sid: u64,
+        seq: u64,
+        is_book: bool,
+        instrument: &str,
+        out: &mut Out<'_, '_>,
+    ) -> bool {
         match self.seqs.entry(sid).or_default().check(seq) {
             SeqCheck::First | SeqCheck::InOrder => true,
             SeqCheck::Gap { expected, got } => {
@@ -118,22 +138,45 @@ impl Kalshi {
                     ],
                 );
                 if is_book {
-                    let markets: Vec<String> = self.book_markets.get(&sid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+                    let markets: Vec<String> = self
+                        .book_markets
+                        .get(&sid)
+                        .map(|s| s.iter().cloned().collect())
+                        .unwrap_or_default();
                     for m in &markets {
                         out.resync(m, "seq_gap");
-                        out.status(m.clone(), "resync", &[("reason", StatusVal::S("seq_gap")), ("sid", StatusVal::S(&sid_s))]);
+                        out.status(
+                            m.clone(),
+                            "resync",
+                            &[
+                                ("reason", StatusVal::S("seq_gap")),
+                                ("sid", StatusVal::S(&sid_s)),
+                            ],
+                        );
                     }
                 }
                 true
             }
             SeqCheck::Late => {
                 out.counters.late += 1;
-                out.status("", "late", &[("sid", StatusVal::U(sid)), ("seq", StatusVal::U(seq))]);
+                out.status(
+                    "",
+                    "late",
+                    &[("sid", StatusVal::U(sid)), ("seq", StatusVal::U(seq))],
+                );
                 true
             }
             SeqCheck::Duplicate => {
                 out.counters.duplicates += 1;
-                out.status("", "duplicate", &[("sid", StatusVal::U(sid)), ("seq", StatusVal::U(seq)), ("instrument", StatusVal::S(instrument))]);
+                out.status(
+                    "",
+                    "duplicate",
+                    &[
+                        ("sid", StatusVal::U(sid)),
+                        ("seq", StatusVal::U(seq)),
+                        ("instrument", StatusVal::S(instrument)),
+                    ],
+                );
                 false
             }
         }

@@ -27,7 +27,11 @@ pub struct Kraken {
 
 impl Default for Kraken {
     fn default() -> Self {
-        Kraken { books: HashMap::new(), precisions: HashMap::new(), depth: DEFAULT_DEPTH }
+        Kraken {
+            books: HashMap::new(),
+            precisions: HashMap::new(),
+            depth: DEFAULT_DEPTH,
+        }
     }
 }
 
@@ -151,7 +155,11 @@ impl Kraken {
         out.status(
             symbol.to_owned(),
             "resync",
-            &[("reason", StatusVal::S(reason)), ("expected", StatusVal::U(expected)), ("computed", StatusVal::U(computed))],
+            &[
+                ("reason", StatusVal::S(reason)),
+                ("expected", StatusVal::U(expected)),
+                ("computed", StatusVal::U(computed)),
+            ],
         );
         out.resync(symbol, reason);
     }

@@ -21,7 +21,8 @@ impl KrakenFutures {
         let Some(v) = parse_object(frame, out) else {
             return;
         };
-        let [feed, event, product, seq, time, uid] = v.get_many(["feed", "event", "product_id", "seq", "time", "uid"]);
+        let [feed, event, product, seq, time, uid] =
+            v.get_many(["feed", "event", "product_id", "seq", "time", "uid"]);
         if let Some(event) = text(event) {
             out.control(event, frame);
             return;
@@ -42,7 +43,12 @@ impl KrakenFutures {
         };
         let instrument = text(product);
         if kind.is_empty() {
-            out.push(Item::new(Class::Unknown, feed, instrument.unwrap_or_default(), frame));
+            out.push(Item::new(
+                Class::Unknown,
+                feed,
+                instrument.unwrap_or_default(),
+                frame,
+            ));
             return;
         }
         let Some(instrument) = instrument else {
@@ -63,22 +69,36 @@ impl KrakenFutures {
                     .filter_map(|t| t.get("seq").and_then(|s| s.as_u64()))
                     .max();
                 if let Some(top) = top {
-                    self.trades.entry(instrument.to_string()).or_default().reset_to(top);
+                    self.trades
+                        .entry(instrument.to_string())
+                        .or_default()
+                        .reset_to(top);
                     item.seq = Some(top);
                 }
-                if let Some(ts) = v.get("trades").and_then(|t| t.first()).and_then(|t| t.get("time")) {
+                if let Some(ts) = v
+                    .get("trades")
+                    .and_then(|t| t.first())
+                    .and_then(|t| t.get("time"))
+                {
                     item.ts_ms = ts.as_i64();
                 }
             }
             "book_snapshot" => {
                 if let Some(s) = item.seq {
-                    self.books.entry(instrument.to_string()).or_default().reset_to(s);
+                    self.books
+                        .entry(instrument.to_string())
+                        .or_default()
+                        .reset_to(s);
                 }
             }
             "trade" | "book" => {
                 if let Some(s) = item.seq {
                     let book = feed == "book";
-                    let tracker = if book { &mut self.books } else { &mut self.trades };
+                    let tracker = if book {
+                        &mut self.books
+                    } else {
+                        &mut self.trades
+                    };
                     let verdict = tracker.entry(instrument.to_string()).or_default().check(s);
                     if !record(verdict, &instrument, s, book, out) {
                         return;
@@ -92,7 +112,13 @@ impl KrakenFutures {
 }
 
 /// Record a sequence verdict; false when the message is a duplicate.
-fn record(verdict: SeqCheck, instrument: &str, seq: u64, book: bool, out: &mut Out<'_, '_>) -> bool {
+fn record(
+    verdict: SeqCheck,
+    instrument: &str,
+    seq: u64,
+    book: bool,
+    out: &mut Out<'_, '_>,
+) -> bool {
     let feed = StatusVal::S(if book { "book" } else { "trade" });
     match verdict {
         SeqCheck::First | SeqCheck::InOrder => true,
@@ -101,22 +127,39 @@ fn record(verdict: SeqCheck, instrument: &str, seq: u64, book: bool, out: &mut O
             out.status(
                 instrument.to_owned(),
                 "gap",
-                &[("feed", feed), ("expected", StatusVal::U(expected)), ("got", StatusVal::U(got)), ("missing", StatusVal::U(got - expected))],
+                &[
+                    ("feed", feed),
+                    ("expected", StatusVal::U(expected)),
+                    ("got", StatusVal::U(got)),
+                    ("missing", StatusVal::U(got - expected)),
+                ],
             );
             if book {
                 out.resync(instrument, "seq_gap");
-                out.status(instrument.to_owned(), "resync", &[("reason", StatusVal::S("seq_gap"))]);
+                out.status(
+                    instrument.to_owned(),
+                    "resync",
+                    &[("reason", StatusVal::S("seq_gap"))],
+                );
             }
             true
         }
         SeqCheck::Late => {
             out.counters.late += 1;
-            out.status(instrument.to_owned(), "late", &[("feed", feed), ("seq", StatusVal::U(seq))]);
+            out.status(
+                instrument.to_owned(),
+                "late",
+                &[("feed", feed), ("seq", StatusVal::U(seq))],
+            );
             true
         }
         SeqCheck::Duplicate => {
             out.counters.duplicates += 1;
-            out.status(instrument.to_owned(), "duplicate", &[("feed", feed), ("seq", StatusVal::U(seq))]);
+            out.status(
+                instrument.to_owned(),
+                "duplicate",
+                &[("feed", feed), ("seq", StatusVal::U(seq))],
+            );
             false
         }
     }

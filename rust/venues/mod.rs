@@ -67,11 +67,19 @@ impl<'a> Out<'_, 'a> {
 
     pub fn resync(&mut self, instrument: &str, reason: &'static str) {
         self.counters.resyncs += 1;
-        self.resyncs.push(Resync { instrument: instrument.to_owned(), reason });
+        self.resyncs.push(Resync {
+            instrument: instrument.to_owned(),
+            reason,
+        });
     }
 
     /// A status record: `{"ssmd":<what>, <fields>}` about `instrument`.
-    pub fn status(&mut self, instrument: impl Into<Cow<'a, str>>, what: &str, fields: &[(&str, StatusVal<'_>)]) {
+    pub fn status(
+        &mut self,
+        instrument: impl Into<Cow<'a, str>>,
+        what: &str,
+        fields: &[(&str, StatusVal<'_>)],
+    ) {
         let mut body = Vec::with_capacity(96);
         body.extend_from_slice(b"{\"ssmd\":");
         json::write_str(&mut body, what.as_bytes());
@@ -80,7 +88,9 @@ impl<'a> Out<'_, 'a> {
             json::write_str(&mut body, k.as_bytes());
             body.push(b':');
             match v {
-                StatusVal::U(n) => body.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes()),
+                StatusVal::U(n) => {
+                    body.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes())
+                }
                 StatusVal::S(s) => json::write_str(&mut body, s.as_bytes()),
             }
         }
@@ -110,7 +120,9 @@ impl VenueState {
         match venue {
             Venue::Kalshi => VenueState::Kalshi(kalshi::Kalshi::default()),
             Venue::Kraken => VenueState::Kraken(kraken::Kraken::default()),
-            Venue::KrakenFutures => VenueState::KrakenFutures(kraken_futures::KrakenFutures::default()),
+            Venue::KrakenFutures => {
+                VenueState::KrakenFutures(kraken_futures::KrakenFutures::default())
+            }
             Venue::Polymarket => VenueState::Polymarket(polymarket::Polymarket::default()),
         }
     }

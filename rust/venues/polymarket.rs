@@ -12,7 +12,16 @@ use crate::json::{self, Ty, Val};
 use crate::model::{Class, Item};
 
 /// Keys routing reads from every event.
-const KEYS: [&str; 8] = ["event_type", "market", "asset_id", "timestamp", "hash", "transaction_hash", "bids", "asks"];
+const KEYS: [&str; 8] = [
+    "event_type",
+    "market",
+    "asset_id",
+    "timestamp",
+    "hash",
+    "transaction_hash",
+    "bids",
+    "asks",
+];
 
 /// Tokens whose book epoch is remembered.
 const MAX_TRACKED_TOKENS: usize = 200_000;
@@ -56,7 +65,13 @@ impl Polymarket {
         }
     }
 
-    fn event<'a>(&mut self, raw: &'a [u8], fields: [Option<Val<'a>>; 8], elem: u32, out: &mut Out<'_, 'a>) {
+    fn event<'a>(
+        &mut self,
+        raw: &'a [u8],
+        fields: [Option<Val<'a>>; 8],
+        elem: u32,
+        out: &mut Out<'_, 'a>,
+    ) {
         let [ty, market, asset, ts, hash, txh, bids, asks] = fields;
         let ty = text(ty);
         let kind: &'static str = match ty.as_deref() {
@@ -72,7 +87,12 @@ impl Polymarket {
         };
         let market = text(market);
         if kind.is_empty() {
-            let mut it = Item::new(Class::Unknown, ty.unwrap_or("unknown".into()), market.unwrap_or_default(), raw);
+            let mut it = Item::new(
+                Class::Unknown,
+                ty.unwrap_or("unknown".into()),
+                market.unwrap_or_default(),
+                raw,
+            );
             it.elem = elem;
             out.push(it);
             return;

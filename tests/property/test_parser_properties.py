@@ -16,7 +16,15 @@ from ssmd.samples import kraken_checksum_reference
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"
 VENUES = ("kalshi", "kraken", "kraken_futures", "polymarket")
-SAMPLES = {v: [line for p in sorted((FIX / v).glob("ws_*.jsonl")) if not p.name.endswith(".expected.jsonl") for line in p.read_bytes().splitlines()] for v in VENUES}
+SAMPLES = {
+    v: [
+        line
+        for p in sorted((FIX / v).glob("ws_*.jsonl"))
+        if not p.name.endswith(".expected.jsonl")
+        for line in p.read_bytes().splitlines()
+    ]
+    for v in VENUES
+}
 
 
 def _check_batch(venue: str, batch_frames: list[bytes]) -> None:
@@ -57,7 +65,11 @@ def mutated_frames(draw: st.DrawFn) -> tuple[str, list[bytes]]:
             elif op == "dup":
                 f[i:i] = f[i : i + draw(st.integers(1, 20))]
             else:
-                f[i:i] = draw(st.sampled_from([b"9" * 40, b'"', b"{", b"]", b"\\u12", b"-", b"1e99999", b"\x00", b"\xc3"]))
+                f[i:i] = draw(
+                    st.sampled_from(
+                        [b"9" * 40, b'"', b"{", b"]", b"\\u12", b"-", b"1e99999", b"\x00", b"\xc3"]
+                    )
+                )
         frames.append(bytes(f))
     return venue, frames
 
@@ -87,7 +99,9 @@ def books(draw: st.DrawFn) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decima
     qp = draw(st.integers(0, 10))
     prices = draw(st.lists(st.integers(1, 10**12), min_size=2, max_size=30, unique=True))
     qtys = draw(st.lists(st.integers(1, 10**12), min_size=len(prices), max_size=len(prices)))
-    levels = [(Decimal(p).scaleb(-pp), Decimal(q).scaleb(-qp)) for p, q in zip(prices, qtys)]
+    levels = [
+        (Decimal(p).scaleb(-pp), Decimal(q).scaleb(-qp)) for p, q in zip(prices, qtys, strict=True)
+    ]
     levels.sort()
     cut = draw(st.integers(1, len(levels) - 1))
     return dict(levels[:cut]), dict(levels[cut:]), pp, qp
@@ -95,7 +109,9 @@ def books(draw: st.DrawFn) -> tuple[dict[Decimal, Decimal], dict[Decimal, Decima
 
 @settings(max_examples=300)
 @given(books(), st.randoms(use_true_random=False))
-def test_kraken_checksum_matches_reference(book: tuple[dict[Decimal, Decimal], dict[Decimal, Decimal], int, int], rnd: random.Random) -> None:
+def test_kraken_checksum_matches_reference(
+    book: tuple[dict[Decimal, Decimal], dict[Decimal, Decimal], int, int], rnd: random.Random
+) -> None:
     bids, asks, pp, qp = book
 
     def text(v: Decimal, prec: int) -> str:
@@ -103,5 +119,10 @@ def test_kraken_checksum_matches_reference(book: tuple[dict[Decimal, Decimal], d
         s = format(v.normalize(), "f")
         return f"{v.normalize():E}" if rnd.random() < 0.2 else s
 
-    got = kraken_checksum([(text(p, pp), text(q, qp)) for p, q in asks.items()], [(text(p, pp), text(q, qp)) for p, q in bids.items()], pp, qp)
+    got = kraken_checksum(
+        [(text(p, pp), text(q, qp)) for p, q in asks.items()],
+        [(text(p, pp), text(q, qp)) for p, q in bids.items()],
+        pp,
+        qp,
+    )
     assert got == kraken_checksum_reference(asks, bids, pp, qp)

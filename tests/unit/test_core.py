@@ -94,7 +94,12 @@ def test_kraken_checksum_tiny_prices_and_exponents() -> None:
     asks = {Decimal("0.00001235"): Decimal("1500000"), Decimal("0.00001236"): Decimal("10")}
     bids = {Decimal("0.00001234"): Decimal("0.5")}
     ref = kraken_checksum_reference(asks, bids, 8, 4)
-    assert kraken_checksum([("1.235e-05", "1500000"), ("0.00001236", "10.0")], [("1.234E-5", "0.50")], 8, 4) == ref
+    assert (
+        kraken_checksum(
+            [("1.235e-05", "1500000"), ("0.00001236", "10.0")], [("1.234E-5", "0.50")], 8, 4
+        )
+        == ref
+    )
 
 
 def test_kraken_checksum_rejects_non_decimal() -> None:
@@ -111,7 +116,12 @@ def test_kraken_mismatch_resyncs_only_that_symbol() -> None:
     assert b.resyncs == [("BTC/USD", "checksum")]
     status = [m for m in b.messages() if m["kind"] == "status"]
     assert len(status) == 1 and status[0]["subject"] == "prod.kraken.json.status.BTC_USD"
-    assert json.loads(status[0]["msg"]) == {"ssmd": "resync", "reason": "checksum", "expected": 1, "computed": 1105488494}
+    assert json.loads(status[0]["msg"]) == {
+        "ssmd": "resync",
+        "reason": "checksum",
+        "expected": 1,
+        "computed": 1105488494,
+    }
     # the book is unsynced until a new snapshot: later updates are counted, not re-flagged
     p.process([book[2]], 0)
     assert p.counters()["checksum_unverified"] == 1
@@ -128,7 +138,17 @@ def test_kraken_precision_inferred_when_unknown() -> None:
 
 def _kalshi_book(seq: int, ticker: str = "KXA-1", sid: int = 7) -> bytes:
     return json.dumps(
-        {"type": "orderbook_delta", "sid": sid, "seq": seq, "msg": {"market_ticker": ticker, "price_dollars": "0.5", "delta_fp": "1.00", "side": "yes"}}
+        {
+            "type": "orderbook_delta",
+            "sid": sid,
+            "seq": seq,
+            "msg": {
+                "market_ticker": ticker,
+                "price_dollars": "0.5",
+                "delta_fp": "1.00",
+                "side": "yes",
+            },
+        }
     ).encode()
 
 
@@ -136,8 +156,17 @@ def test_kalshi_book_gap_resyncs_every_market_of_the_sid() -> None:
     p = Processor("kalshi", "conn-1")
     b = p.process([_kalshi_book(1, "KXA-1"), _kalshi_book(2, "KXA-2"), _kalshi_book(5, "KXA-1")], 0)
     assert sorted(b.resyncs) == [("KXA-1", "seq_gap"), ("KXA-2", "seq_gap")]
-    gap = next(json.loads(m["msg"]) for m in b.messages() if m["kind"] == "status" and b'"gap"' in m["msg"])
-    assert gap == {"ssmd": "gap", "sid": 7, "expected": 3, "got": 5, "missing": 2, "instrument": "KXA-1"}
+    gap = next(
+        json.loads(m["msg"]) for m in b.messages() if m["kind"] == "status" and b'"gap"' in m["msg"]
+    )
+    assert gap == {
+        "ssmd": "gap",
+        "sid": 7,
+        "expected": 3,
+        "got": 5,
+        "missing": 2,
+        "instrument": "KXA-1",
+    }
     assert p.counters()["gaps"] == 1
 
 
@@ -189,7 +218,10 @@ def test_samples_process_cleanly() -> None:
         p = Processor(venue, "c")
         p.process(frames(venue, 3000), 0)
         c = p.counters()
-        assert c["malformed"] == c["unknown"] == c["gaps"] == c["checksum_mismatch"] == 0, (venue, c)
+        assert c["malformed"] == c["unknown"] == c["gaps"] == c["checksum_mismatch"] == 0, (
+            venue,
+            c,
+        )
     assert c["data"] >= 3000
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from golden import run_fixture
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
@@ -25,7 +26,7 @@ def check(venue: str, path: Path) -> None:
     expected = [json.loads(line) for line in expected_path.read_text().splitlines()]
     actual = json.loads(json.dumps(run_fixture(venue, path, meta), sort_keys=True))
     assert len(actual) == len(expected)
-    for a, e in zip(actual, expected):
+    for a, e in zip(actual, expected, strict=True):
         assert a == e
     # every data message keeps the venue's bytes verbatim
     for row in actual[:-1]:

@@ -1,0 +1,59 @@
+"""``ssmd demo`` and ``ssmd version`` as a user runs them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def ssmd(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ssmd", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_version() -> None:
+    r = ssmd("version")
+    assert r.returncode == 0
+    assert r.stdout.startswith("ssmd ") and "(core " in r.stdout
+
+
+def test_help_lists_groups() -> None:
+    r = ssmd("--help")
+    assert r.returncode == 0
+    for group in ("demo", "archive", "version"):
+        assert group in r.stdout
+
+
+def test_demo_writes_a_readable_archive(tmp_path: Path) -> None:
+    r = ssmd("demo", "-n", "4000", "--archive", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "polymarket" in r.stdout and "gaps" in r.stdout
+    files = sorted(tmp_path.glob("*/*/*.jsonl.gz"))
+    assert {f.parts[-3] for f in files} == {"kalshi", "kraken", "kraken-futures", "polymarket"}
+    assert not list(tmp_path.glob("*/*/*.part"))
+    total = 0
+    for f in files:
+        for line in gzip.decompress(f.read_bytes()).splitlines():
+            env = json.loads(line)
+            assert set(env) == {"rx", "conn", "subj", "msg"}
+            assert env["subj"].startswith(f"prod.{f.parts[-3]}.")
+            total += 1
+    assert total >= 4000
+    manifests = list(tmp_path.glob("*/*/manifest.json"))
+    assert len(manifests) == 4
+
+
+def test_demo_bad_venue_is_one_line_error() -> None:
+    r = ssmd("demo", "--venue", "binance")
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "unknown venue" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_bad_flag_is_usage_error() -> None:
+    r = ssmd("demo", "--no-such-flag")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
