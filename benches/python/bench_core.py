@@ -65,23 +65,14 @@ def test_core_batched(benchmark: Any) -> None:
 
 
 @pytest.mark.benchmark(group="core-route")
-def test_baseline_stdlib_json(benchmark: Any) -> None:
+@pytest.mark.parametrize("parser", ["stdlib_json", "orjson"])
+def test_baseline_python_router(benchmark: Any, parser: str) -> None:
+    """The same work in plain Python, on stdlib json or orjson."""
     import json
 
+    loads = json.loads if parser == "stdlib_json" else orjson.loads
     work = _workload(benchmark)
-    n = benchmark.pedantic(
-        run_baseline, (work, json.loads), rounds=3 if not benchmark.disabled else 1
-    )
-    assert n >= sum(len(f) for f in work.values())
-    _record(benchmark, n)
-
-
-@pytest.mark.benchmark(group="core-route")
-def test_baseline_orjson(benchmark: Any) -> None:
-    work = _workload(benchmark)
-    n = benchmark.pedantic(
-        run_baseline, (work, orjson.loads), rounds=3 if not benchmark.disabled else 1
-    )
+    n = benchmark.pedantic(run_baseline, (work, loads), rounds=1 if benchmark.disabled else 3)
     assert n >= sum(len(f) for f in work.values())
     _record(benchmark, n)
 
