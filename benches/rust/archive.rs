@@ -7,9 +7,12 @@
 //! `Throughput::Bytes` of JSONL input per gzip level and codec, and prints
 //! each setting's compression ratio on stderr.
 //!
-//! Run: `cargo bench --bench archive` (`-- gzip/3` for one setting).
+//! Also times reading the archive back (`archive_reader`: decompress, split,
+//! parse `rx`, merge).
+//!
+//! Run: `cargo bench --bench archive` (`-- gzip/1` for one setting).
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ssmd_core::archive::{ArchiveWriter, Codec, WriterConfig};
+use ssmd_core::archive::{list_files, ArchiveWriter, Codec, MergeReader, ReadFilter, WriterConfig};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -66,16 +69,25 @@ fn frames() -> Vec<(String, String)> {
     out
 }
 
-/// Replace the last digits of every short numeric field with random ones.
-fn vary(frame: &str, rng: &mut Rng) -> String {
+/// A fixture frame cut into literal bytes and short numeric fields.
+struct Template {
+    venue: String,
+    kind: &'static str,
+    bytes: Vec<u8>,
+    /// `(start, end, walk)`: the field's digits; `walk` is its current value
+    /// of the varied low digits, or `None` for an epoch time (follows `rx`).
+    fields: Vec<(usize, usize, Option<u64>)>,
+}
+
+/// Numeric fields: a digit run after one of `:".,[`, ending before one of
+/// `",}].` or the end, either an epoch time (10-19 digits starting with 1)
+/// or at most 12 digits long (longer ids stay as they are).
+fn template(venue: &str, frame: &str) -> Template {
     let b = frame.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
+    let mut fields = Vec::new();
+    let mut i = 1;
     while i < b.len() {
-        let starts_number =
-            b[i].is_ascii_digit() && i > 0 && matches!(b[i - 1], b':' | b'"' | b'.' | b',' | b'[');
-        if !starts_number {
-            out.push(b[i]);
+        if !(b[i].is_ascii_digit() && matches!(b[i - 1], b':' | b'"' | b'.' | b',' | b'[')) {
             i += 1;
             continue;
         }
@@ -83,54 +95,84 @@ fn vary(frame: &str, rng: &mut Rng) -> String {
         while j < b.len() && b[j].is_ascii_digit() {
             j += 1;
         }
+        let time = (10..=19).contains(&(j - i)) && b[i] == b'1';
         let numeric_end = j == b.len() || matches!(b[j], b'"' | b',' | b'}' | b']' | b'.');
-        if j - i <= 12 && numeric_end {
-            let keep = (j - i).saturating_sub(3).max(usize::from(j - i > 1));
-            out.extend_from_slice(&b[i..i + keep]);
-            for _ in i + keep..j {
-                out.push(b'0' + u8::try_from(rng.below(10)).unwrap());
-            }
-        } else {
-            out.extend_from_slice(&b[i..j]);
+        if (time || j - i <= 12) && numeric_end {
+            let walk = if time {
+                None
+            } else {
+                let keep = (j - i).saturating_sub(3).max(usize::from(j - i > 1));
+                Some(frame[i + keep..j].parse().unwrap())
+            };
+            fields.push((i, j, walk));
         }
         i = j;
     }
-    String::from_utf8(out).unwrap()
+    Template {
+        venue: venue.to_owned(),
+        kind: kind_of(frame),
+        bytes: b.to_vec(),
+        fields,
+    }
 }
 
 fn kind_of(frame: &str) -> &'static str {
-    for (needle, kind) in [
-        ("trade", "trade"),
-        ("book", "book"),
-        ("orderbook", "book"),
-        ("ticker", "ticker"),
-        ("price_change", "price_change"),
-        ("lifecycle", "lifecycle"),
-    ] {
-        if frame.contains(needle) {
+    for kind in ["trade", "book", "ticker", "price_change", "lifecycle"] {
+        if frame.contains(kind) {
             return kind;
         }
     }
     "status"
 }
 
-/// About `bytes` of envelope lines, deterministic.
+/// About `bytes` of envelope lines, deterministic (the same bytes as
+/// `market_data` in `benches/python/bench_archive.py`): a random fixture
+/// frame per line, `rx` advancing 0-2 ms, and each numeric field of the
+/// frame walking by -5..=5 in its last three digits half of the time, epoch
+/// times following `rx`.
 fn market_data(bytes: usize) -> Vec<u8> {
-    let frames = frames();
+    let mut templates: Vec<Template> = frames().iter().map(|(v, f)| template(v, f)).collect();
     let mut rng = Rng(42);
     let mut out = Vec::with_capacity(bytes + 4096);
     let mut rx = T0;
     while out.len() < bytes {
-        let (venue, frame) = &frames[usize::try_from(rng.below(frames.len() as u64)).unwrap()];
+        let pick = usize::try_from(rng.below(templates.len() as u64)).unwrap();
+        let t = &mut templates[pick];
         rx += rng.below(2_000_000);
+        let conn = rng.below(4);
         let inst = rng.below(40);
-        let line = format!(
-            "{{\"rx\":{rx},\"conn\":\"{venue}-{}\",\"subj\":\"prod.{venue}.json.{}.INST-{inst:02}\",\"msg\":{}}}\n",
-            rng.below(4),
-            kind_of(frame),
-            vary(frame, &mut rng)
+        out.extend_from_slice(
+            format!(
+                "{{\"rx\":{rx},\"conn\":\"{v}-{conn}\",\"subj\":\"prod.{v}.json.{k}.INST-{inst:02}\",\"msg\":",
+                v = t.venue,
+                k = t.kind
+            )
+            .as_bytes(),
         );
-        out.extend_from_slice(line.as_bytes());
+        let mut at = 0;
+        for (start, end, walk) in &mut t.fields {
+            let (start, end) = (*start, *end);
+            out.extend_from_slice(&t.bytes[at..start]);
+            let width = end - start;
+            match walk {
+                None => {
+                    let time = rx / 10u64.pow(u32::try_from(19 - width).unwrap());
+                    out.extend_from_slice(time.to_string().as_bytes());
+                }
+                Some(value) => {
+                    let keep = width.saturating_sub(3).max(usize::from(width > 1));
+                    let modulus = 10u64.pow(u32::try_from(width - keep).unwrap());
+                    if rng.below(2) == 1 {
+                        *value = (*value + rng.below(11) + modulus - 5) % modulus;
+                    }
+                    out.extend_from_slice(&t.bytes[start..start + keep]);
+                    out.extend_from_slice(format!("{:0w$}", *value, w = width - keep).as_bytes());
+                }
+            }
+            at = end;
+        }
+        out.extend_from_slice(&t.bytes[at..]);
+        out.extend_from_slice(b"}\n");
     }
     out
 }
@@ -188,5 +230,38 @@ fn bench_writer(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_writer);
+/// Merge-read everything back: decompress, split lines, parse `rx`, merge.
+fn bench_reader(c: &mut Criterion) {
+    let data = market_data(INPUT_BYTES);
+    let dir = tempfile::tempdir().unwrap();
+    let mut group = c.benchmark_group("archive_reader");
+    group
+        .throughput(Throughput::Bytes(data.len() as u64))
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    for (codec, level) in [(Codec::Gzip, 1), (Codec::Zstd, 1)] {
+        let root = dir.path().join(codec.name());
+        write_all(&root, &data, codec, level, false);
+        let files = list_files(&root, None, None, None, false).unwrap();
+        group.bench_function(BenchmarkId::from_parameter(codec.name()), |b| {
+            b.iter(|| {
+                let mut r = MergeReader::open(&files, ReadFilter::default()).unwrap();
+                let mut out = Vec::with_capacity(8 << 20);
+                let mut n = 0;
+                loop {
+                    out.clear();
+                    let k = r.read_chunk(&mut out, 4096, 8 << 20).unwrap();
+                    if k == 0 {
+                        break n;
+                    }
+                    n += k;
+                }
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_writer, bench_reader);
 criterion_main!(benches);
