@@ -346,6 +346,11 @@ impl MergeReader {
         Ok(n)
     }
 
+    /// Files currently open (decoders alive), for diagnostics.
+    pub fn open_files(&self) -> usize {
+        self.streams.iter().filter(|s| s.is_some()).count()
+    }
+
     /// The next line (with its newline) into `line`; false at the end.
     pub fn next_line(&mut self, line: &mut Vec<u8>) -> Result<bool> {
         line.clear();

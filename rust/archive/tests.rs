@@ -709,3 +709,32 @@ fn list_files_ranges_and_errors() {
     assert!((trade(T0 + 2 * 86_400 * SEC, 2) + &more).starts_with(&got.concat()));
     drop(w);
 }
+
+#[test]
+fn reader_opens_files_lazily() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path(), "h1");
+    c.rotation_secs = 60;
+    let mut w = ArchiveWriter::open(c).unwrap();
+    let mut all = String::new();
+    for i in 0..50 * 6 {
+        let l = trade(T0 + i * 10 * SEC, i);
+        w.write(l.as_bytes()).unwrap();
+        all += &l;
+    }
+    w.close().unwrap();
+    let files = list_files(dir.path(), None, None, None, false).unwrap();
+    assert_eq!(files.len(), 50);
+    let mut r = MergeReader::open(&files, ReadFilter::default()).unwrap();
+    let mut out = Vec::new();
+    let mut most = 0;
+    while r.read_chunk(&mut out, 1, usize::MAX).unwrap() == 1 {
+        most = most.max(r.open_files());
+    }
+    assert!(most <= 2, "{most} files open at once");
+    assert_eq!(String::from_utf8(out).unwrap(), all);
+    // Files outside the rx range are not even opened.
+    let f = ReadFilter::default().rx_range(Some(T0 + 600 * SEC), Some(T0 + 720 * SEC));
+    let got = read_all(&files, f);
+    assert_eq!(got.len(), 12);
+}

@@ -236,8 +236,13 @@ impl ArchiveWriter {
         let level = cfg.validate()?;
         let encoder = Encoder::new(cfg.codec, level)?;
         let venue_dir = cfg.root.join(&cfg.venue);
-        fs::create_dir_all(&venue_dir)
-            .map_err(|e| ArchiveError::io_path("creating", &venue_dir, e))?;
+        if !venue_dir.is_dir() {
+            fs::create_dir_all(&venue_dir)
+                .map_err(|e| ArchiveError::io_path("creating", &venue_dir, e))?;
+            if cfg.fsync {
+                sync_dir(&cfg.root)?;
+            }
+        }
         let lock_path = venue_dir.join(format!(".{}.lock", cfg.writer));
         let lock = FileLock::try_acquire(&lock_path)
             .map_err(|e| ArchiveError::io_path("locking", &lock_path, e))?
