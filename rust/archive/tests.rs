@@ -268,6 +268,8 @@ fn config_errors() {
     bad(&|c| c.writer = "shard-01".into());
     bad(&|c| c.venue = "../x".into());
     bad(&|c| c.rotation_secs = 0);
+    bad(&|c| c.rotation_secs = 7000);
+    bad(&|c| c.rotation_secs = 2 * 86_400);
     bad(&|c| c.level = Some(13));
     bad(&|c| {
         c.codec = Codec::Zstd;
