@@ -163,7 +163,7 @@ fn cmp_dec(x: &Dec, y: &Dec) -> Ordering {
 /// fraction digits without allocating; `None` for signs, exponents, junk.
 #[inline]
 pub fn plain(t: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (ip, fp) = match memchr::memchr(b'.', t) {
+    let (ip, fp) = match t.iter().position(|&b| b == b'.') {
         Some(p) => (&t[..p], &t[p + 1..]),
         None => (t, &b""[..]),
     };

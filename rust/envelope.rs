@@ -8,7 +8,7 @@ use crate::json;
 pub fn malformed_body(out: &mut Vec<u8>, reason: &str, raw: &[u8]) {
     out.extend_from_slice(b"{\"ssmd\":\"malformed\",\"error\":");
     json::write_str(out, reason.as_bytes());
-    if std::str::from_utf8(raw).is_ok() {
+    if json::is_utf8(raw) {
         out.extend_from_slice(b",\"raw\":");
         json::write_str(out, raw);
     } else {

@@ -78,6 +78,8 @@ pub enum Side {
 struct Level {
     price: Vec<u8>,
     qty: Vec<u8>,
+    /// Checksum text of this level for the precisions it was built with.
+    digits: Option<(u32, u32, Vec<u8>)>,
 }
 
 /// A Kraken spot v2 L2 book kept only to verify checksums.
@@ -119,6 +121,7 @@ impl KrakenBook {
                 Level {
                     price: price.to_vec(),
                     qty: qty.to_vec(),
+                    digits: None,
                 },
             );
         }
@@ -142,18 +145,26 @@ impl KrakenBook {
     /// CRC32 over the top 10 asks (ascending) then top 10 bids (descending),
     /// each level as price and qty fixed to the pair's precisions, point and
     /// leading zeros removed.
-    pub fn checksum(&self, price_prec: u32, qty_prec: u32) -> u32 {
-        let mut s = Vec::with_capacity(400);
+    pub fn checksum(&mut self, price_prec: u32, qty_prec: u32) -> u32 {
+        let mut h = crc32fast::Hasher::new();
         for l in self
             .asks
-            .values()
+            .values_mut()
             .take(10)
-            .chain(self.bids.values().rev().take(10))
+            .chain(self.bids.values_mut().rev().take(10))
         {
-            decimal::checksum_digits(&l.price, price_prec, &mut s);
-            decimal::checksum_digits(&l.qty, qty_prec, &mut s);
+            match &l.digits {
+                Some((pp, qp, d)) if *pp == price_prec && *qp == qty_prec => h.update(d),
+                _ => {
+                    let mut d = Vec::with_capacity(24);
+                    decimal::checksum_digits(&l.price, price_prec, &mut d);
+                    decimal::checksum_digits(&l.qty, qty_prec, &mut d);
+                    h.update(&d);
+                    l.digits = Some((price_prec, qty_prec, d));
+                }
+            }
         }
-        crc32fast::hash(&s)
+        h.finalize()
     }
 }
 

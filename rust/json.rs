@@ -1,15 +1,20 @@
 //! A small validating JSON scanner that borrows from the input.
 //!
-//! The hot path never builds a DOM: [`parse`] validates a whole frame in one
-//! pass (RFC 8259 grammar, bounded nesting) and returns a [`Val`] span; field
-//! access then re-walks the already validated bytes with a fast skipper that
-//! only looks for quotes and brackets. Strings are returned in their raw,
+//! The hot path never builds a DOM: [`parse_doc`] validates a whole frame in
+//! one pass (RFC 8259 grammar, bounded nesting) and, in the same pass,
+//! records the fields of the first few nesting levels into a reusable
+//! [`Tape`] (offsets only, no allocation once warm). Routing then looks keys
+//! up in the tape instead of walking the bytes again; deeper values are
+//! walked with a fast skipper. Strings are returned in their raw,
 //! still-escaped form, so text copied into an envelope stays byte for byte.
 
 use std::borrow::Cow;
 
 /// Deepest nesting accepted before a frame is called malformed.
 pub const MAX_DEPTH: usize = 64;
+
+/// Containers up to this depth (root = 1) have their children recorded.
+pub const RECORD_DEPTH: usize = 3;
 
 /// Why a document is not valid JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,14 +34,129 @@ pub enum Ty {
     Null,
 }
 
-/// A validated JSON value: its type and its exact bytes.
+/// No container id: the value's children are not on the tape.
+pub const NO_ID: u32 = u32::MAX;
+
+/// A validated JSON value: its type, its exact bytes, and (for containers
+/// whose children are on the tape) its container id.
 #[derive(Debug, Clone, Copy)]
 pub struct Val<'a> {
     pub ty: Ty,
     pub raw: &'a [u8],
+    pub id: u32,
 }
 
-// Bytes that end the fast part of a string scan: quote, backslash, controls.
+impl<'a> Val<'a> {
+    /// A value whose children are not recorded.
+    pub fn new(ty: Ty, raw: &'a [u8]) -> Self {
+        Val { ty, raw, id: NO_ID }
+    }
+}
+
+/// One recorded child: an object field (with its key) or an array element.
+#[derive(Debug, Clone, Copy)]
+struct Child {
+    parent: u32,
+    key: (u32, u32),
+    val: (u32, u32),
+    ty: Ty,
+    id: u32,
+}
+
+/// Reusable record of one document's shallow structure.
+#[derive(Debug, Default, Clone)]
+pub struct Tape {
+    children: Vec<Child>,
+    next_id: u32,
+}
+
+/// A validated document and its tape.
+#[derive(Debug, Clone, Copy)]
+pub struct Doc<'a, 't> {
+    pub root: Val<'a>,
+    input: &'a [u8],
+    tape: &'t Tape,
+}
+
+impl<'a> Doc<'a, '_> {
+    fn val(&self, c: &Child) -> Val<'a> {
+        Val {
+            ty: c.ty,
+            raw: &self.input[c.val.0 as usize..c.val.1 as usize],
+            id: c.id,
+        }
+    }
+
+    /// Look up keys of object `obj` (first occurrence of each): from the
+    /// tape when its fields were recorded, else by walking it.
+    pub fn get_many_in<const N: usize>(
+        &self,
+        obj: &Val<'a>,
+        keys: [&str; N],
+    ) -> [Option<Val<'a>>; N] {
+        if obj.id == NO_ID || obj.ty != Ty::Object {
+            return obj.get_many(keys);
+        }
+        let mut out = [None; N];
+        let mut found = 0;
+        for c in self.tape.children.iter().filter(|c| c.parent == obj.id) {
+            let key = &self.input[c.key.0 as usize..c.key.1 as usize];
+            for (slot, want) in out.iter_mut().zip(keys.iter()) {
+                if slot.is_none() && key == want.as_bytes() {
+                    *slot = Some(self.val(c));
+                    found += 1;
+                    break;
+                }
+            }
+            if found == N {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Root-object keys.
+    pub fn get_many<const N: usize>(&self, keys: [&str; N]) -> [Option<Val<'a>>; N] {
+        self.get_many_in(&self.root, keys)
+    }
+
+    pub fn get(&self, key: &str) -> Option<Val<'a>> {
+        let [v] = self.get_many([key]);
+        v
+    }
+
+    pub fn get_in(&self, obj: &Val<'a>, key: &str) -> Option<Val<'a>> {
+        let [v] = self.get_many_in(obj, [key]);
+        v
+    }
+
+    /// Elements of array `arr`, from the tape when recorded.
+    pub fn items(&self, arr: &Val<'a>) -> Vec<Val<'a>> {
+        if arr.id == NO_ID || arr.ty != Ty::Array {
+            return arr.items().collect();
+        }
+        self.tape
+            .children
+            .iter()
+            .filter(|c| c.parent == arr.id)
+            .map(|c| self.val(c))
+            .collect()
+    }
+
+    /// First element of array `arr`.
+    pub fn first(&self, arr: &Val<'a>) -> Option<Val<'a>> {
+        if arr.id == NO_ID || arr.ty != Ty::Array {
+            return arr.first();
+        }
+        self.tape
+            .children
+            .iter()
+            .find(|c| c.parent == arr.id)
+            .map(|c| self.val(c))
+    }
+}
+
+/// Bytes that end the fast part of a string scan: quote, backslash, controls.
 static STR_STOP: [bool; 256] = {
     let mut t = [false; 256];
     let mut i = 0;
@@ -49,6 +169,16 @@ static STR_STOP: [bool; 256] = {
     t
 };
 
+/// True when any byte of `w` is `"`, `\\` or below 0x20 (SWAR).
+#[inline]
+fn has_stop(w: u64) -> bool {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
+    let below_20 = w.wrapping_sub(LO * 0x20) & !w & HI;
+    (zero(w ^ (LO * u64::from(b'"'))) | zero(w ^ (LO * u64::from(b'\\'))) | below_20) != 0
+}
+
 #[inline]
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t')
@@ -57,88 +187,64 @@ fn is_ws(b: u8) -> bool {
 /// Validate `input` as exactly one JSON document (surrounding whitespace
 /// allowed) and return it.
 pub fn parse(input: &[u8]) -> Result<Val<'_>, Error> {
-    parse_doc(input).map(|d| d.root)
-}
-
-/// Top-level fields remembered by [`parse_doc`].
-const TOP: usize = 32;
-
-/// A validated document with an index of the root object's fields, so that
-/// routing never walks the document a second time for top-level keys.
-#[derive(Debug, Clone, Copy)]
-pub struct Doc<'a> {
-    pub root: Val<'a>,
-    top: [(&'a [u8], Val<'a>); TOP],
-    n: usize,
-    indexed: bool,
-}
-
-impl<'a> Doc<'a> {
-    /// Look up root-object keys (first occurrence), from the index when it is complete.
-    pub fn get_many<const N: usize>(&self, keys: [&str; N]) -> [Option<Val<'a>>; N] {
-        if !self.indexed {
-            return self.root.get_many(keys);
-        }
-        let mut out = [None; N];
-        for (slot, want) in out.iter_mut().zip(keys.iter()) {
-            *slot = self.top[..self.n]
-                .iter()
-                .find(|(k, _)| *k == want.as_bytes())
-                .map(|(_, v)| *v);
-        }
-        out
-    }
-
-    pub fn get(&self, key: &str) -> Option<Val<'a>> {
-        let [v] = self.get_many([key]);
-        v
-    }
-}
-
-/// Like [`parse`], also indexing the root object's fields.
-pub fn parse_doc(input: &[u8]) -> Result<Doc<'_>, Error> {
-    const EMPTY: Val<'static> = Val {
-        ty: Ty::Null,
-        raw: b"",
-    };
-    let mut v = Validator {
+    let mut v = Validator::<false> {
         s: input,
         i: 0,
-        top: [(&b""[..], EMPTY); TOP],
-        n: 0,
-        overflow: false,
+        tape: None,
     };
-    v.ws();
-    let start = v.i;
-    let ty = v.value(0)?;
-    let end = v.i;
-    v.ws();
-    if v.i != input.len() {
-        return Err(Error {
-            reason: "trailing characters",
-            pos: v.i,
-        });
-    }
+    v.document().map(|(ty, s, e)| Val::new(ty, &input[s..e]))
+}
+
+/// Validate `input` and record its shallow structure into `tape` (cleared first).
+pub fn parse_doc<'a, 't>(input: &'a [u8], tape: &'t mut Tape) -> Result<Doc<'a, 't>, Error> {
+    tape.children.clear();
+    tape.next_id = 0;
+    let (ty, s, e) = {
+        let mut v = Validator::<true> {
+            s: input,
+            i: 0,
+            tape: Some(tape),
+        };
+        v.document()?
+    };
+    let id = if matches!(ty, Ty::Object | Ty::Array) {
+        0
+    } else {
+        NO_ID
+    };
     Ok(Doc {
         root: Val {
             ty,
-            raw: &input[start..end],
+            raw: &input[s..e],
+            id,
         },
-        top: v.top,
-        n: v.n,
-        indexed: ty == Ty::Object && !v.overflow,
+        input,
+        tape,
     })
 }
 
-struct Validator<'a> {
+struct Validator<'a, 't, const REC: bool> {
     s: &'a [u8],
     i: usize,
-    top: [(&'a [u8], Val<'a>); TOP],
-    n: usize,
-    overflow: bool,
+    tape: Option<&'t mut Tape>,
 }
 
-impl<'a> Validator<'a> {
+impl<const REC: bool> Validator<'_, '_, REC> {
+    fn document(&mut self) -> Result<(Ty, usize, usize), Error> {
+        self.ws();
+        let start = self.i;
+        let ty = self.value(0)?;
+        let end = self.i;
+        self.ws();
+        if self.i != self.s.len() {
+            return Err(Error {
+                reason: "trailing characters",
+                pos: self.i,
+            });
+        }
+        Ok((ty, start, end))
+    }
+
     #[inline]
     fn ws(&mut self) {
         while self.i < self.s.len() && is_ws(self.s[self.i]) {
@@ -154,13 +260,62 @@ impl<'a> Validator<'a> {
         })
     }
 
-    fn value(&mut self, depth: usize) -> Result<Ty, Error> {
+    /// A container id for a container at `depth` whose children are recorded.
+    #[inline]
+    fn new_id(&mut self, depth: usize) -> u32 {
+        match &mut self.tape {
+            Some(t) if REC && depth <= RECORD_DEPTH => {
+                let id = t.next_id;
+                t.next_id += 1;
+                id
+            }
+            _ => NO_ID,
+        }
+    }
+
+    /// Record a child of container `parent` (placeholder; completed by [`Self::close_child`]).
+    #[inline]
+    fn open_child(&mut self, parent: u32, key: (usize, usize)) -> usize {
+        match &mut self.tape {
+            Some(t) if REC && parent != NO_ID => {
+                t.children.push(Child {
+                    parent,
+                    key: (key.0 as u32, key.1 as u32),
+                    val: (0, 0),
+                    ty: Ty::Null,
+                    id: NO_ID,
+                });
+                t.children.len() - 1
+            }
+            _ => usize::MAX,
+        }
+    }
+
+    #[inline]
+    fn close_child(&mut self, slot: usize, start: usize, ty: Ty, id: u32) {
+        if let Some(t) = &mut self.tape {
+            if let Some(c) = t.children.get_mut(slot) {
+                c.val = (start as u32, self.i as u32);
+                c.ty = ty;
+                c.id = id;
+            }
+        }
+    }
+
+    /// Parse a value at `depth`; returns its type, and its container id via `id`.
+    fn value_rec(&mut self, depth: usize, id: &mut u32) -> Result<Ty, Error> {
         let Some(&b) = self.s.get(self.i) else {
             return self.err("unexpected end");
         };
         match b {
-            b'{' => self.object(depth + 1).map(|()| Ty::Object),
-            b'[' => self.array(depth + 1).map(|()| Ty::Array),
+            b'{' => {
+                *id = self.new_id(depth + 1);
+                self.object(depth + 1, *id).map(|()| Ty::Object)
+            }
+            b'[' => {
+                *id = self.new_id(depth + 1);
+                self.array(depth + 1, *id).map(|()| Ty::Array)
+            }
             b'"' => self.string().map(|()| Ty::String),
             b't' => self.literal(b"true").map(|()| Ty::Bool),
             b'f' => self.literal(b"false").map(|()| Ty::Bool),
@@ -168,6 +323,11 @@ impl<'a> Validator<'a> {
             b'-' | b'0'..=b'9' => self.number().map(|()| Ty::Number),
             _ => self.err("unexpected character"),
         }
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Ty, Error> {
+        let mut id = NO_ID;
+        self.value_rec(depth, &mut id)
     }
 
     fn literal(&mut self, lit: &[u8]) -> Result<(), Error> {
@@ -179,7 +339,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn object(&mut self, depth: usize) -> Result<(), Error> {
+    fn object(&mut self, depth: usize, id: u32) -> Result<(), Error> {
         if depth > MAX_DEPTH {
             return self.err("nesting too deep");
         }
@@ -193,32 +353,20 @@ impl<'a> Validator<'a> {
             if self.s.get(self.i) != Some(&b'"') {
                 return self.err("expected object key");
             }
-            let kstart = self.i;
+            let kstart = self.i + 1;
             self.string()?;
-            let kend = self.i;
+            let kend = self.i - 1;
             self.ws();
             if self.s.get(self.i) != Some(&b':') {
                 return self.err("expected ':'");
             }
             self.i += 1;
             self.ws();
+            let slot = self.open_child(id, (kstart, kend));
             let vstart = self.i;
-            let ty = self.value(depth)?;
-            if depth == 1 {
-                if self.n < TOP {
-                    let s: &'a [u8] = self.s;
-                    self.top[self.n] = (
-                        &s[kstart + 1..kend - 1],
-                        Val {
-                            ty,
-                            raw: &s[vstart..self.i],
-                        },
-                    );
-                    self.n += 1;
-                } else {
-                    self.overflow = true;
-                }
-            }
+            let mut cid = NO_ID;
+            let ty = self.value_rec(depth, &mut cid)?;
+            self.close_child(slot, vstart, ty, cid);
             self.ws();
             match self.s.get(self.i) {
                 Some(b',') => {
@@ -234,7 +382,7 @@ impl<'a> Validator<'a> {
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<(), Error> {
+    fn array(&mut self, depth: usize, id: u32) -> Result<(), Error> {
         if depth > MAX_DEPTH {
             return self.err("nesting too deep");
         }
@@ -245,7 +393,11 @@ impl<'a> Validator<'a> {
             return Ok(());
         }
         loop {
-            self.value(depth)?;
+            let slot = self.open_child(id, (0, 0));
+            let vstart = self.i;
+            let mut cid = NO_ID;
+            let ty = self.value_rec(depth, &mut cid)?;
+            self.close_child(slot, vstart, ty, cid);
             self.ws();
             match self.s.get(self.i) {
                 Some(b',') => {
@@ -264,6 +416,13 @@ impl<'a> Validator<'a> {
     fn string(&mut self) -> Result<(), Error> {
         self.i += 1; // opening quote
         loop {
+            while let Some(chunk) = self.s.get(self.i..self.i + 8) {
+                let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+                if has_stop(w) {
+                    break;
+                }
+                self.i += 8;
+            }
             while self.i < self.s.len() && !STR_STOP[self.s[self.i] as usize] {
                 self.i += 1;
             }
@@ -428,10 +587,7 @@ impl<'a> Iterator for Fields<'a> {
         i = skip_ws(s, kend);
         i = skip_ws(s, i + 1); // ':'
         let vend = skip(s, i);
-        let val = Val {
-            ty: ty_of(s[i]),
-            raw: &s[i..vend],
-        };
+        let val = Val::new(ty_of(s[i]), &s[i..vend]);
         self.i = vend;
         Some((key, val))
     }
@@ -458,10 +614,7 @@ impl<'a> Iterator for Items<'a> {
         }
         let vend = skip(s, i);
         self.i = vend;
-        Some(Val {
-            ty: ty_of(s[i]),
-            raw: &s[i..vend],
-        })
+        Some(Val::new(ty_of(s[i]), &s[i..vend]))
     }
 }
 
@@ -534,7 +687,7 @@ impl<'a> Val<'a> {
     pub fn str(&self) -> Option<Cow<'a, str>> {
         let raw = self.str_raw()?;
         if !raw.contains(&b'\\') {
-            return std::str::from_utf8(raw).ok().map(Cow::Borrowed);
+            return utf8(raw).map(Cow::Borrowed);
         }
         unescape(raw).map(Cow::Owned)
     }
@@ -572,6 +725,24 @@ impl<'a> Val<'a> {
             _ => None,
         }
     }
+}
+
+/// `s` as `&str` when it is valid UTF-8, checking pure ASCII (the usual
+/// case in market data) word by word first.
+#[inline]
+pub fn utf8(s: &[u8]) -> Option<&str> {
+    if s.is_ascii() {
+        // SAFETY: every ASCII byte sequence is valid UTF-8.
+        Some(unsafe { std::str::from_utf8_unchecked(s) })
+    } else {
+        std::str::from_utf8(s).ok()
+    }
+}
+
+/// True when `s` is valid UTF-8 (fast path for ASCII).
+#[inline]
+pub fn is_utf8(s: &[u8]) -> bool {
+    s.is_ascii() || std::str::from_utf8(s).is_ok()
 }
 
 /// Parse ASCII digits into a u64 (no sign, no fraction), `None` on overflow.

@@ -268,7 +268,7 @@ fn buy_sell(side: &T<'_>) -> T<'static> {
 /// JSON line per record to `out`. Returns the number of records; control
 /// frames, unknown types and unparsable input give none.
 pub fn normalize(venue: Venue, frame: &[u8], out: &mut Vec<u8>) -> usize {
-    if std::str::from_utf8(frame).is_err() {
+    if !json::is_utf8(frame) {
         return 0;
     }
     let Ok(v) = json::parse(frame) else {

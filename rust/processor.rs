@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use crate::envelope;
-use crate::json;
+use crate::json::{self, Tape};
 use crate::model::{category_token, sanitize_token, Class, Item, Resync, Venue};
 use crate::venues::{Counters, Out, VenueState};
 
@@ -83,6 +83,7 @@ pub struct Processor {
     frame_no: u64,
     categories: HashMap<String, String>,
     pub counters: Counters,
+    tape: Tape,
 }
 
 impl Processor {
@@ -101,6 +102,7 @@ impl Processor {
             frame_no: 0,
             categories: HashMap::new(),
             counters: Counters::default(),
+            tape: Tape::default(),
         }
     }
 
@@ -148,7 +150,7 @@ impl Processor {
             let frame_no = self.frame_no;
             self.frame_no += 1;
             items.clear();
-            if std::str::from_utf8(frame).is_err() {
+            if !json::is_utf8(frame) {
                 items.push(Item::malformed("invalid UTF-8", frame));
             } else {
                 let mut out = Out {
@@ -156,7 +158,7 @@ impl Processor {
                     resyncs: &mut batch.resyncs,
                     counters: &mut self.counters,
                 };
-                self.state.parse(frame, &mut out);
+                self.state.parse(frame, &mut self.tape, &mut out);
             }
             for (k, it) in items.drain(..).enumerate() {
                 let index = u32::try_from(k).unwrap_or(u32::MAX);

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{parse_object, series_of, text, Out, StatusVal};
 use crate::integrity::{SeqCheck, SeqTracker};
-use crate::json::Val;
+use crate::json::{Tape, Val};
 use crate::model::{Class, Item};
 
 /// Markets remembered per orderbook sid for resync requests.
@@ -26,8 +26,8 @@ fn secs_to_ms(v: Option<Val<'_>>) -> Option<i64> {
 }
 
 impl Kalshi {
-    pub fn parse<'a>(&mut self, frame: &'a [u8], out: &mut Out<'_, 'a>) {
-        let Some(v) = parse_object(frame, out) else {
+    pub fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
+        let Some(v) = parse_object(frame, tape, out) else {
             return;
         };
         let [ty, sid, seq, msg] = v.get_many(["type", "sid", "seq", "msg"]);
@@ -55,15 +55,18 @@ impl Kalshi {
         let msg = msg.filter(|m| m.ty == crate::json::Ty::Object);
         // one walk over msg for everything routing needs
         let [market, event, trade_id, ts_ms, ts, determined, settled] = match msg {
-            Some(m) => m.get_many([
-                "market_ticker",
-                "event_ticker",
-                "trade_id",
-                "ts_ms",
-                "ts",
-                "determination_ts",
-                "settled_ts",
-            ]),
+            Some(m) => v.get_many_in(
+                &m,
+                [
+                    "market_ticker",
+                    "event_ticker",
+                    "trade_id",
+                    "ts_ms",
+                    "ts",
+                    "determination_ts",
+                    "settled_ts",
+                ],
+            ),
             None => [None; 7],
         };
         let instrument = text(market).or_else(|| text(event));

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use super::{parse_object, text, Out, StatusVal};
 use crate::decimal;
 use crate::integrity::{KrakenBook, Side};
-use crate::json::Val;
+use crate::json::{Tape, Val};
 use crate::model::{Class, Item};
 
 /// Depth the connector subscribes to unless told otherwise.
@@ -45,8 +45,8 @@ impl Kraken {
         self.precisions.insert(symbol.to_owned(), (price, qty));
     }
 
-    pub fn parse<'a>(&mut self, frame: &'a [u8], out: &mut Out<'_, 'a>) {
-        let Some(v) = parse_object(frame, out) else {
+    pub fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
+        let Some(v) = parse_object(frame, tape, out) else {
             return;
         };
         let [channel, ty, data, method] = v.get_many(["channel", "type", "data", "method"]);
@@ -83,11 +83,11 @@ impl Kraken {
                 return;
             }
         };
-        let Some(first) = data.and_then(|d| d.first()) else {
+        let Some(first) = data.and_then(|d| v.first(&d)) else {
             out.malformed("missing data", frame);
             return;
         };
-        let [symbol, ts, trade_id] = first.get_many(["symbol", "timestamp", "trade_id"]);
+        let [symbol, ts, trade_id] = v.get_many_in(&first, ["symbol", "timestamp", "trade_id"]);
         let Some(symbol) = text(symbol) else {
             out.malformed("missing symbol", frame);
             return;
@@ -103,12 +103,19 @@ impl Kraken {
         let snapshot = text(ty).as_deref() == Some("snapshot");
         out.push(item);
         if kind == "book" {
-            self.check_book(&symbol, snapshot, &first, out);
+            let fields = v.get_many_in(&first, ["bids", "asks", "checksum"]);
+            self.check_book(&symbol, snapshot, fields, out);
         }
     }
 
-    fn check_book(&mut self, symbol: &str, snapshot: bool, d: &Val<'_>, out: &mut Out<'_, '_>) {
-        let [bids, asks, checksum] = d.get_many(["bids", "asks", "checksum"]);
+    fn check_book(
+        &mut self,
+        symbol: &str,
+        snapshot: bool,
+        fields: [Option<Val<'_>>; 3],
+        out: &mut Out<'_, '_>,
+    ) {
+        let [bids, asks, checksum] = fields;
         if !self.books.contains_key(symbol) {
             self.books.insert(symbol.to_owned(), KrakenBook::default());
         }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use super::{parse_object, text, Out, StatusVal};
 use crate::integrity::{SeqCheck, SeqTracker};
+use crate::json::Tape;
 use crate::model::{Class, Item};
 
 #[derive(Debug, Default)]
@@ -17,8 +18,8 @@ pub struct KrakenFutures {
 }
 
 impl KrakenFutures {
-    pub fn parse<'a>(&mut self, frame: &'a [u8], out: &mut Out<'_, 'a>) {
-        let Some(v) = parse_object(frame, out) else {
+    pub fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
+        let Some(v) = parse_object(frame, tape, out) else {
             return;
         };
         let [feed, event, product, seq, time, uid] =

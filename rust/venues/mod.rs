@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::json::{self, Doc, Val};
+use crate::json::{self, Doc, Tape};
 use crate::model::{Class, Item, Resync, Venue};
 
 pub mod kalshi;
@@ -128,12 +128,12 @@ impl VenueState {
     }
 
     /// Route one frame (valid UTF-8 already checked by the caller).
-    pub fn parse<'a>(&mut self, frame: &'a [u8], out: &mut Out<'_, 'a>) {
+    pub fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
         match self {
-            VenueState::Kalshi(s) => s.parse(frame, out),
-            VenueState::Kraken(s) => s.parse(frame, out),
-            VenueState::KrakenFutures(s) => s.parse(frame, out),
-            VenueState::Polymarket(s) => s.parse(frame, out),
+            VenueState::Kalshi(s) => s.parse(frame, tape, out),
+            VenueState::Kraken(s) => s.parse(frame, tape, out),
+            VenueState::KrakenFutures(s) => s.parse(frame, tape, out),
+            VenueState::Polymarket(s) => s.parse(frame, tape, out),
         }
     }
 
@@ -149,8 +149,12 @@ impl VenueState {
 }
 
 /// Parse a frame that must be one JSON object; report it malformed if not.
-pub(crate) fn parse_object<'a>(frame: &'a [u8], out: &mut Out<'_, 'a>) -> Option<Doc<'a>> {
-    match json::parse_doc(frame) {
+pub(crate) fn parse_object<'a, 't>(
+    frame: &'a [u8],
+    tape: &'t mut Tape,
+    out: &mut Out<'_, 'a>,
+) -> Option<Doc<'a, 't>> {
+    match json::parse_doc(frame, tape) {
         Ok(v) if v.root.ty == json::Ty::Object => Some(v),
         Ok(_) => {
             out.malformed("not a JSON object", frame);
@@ -164,11 +168,11 @@ pub(crate) fn parse_object<'a>(frame: &'a [u8], out: &mut Out<'_, 'a>) -> Option
 }
 
 /// A string field as text (numbers are accepted as their literal text).
-pub(crate) fn text<'a>(v: Option<Val<'a>>) -> Option<Cow<'a, str>> {
+pub(crate) fn text<'a>(v: Option<json::Val<'a>>) -> Option<Cow<'a, str>> {
     let v = v?;
     match v.ty {
         json::Ty::String => v.str(),
-        json::Ty::Number => std::str::from_utf8(v.raw).ok().map(Cow::Borrowed),
+        json::Ty::Number => json::utf8(v.raw).map(Cow::Borrowed),
         _ => None,
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 
 use super::{text, Out};
-use crate::json::{self, Ty, Val};
+use crate::json::{self, Tape, Ty, Val};
 use crate::model::{Class, Item};
 
 /// Keys routing reads from every event.
@@ -33,13 +33,13 @@ pub struct Polymarket {
 }
 
 impl Polymarket {
-    pub fn parse<'a>(&mut self, frame: &'a [u8], out: &mut Out<'_, 'a>) {
+    pub fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
         let trimmed = frame.trim_ascii();
         if trimmed == b"PONG" || trimmed == b"PING" {
             out.control(if trimmed == b"PONG" { "pong" } else { "ping" }, frame);
             return;
         }
-        let doc = match json::parse_doc(frame) {
+        let doc = match json::parse_doc(frame, tape) {
             Ok(d) => d,
             Err(e) => {
                 out.malformed(e.reason, frame);
@@ -50,10 +50,10 @@ impl Polymarket {
         match v.ty {
             Ty::Object => self.event(v.raw, doc.get_many(KEYS), 0, out),
             Ty::Array => {
-                for (i, e) in v.items().enumerate() {
+                for (i, e) in doc.items(&v).into_iter().enumerate() {
                     let i = u32::try_from(i).unwrap_or(u32::MAX);
                     if e.ty == Ty::Object {
-                        self.event(e.raw, e.get_many(KEYS), i, out);
+                        self.event(e.raw, doc.get_many_in(&e, KEYS), i, out);
                     } else {
                         let mut it = Item::malformed("array element is not an object", e.raw);
                         it.elem = i;
