@@ -179,6 +179,49 @@ fn has_stop(w: u64) -> bool {
     (zero(w ^ (LO * u64::from(b'"'))) | zero(w ^ (LO * u64::from(b'\\'))) | below_20) != 0
 }
 
+/// Advance past string bytes that need no attention (not `"`, `\\`, or a
+/// control character), 16 bytes at a time with SSE2 where available.
+#[inline]
+fn skip_plain(s: &[u8], mut i: usize) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_cmplt_epi8, _mm_loadu_si128, _mm_movemask_epi8,
+            _mm_or_si128, _mm_set1_epi8, _mm_xor_si128,
+        };
+        // SAFETY: SSE2 is part of the x86_64 baseline; every load reads 16
+        // bytes inside `s` (checked by the loop condition) without alignment.
+        unsafe {
+            let quote = _mm_set1_epi8(b'"' as i8);
+            let slash = _mm_set1_epi8(b'\\' as i8);
+            let flip = _mm_set1_epi8(i8::MIN);
+            let limit = _mm_set1_epi8((0x20u8 ^ 0x80) as i8);
+            while i + 16 <= s.len() {
+                let v = _mm_loadu_si128(s.as_ptr().add(i).cast::<__m128i>());
+                // unsigned v < 0x20 via signed compare after flipping the top bit
+                let ctrl = _mm_cmplt_epi8(_mm_xor_si128(v, flip), limit);
+                let hit = _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)),
+                    ctrl,
+                );
+                let mask = _mm_movemask_epi8(hit);
+                if mask != 0 {
+                    return i + mask.trailing_zeros() as usize;
+                }
+                i += 16;
+            }
+        }
+    }
+    while let Some(chunk) = s.get(i..i + 8) {
+        let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        if has_stop(w) {
+            break;
+        }
+        i += 8;
+    }
+    i
+}
+
 #[inline]
 fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\n' | b'\r' | b'\t')
@@ -416,13 +459,7 @@ impl<const REC: bool> Validator<'_, '_, REC> {
     fn string(&mut self) -> Result<(), Error> {
         self.i += 1; // opening quote
         loop {
-            while let Some(chunk) = self.s.get(self.i..self.i + 8) {
-                let w = u64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
-                if has_stop(w) {
-                    break;
-                }
-                self.i += 8;
-            }
+            self.i = skip_plain(self.s, self.i);
             while self.i < self.s.len() && !STR_STOP[self.s[self.i] as usize] {
                 self.i += 1;
             }
@@ -900,6 +937,35 @@ mod tests {
     fn big_integers_do_not_fit_u64_but_parse() {
         let v = parse(b"{\"id\":118125794168470749634}").unwrap();
         assert_eq!(v.get("id").unwrap().as_u64(), None);
+    }
+
+    #[test]
+    fn skip_plain_stops_at_every_stop_byte() {
+        for stop in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for len in 0..40 {
+                for pos in 0..len {
+                    let mut s = vec![b'a'; len];
+                    s[pos] = stop;
+                    s.iter_mut().skip(pos + 1).for_each(|b| *b = 0xe9);
+                    // a fast path: never past the first stop byte, at most one block short of it
+                    let r = skip_plain(&s, 0);
+                    assert!(
+                        r <= pos && pos - r < 16,
+                        "stop {stop:#x} at {pos} of {len}: {r}"
+                    );
+                }
+                let plain = vec![0x7f_u8; len];
+                assert!(skip_plain(&plain, 0) <= len);
+            }
+        }
+        // bytes >= 0x80 and 0x20 are plain
+        let s = [
+            0x20, 0x80, 0xff, b'x', 0x20, 0x80, 0xff, b'x', 0x20, 0x80, 0xff, b'x', 0x20, 0x80,
+            0xff, b'x', b'"',
+        ];
+        assert_eq!(skip_plain(&s, 0), 16);
+        assert!(parse(b"\"\x80\xff \x7f long string without stops \"").is_ok());
+        assert!(parse(b"\"long string with a control \x01 byte inside it\"").is_err());
     }
 
     #[test]

@@ -148,11 +148,21 @@ pub struct Resync {
 /// Turn a venue id into a subject token: `.`, `*`, `>`, whitespace, `/` and
 /// anything that is not printable ASCII become `_`.
 pub fn sanitize_token(s: &str, out: &mut Vec<u8>) {
-    for &b in s.as_bytes() {
-        let ok = b.is_ascii_graphic() && !matches!(b, b'.' | b'*' | b'>' | b'/' | b'"' | b'\\');
-        out.push(if ok { b } else { b'_' });
-    }
+    out.extend(s.as_bytes().iter().map(|&b| SUBJECT_BYTE[b as usize]));
 }
+
+/// Byte map for subject tokens (see [`sanitize_token`]).
+static SUBJECT_BYTE: [u8; 256] = {
+    let mut t = [b'_'; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        if !matches!(b as u8, b'.' | b'*' | b'>' | b'/' | b'"' | b'\\') {
+            t[b] = b as u8;
+        }
+        b += 1;
+    }
+    t
+};
 
 /// Kalshi category token: lower case, anything outside `[a-z0-9-]` → `-`.
 pub fn category_token(s: &str) -> String {

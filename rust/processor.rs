@@ -1,7 +1,7 @@
 //! One processor per venue connection: a batch of raw frames in, envelope
 //! lines plus routing facts out. This is the call Python makes once per batch.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::envelope;
 use crate::json::{self, Tape};
@@ -100,7 +100,7 @@ impl Processor {
             conn_token,
             state: VenueState::new(venue),
             frame_no: 0,
-            categories: HashMap::new(),
+            categories: HashMap::default(),
             counters: Counters::default(),
             tape: Tape::default(),
         }

@@ -5,7 +5,9 @@
 //! on that sid; duplicates are dropped and recorded; late arrivals are kept.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use rustc_hash::FxHashMap as HashMap;
 
 use super::{parse_object, series_of, text, Out, StatusVal};
 use crate::integrity::{SeqCheck, SeqTracker};

@@ -7,7 +7,7 @@
 //! text until then, and counted as such). A mismatch records a `resync`
 //! status line and asks the connector to resubscribe that symbol only.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::{parse_object, text, Out, StatusVal};
 use crate::decimal;
@@ -28,8 +28,8 @@ pub struct Kraken {
 impl Default for Kraken {
     fn default() -> Self {
         Kraken {
-            books: HashMap::new(),
-            precisions: HashMap::new(),
+            books: HashMap::default(),
+            precisions: HashMap::default(),
             depth: DEFAULT_DEPTH,
         }
     }

@@ -4,7 +4,7 @@
 //! Integrity: trade `seq` per product (snapshots are newest first and set
 //! the baseline) and book `seq` per product; a book gap asks for a resync.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::{parse_object, text, Out, StatusVal};
 use crate::integrity::{SeqCheck, SeqTracker};

@@ -5,7 +5,7 @@
 //! a book "epoch" counts full `book` snapshots per token so that a
 //! `price_change` arriving before any book for its token is visible.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 use super::{text, Out};
 use crate::json::{self, Tape, Ty, Val};
