@@ -55,12 +55,32 @@ pub fn begin(out: &mut Vec<u8>, rx: i64, conn_json: &[u8]) {
     out.extend_from_slice(b",\"subj\":\"");
 }
 
-/// Close the subject and append the message and the line end.
+/// Close the subject and append the message and the line end. Returns
+/// false when the message had raw line breaks (whitespace between JSON
+/// tokens: inside strings they cannot occur) that were turned into spaces so
+/// the line stays one line.
 #[inline]
-pub fn finish(out: &mut Vec<u8>, msg: &[u8]) {
+pub fn finish(out: &mut Vec<u8>, msg: &[u8]) -> bool {
     out.extend_from_slice(b"\",\"msg\":");
-    out.extend_from_slice(msg);
+    let verbatim = push_one_line(out, msg);
     out.extend_from_slice(b"}\n");
+    verbatim
+}
+
+/// Append JSON `value` with raw `\n`/`\r` (only possible as whitespace
+/// between tokens of valid JSON) replaced by spaces; false if any were.
+#[inline]
+pub fn push_one_line(out: &mut Vec<u8>, value: &[u8]) -> bool {
+    if memchr::memchr2(b'\n', b'\r', value).is_none() {
+        out.extend_from_slice(value);
+        return true;
+    }
+    out.extend(
+        value
+            .iter()
+            .map(|&b| if b == b'\n' || b == b'\r' { b' ' } else { b }),
+    );
+    false
 }
 
 #[cfg(test)]

@@ -166,21 +166,27 @@ static STR_STOP: [bool; 256] = {
     }
     t[b'"' as usize] = true;
     t[b'\\' as usize] = true;
+    let mut i = 0x80;
+    while i < 0x100 {
+        t[i] = true; // non-ASCII: checked as UTF-8
+        i += 1;
+    }
     t
 };
 
-/// True when any byte of `w` is `"`, `\\` or below 0x20 (SWAR).
+/// True when any byte of `w` is `"`, `\\`, below 0x20 or non-ASCII (SWAR).
 #[inline]
 fn has_stop(w: u64) -> bool {
     const LO: u64 = 0x0101_0101_0101_0101;
     const HI: u64 = 0x8080_8080_8080_8080;
     let zero = |x: u64| x.wrapping_sub(LO) & !x & HI;
     let below_20 = w.wrapping_sub(LO * 0x20) & !w & HI;
-    (zero(w ^ (LO * u64::from(b'"'))) | zero(w ^ (LO * u64::from(b'\\'))) | below_20) != 0
+    (zero(w ^ (LO * u64::from(b'"'))) | zero(w ^ (LO * u64::from(b'\\'))) | below_20 | (w & HI))
+        != 0
 }
 
-/// Advance past string bytes that need no attention (not `"`, `\\`, or a
-/// control character), 16 bytes at a time with SSE2 where available.
+/// Advance past string bytes that need no attention (not `"`, `\\`, a
+/// control character or non-ASCII), 16 bytes at a time with SSE2 where available.
 #[inline]
 fn skip_plain(s: &[u8], mut i: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
@@ -204,7 +210,8 @@ fn skip_plain(s: &[u8], mut i: usize) -> usize {
                     _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, slash)),
                     ctrl,
                 );
-                let mask = _mm_movemask_epi8(hit);
+                // high bit set: non-ASCII, checked as UTF-8 by the caller
+                let mask = _mm_movemask_epi8(hit) | _mm_movemask_epi8(v);
                 if mask != 0 {
                     return i + mask.trailing_zeros() as usize;
                 }
@@ -228,7 +235,8 @@ fn is_ws(b: u8) -> bool {
 }
 
 /// Validate `input` as exactly one JSON document (surrounding whitespace
-/// allowed) and return it.
+/// allowed) and return it. A document that validates is valid UTF-8:
+/// non-ASCII bytes are only accepted inside strings, as UTF-8 sequences.
 pub fn parse(input: &[u8]) -> Result<Val<'_>, Error> {
     let mut v = Validator::<false> {
         s: input,
@@ -484,6 +492,18 @@ impl<const REC: bool> Validator<'_, '_, REC> {
                             }
                         }
                         _ => return self.err("invalid escape"),
+                    }
+                }
+                0x80.. => {
+                    let len = match b {
+                        0xc2..=0xdf => 2,
+                        0xe0..=0xef => 3,
+                        0xf0..=0xf4 => 4,
+                        _ => return self.err("invalid UTF-8"),
+                    };
+                    match self.s.get(self.i..self.i + len) {
+                        Some(seq) if std::str::from_utf8(seq).is_ok() => self.i += len,
+                        _ => return self.err("invalid UTF-8"),
                     }
                 }
                 _ => return self.err("control character in string"),
@@ -941,12 +961,12 @@ mod tests {
 
     #[test]
     fn skip_plain_stops_at_every_stop_byte() {
-        for stop in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+        for stop in [b'"', b'\\', 0x00, 0x1f, b'\n', 0x80, 0xff] {
             for len in 0..40 {
                 for pos in 0..len {
                     let mut s = vec![b'a'; len];
                     s[pos] = stop;
-                    s.iter_mut().skip(pos + 1).for_each(|b| *b = 0xe9);
+                    s.iter_mut().skip(pos + 1).for_each(|b| *b = b'q');
                     // a fast path: never past the first stop byte, at most one block short of it
                     let r = skip_plain(&s, 0);
                     assert!(
@@ -958,13 +978,26 @@ mod tests {
                 assert!(skip_plain(&plain, 0) <= len);
             }
         }
-        // bytes >= 0x80 and 0x20 are plain
+        // 0x20 and 0x7f are plain; non-ASCII stops the fast path
         let s = [
-            0x20, 0x80, 0xff, b'x', 0x20, 0x80, 0xff, b'x', 0x20, 0x80, 0xff, b'x', 0x20, 0x80,
-            0xff, b'x', b'"',
+            0x20, 0x7f, b'x', b'y', 0x20, 0x7f, b'x', b'y', 0x20, 0x7f, b'x', b'y', 0x20, 0x7f,
+            b'x', b'y', 0xc3,
         ];
         assert_eq!(skip_plain(&s, 0), 16);
-        assert!(parse(b"\"\x80\xff \x7f long string without stops \"").is_ok());
+        assert!(
+            parse("\"caf\u{e9} \u{20ac} \u{1f600} long string with UTF-8 inside\"".as_bytes())
+                .is_ok()
+        );
+        for bad in [
+            &b"\"\x80\""[..],
+            b"\"\xc3\"",
+            b"\"\xed\xa0\x80\"",
+            b"\"\xc0\xaf\"",
+            b"\"\xf5\x80\x80\x80\"",
+            b"\xc3\xa9",
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
         assert!(parse(b"\"long string with a control \x01 byte inside it\"").is_err());
     }
 

@@ -127,8 +127,7 @@ impl Rec<'_> {
 
     fn raw(&mut self, k: &str, v: Option<Val<'_>>) {
         self.key(k);
-        self.out
-            .extend_from_slice(v.map_or(&b"null"[..], |v| v.raw));
+        crate::envelope::push_one_line(self.out, v.map_or(&b"null"[..], |v| v.raw));
     }
 
     fn levels(&mut self, k: &str, levels: &[(T<'_>, T<'_>)]) {

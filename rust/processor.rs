@@ -204,7 +204,11 @@ impl Processor {
         }
         buf.extend_from_slice(b".json.");
         let kind_start = buf.len();
-        sanitize_token(&it.kind, buf);
+        if it.kind.is_empty() {
+            buf.extend_from_slice(b"unknown");
+        } else {
+            sanitize_token(&it.kind, buf);
+        }
         let kind_end = buf.len();
         buf.push(b'.');
         if whole_connection {
@@ -217,8 +221,8 @@ impl Processor {
             buf.extend_from_slice(b"\",\"msg\":");
             envelope::malformed_body(buf, it.reason, &it.body);
             buf.extend_from_slice(b"}\n");
-        } else {
-            envelope::finish(buf, &it.body);
+        } else if !envelope::finish(buf, &it.body) {
+            self.counters.line_breaks += 1;
         }
         batch.entries.push(Entry {
             line: (start, buf.len()),

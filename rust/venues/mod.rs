@@ -43,6 +43,7 @@ counters!(
     checksum_mismatch,
     checksum_unverified,
     checksum_inferred,
+    line_breaks,
 );
 
 /// Everything a venue parser writes to while handling one frame.
@@ -167,14 +168,17 @@ pub(crate) fn parse_object<'a, 't>(
     }
 }
 
-/// A string field as text (numbers are accepted as their literal text).
+/// A string field as text (numbers are accepted as their literal text);
+/// an empty string counts as missing, so it can never become an empty
+/// subject token.
 pub(crate) fn text<'a>(v: Option<json::Val<'a>>) -> Option<Cow<'a, str>> {
     let v = v?;
-    match v.ty {
+    let t = match v.ty {
         json::Ty::String => v.str(),
         json::Ty::Number => json::utf8(v.raw).map(Cow::Borrowed),
         _ => None,
-    }
+    }?;
+    (!t.is_empty()).then_some(t)
 }
 
 /// Cheap wrapper: turn the leading `SERIES` of `SERIES-EVENT-MARKET` into a Cow.
