@@ -146,7 +146,8 @@ impl KrakenBook {
     /// each level as price and qty fixed to the pair's precisions, point and
     /// leading zeros removed.
     pub fn checksum(&mut self, price_prec: u32, qty_prec: u32) -> u32 {
-        let mut h = crc32fast::Hasher::new();
+        // one contiguous buffer: crc32fast's fast path needs long inputs
+        let mut all = Vec::with_capacity(512);
         for l in self
             .asks
             .values_mut()
@@ -154,17 +155,19 @@ impl KrakenBook {
             .chain(self.bids.values_mut().rev().take(10))
         {
             match &l.digits {
-                Some((pp, qp, d)) if *pp == price_prec && *qp == qty_prec => h.update(d),
+                Some((pp, qp, d)) if *pp == price_prec && *qp == qty_prec => {
+                    all.extend_from_slice(d)
+                }
                 _ => {
                     let mut d = Vec::with_capacity(24);
                     decimal::checksum_digits(&l.price, price_prec, &mut d);
                     decimal::checksum_digits(&l.qty, qty_prec, &mut d);
-                    h.update(&d);
+                    all.extend_from_slice(&d);
                     l.digits = Some((price_prec, qty_prec, d));
                 }
             }
         }
-        h.finalize()
+        crc32fast::hash(&all)
     }
 }
 

@@ -13,7 +13,8 @@ use std::borrow::Cow;
 /// Deepest nesting accepted before a frame is called malformed.
 pub const MAX_DEPTH: usize = 64;
 
-/// Containers up to this depth (root = 1) have their children recorded.
+/// Containers up to this depth (root = 1) have their children recorded,
+/// unless the caller asks for less (see [`Tape::with_depth`]).
 pub const RECORD_DEPTH: usize = 3;
 
 /// Why a document is not valid JSON.
@@ -68,6 +69,20 @@ struct Child {
 pub struct Tape {
     children: Vec<Child>,
     next_id: u32,
+    /// Deepest container (root = 1) whose children are recorded; 0 = [`RECORD_DEPTH`].
+    depth: usize,
+}
+
+impl Tape {
+    /// A tape recording children of containers down to `depth` (root = 1):
+    /// routing that only reads the root and one level below needs 2.
+    pub fn with_depth(depth: usize) -> Self {
+        Tape {
+            children: Vec::new(),
+            next_id: 0,
+            depth: depth.clamp(1, RECORD_DEPTH),
+        }
+    }
 }
 
 /// A validated document and its tape.
@@ -315,7 +330,7 @@ impl<const REC: bool> Validator<'_, '_, REC> {
     #[inline]
     fn new_id(&mut self, depth: usize) -> u32 {
         match &mut self.tape {
-            Some(t) if REC && depth <= RECORD_DEPTH => {
+            Some(t) if REC && depth <= if t.depth == 0 { RECORD_DEPTH } else { t.depth } => {
                 let id = t.next_id;
                 t.next_id += 1;
                 id

@@ -102,7 +102,8 @@ impl Processor {
             frame_no: 0,
             categories: HashMap::default(),
             counters: Counters::default(),
-            tape: Tape::default(),
+            // Kraken routing reads data[0] (depth 3); the others need two levels
+            tape: Tape::with_depth(if venue == Venue::Kraken { 3 } else { 2 }),
         }
     }
 

@@ -40,7 +40,7 @@ class BaselineRouter:
         for f in frames:
             try:
                 obj = self.loads(f)
-            except ValueError:
+            except ValueError:  # includes UnicodeDecodeError and orjson's JSONDecodeError
                 if f.strip() == b"PONG":
                     continue
                 self.malformed += 1
@@ -55,7 +55,26 @@ class BaselineRouter:
                 continue
             items = obj if isinstance(obj, list) else [obj]
             for it in items:
-                r = self._route(it)
+                try:
+                    r = self._route(it)
+                except (
+                    KeyError,
+                    TypeError,
+                    IndexError,
+                    AttributeError,
+                    ValueError,
+                    ArithmeticError,
+                ):
+                    self.malformed += 1
+                    out.append(
+                        self._env(
+                            rx,
+                            "malformed",
+                            "",
+                            json.dumps({"ssmd": "malformed", "raw": f.decode("utf-8", "replace")}),
+                        )
+                    )
+                    continue
                 if r is None:
                     continue
                 kind, inst = r

@@ -7,6 +7,7 @@ same work (and the same code on orjson). Messages per second are in
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -23,10 +24,29 @@ def _workload(benchmark: Any) -> dict[str, list[bytes]]:
     return mixed(400 if benchmark.disabled else 40_000)
 
 
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
+
+
+def fixture_mix(total: int) -> dict[str, list[bytes]]:
+    """The golden fixture frames of every venue (controls, bad input and all),
+    repeated to about ``total`` frames."""
+    out: dict[str, list[bytes]] = {}
+    for venue in ("kalshi", "kraken", "kraken_futures", "polymarket"):
+        frames = [
+            line
+            for p in sorted((FIXTURES / venue).glob("ws_*.jsonl"))
+            if not p.name.endswith(".expected.jsonl")
+            for line in p.read_bytes().splitlines()
+        ]
+        reps = max(1, total // 4 // len(frames))
+        out[venue] = frames * reps
+    return out
+
+
 PRECISIONS = {"BTC/USD": (1, 8), "ETH/USD": (2, 8), "SOL/USD": (2, 8)}
 
 
-def run_core(work: dict[str, list[bytes]]) -> int:
+def run_core(work: dict[str, list[bytes]], with_controls: bool = False) -> int:
     n = 0
     for venue, frames in work.items():
         p = Processor(venue, "bench")
@@ -36,7 +56,7 @@ def run_core(work: dict[str, list[bytes]]) -> int:
         for i in range(0, len(frames), BATCH):
             b = p.process(frames[i : i + BATCH], 1_700_000_000_000_000_000)
             b.lines()
-            n += len(b)
+            n += len(b) + (len(b.controls) if with_controls else 0)
     return n
 
 
@@ -74,6 +94,25 @@ def test_baseline_python_router(benchmark: Any, parser: str) -> None:
     work = _workload(benchmark)
     n = benchmark.pedantic(run_baseline, (work, loads), rounds=1 if benchmark.disabled else 3)
     assert n >= sum(len(f) for f in work.values())
+    _record(benchmark, n)
+
+
+@pytest.mark.benchmark(group="core-fixture-mix")
+def test_core_fixture_mix(benchmark: Any) -> None:
+    """The shared fixture frames as they are (about a third are acks, heartbeats
+    and errors, counted as processed messages here), repeated."""
+    work = fixture_mix(400 if benchmark.disabled else 40_000)
+    n = benchmark(run_core, work, True)
+    assert n >= sum(len(f) for f in work.values())
+    _record(benchmark, n)
+
+
+@pytest.mark.benchmark(group="core-fixture-mix")
+def test_baseline_fixture_mix_stdlib_json(benchmark: Any) -> None:
+    import json
+
+    work = fixture_mix(400 if benchmark.disabled else 40_000)
+    n = benchmark.pedantic(run_baseline, (work, json.loads), rounds=1 if benchmark.disabled else 3)
     _record(benchmark, n)
 
 
