@@ -10,7 +10,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ssmd._core import Processor, normalize
+from ssmd.core import Processor
+from ssmd.core import normalize_lines as normalize
 
 RX_NS = 1_700_000_000_000_000_000
 MESSAGE_KEYS = ("subject", "kind", "instrument", "class", "ts_ms", "seq", "dedupe_id", "msg_id")
