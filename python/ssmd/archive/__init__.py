@@ -10,6 +10,11 @@ A thin facade over the Rust writer and reader of :mod:`ssmd._core`:
   ``.part`` files a crashed run of the same writer left behind.
 * :class:`ArchiveReader` merges files in ``rx`` order and yields ``bytes``
   chunks of complete lines; :func:`iter_lines` yields single lines.
+* :func:`iter_legacy_lines` reads archives of the original ssmd
+  (``{root}/{feed}/{stream}/{YYYY-MM-DD}/{HHMM}.jsonl.gz``, raw venue
+  messages) through the core into the same envelope lines, ``rx`` taken from
+  each file's window; :func:`is_legacy_layout` tells the layouts apart
+  (see :mod:`ssmd.archive.legacy`).
 
 Example::
 
@@ -32,14 +37,26 @@ from typing import Any
 import orjson
 
 from ssmd._core import ArchiveReader, ArchiveWriter, count_lines, list_files
+from ssmd.archive.legacy import (
+    LegacyFile,
+    count_legacy_files,
+    find_legacy_files,
+    is_legacy_layout,
+    iter_legacy_lines,
+)
 from ssmd.errors import ConfigError, SinkError
 
 __all__ = [
     "DEFAULT_DIR",
     "ArchiveReader",
     "ArchiveWriter",
+    "LegacyFile",
     "archive_dir",
+    "count_legacy_files",
     "count_lines",
+    "find_legacy_files",
+    "is_legacy_layout",
+    "iter_legacy_lines",
     "iter_lines",
     "list_files",
     "parse_date",

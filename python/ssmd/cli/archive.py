@@ -1,11 +1,17 @@
-"""``ssmd archive``: list and read the gzip JSONL archive."""
+"""``ssmd archive``: list and read the gzip JSONL archive.
+
+Both commands also read archives of the original ssmd (``--legacy``, or on
+their own when a directory holds nothing else): see :mod:`ssmd.archive.legacy`.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,11 +20,16 @@ import typer
 from ssmd.archive import (
     ArchiveReader,
     archive_dir,
+    count_legacy_files,
     count_lines,
+    find_legacy_files,
+    is_legacy_layout,
+    iter_legacy_lines,
     list_files,
     parse_date,
     read_manifest,
 )
+from ssmd.archive.legacy import LEGACY_FEEDS, legacy_venue
 from ssmd.cli._app import app
 from ssmd.errors import ConfigError
 
@@ -41,6 +52,14 @@ DirOpt = Annotated[
     ),
 ]
 VenueOpt = Annotated[str | None, typer.Option("--venue", help="Only this venue.")]
+LegacyOpt = Annotated[
+    bool,
+    typer.Option(
+        "--legacy",
+        help="Read the original ssmd layout ({feed}/{stream}/{YYYY-MM-DD}/{HHMM}.jsonl.gz,"
+        " raw venue messages); chosen by itself when the directory holds nothing else.",
+    ),
+]
 
 
 def _root(path: Path | None) -> Path:
@@ -55,6 +74,35 @@ def _check_venue(root: Path, venue: str | None) -> None:
         return
     found = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     raise ConfigError(f"no venue {venue!r} in {root} (found: {', '.join(found) or 'nothing'})")
+
+
+def _legacy(root: Path, forced: bool, venue: str | None) -> bool:
+    """Whether to read ``root`` as an original-ssmd archive (says so when guessed)."""
+    if not forced and not is_legacy_layout(root):
+        return False
+    _check_legacy_venue(root, venue)
+    log = logging.getLogger("ssmd.archive")
+    if not log.handlers:  # unreadable files are warnings, not tracebacks
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("ssmd: warning: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    if not forced:
+        typer.echo(
+            f"ssmd: {root} holds only original-ssmd files"
+            " ({feed}/{stream}/{date}/{HHMM}.jsonl.gz): reading them as with --legacy",
+            err=True,
+        )
+    return True
+
+
+def _check_legacy_venue(root: Path, venue: str | None) -> None:
+    if venue is None:
+        return
+    wanted = legacy_venue(venue)
+    feeds = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name.lower() in LEGACY_FEEDS)
+    if not any(LEGACY_FEEDS[f.lower()] == wanted for f in feeds):
+        raise ConfigError(f"no venue {venue!r} in {root} (found: {', '.join(feeds) or 'nothing'})")
 
 
 def _ns(t: dt.datetime) -> int:
@@ -140,12 +188,16 @@ def ls(
     counts: Annotated[
         bool, typer.Option("--counts", help="Add lines per kind (decompresses every file).")
     ] = False,
+    legacy: LegacyOpt = False,
 ) -> None:
-    """List archive files with their manifest figures."""
+    """List archive files with their manifest figures (original-ssmd files: their sizes)."""
     root = _root(dir)
-    _check_venue(root, venue)
     first = None if date_from is None else _when("--from", date_from, end=False)[0]
     last = None if date_to is None else _when("--to", date_to, end=True)[0]
+    if _legacy(root, legacy, venue):
+        _ls_legacy(root, venue, first, last, counts=counts)
+        return
+    _check_venue(root, venue)
     files = list_files(
         root, venue, first.isoformat() if first else None, last.isoformat() if last else None
     )
@@ -206,6 +258,42 @@ def ls(
     _table(rows, right={3, 4, 5})
 
 
+def _ls_legacy(
+    root: Path, venue: str | None, first: dt.date | None, last: dt.date | None, *, counts: bool
+) -> None:
+    files = find_legacy_files(root, venue, first, last)
+    if not files:
+        typer.echo(f"no original-ssmd archive files in {root}", err=True)
+        return
+    files.sort(key=lambda f: (f.venue, f.stream, f.window_start_ns, f.part))
+    header = ["VENUE", "STREAM", "DATE", "FILE", "BYTES"]
+    if counts:
+        header += ["LINES", "KINDS"]
+    rows = [header]
+    total_bytes = total_lines = 0
+    total_kinds: Counter[str] = Counter()
+    for f in files:
+        try:
+            size: int | None = f.path.stat().st_size
+        except OSError:
+            size = None
+        total_bytes += size or 0
+        rows.append([f.venue, f.stream, f.date.isoformat(), f.name, _size(size)])
+    if counts:
+        for row, (_, lines, subjects) in zip(rows[1:], count_legacy_files(files), strict=True):
+            kinds: Counter[str] = Counter()
+            for subject, n in subjects.items():
+                kinds[_kind_of(subject)] += n
+            total_lines += lines
+            total_kinds.update(kinds)
+            row += [str(lines), _kinds(kinds)]
+    total = ["total", "", "", f"{len(files)} files", _size(total_bytes)]
+    if counts:
+        total += [str(total_lines), _kinds(total_kinds)]
+    rows.append(total)
+    _table(rows, right={4, 5})
+
+
 def _msg_only(chunk: bytes) -> bytes:
     lines = chunk.split(b"\n")
     lines.pop()
@@ -215,6 +303,20 @@ def _msg_only(chunk: bytes) -> bytes:
         out.append(line[at + 7 : -1] if at >= 0 else line)
     out.append(b"")
     return b"\n".join(out)
+
+
+def _chunks(lines: Iterator[bytes], size: int = 4096) -> Iterator[bytes]:
+    """Lines joined into newline-terminated chunks, like :class:`ArchiveReader` yields."""
+    batch: list[bytes] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= size:
+            batch.append(b"")
+            yield b"\n".join(batch)
+            batch = []
+    if batch:
+        batch.append(b"")
+        yield b"\n".join(batch)
 
 
 @archive_app.command("cat")
@@ -247,25 +349,35 @@ def cat(
     msg_only: Annotated[
         bool, typer.Option("--msg-only", help="Print only each line's venue message.")
     ] = False,
+    legacy: LegacyOpt = False,
 ) -> None:
     """Write matching archive lines to stdout in receive-time order."""
     root = _root(dir)
-    _check_venue(root, venue)
     rx_from = rx_to = None
     first = last = None
     if time_from is not None:
         first, rx_from = _when("--from", time_from, end=False)
     if time_to is not None:
         last, rx_to = _when("--to", time_to, end=True)
-        last += _DAY  # a late line can sit in the next day's first file
     if rx_from is not None and rx_to is not None and rx_to <= rx_from:
         raise ConfigError(f"--to {time_to} is not after --from {time_from}")
-    files = list_files(
-        root, venue, first.isoformat() if first else None, last.isoformat() if last else None
-    )
-    reader = ArchiveReader(
-        files, kinds=kind or None, instruments=instrument or None, rx_from=rx_from, rx_to=rx_to
-    )
+    reader: Iterable[bytes]
+    if _legacy(root, legacy, venue):
+        # rx = window start + line index: a line never leaves its file's day.
+        lines = iter_legacy_lines(
+            root, venue, first, last, kind or None, instrument or None, rx_from=rx_from, rx_to=rx_to
+        )
+        reader = _chunks(lines)
+    else:
+        _check_venue(root, venue)
+        if last is not None:
+            last += _DAY  # a late line can sit in the next day's first file
+        files = list_files(
+            root, venue, first.isoformat() if first else None, last.isoformat() if last else None
+        )
+        reader = ArchiveReader(
+            files, kinds=kind or None, instruments=instrument or None, rx_from=rx_from, rx_to=rx_to
+        )
     out = sys.stdout.buffer
     try:
         for chunk in reader:
