@@ -24,6 +24,11 @@ pub enum SeqCheck {
     Late,
     /// Seen before: a re-sent copy.
     Duplicate,
+    /// Replay mode: the number went back, taken as a new connection's
+    /// sequence (the tracker restarted from it).
+    Restart {
+        last: u64,
+    },
 }
 
 /// Sequence state of one stream (one Kalshi `sid`, one futures product feed).
@@ -34,6 +39,21 @@ pub struct SeqTracker {
 }
 
 impl SeqTracker {
+    /// Like [`Self::check`], but in `replay` mode a number that goes back
+    /// (and was not reported missing) restarts the stream instead of being a
+    /// duplicate: recorded captures carry no reconnect markers, and venue
+    /// sequences restart on every connection.
+    pub fn check_mode(&mut self, seq: u64, replay: bool) -> SeqCheck {
+        match self.check(seq) {
+            SeqCheck::Duplicate if replay => {
+                let last = self.last.unwrap_or(0);
+                self.reset_to(seq);
+                SeqCheck::Restart { last }
+            }
+            v => v,
+        }
+    }
+
     pub fn check(&mut self, seq: u64) -> SeqCheck {
         let Some(last) = self.last else {
             self.last = Some(seq);
@@ -192,6 +212,16 @@ mod tests {
         assert_eq!(t.check(6), SeqCheck::Duplicate);
         assert_eq!(t.check(10), SeqCheck::InOrder);
         assert_eq!(t.check(8), SeqCheck::Late);
+    }
+
+    #[test]
+    fn replay_mode_restarts_instead_of_dropping() {
+        let mut t = SeqTracker::default();
+        t.check(500);
+        assert_eq!(t.check_mode(501, true), SeqCheck::InOrder);
+        assert_eq!(t.check_mode(1, true), SeqCheck::Restart { last: 501 });
+        assert_eq!(t.check_mode(2, true), SeqCheck::InOrder);
+        assert_eq!(t.check_mode(2, false), SeqCheck::Duplicate);
     }
 
     #[test]

@@ -84,6 +84,8 @@ pub struct Processor {
     categories: HashMap<String, String>,
     pub counters: Counters,
     tape: Tape,
+    /// See [`Out::replay`].
+    pub replay: bool,
 }
 
 impl Processor {
@@ -104,6 +106,7 @@ impl Processor {
             counters: Counters::default(),
             // Kraken routing reads data[0] (depth 3); the others need two levels
             tape: Tape::with_depth(if venue == Venue::Kraken { 3 } else { 2 }),
+            replay: false,
         }
     }
 
@@ -158,6 +161,7 @@ impl Processor {
                     items: &mut items,
                     resyncs: &mut batch.resyncs,
                     counters: &mut self.counters,
+                    replay: self.replay,
                 };
                 self.state.parse(frame, &mut self.tape, &mut out);
             }

@@ -65,8 +65,8 @@ pub struct Processor {
 #[pymethods]
 impl Processor {
     #[new]
-    #[pyo3(signature = (venue, conn, env = "prod"))]
-    fn new(py: Python<'_>, venue: &str, conn: &str, env: &str) -> PyResult<Self> {
+    #[pyo3(signature = (venue, conn, env = "prod", *, replay = false))]
+    fn new(py: Python<'_>, venue: &str, conn: &str, env: &str, replay: bool) -> PyResult<Self> {
         let v = venue_of(py, venue)?;
         if conn.is_empty() {
             return Err(ssmd_error(
@@ -75,9 +75,9 @@ impl Processor {
                 "connection id must not be empty".into(),
             ));
         }
-        Ok(Processor {
-            inner: processor::Processor::new(v, conn, env),
-        })
+        let mut inner = processor::Processor::new(v, conn, env);
+        inner.replay = replay;
+        Ok(Processor { inner })
     }
 
     #[getter]
@@ -88,6 +88,14 @@ impl Processor {
     #[getter]
     fn conn(&self) -> &str {
         self.inner.conn()
+    }
+
+    /// True when replaying a recording: a sequence number that goes back
+    /// restarts the stream (recorded as a `restart` status line) instead of
+    /// being dropped as a duplicate.
+    #[getter]
+    fn replay(&self) -> bool {
+        self.inner.replay
     }
 
     #[getter]

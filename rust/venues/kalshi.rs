@@ -126,7 +126,12 @@ impl Kalshi {
         instrument: &str,
         out: &mut Out<'_, '_>,
     ) -> bool {
-        match self.seqs.entry(sid).or_default().check(seq) {
+        match self
+            .seqs
+            .entry(sid)
+            .or_default()
+            .check_mode(seq, out.replay)
+        {
             SeqCheck::First | SeqCheck::InOrder => true,
             SeqCheck::Gap { expected, got } => {
                 out.counters.gaps += 1;
@@ -183,6 +188,19 @@ impl Kalshi {
                     ],
                 );
                 false
+            }
+            SeqCheck::Restart { last } => {
+                out.counters.restarts += 1;
+                out.status(
+                    "",
+                    "restart",
+                    &[
+                        ("sid", StatusVal::U(sid)),
+                        ("last", StatusVal::U(last)),
+                        ("seq", StatusVal::U(seq)),
+                    ],
+                );
+                true
             }
         }
     }

@@ -100,7 +100,10 @@ impl KrakenFutures {
                     } else {
                         &mut self.trades
                     };
-                    let verdict = tracker.entry(instrument.to_string()).or_default().check(s);
+                    let verdict = tracker
+                        .entry(instrument.to_string())
+                        .or_default()
+                        .check_mode(s, out.replay);
                     if !record(verdict, &instrument, s, book, out) {
                         return;
                     }
@@ -162,6 +165,19 @@ fn record(
                 &[("feed", feed), ("seq", StatusVal::U(seq))],
             );
             false
+        }
+        SeqCheck::Restart { last } => {
+            out.counters.restarts += 1;
+            out.status(
+                instrument.to_owned(),
+                "restart",
+                &[
+                    ("feed", feed),
+                    ("last", StatusVal::U(last)),
+                    ("seq", StatusVal::U(seq)),
+                ],
+            );
+            true
         }
     }
 }

@@ -38,6 +38,7 @@ counters!(
     gaps,
     late,
     duplicates,
+    restarts,
     resyncs,
     checksum_ok,
     checksum_mismatch,
@@ -51,6 +52,9 @@ pub struct Out<'o, 'a> {
     pub items: &'o mut Vec<Item<'a>>,
     pub resyncs: &'o mut Vec<Resync>,
     pub counters: &'o mut Counters,
+    /// Replaying a recorded capture: sequence numbers that go back mean a
+    /// reconnect, not a duplicate.
+    pub replay: bool,
 }
 
 impl<'a> Out<'_, 'a> {

@@ -236,3 +236,16 @@ def test_normalize_round_trips_to_typed_records() -> None:
     assert isinstance(q, Quote) and q.mid_dec == (Decimal("0.10025") + Decimal("0.10036")) / 2
     s = normalize("polymarket", lines("polymarket", "ws_book.jsonl"))[0]
     assert isinstance(s, BookSnapshot) and s.bids[0] == (".50", "15")
+
+
+def test_replay_mode_takes_a_backward_sequence_as_a_reconnect() -> None:
+    frames = [_kalshi_book(s) for s in (7, 8, 1, 2)]
+    live = Processor("kalshi", "c")
+    assert live.process(frames, 0).counts["data"] == 2  # 1 and 2 look like duplicates live
+    replay = Processor("kalshi", "c", replay=True)
+    assert replay.replay
+    b = replay.process(frames, 0)
+    assert b.counts["data"] == 4
+    restart = [json.loads(m["msg"]) for m in b.messages() if m["kind"] == "status"]
+    assert restart == [{"ssmd": "restart", "sid": 7, "last": 8, "seq": 1}]
+    assert replay.counters()["restarts"] == 1 and replay.counters()["duplicates"] == 0

@@ -18,9 +18,10 @@ file to the next), which yields the same envelope lines as live capture:
 data, ``status`` and ``malformed`` lines; control frames (acks, heartbeats,
 PONG) are counted and dropped as they are live. Blank lines are skipped.
 Kalshi ``sid``/``seq`` and Kraken Futures ``seq`` restart on every
-connection and the files do not mark reconnects, so a sequence number that
-goes back is taken as a new connection (the stream's processor is reset
-there and the message kept) rather than as a duplicate to drop. Kalshi
+connection and the files do not mark reconnects, so the processors run in
+the core's replay mode: a sequence number that goes back is taken as a new
+connection (kept, and recorded as a ``restart`` status line) rather than as
+a duplicate to drop. Kalshi
 subjects get the category ``unknown``: the files carry no secmaster data.
 
 Receive time: the files carry none, so it comes from the file's window.
@@ -40,7 +41,6 @@ dropped, and reading goes on with the next file.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import datetime as dt
 import gzip
@@ -56,7 +56,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ssmd._core import Processor, list_files
+from ssmd._core import list_files
+from ssmd.core import Processor
 from ssmd.errors import ConfigError
 
 __all__ = [
@@ -93,7 +94,6 @@ _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SSMD_NAME = re.compile(r"\d{4}-.+\.jsonl\.(gz|zst)(\.part)?")
 _UNSAFE = re.compile(r"[.*>/\s]")
 _READ_SIZE = 1 << 16
-_DUPLICATE = b',"msg":{"ssmd":"duplicate"'
 _EPOCH = dt.date(1970, 1, 1)
 _NS_PER_DAY = 86_400 * 10**9
 _NS_PER_MIN = 60 * 10**9
@@ -338,32 +338,10 @@ def _envelopes(
 
 
 def _process(processor: Processor, frames: list[bytes], rxs: list[int]) -> list[bytes]:
-    """Envelope lines of one batch; a sequence number going back restarts the state.
-
-    Kalshi ``sid``/``seq`` and Kraken Futures ``seq`` restart on every
-    connection, and the original files carry no reconnect marker, so the
-    core would take every message of a new connection as a duplicate of the
-    old one and drop it. Here a ``duplicate`` verdict means the capture
-    reconnected: the processor is reset and the batch re-processed from that
-    frame, which is kept.
-    """
-    out: list[bytes] = []
-    start = 0
-    while True:
-        blob = processor.process(frames[start:], rxs[start:]).lines()
-        lines = blob.split(b"\n")
-        lines.pop()  # the lines end with a newline (or there are none)
-        dup = None
-        if _DUPLICATE in blob:
-            dup = next(n for n, line in enumerate(lines) if _DUPLICATE in line)
-        if dup is None:
-            out += lines
-            return out
-        rx = _rx(lines[dup])
-        out += [line for line in lines[:dup] if _rx(line) < rx]
-        start = bisect.bisect_left(rxs, rx, start)
-        _log.debug("%s: sequence restarted at rx %d: state reset", processor.conn, rx)
-        processor.reset()
+    """Envelope lines of one batch (without their newlines)."""
+    lines = processor.process(frames, rxs).lines().split(b"\n")
+    lines.pop()  # the lines end with a newline (or there are none)
+    return lines
 
 
 def _rx(line: bytes) -> int:
@@ -441,7 +419,9 @@ def iter_legacy_lines(
             parts_list = list(parts)
             proc = processors.get((ven, stream))
             if proc is None:
-                proc = processors[ven, stream] = Processor(ven, parts_list[0].conn, env)
+                proc = processors[ven, stream] = Processor(
+                    ven, parts_list[0].conn, env, replay=True
+                )
             sources.append(keep(_envelopes(parts_list, proc)))
         merged = sources[0] if len(sources) == 1 else heapq.merge(*sources, key=_first)
         for _, line in merged:
@@ -466,7 +446,7 @@ def count_legacy_files(
     for f in files:
         proc = processors.get((f.venue, f.stream))
         if proc is None:
-            proc = processors[f.venue, f.stream] = Processor(f.venue, f.conn, env)
+            proc = processors[f.venue, f.stream] = Processor(f.venue, f.conn, env, replay=True)
         seen = [0]
         subjects: Counter[str] = Counter()
         for line in _envelopes([f], proc, seen):

@@ -407,8 +407,16 @@ def test_sequence_restart_is_a_reconnect_not_duplicates(tmp_path: Path) -> None:
     (d / "1415.jsonl.gz").write_bytes(gzip.compress(b"\n".join(frames[:5])))
     (d / "1430.jsonl.gz").write_bytes(gzip.compress(b"\n".join(frames[5:])))
     lines = read_all(tmp_path / "old")
-    assert [msg_bytes(x) for x in lines] == frames
-    assert all(b".json.trade.KXBTCD-26NOV25-T100_99" in x for x in lines)
+    data = [x for x in lines if b".json.trade." in x]
+    assert [msg_bytes(x) for x in data] == frames
+    assert all(b".json.trade.KXBTCD-26NOV25-T100_99" in x for x in data)
+    # each reconnect is recorded where it happened, so a replay knows state restarted
+    restarts = [json.loads(msg_bytes(x)) for x in lines if b'"ssmd":"restart"' in x]
+    assert restarts == [
+        {"ssmd": "restart", "sid": 2, "last": 3, "seq": 1},
+        {"ssmd": "restart", "sid": 2, "last": 3, "seq": 1},
+    ]
+    assert len(lines) == len(frames) + 2
 
 
 # --- command line ------------------------------------------------------------
