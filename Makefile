@@ -29,13 +29,15 @@ format: ## Format Python (ruff format) and Rust (cargo fmt)
 	$(PYTHON) -m ruff format $(PY_PATHS)
 	$(CARGO) fmt --all
 
-lint: ## ruff check, ruff format --check, mypy --strict, stubtest, cargo fmt --check, clippy
+lint: ## ruff check, ruff format --check, mypy --strict, stubtest, cargo fmt --check, clippy (with and without the python feature), size budgets
 	$(PYTHON) -m ruff check $(PY_PATHS)
 	$(PYTHON) -m ruff format --check $(PY_PATHS)
 	$(PYTHON) -m mypy
 	$(PYTHON) -m mypy.stubtest ssmd._core --allowlist .stubtest-allowlist
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --features python --lib -- -D warnings
+	$(PYTHON) tools/check_budgets.py
 
 test: ## Run the test suite (unit, venues, property; benches as smoke tests)
 	$(PYTHON) -m pytest --benchmark-disable
