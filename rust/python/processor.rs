@@ -1,7 +1,6 @@
 //! Bindings for the frame processor, normalization and checksum helpers.
 use std::collections::HashMap;
 
-use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
@@ -33,18 +32,32 @@ fn venue_of(py: Python<'_>, name: &str) -> PyResult<Venue> {
 
 /// Hold the Python frame objects and borrow their bytes.
 fn frame_objects<'py>(frames: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let py = frames.py();
+    let not_frames = |what: String| {
+        ssmd_error(
+            py,
+            "ParseError",
+            format!("frames must be a sequence of bytes or str, got {what}"),
+        )
+    };
     let mut objs = Vec::with_capacity(frames.len().unwrap_or(0));
-    for f in frames.try_iter()? {
+    let iter = frames
+        .try_iter()
+        .map_err(|_| not_frames(type_name(frames)))?;
+    for f in iter {
         let f = f?;
         if !(f.is_instance_of::<PyBytes>() || f.is_instance_of::<PyString>()) {
-            return Err(PyTypeError::new_err(format!(
-                "frames must be bytes or str, got {}",
-                f.get_type().name()?
-            )));
+            return Err(not_frames(format!("an item of type {}", type_name(&f))));
         }
         objs.push(f);
     }
     Ok(objs)
+}
+
+fn type_name(o: &Bound<'_, PyAny>) -> String {
+    o.get_type()
+        .name()
+        .map_or_else(|_| "?".into(), |n| n.to_string())
 }
 
 fn frame_slices<'a>(objs: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<&'a [u8]>> {
@@ -116,7 +129,16 @@ impl Processor {
         let rx = if let Ok(t) = rx_ns.extract::<i64>() {
             Rx::All(t)
         } else {
-            each = rx_ns.extract()?;
+            each = rx_ns.extract().map_err(|_| {
+                ssmd_error(
+                    py,
+                    "ConfigError",
+                    format!(
+                        "rx_ns must be an int or a sequence of ints, got {}",
+                        type_name(rx_ns)
+                    ),
+                )
+            })?;
             if each.len() != slices.len() {
                 return Err(ssmd_error(
                     py,

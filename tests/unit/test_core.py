@@ -44,8 +44,14 @@ def test_wrong_setup_calls_are_config_errors() -> None:
 
 
 def test_frames_must_be_bytes_or_str() -> None:
-    with pytest.raises(TypeError):
+    with pytest.raises(ParseError, match="an item of type int"):
         Processor("kraken", "c").process([1], 0)  # type: ignore[list-item]
+    with pytest.raises(ParseError, match="got int"):
+        Processor("kraken", "c").process(5, 0)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="rx_ns must be"):
+        Processor("kraken", "c").process([b"{}"], "now")  # type: ignore[arg-type]
+    with pytest.raises(ParseError):
+        normalize("kraken", [3.5])  # type: ignore[list-item]
 
 
 def test_str_and_bytes_frames_route_alike() -> None:
