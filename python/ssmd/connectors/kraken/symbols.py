@@ -1,0 +1,90 @@
+"""Kraken spot instruments from REST AssetPairs (sheet ``kraken.md`` section 5).
+
+AssetPairs gives every pair's ``wsname`` (the **v1** WebSocket name,
+``XBT/USD``) and its price/lot decimals. The v2 socket wants ``BTC/USD``, so
+v1 asset codes are mapped (``XBT`` → ``BTC``, ``XDG`` → ``DOGE``). Names
+given by the user may be v2 symbols, v1 wsnames, REST altnames
+(``XBTUSD``) or REST keys (``XXBTZUSD``). The precisions feed the core's
+book checksum (``Processor.set_precision``). A secmaster source (later
+issue) returns the same :class:`~ssmd.connectors.base.Resolution`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from ssmd.connectors.base import InstrumentQuery, Resolution, rest_get, unique
+from ssmd.errors import ConfigError, SsmdError
+
+__all__ = ["V1_ASSETS", "discover", "pairs_from_rest", "v2_symbol"]
+
+log = logging.getLogger("ssmd.connect")
+
+#: v1 asset codes that v2 spells differently
+V1_ASSETS = {"XBT": "BTC", "XDG": "DOGE"}
+
+
+def v2_symbol(wsname: str) -> str:
+    """The v2 symbol of a v1 ``wsname`` (``XBT/USD`` → ``BTC/USD``)."""
+    base, sep, quote = wsname.partition("/")
+    if not sep:
+        return wsname
+    return f"{V1_ASSETS.get(base, base)}/{V1_ASSETS.get(quote, quote)}"
+
+
+def pairs_from_rest(body: Any) -> dict[str, dict[str, Any]]:
+    """``{v2 symbol: pair record}`` from an AssetPairs response (errors raise)."""
+    if not isinstance(body, dict):
+        raise ConfigError("kraken AssetPairs: unexpected response")
+    errors = body.get("error") or []
+    if errors:
+        raise ConfigError(f"kraken AssetPairs: {', '.join(map(str, errors))}")
+    out: dict[str, dict[str, Any]] = {}
+    for key, rec in (body.get("result") or {}).items():
+        if not isinstance(rec, dict) or not rec.get("wsname"):
+            continue
+        out[v2_symbol(rec["wsname"])] = {**rec, "key": key}
+    return out
+
+
+async def discover(cfg_rest: str, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
+    """Resolve ``query`` to v2 symbols and precisions through AssetPairs."""
+    url = f"{cfg_rest.rstrip('/')}/AssetPairs"
+    try:
+        pairs = pairs_from_rest(await rest_get(client, url, attempts=3))
+    except SsmdError as exc:
+        explicit = [s for s in query.symbols if "/" in s]
+        if query.all or len(explicit) != len(query.symbols):
+            raise ConfigError(f"kraken: cannot look up pairs: {exc}") from exc
+        log.warning("kraken: AssetPairs unavailable (%s); checksum precisions inferred", exc)
+        return Resolution(instruments=unique(explicit))
+    index: dict[str, str] = {}
+    for sym, rec in pairs.items():
+        for name in (sym, rec.get("wsname"), rec.get("altname"), rec.get("key")):
+            if isinstance(name, str):
+                index.setdefault(name.upper(), sym)
+    if query.all:
+        chosen = [s for s, r in pairs.items() if r.get("status", "online") == "online"]
+    else:
+        chosen = []
+        unknown: list[str] = []
+        for name in query.symbols:
+            found = index.get(name.upper())
+            if found is not None:
+                chosen.append(found)
+            elif "/" in name:
+                log.warning("kraken: %s is not in AssetPairs; subscribing anyway", name)
+                chosen.append(name)  # let the venue say whether it exists
+            else:
+                unknown.append(name)
+        if unknown:
+            raise ConfigError(f"kraken: unknown pair(s): {', '.join(unknown)}")
+    precisions = {}
+    for sym in chosen:
+        rec = pairs.get(sym) or {}
+        if "pair_decimals" in rec and "lot_decimals" in rec:
+            precisions[sym] = (int(rec["pair_decimals"]), int(rec["lot_decimals"]))
+    return Resolution(instruments=unique(chosen), precisions=precisions)

@@ -1,0 +1,74 @@
+"""Clean shutdown: SIGINT/SIGTERM or ``--duration`` stop reading, process what
+is buffered, then flush and close the sink (the archive's last member is
+fsynced and the file finalized with its manifest entry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable
+
+__all__ = ["StopSignal", "install_stop_signals"]
+
+log = logging.getLogger("ssmd.connect")
+
+
+class StopSignal:
+    """An event set by SIGINT/SIGTERM (or by :meth:`set`), with the signal's name."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.reason: str | None = None
+
+    def set(self, reason: str = "stop") -> None:
+        if self.reason is None:
+            self.reason = reason
+        self.event.set()
+
+    async def wait(self, timeout: float | None = None) -> bool:
+        """True when stopped, False when ``timeout`` passed first."""
+        try:
+            await asyncio.wait_for(self.event.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    @property
+    def is_set(self) -> bool:
+        return self.event.is_set()
+
+
+def install_stop_signals(stop: StopSignal) -> Callable[[], None]:
+    """Route SIGINT and SIGTERM to ``stop``; returns a function that restores them.
+
+    A second signal while stopping is left to the default handler (a
+    hard stop), so a hung shutdown can still be interrupted.
+    """
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+
+    def handler(sig: signal.Signals) -> None:
+        if stop.is_set:
+            log.warning("second %s: stopping hard", sig.name)
+            remove()
+            signal.raise_signal(sig)
+            return
+        log.info("%s: stopping (flushing the archive)", sig.name)
+        stop.set(sig.name)
+
+    def remove() -> None:
+        for s in installed:
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(s)
+        installed.clear()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, handler, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            pass
+    return remove

@@ -1,0 +1,211 @@
+"""Where envelope lines go: the :class:`Sink` interface and the archive sink.
+
+Without ``NATS_URL`` the connector writes the archive itself
+(:class:`ArchiveSink`, DESIGN section 9); the bus sink of a later issue
+implements the same three methods. ``write`` is called on the event loop
+thread and must not block: :class:`ArchiveSink` hands lines to a writer
+thread that compresses, appends and fsyncs (the Rust writer releases the
+GIL while it does), at least every ``flush_interval`` seconds or every
+``flush_bytes`` of input, and on :meth:`close`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Protocol
+
+from ssmd.archive import ArchiveWriter
+from ssmd.errors import SinkError
+
+__all__ = ["ArchiveSink", "MemorySink", "Sink"]
+
+log = logging.getLogger("ssmd.sink")
+
+
+class Sink(Protocol):
+    """Receives complete ``\\n``-terminated envelope lines, in order."""
+
+    def write(self, lines: bytes) -> None:
+        """Queue lines (never blocks the event loop for IO)."""
+
+    def flush(self) -> int:
+        """Make everything written so far durable; return the lines made durable."""
+
+    def close(self) -> None:
+        """Flush and release the sink; later writes raise ``SinkError``."""
+
+
+class MemorySink:
+    """Keeps lines in memory (tests and tools)."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.closed = False
+
+    def write(self, lines: bytes) -> None:
+        if self.closed:
+            raise SinkError("sink is closed")
+        if lines:
+            self.chunks.append(lines)
+
+    def flush(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.closed = True
+
+    def lines(self) -> list[bytes]:
+        """Every line written so far, without newlines."""
+        return b"".join(self.chunks).splitlines()
+
+
+class ArchiveSink:
+    """The embedded default: a writer thread feeding the Rust archive writer."""
+
+    def __init__(
+        self,
+        root: str | Path,
+        venue: str,
+        writer: str,
+        *,
+        flush_interval: float = 0.2,
+        flush_bytes: int = 8 << 20,
+        rotation_secs: int = 900,
+        fsync: bool = True,
+    ) -> None:
+        self._writer = ArchiveWriter(root, venue, writer, rotation_secs=rotation_secs, fsync=fsync)
+        self.venue = venue
+        self.flush_interval = flush_interval
+        self.flush_bytes = flush_bytes
+        self._queue: deque[bytes] = deque()
+        self._bytes_queued = 0  # only the loop thread adds
+        self._bytes_taken = 0  # only the writer thread adds
+        self._cond = threading.Condition()
+        self._closing = False
+        self._closed = False
+        self._error: BaseException | None = None
+        self._flush_requests = 0
+        self._flushes_done = 0
+        self._durable = 0  # lines made durable and not yet reported by flush()
+        self.lines_durable = 0
+        self._thread = threading.Thread(target=self._run, name=f"ssmd-sink-{venue}", daemon=True)
+        self._thread.start()
+
+    # -- loop side -------------------------------------------------------
+
+    def write(self, lines: bytes) -> None:
+        if self._error is not None:
+            raise SinkError(f"archive writer failed: {self._error}") from self._error
+        if self._closing:
+            raise SinkError("sink is closed")
+        if not lines:
+            return
+        self._queue.append(lines)
+        self._bytes_queued += len(lines)
+        if self._bytes_queued - self._bytes_taken >= self.flush_bytes:
+            with self._cond:
+                self._cond.notify()
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes handed to :meth:`write` and not yet taken by the writer thread."""
+        return max(0, self._bytes_queued - self._bytes_taken)
+
+    @property
+    def path(self) -> str | None:
+        """The file being written (``.part``), if any."""
+        return self._writer.path
+
+    @property
+    def bytes_in(self) -> int:
+        return self._writer.bytes_in
+
+    @property
+    def bytes_out(self) -> int:
+        return self._writer.bytes_out
+
+    def flush(self) -> int:
+        """Block until everything queued so far is compressed and fsynced."""
+        with self._cond:
+            self._flush_requests += 1
+            target = self._flush_requests
+            self._cond.notify()
+            while self._flushes_done < target and self._error is None and self._thread.is_alive():
+                self._cond.wait(0.5)
+            if self._error is not None:
+                raise SinkError(f"archive writer failed: {self._error}") from self._error
+            n, self._durable = self._durable, 0
+            return n
+
+    def close(self) -> None:
+        """Write what is queued, flush, finalize the file and the manifest."""
+        if self._closed:
+            return
+        with self._cond:
+            self._closing = True
+            self._cond.notify()
+        self._thread.join()
+        self._closed = True
+        if self._error is not None:
+            raise SinkError(f"archive writer failed: {self._error}") from self._error
+
+    # -- writer thread ---------------------------------------------------
+
+    def _take(self) -> bytes:
+        parts = []
+        n = 0
+        q = self._queue
+        while q:
+            b = q.popleft()
+            parts.append(b)
+            n += len(b)
+        self._bytes_taken += n
+        return b"".join(parts)
+
+    def _run(self) -> None:
+        w = self._writer
+        last_flush = time.monotonic()
+        unflushed = 0
+        try:
+            while True:
+                with self._cond:
+                    if not self._closing and self._flush_requests == self._flushes_done:
+                        timeout = max(0.0, last_flush + self.flush_interval - time.monotonic())
+                        if unflushed == 0 and not self._queue:
+                            timeout = self.flush_interval
+                        self._cond.wait(timeout)
+                    closing = self._closing
+                    requested = self._flush_requests
+                data = self._take()
+                if data:
+                    w.write(data)
+                    unflushed += len(data)
+                now = time.monotonic()
+                due = now - last_flush >= self.flush_interval or unflushed >= self.flush_bytes
+                if closing or requested != self._flushes_done or (due and unflushed):
+                    n = w.flush()
+                    self.lines_durable += n
+                    unflushed = 0
+                    last_flush = now
+                    with self._cond:
+                        self._durable += n
+                        self._flushes_done = requested
+                        self._cond.notify_all()
+                elif due:
+                    last_flush = now
+                    w.rotate(time.time_ns())
+                if closing and not self._queue:
+                    break
+            w.close()
+        except BaseException as exc:  # reported to the loop on the next write/flush
+            log.error("archive writer for %s failed: %s", self.venue, exc)
+            self._error = exc
+            with self._cond:
+                self._cond.notify_all()
+            with contextlib.suppress(Exception):
+                w.close()

@@ -1,0 +1,113 @@
+"""Data stall detection (DESIGN section 9: liveness of the data, not the socket).
+
+Each connection keeps an :class:`ActivityTracker` fed with data message counts
+per key (one key per instrument, plus :data:`CONNECTION` for the whole
+connection). The tracker keeps an exponentially decayed rate per key
+(time constant ``3 * bound``) frozen at the last message, so a silence is
+judged against the rate the key had *before* it went quiet:
+
+* a key is stalled when it has been silent for at least ``bound`` seconds
+  **and** for at least ``min_expected / rate`` seconds (its own rate says it
+  should have sent ``min_expected`` messages in that time, default 10);
+* a key whose rate is so low that this would take more than
+  ``max_factor * bound`` is quiet and never flagged (a Kalshi market can be
+  silent for hours).
+
+So a busy instrument (``rate * bound >= min_expected``) is flagged within the
+bound (default 10 s), slower ones later, quiet ones never. A key is flagged
+once per silence; the next message clears it. The supervisor records each
+stall as a ``stall`` status line and redrives it (see :mod:`.supervisor`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+__all__ = ["CONNECTION", "ActivityTracker", "Stall"]
+
+#: key of the whole connection's data
+CONNECTION = ""
+
+
+@dataclass(frozen=True)
+class Stall:
+    """A key that went silent against its own recent rate."""
+
+    key: str
+    silent: float  # seconds since its last message
+    rate: float  # messages/s before the silence
+
+    @property
+    def whole_connection(self) -> bool:
+        return self.key == CONNECTION
+
+
+class ActivityTracker:
+    """Decayed per-key message rates and last-seen times."""
+
+    __slots__ = ("_flagged", "_last", "_rate", "bound", "max_factor", "min_expected", "tau")
+
+    def __init__(
+        self, bound: float = 10.0, *, min_expected: float = 10.0, max_factor: float = 6.0
+    ) -> None:
+        if bound <= 0:
+            raise ValueError("stall bound must be positive")
+        self.bound = bound
+        self.min_expected = min_expected
+        self.max_factor = max_factor
+        self.tau = 3.0 * bound
+        self._rate: dict[str, float] = {}
+        self._last: dict[str, float] = {}
+        self._flagged: set[str] = set()
+
+    def seen(self, key: str, n: int, now: float) -> None:
+        """``n`` data messages of ``key`` arrived at ``now`` (monotonic seconds)."""
+        last = self._last.get(key)
+        if last is None:
+            self._rate[key] = n / self.tau
+        else:
+            dt = now - last
+            decay = math.exp(-dt / self.tau) if dt > 0 else 1.0
+            self._rate[key] = self._rate[key] * decay + n / self.tau
+        self._last[key] = now
+        if self._flagged:
+            self._flagged.discard(key)
+
+    def rate(self, key: str) -> float:
+        """The key's rate at its last message (messages/s), 0 if never seen."""
+        return self._rate.get(key, 0.0)
+
+    def forget(self, key: str) -> None:
+        """Stop watching ``key`` (unsubscribed)."""
+        self._rate.pop(key, None)
+        self._last.pop(key, None)
+        self._flagged.discard(key)
+
+    def restart(self, now: float) -> None:
+        """A (re)subscription: silence is measured from ``now``, rates are kept."""
+        for key in self._last:
+            self._last[key] = now
+        self._flagged.clear()
+
+    def check(self, now: float) -> list[Stall]:
+        """Keys that became stalled since the last check (each flagged once)."""
+        out: list[Stall] = []
+        bound = self.bound
+        horizon = self.max_factor * bound
+        for key, last in self._last.items():
+            silent = now - last
+            if silent < bound or key in self._flagged:
+                continue
+            rate = self._rate[key]
+            if rate <= 0:
+                continue
+            need = self.min_expected / rate
+            if need > horizon or silent < need:
+                continue
+            self._flagged.add(key)
+            out.append(Stall(key, silent, rate))
+        return out
+
+    def __len__(self) -> int:
+        return len(self._last)
