@@ -13,7 +13,10 @@ __all__ = ["VENUES", "connector_class", "create"]
 
 #: CLI/subject venue name -> "module:Class"
 VENUES: dict[str, str] = {
+    "kalshi": "ssmd.connectors.kalshi.connector:KalshiConnector",
     "kraken": "ssmd.connectors.kraken.connector:KrakenConnector",
+    "kraken-futures": "ssmd.connectors.kraken_futures.connector:KrakenFuturesConnector",
+    "polymarket": "ssmd.connectors.polymarket.connector:PolymarketConnector",
 }
 
 

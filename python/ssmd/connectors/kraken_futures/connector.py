@@ -1,0 +1,27 @@
+"""Kraken Futures connector: WebSocket v1 public feeds (sheet ``kraken-futures.md``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import httpx
+
+from ssmd.connectors.base import InstrumentQuery, Resolution, VenueConnector
+from ssmd.connectors.kraken_futures import symbols
+from ssmd.connectors.kraken_futures.config import KrakenFuturesConfig
+from ssmd.connectors.kraken_futures.subscriptions import KrakenFuturesSession
+
+__all__ = ["KrakenFuturesConnector"]
+
+
+class KrakenFuturesConnector(VenueConnector[KrakenFuturesConfig]):
+    """ticker and trade feeds; ``book`` when asked (``--channels``)."""
+
+    venue: ClassVar[str] = "kraken-futures"
+    all_channels: ClassVar[tuple[str, ...]] = ("ticker", "trade", "book")
+    default_channels: ClassVar[tuple[str, ...]] = ("ticker", "trade")
+    config_class = KrakenFuturesConfig
+    session_class = KrakenFuturesSession
+
+    async def discover(self, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
+        return await symbols.discover(self.config.rest_url, query, client)
