@@ -14,7 +14,16 @@ __all__ = ["app", "main"]
 
 def main() -> None:
     """Entry point: run the app, turning ssmd errors into one-line messages."""
-    from ssmd.cli import archive, connect, demo, version  # noqa: F401  (registers commands)
+    from ssmd.cli import (  # noqa: F401  (registers commands)
+        archive,
+        connect,
+        db,
+        demo,
+        kraken,
+        polymarket,
+        secmaster,
+        version,
+    )
 
     try:
         app()

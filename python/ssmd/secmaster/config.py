@@ -23,9 +23,19 @@ from dataclasses import dataclass, field, replace
 
 from ssmd.errors import ConfigError
 
-__all__ = ["DEFAULT_URLS", "RATE_ENV", "URL_ENV", "SecmasterSettings", "VenueApi"]
+__all__ = [
+    "DEFAULT_URLS",
+    "KALSHI_STATUS_FILTERS",
+    "RATE_ENV",
+    "URL_ENV",
+    "SecmasterSettings",
+    "VenueApi",
+]
 
 VENUES = ("kalshi", "kraken", "kraken-futures", "polymarket")
+
+#: values of Kalshi's REST ``status`` filter (not the market ``status`` field values)
+KALSHI_STATUS_FILTERS = ("unopened", "open", "paused", "closed", "settled")
 
 DEFAULT_URLS = {
     "kalshi": "https://api.elections.kalshi.com/trade-api/v2",

@@ -548,12 +548,11 @@ class FakePolymarket:
         if self.extra and start == 0:
             page = self.extra + page
         body: dict[str, Any] = {"markets": page}
-        if start + limit < len(items):
-            body["next_cursor"] = (
-                (req.arg("after_cursor") or _cursor(limit))
-                if self.stuck_cursor
-                else _cursor(start + limit)
-            )
+        cursor = req.arg("after_cursor")
+        if self.stuck_cursor and cursor:
+            body["next_cursor"] = cursor  # the same cursor again
+        elif start + limit < len(items):
+            body["next_cursor"] = _cursor(start + limit)
         return json_response(body)
 
 

@@ -1,0 +1,303 @@
+"""``ssmd secmaster``: sync venue metadata into PostgreSQL, show and search it.
+
+``sync`` (Kalshi; ``--all`` for every venue), ``show``, ``search`` and
+``schedule``. ``ssmd kraken sync``, ``ssmd polymarket sync`` and ``ssmd db
+migrate`` live in their own modules and share the helpers here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import sys
+from collections.abc import Coroutine, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import orjson
+import typer
+
+from ssmd.cli._app import app
+from ssmd.errors import ConfigError
+from ssmd.secmaster.config import KALSHI_STATUS_FILTERS as STATUS_FILTERS
+from ssmd.secmaster.config import SecmasterSettings
+
+if TYPE_CHECKING:  # the database and HTTP stacks load only when a command runs
+    from ssmd.secmaster.sync import Job, SyncResult
+
+T = TypeVar("T")
+
+secmaster_app = typer.Typer(
+    name="secmaster",
+    help="Security master: sync venue metadata into PostgreSQL, show and search it.",
+    no_args_is_help=True,
+)
+app.add_typer(secmaster_app, name="secmaster")
+
+VENUES = ("kalshi", "kraken", "kraken-futures", "polymarket")
+
+DatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="DATABASE_URL",
+        help="PostgreSQL URL.",
+        show_envvar=True,
+        show_default=False,
+    ),
+]
+RateOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--rate", min=0, help="Requests per second to the venue (0: no limit) [default: per venue]."
+    ),
+]
+AttemptsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--attempts", min=1, help="Attempts per request on 429/5xx/timeouts [default: 5]."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+ProgressOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--progress/--no-progress",
+        help="Progress bars on stderr [default: when stderr is a terminal].",
+        show_default=False,
+    ),
+]
+VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every step (INFO).")]
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to the current ``sys.stderr`` (which rich redirects above its bars)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+def setup_logging(verbose: bool) -> None:
+    log = logging.getLogger("ssmd.secmaster")
+    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("ssmd: %(levelname)s: %(message)s"))
+        log.addHandler(handler)
+        log.propagate = False
+    log.setLevel(logging.INFO if verbose else logging.WARNING)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+def print_summary(results: Sequence[SyncResult], as_json: bool) -> None:
+    """The end-of-sync table (or JSON), then one ``ssmd: error:`` line per failed listing."""
+    if as_json:
+        typer.echo(orjson.dumps([r.as_dict() for r in results]).decode())
+    else:
+        head = (
+            f"{'sync':<18}{'table':<24}{'fetched':>9}{'inserted':>10}{'updated':>9}"
+            f"{'unchanged':>11}{'marked inactive':>17}{'skipped':>9}{'seconds':>9}"
+        )
+        typer.echo(head)
+        typer.echo("-" * len(head))
+        for r in results:
+            for i, t in enumerate(r.tables.values()):
+                secs = f"{r.seconds:>9.1f}" if i == 0 else ""
+                typer.echo(
+                    f"{r.name if i == 0 else '':<18}{t.table:<24}{t.fetched:>9,}{t.inserted:>10,}"
+                    f"{t.updated:>9,}{t.unchanged:>11,}{t.delisted:>17,}{t.skipped:>9,}{secs}"
+                )
+            if not r.tables:
+                typer.echo(f"{r.name:<18}{'(nothing synced)':<24}")
+            typer.echo(
+                f"{'':<18}requests {r.requests:,}, retries {r.retries:,}, throttled (429) {r.throttled:,}"
+            )
+    for r in results:
+        for err in r.errors:
+            typer.echo(f"ssmd: error: {err}", err=True)
+
+
+def finish(results: Sequence[SyncResult], as_json: bool) -> None:
+    print_summary(results, as_json)
+    if any(not r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def settings(
+    database_url: str | None,
+    *,
+    urls: dict[str, str | None] | None = None,
+    rates: dict[str, float | None] | None = None,
+    attempts: int | None = None,
+) -> SecmasterSettings:
+    return SecmasterSettings.load(
+        database_url=database_url, urls=urls, rates=rates, attempts=attempts
+    )
+
+
+def sync_command(
+    s: SecmasterSettings, jobs: list[Job], as_json: bool, show_progress: bool | None
+) -> None:
+    """Run the jobs with progress bars and print the summary; exit 1 if a listing failed."""
+    from ssmd.secmaster.sync import run_job, run_jobs
+    from ssmd.secmaster.sync.base import make_progress
+
+    if not s.database_url:
+        raise ConfigError("DATABASE_URL is not set (export it or pass --database-url)")
+
+    async def go() -> list[SyncResult]:
+        with make_progress(show_progress) as progress:
+            if len(jobs) == 1:  # errors such as an unreachable venue: one line, exit 2
+                return [await run_job(s, jobs[0], progress)]
+            return await run_jobs(s, jobs, progress)
+
+    finish(run(go()), as_json)
+
+
+@secmaster_app.command("sync")
+def sync(
+    category: Annotated[
+        list[str] | None,
+        typer.Option("--category", "-c", help="Only series of this Kalshi category (repeatable)."),
+    ] = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            "--status",
+            help=f"Only events/markets with this Kalshi status filter ({', '.join(STATUS_FILTERS)});"
+            " marks nothing delisted.",
+        ),
+    ] = None,
+    all_venues: Annotated[
+        bool, typer.Option("--all", help="Sync every venue: Kalshi, Kraken and Polymarket.")
+    ] = False,
+    url: Annotated[
+        str | None,
+        typer.Option(
+            "--url",
+            envvar="SSMD_KALSHI_REST_URL",
+            show_envvar=True,
+            help="Kalshi API root including /trade-api/v2"
+            " [default: https://api.elections.kalshi.com/trade-api/v2].",
+            show_default=False,
+        ),
+    ] = None,
+    rate: RateOpt = None,
+    attempts: AttemptsOpt = None,
+    database_url: DatabaseOpt = None,
+    as_json: JsonOpt = False,
+    progress: ProgressOpt = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Sync Kalshi series, fee changes, events and markets (--all: every venue)."""
+    setup_logging(verbose)
+    if status is not None and status not in STATUS_FILTERS:
+        raise ConfigError(f"unknown --status {status!r} (one of: {', '.join(STATUS_FILTERS)})")
+    from ssmd.secmaster.sync import Job
+
+    s = settings(database_url, urls={"kalshi": url}, rates={"kalshi": rate}, attempts=attempts)
+    jobs = [Job("kalshi", tuple(category or ()), status)]
+    if all_venues:
+        jobs += [Job("kraken"), Job("polymarket")]
+    sync_command(s, jobs, as_json, progress)
+
+
+def _check_venue(venue: str | None) -> None:
+    if venue is not None and venue not in VENUES:
+        raise ConfigError(f"unknown --venue {venue!r} (one of: {', '.join(VENUES)})")
+
+
+async def _with_conn(s: SecmasterSettings, fn: Any) -> Any:
+    from ssmd.secmaster import db
+
+    conn = await db.connect(s.database_url)
+    try:
+        await db.check_schema(conn)
+        return await fn(conn)
+    finally:
+        await conn.close()
+
+
+def _jsonable(rows: Any) -> str:
+    return orjson.dumps(rows, default=str, option=orjson.OPT_INDENT_2).decode()
+
+
+@secmaster_app.command("show")
+def show(
+    instrument: Annotated[
+        str, typer.Argument(help="Instrument id or symbol: KXBTCD-…, XXBTZUSD, BTC/USD, 0x… .")
+    ],
+    venue: Annotated[str | None, typer.Option("--venue", help="Only this venue.")] = None,
+    database_url: DatabaseOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show one instrument from the `instruments` view, with the venue's record."""
+    from ssmd.secmaster import query
+
+    _check_venue(venue)
+    s = settings(database_url)
+    found = run(_with_conn(s, lambda c: query.show(c, instrument, venue)))
+    if not found:
+        raise ConfigError(f"no instrument {instrument!r} in the secmaster")
+    if as_json:
+        typer.echo(_jsonable(found))
+        return
+    for i, item in enumerate(found):
+        if i:
+            typer.echo("")
+        for col in query.VIEW_COLUMNS:
+            typer.echo(f"{col:<14}{_fmt(item[col])}")
+        if item.get("event"):
+            e = item["event"]
+            typer.echo(f"{'event':<14}{e['event_ticker']}  {_fmt(e['title'])}")
+            typer.echo(f"{'series':<14}{e['series_ticker']}  {_fmt(e['series_title'])}")
+        for tok in item.get("tokens", []):
+            typer.echo(f"{'token':<14}{tok['token_id']}  {_fmt(tok['outcome'])}  {tok['status']}")
+        typer.echo(f"{'raw':<14}{orjson.dumps(item['raw'], option=orjson.OPT_SORT_KEYS).decode()}")
+
+
+@secmaster_app.command("search")
+def search(
+    text: Annotated[str, typer.Argument(help="Text in the id, symbol, title or category.")],
+    venue: Annotated[str | None, typer.Option("--venue", help="Only this venue.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 50,
+    database_url: DatabaseOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Search the `instruments` view (case-insensitive substring)."""
+    from ssmd.secmaster import query
+
+    _check_venue(venue)
+    s = settings(database_url)
+    rows = run(_with_conn(s, lambda c: query.search(c, text, venue, limit, status)))
+    if as_json:
+        typer.echo(_jsonable(rows))
+        return
+    if not rows:
+        typer.echo(f"no instrument matches {text!r}", err=True)
+        return
+    for r in rows:
+        title = (r["title"] or "")[:60]
+        typer.echo(
+            f"{r['venue']:<15}{r['instrument_id'][:42]:<44}{r['status']:<11}"
+            f"{_fmt(r['closes_at']):<22}{title}"
+        )

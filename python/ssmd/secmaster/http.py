@@ -1,0 +1,251 @@
+"""The HTTP side of a sync: one pooled httpx client per venue.
+
+:class:`VenueClient` spaces requests to the venue's rate, retries 429, 5xx,
+timeouts, connection errors and unreadable pages with exponential backoff,
+and honours ``Retry-After``. A 429 (or a 503 with ``Retry-After``) pauses
+*every* request to that venue until the wait has passed, not just the one
+that got it. :func:`cursor_pages` walks cursor pagination and stops with
+:class:`CursorError` when the venue hands back a cursor it already gave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from types import TracebackType
+from typing import Any
+
+import httpx
+import orjson
+
+from ssmd.errors import ConnectorError
+from ssmd.secmaster.config import VenueApi
+
+__all__ = [
+    "CursorError",
+    "Params",
+    "VenueClient",
+    "VenueUnreachable",
+    "cursor_pages",
+    "parse_retry_after",
+]
+
+log = logging.getLogger("ssmd.secmaster")
+
+Params = Sequence[tuple[str, str | int]]
+#: inspects a decoded body; returns a reason to retry, or None when it is usable
+Check = Callable[[Any], str | None]
+
+
+class VenueUnreachable(ConnectorError):
+    """Every attempt to reach the venue failed to connect: the whole sync stops."""
+
+    kind = "unreachable"
+
+
+class CursorError(ConnectorError):
+    """A paginated listing handed back a cursor it had already given."""
+
+    kind = "cursor"
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _snippet(content: bytes, limit: int = 80) -> str:
+    text = content[:limit].decode("utf-8", "replace")
+    return " ".join(text.split())
+
+
+class VenueClient:
+    """Rate-limited, retrying JSON GETs to one venue, over one connection pool."""
+
+    def __init__(self, api: VenueApi, *, transport: httpx.AsyncBaseTransport | None = None):
+        self.api = api
+        self.requests = 0
+        self.retries = 0
+        self.throttled = 0
+        self._interval = 1.0 / api.rate if api.rate > 0 else 0.0
+        self._next_slot = 0.0
+        self._resume_at = 0.0
+        self._gate = asyncio.Lock()
+        self._in_flight = asyncio.Semaphore(api.concurrency)
+        self._client = httpx.AsyncClient(
+            base_url=api.base_url + "/",
+            timeout=httpx.Timeout(api.timeout, connect=min(api.timeout, 10.0)),
+            limits=httpx.Limits(
+                max_connections=api.concurrency, max_keepalive_connections=api.concurrency
+            ),
+            headers={"Accept": "application/json", "User-Agent": "ssmd-secmaster"},
+            follow_redirects=True,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> VenueClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request to this venue for ``seconds`` from now."""
+        loop = asyncio.get_running_loop()
+        self._resume_at = max(self._resume_at, loop.time() + seconds)
+
+    async def _wait_turn(self) -> None:
+        loop = asyncio.get_running_loop()
+        async with self._gate:
+            while True:
+                now = loop.time()
+                wait = max(self._resume_at, self._next_slot) - now
+                if wait <= 0:
+                    break
+                await asyncio.sleep(wait)
+            self._next_slot = now + self._interval
+
+    def _backoff(self, attempt: int) -> float:
+        return float(min(30.0, self.api.backoff * 2 ** (attempt - 1)) * (0.5 + random.random() / 2))
+
+    async def get_json(self, path: str, params: Params = (), *, check: Check | None = None) -> Any:
+        """GET ``path`` (relative to the base URL) and return the decoded JSON body.
+
+        Raises :class:`ssmd.errors.ConnectorError` on a non-retryable status
+        (4xx other than 429) or when every attempt failed.
+        """
+        venue, rel = self.api.venue, path.lstrip("/")
+        problem = ""
+        unreachable = False
+        for attempt in range(1, self.api.attempts + 1):
+            await self._wait_turn()
+            retry_after: float | None = None
+            self.requests += 1
+            try:
+                async with self._in_flight:
+                    resp = await self._client.get(rel, params=list(params))
+            except httpx.TransportError as exc:
+                problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                unreachable = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+            else:
+                unreachable = False
+                status = resp.status_code
+                if status == 429 or status >= 500:
+                    retry_after = parse_retry_after(resp.headers.get("retry-after"))
+                    if retry_after is not None:
+                        retry_after = min(retry_after, self.api.max_retry_after)
+                    problem = f"HTTP {status}"
+                    if status == 429:
+                        self.throttled += 1
+                        self.pause(self._backoff(attempt) if retry_after is None else retry_after)
+                    elif retry_after is not None:
+                        self.pause(retry_after)
+                elif status >= 400:
+                    raise ConnectorError(
+                        f"{venue} GET /{rel}: HTTP {status}: {_snippet(resp.content)}"
+                    )
+                else:
+                    try:
+                        body = orjson.loads(resp.content)
+                    except orjson.JSONDecodeError:
+                        ctype = resp.headers.get("content-type", "?").split(";")[0]
+                        problem = f"not a JSON page ({ctype}: {_snippet(resp.content, 40)!r})"
+                    else:
+                        why = check(body) if check is not None else None
+                        if why is None:
+                            return body
+                        problem = why
+            if attempt == self.api.attempts:
+                break
+            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            self.retries += 1
+            log.info(
+                "%s GET /%s: %s; retry %d/%d in %.1fs",
+                venue,
+                rel,
+                problem,
+                attempt,
+                self.api.attempts - 1,
+                delay,
+            )
+            await asyncio.sleep(delay)
+        if unreachable:
+            raise VenueUnreachable(
+                f"{venue} API unreachable at {self.api.base_url}: {problem}"
+                f" (gave up after {self.api.attempts} attempts)"
+            )
+        raise ConnectorError(
+            f"{venue} GET /{rel}: {problem} (gave up after {self.api.attempts} attempts;"
+            f" base URL {self.api.base_url})"
+        )
+
+
+async def cursor_pages(
+    client: VenueClient,
+    path: str,
+    params: Params,
+    *,
+    items_key: str,
+    cursor_param: str,
+    cursor_key: str,
+    max_pages: int = 1_000_000,
+) -> AsyncIterator[list[Any]]:
+    """Yield the item lists of a cursor-paginated listing, page by page.
+
+    The first request carries no cursor; each next one passes the previous
+    response's ``cursor_key`` as ``cursor_param``. An empty or missing cursor
+    ends the listing. A cursor already seen in this listing raises
+    :class:`CursorError` (the venue would serve the same pages forever).
+    """
+
+    def check(body: Any) -> str | None:
+        if not isinstance(body, dict):
+            return f"expected a JSON object, got {type(body).__name__}"
+        items = body.get(items_key)
+        if items is not None and not isinstance(items, list):
+            return f"{items_key!r} is a {type(items).__name__}, not a list"
+        nxt = body.get(cursor_key)
+        if nxt is not None and not isinstance(nxt, str):
+            return f"{cursor_key!r} is a {type(nxt).__name__}, not a string"
+        return None
+
+    cursor: str | None = None
+    seen: set[str] = set()
+    for page in range(1, max_pages + 1):
+        query = [*params, (cursor_param, cursor)] if cursor else list(params)
+        body = await client.get_json(path, query, check=check)
+        yield body.get(items_key) or []
+        nxt = body.get(cursor_key)
+        if not nxt:
+            return
+        if nxt in seen or nxt == cursor:
+            raise CursorError(
+                f"{client.api.venue} GET {path}: the cursor did not advance after page {page}"
+                f" ({cursor_param}={nxt[:40]!r} again); stopped this listing"
+            )
+        seen.add(nxt)
+        cursor = nxt
+    raise CursorError(f"{client.api.venue} GET {path}: more than {max_pages} pages; stopped")

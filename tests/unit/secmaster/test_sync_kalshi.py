@@ -1,0 +1,211 @@
+"""Kalshi sync against the local server and a real PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from secmaster_server import HTML_ERROR, KALSHI, Venues, kalshi_market, too_many
+
+from conftest import make_settings
+from ssmd.secmaster import db
+from ssmd.secmaster.sync import Job, run_job
+from ssmd.secmaster.sync import kalshi as kalshi_sync
+from ssmd.secmaster.sync.base import SyncResult
+
+pytestmark = pytest.mark.integration
+
+
+async def sync(dsn: str, venues: Venues, **job: Any) -> SyncResult:
+    return await run_job(make_settings(dsn, venues), Job("kalshi", **job))
+
+
+async def versions(dsn: str, table: str, key: str) -> dict[str, str]:
+    """key -> xmin of every row: a row rewritten in any way gets a new xmin."""
+    conn = await db.connect(dsn)
+    try:
+        rows = await conn.fetch(f"SELECT {key} AS k, xmin::text AS x FROM {table}")
+        return {r["k"]: r["x"] for r in rows}
+    finally:
+        await conn.close()
+
+
+async def fetch(dsn: str, sql: str, *args: Any) -> list[dict[str, Any]]:
+    conn = await db.connect(dsn)
+    try:
+        return [dict(r) for r in await conn.fetch(sql, *args)]
+    finally:
+        await conn.close()
+
+
+async def test_first_sync_inserts_every_row(migrated: str, venues: Venues) -> None:
+    k = venues.kalshi
+    r = await sync(migrated, venues)
+    assert r.ok, r.errors
+    t = r.tables
+    assert (t["series"].inserted, t["events"].inserted, t["markets"].inserted) == (
+        len(k.series),
+        len(k.events),
+        len(k.markets),
+    )
+    assert t["series_fees"].inserted == len(k.fee_changes)
+    assert all(s.updated == 0 and s.skipped == 0 for s in t.values())
+
+    [m] = await fetch(migrated, "SELECT * FROM markets WHERE ticker = $1", next(iter(k.markets)))
+    assert m["status"] == "active" and m["market_type"] == "binary"
+    assert m["tick_size"] == Decimal("0.01") and m["floor_strike"] == Decimal("117999.99")
+    assert m["close_time"].isoformat() == "2026-07-19T21:00:00+00:00"
+    assert m["delisted_at"] is None
+    # quote and volume fields are not kept in raw; the definition is
+    assert '"rules_primary"' in m["raw"] and "yes_bid_dollars" not in m["raw"]
+
+    fees = await fetch(
+        migrated,
+        "SELECT series_ticker, effective_from, effective_to FROM series_fees"
+        " ORDER BY series_ticker, effective_from",
+    )
+    assert fees[0]["effective_to"] == fees[1]["effective_from"]
+    assert fees[1]["effective_to"] is None
+
+    view = await fetch(migrated, "SELECT * FROM instruments WHERE venue = 'kalshi'")
+    assert len(view) == len(k.markets)
+    assert {v["category"] for v in view} == {s["category"] for s in k.series.values()}
+    assert all(v["title"] and v["kind"] == "binary" for v in view)
+
+
+async def test_resync_without_changes_writes_nothing(migrated: str, venues: Venues) -> None:
+    await sync(migrated, venues)
+    before = {t: await versions(migrated, t, k) for t, k in _KEYS.items()}
+    r = await sync(migrated, venues)
+    assert r.ok, r.errors
+    for stats in r.tables.values():
+        assert (stats.inserted, stats.updated, stats.delisted) == (0, 0, 0), stats
+        assert stats.unchanged == stats.rows > 0
+    after = {t: await versions(migrated, t, k) for t, k in _KEYS.items()}
+    assert after == before  # not one tuple rewritten
+
+
+_KEYS = {
+    "series": "ticker",
+    "events": "event_ticker",
+    "markets": "ticker",
+    "series_fees": "source_id",
+}
+
+
+async def test_changed_market_updates_exactly_that_row(migrated: str, venues: Venues) -> None:
+    await sync(migrated, venues)
+    before = await versions(migrated, "markets", "ticker")
+    tickers = list(venues.kalshi.markets)
+    changed, quoted = tickers[3], tickers[4]
+    venues.kalshi.markets[changed]["close_time"] = "2026-07-19T22:00:00Z"
+    venues.kalshi.markets[quoted]["yes_bid_dollars"] = "0.4400"  # a quote, not a definition
+    r = await sync(migrated, venues)
+    assert r.tables["markets"].updated == 1 and r.tables["markets"].inserted == 0
+    after = await versions(migrated, "markets", "ticker")
+    assert {t for t in after if after[t] != before[t]} == {changed}
+    [m] = await fetch(migrated, "SELECT close_time FROM markets WHERE ticker = $1", changed)
+    assert m["close_time"].hour == 22
+
+
+async def test_delisted_market_is_marked_not_deleted(migrated: str, venues: Venues) -> None:
+    await sync(migrated, venues)
+    gone = next(iter(venues.kalshi.markets))
+    rec = venues.kalshi.markets.pop(gone)
+    r = await sync(migrated, venues)
+    assert r.tables["markets"].delisted == 1
+    [m] = await fetch(migrated, "SELECT status, delisted_at FROM markets WHERE ticker = $1", gone)
+    assert m["status"] == "delisted" and m["delisted_at"] is not None
+    assert len(await fetch(migrated, "SELECT 1 FROM markets")) == len(venues.kalshi.markets) + 1
+
+    # listed again: back to the venue's status
+    venues.kalshi.markets[gone] = rec
+    r = await sync(migrated, venues)
+    assert r.tables["markets"].updated == 1
+    [m] = await fetch(migrated, "SELECT status, delisted_at FROM markets WHERE ticker = $1", gone)
+    assert (m["status"], m["delisted_at"]) == ("active", None)
+
+
+async def test_status_filter_marks_nothing_delisted(migrated: str, venues: Venues) -> None:
+    k = venues.kalshi
+    await sync(migrated, venues)
+    closed = list(k.markets)[:2]
+    for t in closed:
+        k.markets[t]["status"] = "closed"
+    r = await sync(migrated, venues, status="open")
+    assert r.ok, r.errors
+    assert r.tables["markets"].fetched == len(k.markets) - 2
+    assert r.tables["markets"].delisted == 0 and r.tables["events"].delisted == 0
+    rows = await fetch(migrated, "SELECT status FROM markets WHERE ticker = ANY($1)", closed)
+    assert {x["status"] for x in rows} == {"active"}  # not listed with status=open: untouched
+
+
+async def test_category_sync_lists_its_series_only(migrated: str, venues: Venues) -> None:
+    k = venues.kalshi
+    r = await sync(migrated, venues, categories=("Economics",))
+    assert r.ok, r.errors
+    econ = [s for s, rec in k.series.items() if rec["category"] == "Economics"]
+    assert r.tables["series"].inserted == len(econ)
+    rows = await fetch(migrated, "SELECT DISTINCT series_ticker FROM events")
+    assert {x["series_ticker"] for x in rows} == set(econ)
+    n_markets = sum(1 for m in k.markets.values() if m["event_ticker"].split("-")[0] in econ)
+    assert r.tables["markets"].inserted == n_markets
+    hits = [h[1] for h in venues.server.hits_to(KALSHI + "/markets")]
+    assert all("series_ticker=" in h for h in hits)
+
+
+async def test_429_with_retry_after_pauses_the_venue(migrated: str, venues: Venues) -> None:
+    server = venues.server
+    server.inject(KALSHI + "/markets", too_many("1"))
+    r = await sync(migrated, venues)
+    assert r.ok, r.errors
+    assert r.throttled == 1 and r.tables["markets"].inserted == len(venues.kalshi.markets)
+    hits = server.hits_to(KALSHI)
+    [t429] = [t for t, _, status in hits if status == 429]
+    after = [t for t, _, _ in hits if t > t429]
+    assert after, "nothing requested after the 429"
+    # every request to the venue waited, not just the retried one
+    assert min(after) - t429 >= 0.95
+
+
+async def test_non_advancing_cursor_is_reported(
+    migrated: str, venues: Venues, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await sync(migrated, venues)
+    monkeypatch.setattr(kalshi_sync, "MARKETS_PAGE", 5)
+    venues.kalshi.stuck_cursor = True
+    with caplog.at_level(logging.INFO, "ssmd.secmaster"):
+        r = await sync(migrated, venues)
+    assert not r.ok
+    assert any("cursor did not advance" in e and "/markets" in e for e in r.errors), r.errors
+    assert "cursor did not advance" in caplog.text
+    assert r.tables["markets"].delisted == 0  # an incomplete listing marks nothing
+    rows = await fetch(migrated, "SELECT count(*) AS n FROM markets WHERE status = 'delisted'")
+    assert rows[0]["n"] == 0
+    assert len(venues.server.hits_to(KALSHI + "/markets")) < 10
+
+
+async def test_bad_records_are_skipped_and_logged(
+    migrated: str, venues: Venues, caplog: pytest.LogCaptureFixture
+) -> None:
+    k = venues.kalshi
+    bad_type = kalshi_market("KXS0000-26JUL01", 90)
+    bad_type["close_time"] = 1752958800  # a number where RFC 3339 text belongs
+    bad_value = kalshi_market("KXS0000-26JUL01", 91)
+    bad_value["floor_strike"] = "lots"
+    no_ticker = kalshi_market("KXS0000-26JUL01", 92)
+    del no_ticker["ticker"]
+    k.extra_markets = [bad_type, bad_value, no_ticker, "not an object"]
+    venues.server.inject(KALSHI + "/events", HTML_ERROR)  # one HTML error page: retried
+    with caplog.at_level(logging.INFO, "ssmd.secmaster"):
+        r = await sync(migrated, venues)
+    assert r.ok, r.errors
+    m = r.tables["markets"]
+    assert m.skipped == 4 and m.inserted == len(k.markets)
+    assert r.tables["events"].inserted == len(k.events)
+    text = caplog.text
+    assert bad_type["ticker"] in text and "close_time" in text
+    assert bad_value["ticker"] in text and "floor_strike" in text
+    assert "ticker is missing" in text and "not a JSON page" in text and "text/html" in text
