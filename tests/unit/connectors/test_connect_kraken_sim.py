@@ -1,0 +1,131 @@
+"""Kraken spot end to end against the simulator: subscribe, receive, archive,
+reconnect, stall, malformed frames and checksum resyncs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
+
+from helpers import async_wait_until
+
+sim_mod = pytest.importorskip("ssmd.sim", reason="the Kraken simulator has not landed yet")
+
+SYMBOLS = ["BTC/USD", "ETH/USD", "SOL/USD"]
+
+
+async def test_counts_match_what_the_sim_sent(tmp_path: Path) -> None:
+    sim = await sim_mod.start_sim("kraken", rate=3000.0)
+    try:
+        async with capturing(sim, "kraken", SYMBOLS, tmp_path) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 1500, timeout=20)
+            await sim.set_rate(0)
+            await async_wait_until(lambda: data_count(cap) == sim_messages(sim), timeout=10)
+            sent = dict(sim.stats()["messages"])
+            subs = sim.stats()["subscriptions"]
+            totals = cap.totals()
+        assert sum(subs.values()) == len(SYMBOLS) * 3  # ticker, trade, book per symbol
+    finally:
+        await sim.stop()
+    lines = archive(tmp_path, "kraken")
+    got = kinds(lines)
+    for kind, n in sent.items():
+        assert got[kind] == n, kind
+    assert totals["checksum_mismatch"] == 0 and totals["checksum_ok"] == sent["book"]
+    assert totals["checksum_inferred"] == 0  # precisions came from AssetPairs
+    assert ssmd_events(lines) == ["disconnect"]  # the clean stop is recorded too
+    assert {x["conn"] for x in lines} == {cap.connections[0].conn_id}
+
+
+async def test_disconnect_reconnects_with_exactly_the_desired_set(tmp_path: Path) -> None:
+    sim = await sim_mod.start_sim("kraken", rate=2000.0)
+    try:
+        async with capturing(sim, "kraken", SYMBOLS, tmp_path) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 200, timeout=20)
+            assert sim.inject("disconnect") == 1
+            await async_wait_until(lambda: cap.totals()["reconnects"] == 1, timeout=10)
+            await async_wait_until(
+                lambda: list(sim.stats()["subscriptions"].values()) == [len(SYMBOLS) * 3],
+                timeout=10,
+            )
+            before = data_count(cap)
+            await async_wait_until(lambda: data_count(cap) > before + 200, timeout=10)
+            # the venue rejects a second subscription of a symbol: none happened
+            assert cap.totals()["venue_errors"] == 0
+            assert sim.stats()["connections_total"] == 2
+    finally:
+        await sim.stop()
+    events = ssmd_events(archive(tmp_path, "kraken"))
+    assert events[:2] == ["disconnect", "reconnect"] and events[-1] == "disconnect"
+
+
+async def test_instrument_stall_is_recorded_and_redriven(tmp_path: Path) -> None:
+    sim = await sim_mod.start_sim("kraken", rate=3000.0)
+    try:
+        async with capturing(sim, "kraken", SYMBOLS, tmp_path, stall_timeout=0.5) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 3000, timeout=20)
+            sim.inject("stall", instrument="ETH/USD", seconds=30)
+            await async_wait_until(lambda: cap.totals()["stalls"] >= 1, timeout=10)
+            conn = cap.connections[0]
+            assert conn.stats.stalls == {"instrument": 1}
+            assert conn.transport is not None  # the connection stayed up
+    finally:
+        await sim.stop()
+    lines = archive(tmp_path, "kraken")
+    (stall,) = [x for x in lines if x["msg"].get("ssmd") == "stall"]
+    assert stall["subj"] == "prod.kraken.json.status.ETH_USD"
+    assert stall["msg"]["scope"] == "instrument" and stall["msg"]["instrument"] == "ETH/USD"
+    assert stall["msg"]["action"] == "resubscribe"
+
+
+async def test_whole_connection_stall_reconnects(tmp_path: Path) -> None:
+    sim = await sim_mod.start_sim("kraken", rate=3000.0)
+    try:
+        async with capturing(sim, "kraken", SYMBOLS, tmp_path, stall_timeout=0.5) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 3000, timeout=20)
+            sim.inject("stall", seconds=30)
+            await async_wait_until(lambda: cap.totals()["reconnects"] >= 1, timeout=10)
+    finally:
+        await sim.stop()
+    lines = archive(tmp_path, "kraken")
+    stalls = [x["msg"] for x in lines if x["msg"].get("ssmd") == "stall"]
+    assert stalls[0]["scope"] == "connection" and stalls[0]["action"] == "reconnect"
+    events = ssmd_events(lines)
+    i = events.index("stall")
+    assert events[i : i + 3] == ["stall", "disconnect", "reconnect"]
+
+
+async def test_malformed_frames_are_archived_and_the_connector_goes_on(tmp_path: Path) -> None:
+    sim = await sim_mod.start_sim("kraken", rate=2000.0)
+    try:
+        async with capturing(sim, "kraken", SYMBOLS, tmp_path) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 200, timeout=20)
+            sim.inject("malformed", count=5)
+            await async_wait_until(lambda: cap.totals()["malformed"] == 5, timeout=10)
+            before = data_count(cap)
+            await async_wait_until(lambda: data_count(cap) > before + 200, timeout=10)
+            assert cap.totals()["reconnects"] == 0
+    finally:
+        await sim.stop()
+    bad = [x for x in archive(tmp_path, "kraken") if ".json.malformed." in x["subj"]]
+    assert len(bad) == 5 and all(x["msg"]["ssmd"] == "malformed" for x in bad)
+
+
+async def test_checksum_mismatch_resyncs_that_book_only(tmp_path: Path) -> None:
+    sim = await sim_mod.start_sim("kraken", rate=2000.0)
+    try:
+        async with capturing(sim, "kraken", SYMBOLS, tmp_path) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 200, timeout=20)
+            sim.inject("corrupt_checksum", count=1)
+            await async_wait_until(lambda: cap.totals()["checksum_mismatch"] == 1, timeout=10)
+            conn = cap.connections[0]
+            await async_wait_until(lambda: conn.stats.resync_requests == 1, timeout=5)
+            ok = cap.totals()["checksum_ok"]
+            await async_wait_until(lambda: cap.totals()["checksum_ok"] > ok + 50, timeout=10)
+            assert cap.totals()["checksum_mismatch"] == 1  # the fresh snapshot checks out
+            assert cap.totals()["venue_errors"] == 0
+    finally:
+        await sim.stop()
+    lines = archive(tmp_path, "kraken")
+    assert ssmd_events(lines).count("resync") == 1
