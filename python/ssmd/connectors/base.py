@@ -125,7 +125,8 @@ class Resolution:
 class ControlEvent:
     """A control frame as the runtime sees it."""
 
-    #: ``subscribed``, ``unsubscribed``, ``error``, ``pong``, ``info``, ``resubscribe``, ``ignored``
+    #: ``subscribed``, ``unsubscribed``, ``error``, ``pong``, ``info``, ``ignored``;
+    #: ``resubscribe`` (runtime redrives the instruments), ``resubscribed`` (session did)
     kind: str
     instruments: tuple[str, ...] = ()
     channel: str | None = None

@@ -407,9 +407,18 @@ class Connection:
                 ev.message[:200],
                 f" ({', '.join(ev.instruments[:5])})" if ev.instruments else "",
             )
-        elif ev.kind == "resubscribe":
+        elif ev.kind == "resubscribe":  # the venue asks for it: unsubscribe + subscribe
             redo = self.redrive(ev.instruments)
             self.record("resync", {"reason": ev.message or "venue", "instruments": redo[:100]})
+        elif ev.kind == "resubscribed":  # the session already sent a fresh subscription
+            self.stats.venue_errors += 1
+            log.warning("%s: %s; subscribed %s again", self.conn_id, ev.message, ev.channel)
+            detail = {
+                "reason": ev.message,
+                "channel": ev.channel,
+                "instruments": list(ev.instruments[:100]),
+            }
+            self.record("resync", detail)
         elif ev.kind == "info" and ev.message:
             log.info("%s: %s", self.conn_id, ev.message[:200])
 

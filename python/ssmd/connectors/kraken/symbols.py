@@ -52,7 +52,10 @@ def pairs_from_rest(body: Any) -> dict[str, dict[str, Any]]:
 
 async def discover(cfg_rest: str, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
     """Resolve ``query`` to v2 symbols and precisions through AssetPairs."""
-    url = f"{cfg_rest.rstrip('/')}/AssetPairs"
+    root = cfg_rest.rstrip("/")
+    if not root.endswith("/public"):  # the secmaster's root stops at the version, ".../0"
+        root += "/public"
+    url = f"{root}/AssetPairs"
     try:
         pairs = pairs_from_rest(await rest_get(client, url, attempts=3))
     except SsmdError as exc:
