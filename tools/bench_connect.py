@@ -6,6 +6,8 @@ embedded archive for ``--seconds`` and prints messages/s, MB/s, CPU use and
 RSS of the connector process alone.
 
     python tools/bench_connect.py kraken --seconds 20
+    python tools/bench_connect.py kraken --instruments 10000 --rate 50000 \
+        --churn 200 --every 5 --seconds 600        # RSS under subscription churn
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import random
 import resource
 import tempfile
 import time
@@ -40,7 +43,26 @@ def _rss_mb() -> float:
     return 0.0
 
 
-async def _run(venue: str, ws: str, rest: str, seconds: float, root: str) -> dict[str, Any]:
+async def _churn(cap: Any, k: int, every: float, rss: list[tuple[float, float]]) -> None:
+    """Every ``every`` s swap ``k`` subscribed instruments for ``k`` others; sample RSS."""
+    rng = random.Random(7)
+    universe = sorted(cap.desired)
+    reserve = set(rng.sample(universe, min(k, len(universe) // 2))) if k else set()
+    cap.remove(reserve)
+    t0 = time.monotonic()
+    while True:
+        await asyncio.sleep(every)
+        rss.append((round(time.monotonic() - t0), _rss_mb()))
+        if k:
+            out = rng.sample(sorted(cap.desired), k)
+            cap.remove(out)
+            cap.add(sorted(reserve))
+            reserve = set(out)
+
+
+async def _run(
+    venue: str, ws: str, rest: str, seconds: float, root: str, churn: int, every: float
+) -> dict[str, Any]:
     from ssmd.connectors.base import InstrumentQuery
     from ssmd.connectors.registry import create
     from ssmd.runtime.capture import run_capture
@@ -50,9 +72,22 @@ async def _run(venue: str, ws: str, rest: str, seconds: float, root: str) -> dic
     sink = ArchiveSink(root, venue, "bench")
     t0 = time.perf_counter()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
+    rss: list[tuple[float, float]] = []
+    tasks: list[asyncio.Task[None]] = []
+
+    def started(cap: Any) -> None:
+        tasks.append(asyncio.create_task(_churn(cap, churn, every, rss)))
+
     cap = await run_capture(
-        connector, InstrumentQuery(all=True), sink, duration=seconds, with_metrics=False
+        connector,
+        InstrumentQuery(all=True),
+        sink,
+        duration=seconds,
+        with_metrics=False,
+        started=started,
     )
+    for t in tasks:
+        t.cancel()
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     t = cap.totals()
@@ -71,6 +106,10 @@ async def _run(venue: str, ws: str, rest: str, seconds: float, root: str) -> dic
         "gaps": t.get("gaps", 0),
         "archive_in_MB": round(sink.bytes_in / 1e6, 1),
         "archive_out_MB": round(sink.bytes_out / 1e6, 1),
+        "connections": len(cap.connections),
+        "subscribed": len(cap.desired),
+        "reconnects": t.get("reconnects", 0),
+        "rss_samples_mb": rss,
     }
 
 
@@ -80,6 +119,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=15.0)
     ap.add_argument("--rate", type=float, default=float("inf"))
     ap.add_argument("--instruments", type=int, default=None)
+    ap.add_argument("--churn", type=int, default=0, help="instruments swapped each period")
+    ap.add_argument("--every", type=float, default=10.0, help="churn/RSS sample period, s")
     args = ap.parse_args()
     q: Any = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(
@@ -89,7 +130,9 @@ def main() -> None:
     try:
         ws, rest = q.get(timeout=30)
         with tempfile.TemporaryDirectory(prefix="ssmd-bench-") as root:
-            out = asyncio.run(_run(args.venue, ws, rest, args.seconds, root))
+            out = asyncio.run(
+                _run(args.venue, ws, rest, args.seconds, root, args.churn, args.every)
+            )
         print(json.dumps(out))
     finally:
         proc.terminate()
