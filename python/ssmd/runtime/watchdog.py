@@ -15,7 +15,9 @@ judged against the rate the key had *before* it went quiet:
 
 So a busy instrument (``rate * bound >= min_expected``) is flagged within the
 bound (default 10 s), slower ones later, quiet ones never. A key is flagged
-once per silence; the next message clears it. The supervisor records each
+once per silence and again only every ``max_factor * bound`` while the
+silence lasts (a redrive that did not help is retried, a venue in
+maintenance is not hammered); the next message clears it. The supervisor records each
 stall as a ``stall`` status line and redrives it (see :mod:`.supervisor`).
 """
 
@@ -59,7 +61,7 @@ class ActivityTracker:
         self.tau = 3.0 * bound
         self._rate: dict[str, float] = {}
         self._last: dict[str, float] = {}
-        self._flagged: set[str] = set()
+        self._flagged: dict[str, float] = {}  # key -> when it was last flagged
 
     def seen(self, key: str, n: int, now: float) -> None:
         """``n`` data messages of ``key`` arrived at ``now`` (monotonic seconds)."""
@@ -72,7 +74,7 @@ class ActivityTracker:
             self._rate[key] = self._rate[key] * decay + n / self.tau
         self._last[key] = now
         if self._flagged:
-            self._flagged.discard(key)
+            self._flagged.pop(key, None)
 
     def rate(self, key: str) -> float:
         """The key's rate at its last message (messages/s), 0 if never seen."""
@@ -82,22 +84,24 @@ class ActivityTracker:
         """Stop watching ``key`` (unsubscribed)."""
         self._rate.pop(key, None)
         self._last.pop(key, None)
-        self._flagged.discard(key)
+        self._flagged.pop(key, None)
 
     def restart(self, now: float) -> None:
-        """A (re)subscription: silence is measured from ``now``, rates are kept."""
+        """A (re)subscription: silence is measured from ``now``, rates and flags are kept."""
         for key in self._last:
             self._last[key] = now
-        self._flagged.clear()
 
     def check(self, now: float) -> list[Stall]:
-        """Keys that became stalled since the last check (each flagged once)."""
+        """Keys that became stalled since the last check (see the module docstring)."""
         out: list[Stall] = []
         bound = self.bound
         horizon = self.max_factor * bound
         for key, last in self._last.items():
             silent = now - last
-            if silent < bound or key in self._flagged:
+            if silent < bound:
+                continue
+            flagged = self._flagged.get(key)
+            if flagged is not None and now - flagged < horizon:
                 continue
             rate = self._rate[key]
             if rate <= 0:
@@ -105,7 +109,7 @@ class ActivityTracker:
             need = self.min_expected / rate
             if need > horizon or silent < need:
                 continue
-            self._flagged.add(key)
+            self._flagged[key] = now
             out.append(Stall(key, silent, rate))
         return out
 

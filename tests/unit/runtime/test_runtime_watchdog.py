@@ -25,10 +25,11 @@ def test_busy_key_is_flagged_within_the_bound_once() -> None:
     stalls = t.check(last + 10.0)
     assert [s.key for s in stalls] == ["BTC_USD"]
     assert stalls[0].silent == pytest.approx(10.0) and not stalls[0].whole_connection
-    assert t.check(last + 30) == []  # once per silence
-    t.seen("BTC_USD", 1, last + 31)
-    feed(t, "BTC_USD", 20.0, last + 31, last + 60)
-    assert [s.key for s in t.check(last + 75)] == ["BTC_USD"]  # a new silence
+    assert t.check(last + 30) == []  # once per silence...
+    assert [s.key for s in t.check(last + 70)] == ["BTC_USD"]  # ...and again after 6 bounds
+    t.seen("BTC_USD", 1, last + 71)
+    feed(t, "BTC_USD", 20.0, last + 71, last + 100)
+    assert [s.key for s in t.check(last + 115)] == ["BTC_USD"]  # a new silence
 
 
 def test_quiet_keys_are_never_flagged() -> None:
@@ -56,6 +57,8 @@ def test_connection_key_forget_and_restart() -> None:
     assert t.check(last + 5.5) == []
     stalls = t.check(last + 6.1)
     assert [s.whole_connection for s in stalls] == [True]
+    t.restart(last + 6.2)  # reconnected, still silent: not flagged again at once
+    assert t.check(last + 7.5) == []
 
 
 def test_bound_must_be_positive() -> None:
