@@ -47,6 +47,9 @@ MAX_PENDING = 5000
 HEALTHY_AFTER = 10.0
 #: kinds that are not market data for the watchdog
 _NOT_DATA = frozenset(("status", "malformed"))
+_TEXT = WSMsgType.TEXT
+_BINARY = WSMsgType.BINARY
+_time_ns = time.time_ns
 
 
 class _Listener(WSListener):
@@ -59,12 +62,23 @@ class _Listener(WSListener):
 
     def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
         mt = frame.msg_type
+        if (mt is _TEXT or mt is _BINARY) and frame.fin:  # the hot path: push inlined
+            conn = self.conn
+            frames = conn._frames
+            frames.append(frame.get_payload_as_bytes())
+            conn._rxs.append(_time_ns())
+            if not conn._scheduled:
+                conn._scheduled = True
+                conn._loop.call_soon(conn.drain)
+            elif len(frames) >= MAX_PENDING:
+                conn.drain()
+            return
+        self._other(transport, frame, mt)
+
+    def _other(self, transport: WSTransport, frame: WSFrame, mt: WSMsgType) -> None:
         conn = self.conn
         if mt is WSMsgType.TEXT or mt is WSMsgType.BINARY:
-            if frame.fin:
-                conn.push(frame.get_payload_as_bytes())
-            else:
-                self._frag = [frame.get_payload_as_bytes()]
+            self._frag = [frame.get_payload_as_bytes()]
         elif mt is WSMsgType.CONTINUATION:
             if self._frag is not None:
                 self._frag.append(frame.get_payload_as_bytes())
