@@ -46,6 +46,8 @@ log = logging.getLogger("ssmd.secmaster")
 #: pg_advisory_lock key held while migrating ("ssmd" "migr" as two int32s).
 MIGRATION_LOCK = 0x73736D64_6D696772
 _CONNECT_TIMEOUT = 10.0
+#: work_mem of the upsert transaction (its join hashes one batch of wide rows)
+UPSERT_WORK_MEM = "64MB"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -69,7 +71,9 @@ async def connect(dsn: str | None) -> Any:
         raise ConfigError(f"DATABASE_URL must be a postgresql:// URL, got {redact(dsn)!r}")
     error: BaseException | None = None
     try:
-        return await asyncpg.connect(dsn, timeout=_CONNECT_TIMEOUT)
+        return await asyncpg.connect(
+            dsn, timeout=_CONNECT_TIMEOUT, server_settings={"temp_buffers": "64MB"}
+        )
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         error = exc
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
@@ -197,10 +201,17 @@ def _upsert_sql(table: Table) -> str:
     rest = [c for c in table.columns if c != table.key]
     sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in rest)
     old = ", ".join(f"t.{c}" for c in rest)
+    staged = ", ".join(f"s.{c}" for c in rest)
     new = ", ".join(f"EXCLUDED.{c}" for c in rest)
+    # The anti-join leaves unchanged rows out before the INSERT: ON CONFLICT
+    # would otherwise lock (and so dirty) every existing row even when its
+    # WHERE is false. The WHERE stays for rows changed by a concurrent writer.
     return (
         f"WITH up AS (INSERT INTO {table.name} AS t ({cols}, updated_at)"
-        f" SELECT {cols}, now() FROM {table.stage}"
+        f" SELECT {', '.join(f's.{c}' for c in table.columns)}, now()"
+        f" FROM {table.stage} s LEFT JOIN {table.name} t USING ({table.key})"
+        f" WHERE t.{table.key} IS NULL OR t.delisted_at IS NOT NULL"
+        f" OR ({old}) IS DISTINCT FROM ({staged})"
         f" ON CONFLICT ({table.key}) DO UPDATE SET {sets}, updated_at = now(), delisted_at = NULL"
         f" WHERE ({old}) IS DISTINCT FROM ({new}) OR t.delisted_at IS NOT NULL"
         f" RETURNING (xmax = 0) AS inserted)"
@@ -222,6 +233,11 @@ async def upsert(conn: Any, table: Table, rows: Iterable[tuple[Any, ...]]) -> tu
     async with conn.transaction():
         await conn.execute(f"TRUNCATE {table.stage}")
         await conn.copy_records_to_table(table.stage, records=records, columns=table.columns)
+        # Row counts for the planner (hash the batch, not the table), and room
+        # to hash without spilling to disk.
+        await conn.execute(
+            f"ANALYZE {table.stage} ({table.key}); SET LOCAL work_mem = '{UPSERT_WORK_MEM}'"
+        )
         row = await conn.fetchrow(_upsert_sql(table))
     return int(row["ins"]), int(row["upd"])
 

@@ -11,11 +11,12 @@ that got it. :func:`cursor_pages` walks cursor pagination and stops with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -212,12 +213,14 @@ async def cursor_pages(
     cursor_param: str,
     cursor_key: str,
     max_pages: int = 1_000_000,
-) -> AsyncIterator[list[Any]]:
+) -> AsyncGenerator[list[Any], None]:
     """Yield the item lists of a cursor-paginated listing, page by page.
 
     The first request carries no cursor; each next one passes the previous
-    response's ``cursor_key`` as ``cursor_param``. An empty or missing cursor
-    ends the listing. A cursor already seen in this listing raises
+    response's ``cursor_key`` as ``cursor_param`` and is sent before the page
+    is handed to the caller, so fetching overlaps the caller's work. An empty
+    or missing cursor ends the listing. Close the iterator (``aclosing``) when
+    leaving it early, which cancels the request in flight. A cursor already seen in this listing raises
     :class:`CursorError` (the venue would serve the same pages forever).
     """
 
@@ -232,20 +235,32 @@ async def cursor_pages(
             return f"{cursor_key!r} is a {type(nxt).__name__}, not a string"
         return None
 
+    def fetch(cursor: str | None) -> asyncio.Future[Any]:
+        query = [*params, (cursor_param, cursor)] if cursor else list(params)
+        return asyncio.ensure_future(client.get_json(path, query, check=check))
+
     cursor: str | None = None
     seen: set[str] = set()
-    for page in range(1, max_pages + 1):
-        query = [*params, (cursor_param, cursor)] if cursor else list(params)
-        body = await client.get_json(path, query, check=check)
-        yield body.get(items_key) or []
-        nxt = body.get(cursor_key)
-        if not nxt:
-            return
-        if nxt in seen or nxt == cursor:
-            raise CursorError(
-                f"{client.api.venue} GET {path}: the cursor did not advance after page {page}"
-                f" ({cursor_param}={nxt[:40]!r} again); stopped this listing"
-            )
-        seen.add(nxt)
-        cursor = nxt
-    raise CursorError(f"{client.api.venue} GET {path}: more than {max_pages} pages; stopped")
+    pending = fetch(None)
+    try:
+        for page in range(1, max_pages + 1):
+            body = await pending
+            nxt = body.get(cursor_key)
+            if nxt and (nxt in seen or nxt == cursor):
+                raise CursorError(
+                    f"{client.api.venue} GET {path}: the cursor did not advance after page {page}"
+                    f" ({cursor_param}={nxt[:40]!r} again); stopped this listing"
+                )
+            if nxt:  # ask for the next page while the caller works on this one
+                seen.add(nxt)
+                cursor = nxt
+                pending = fetch(nxt)
+            yield body.get(items_key) or []
+            if not nxt:
+                return
+        raise CursorError(f"{client.api.venue} GET {path}: more than {max_pages} pages; stopped")
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending

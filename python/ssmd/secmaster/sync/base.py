@@ -9,12 +9,13 @@ logs it with the record's id, counts it as skipped and goes on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import re
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol, TypeVar
@@ -31,6 +32,7 @@ __all__ = [
     "Progress",
     "SyncResult",
     "TableStats",
+    "Volatile",
     "Writer",
     "failed",
     "gather_or_cancel",
@@ -64,8 +66,19 @@ _TS = re.compile(
 )
 
 
+#: Python 3.11+ ``fromisoformat`` reads RFC 3339 (``Z``, any fraction) by itself
+_FAST_ISO = sys.version_info >= (3, 11)
+
+
 def parse_ts(text: str) -> dt.datetime:
     """An RFC 3339 / ISO 8601 timestamp (or a bare date) as an aware datetime, UTC if no zone."""
+    if _FAST_ISO:
+        try:
+            parsed = dt.datetime.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=dt.timezone.utc)
     m = _TS.match(text.strip())
     if m is None:
         raise ValueError(f"not a timestamp: {text[:40]!r}")
@@ -151,15 +164,42 @@ def opt_bool(rec: Mapping[str, Any], key: str) -> bool | None:
     return value
 
 
-def raw_json(rec: Mapping[str, Any], volatile: re.Pattern[str] | None = None) -> str:
-    """The record as JSON text for ``raw``, without keys matching ``volatile``.
+class Volatile:
+    """Keys left out of ``raw``: those matching ``pattern`` (quotes, volume, ...).
+
+    Each key is classified once and remembered, so stripping a record costs
+    two set operations instead of a regex per key.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self._re = re.compile(pattern)
+        self._known: set[str] = set()
+        self._drop: set[str] = set()
+
+    def strip(self, rec: dict[str, Any]) -> dict[str, Any]:
+        keys = rec.keys()
+        new = keys - self._known
+        if new:
+            if len(self._known) > 10_000:  # a venue inventing keys: start over
+                self._known.clear()
+            self._known.update(new)
+            self._drop.update(k for k in new if self._re.match(k))
+        hit = keys & self._drop
+        if not hit:
+            return rec
+        out = dict(rec)
+        for k in hit:
+            del out[k]
+        return out
+
+
+def raw_json(rec: dict[str, Any], volatile: Volatile | None = None) -> str:
+    """The record as JSON text for ``raw``, without its ``volatile`` keys.
 
     Quote, volume and other per-trade fields are dropped so that ``raw``
     changes only when the instrument's definition does.
     """
-    if volatile is not None:
-        rec = {k: v for k, v in rec.items() if not volatile.match(k)}
-    return orjson.dumps(rec).decode()
+    return orjson.dumps(volatile.strip(rec) if volatile is not None else rec).decode()
 
 
 def record_id(rec: Any, *keys: str) -> str:
@@ -410,7 +450,7 @@ async def run_listing(
     writer: Writer,
     progress: Progress,
     task: int,
-    pages: AsyncIterator[list[Any]],
+    pages: AsyncGenerator[list[Any], None],
     table: db.Table,
     what: str,
     to_row: Callable[[Any], tuple[Any, ...]],
@@ -418,10 +458,11 @@ async def run_listing(
 ) -> bool:
     """Write every page of one listing; False (error recorded) if it did not complete."""
     try:
-        async for items in pages:
-            rows = writer.parse(table.name, what, items, to_row, id_keys)
-            await writer.add(table, rows)
-            progress.advance(task, len(items))
+        async with contextlib.aclosing(pages):
+            async for items in pages:
+                rows = writer.parse(table.name, what, items, to_row, id_keys)
+                await writer.add(table, rows)
+                progress.advance(task, len(items))
     except ConnectorError as exc:
         failed(writer.result, f"{what} listing", exc)
         return False

@@ -12,8 +12,8 @@ like the events endpoint does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-import re
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -28,6 +28,7 @@ from ssmd.secmaster.sync.base import (
     Progress,
     SyncResult,
     Timer,
+    Volatile,
     Writer,
     failed,
     gather_or_cancel,
@@ -122,9 +123,9 @@ MARKETS = db.Table(
 )
 
 # Per-trade fields left out of ``raw`` (quotes, sizes, volume, open interest).
-_SERIES_VOLATILE = re.compile(r"^volume")
-_EVENT_VOLATILE = re.compile(r"^(volume|open_interest|liquidity)")
-_MARKET_VOLATILE = re.compile(
+_SERIES_VOLATILE = Volatile(r"^volume")
+_EVENT_VOLATILE = Volatile(r"^(volume|open_interest|liquidity|markets$)")
+_MARKET_VOLATILE = Volatile(
     r"^(yes_bid|yes_ask|no_bid|no_ask|last_price|previous_|volume|open_interest|liquidity)"
 )
 
@@ -179,7 +180,7 @@ def event_row(rec: dict[str, Any]) -> tuple[Any, ...]:
         opt_ts(rec, "strike_date"),
         opt_str(rec, "strike_period"),
         "active",
-        raw_json({k: v for k, v in rec.items() if k != "markets"}, _EVENT_VOLATILE),
+        raw_json(rec, _EVENT_VOLATILE),
     )
 
 
@@ -246,18 +247,20 @@ async def _series(
     tickers: list[str] = []
     try:
         for params in [[("category", c)] for c in categories] or [[]]:
-            async for items in cursor_pages(
+            pages = cursor_pages(
                 client,
                 "/series",
                 params,
                 items_key="series",
                 cursor_param="cursor",
                 cursor_key="cursor",
-            ):
-                rows = writer.parse("series", "series", items, series_row, ("ticker",))
-                await writer.add(SERIES, rows)
-                tickers.extend(r[0] for r in rows)
-                progress.advance(task, len(items))
+            )
+            async with contextlib.aclosing(pages):
+                async for items in pages:
+                    rows = writer.parse("series", "series", items, series_row, ("ticker",))
+                    await writer.add(SERIES, rows)
+                    tickers.extend(r[0] for r in rows)
+                    progress.advance(task, len(items))
     except ConnectorError as exc:
         failed(writer.result, "series listing", exc)
         return None

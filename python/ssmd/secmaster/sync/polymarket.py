@@ -11,7 +11,7 @@ both are JSON arrays encoded as strings, or plain arrays).
 
 from __future__ import annotations
 
-import re
+import contextlib
 from typing import Any
 
 import orjson
@@ -26,6 +26,7 @@ from ssmd.secmaster.sync.base import (
     Progress,
     SyncResult,
     Timer,
+    Volatile,
     Writer,
     failed,
     log,
@@ -76,7 +77,7 @@ TOKENS = db.Table(
 )
 
 # Prices, volume, liquidity and other per-trade fields left out of ``raw``.
-_VOLATILE = re.compile(
+_VOLATILE = Volatile(
     r"^(outcomePrices|volume|liquidity|bestBid|bestAsk|lastTradePrice|spread|competitive"
     r"|one(Hour|Day|Week|Month|Year)PriceChange|updatedAt|openInterest)"
 )
@@ -93,12 +94,13 @@ _CATEGORIES = (
 )
 
 
-def _trim(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _trim(v) for k, v in value.items() if not _VOLATILE.match(k)}
-    if isinstance(value, list):
-        return [_trim(v) for v in value]
-    return value
+def _trim(rec: dict[str, Any]) -> dict[str, Any]:
+    """The market without its volatile keys, nor those of its nested events."""
+    out = _VOLATILE.strip(rec)
+    events = out.get("events")
+    if isinstance(events, list):
+        out = {**out, "events": [_VOLATILE.strip(e) if isinstance(e, dict) else e for e in events]}
+    return out
 
 
 def _str_list(rec: dict[str, Any], key: str) -> list[str]:
@@ -241,9 +243,10 @@ class _Sync:
             cursor_key="next_cursor",
         )
         try:
-            async for items in pages:
-                await self.write(items)
-                self.progress.advance(task, len(items))
+            async with contextlib.aclosing(pages):
+                async for items in pages:
+                    await self.write(items)
+                    self.progress.advance(task, len(items))
         except ConnectorError as exc:
             failed(self.writer.result, "markets listing", exc)
             return False
@@ -266,15 +269,17 @@ class _Sync:
             for i in range(0, len(gone), BY_ID):
                 params: list[tuple[str, str | int]] = [("limit", BY_ID)]
                 params += [("condition_ids", c) for c in gone[i : i + BY_ID]]
-                async for items in cursor_pages(
+                pages = cursor_pages(
                     self.client,
                     "/markets/keyset",
                     params,
                     items_key="markets",
                     cursor_param="after_cursor",
                     cursor_key="next_cursor",
-                ):
-                    await self.write(items)
+                )
+                async with contextlib.aclosing(pages):
+                    async for items in pages:
+                        await self.write(items)
         except ConnectorError as exc:
             failed(self.writer.result, "condition lookup", exc)
             return False
