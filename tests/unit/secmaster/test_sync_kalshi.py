@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from decimal import Decimal
 from typing import Any
@@ -209,3 +210,32 @@ async def test_bad_records_are_skipped_and_logged(
     assert bad_type["ticker"] in text and "close_time" in text
     assert bad_value["ticker"] in text and "floor_strike" in text
     assert "ticker is missing" in text and "not a JSON page" in text and "text/html" in text
+
+
+async def test_resync_produces_no_cdc_events(migrated: str, venues: Venues) -> None:
+    """What logical decoding (wal2json, the CDC of DESIGN §7) sees of a re-sync."""
+    await sync(migrated, venues)
+    conn = await db.connect(migrated)
+    try:
+        await conn.execute(
+            "SELECT pg_create_logical_replication_slot('secmaster_test', 'wal2json')"
+        )
+
+        async def changes() -> list[dict[str, Any]]:
+            rows = await conn.fetch(
+                "SELECT data FROM pg_logical_slot_get_changes('secmaster_test', NULL, NULL,"
+                " 'format-version', '2')"
+            )
+            out = [json.loads(r["data"]) for r in rows]
+            return [c for c in out if c.get("action") in ("I", "U", "D")]
+
+        await sync(migrated, venues)
+        assert await changes() == []
+        ticker = next(iter(venues.kalshi.markets))
+        venues.kalshi.markets[ticker]["title"] = "renamed"
+        await sync(migrated, venues)
+        got = await changes()
+        assert [(c["action"], c["table"]) for c in got] == [("U", "markets")]
+        assert {"name": "ticker", "type": "text", "value": ticker} in got[0]["identity"]
+    finally:
+        await conn.close()
