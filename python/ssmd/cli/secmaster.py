@@ -301,3 +301,70 @@ def search(
             f"{r['venue']:<15}{r['instrument_id'][:42]:<44}{r['status']:<11}"
             f"{_fmt(r['closes_at']):<22}{title}"
         )
+
+
+@secmaster_app.command("schedule")
+def schedule(
+    interval: Annotated[
+        str, typer.Option("--interval", help="Time between runs of each sync (90s, 30m, 6h).")
+    ] = "6h",
+    jitter: Annotated[
+        float,
+        typer.Option(
+            "--jitter", min=0, max=0.99, help="Random spread, as a fraction of the interval."
+        ),
+    ] = 0.1,
+    category: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--category",
+            "-c",
+            help="Kalshi categories, one sync each (repeatable) [default: every category of /series].",
+        ),
+    ] = None,
+    per_category: Annotated[
+        bool,
+        typer.Option(
+            "--per-category/--no-per-category", help="One Kalshi sync per category, or one in all."
+        ),
+    ] = True,
+    venue: Annotated[
+        list[str] | None,
+        typer.Option("--venue", help="Only these: kalshi, kraken, polymarket (repeatable)."),
+    ] = None,
+    runs: Annotated[
+        int | None,
+        typer.Option(
+            "--runs", min=1, help="Stop after this many runs of each sync [default: never]."
+        ),
+    ] = None,
+    database_url: DatabaseOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
+) -> None:
+    """Run every sync on its interval (Kalshi per category, Kraken, Polymarket), logging each run."""
+    from ssmd.secmaster import schedule as sched
+
+    setup_logging(not quiet)
+    every = sched.parse_interval(interval)
+    chosen = venue or ["kalshi", "kraken", "polymarket"]
+    for v in chosen:
+        if v not in ("kalshi", "kraken", "polymarket"):
+            raise ConfigError(f"unknown --venue {v!r} (kalshi, kraken or polymarket)")
+    s = settings(database_url)
+    if not s.database_url:
+        raise ConfigError("DATABASE_URL is not set (export it or pass --database-url)")
+
+    async def go() -> None:
+        from ssmd.secmaster import db
+
+        conn = await db.connect(s.database_url)  # fail fast: one line, exit 2
+        try:
+            await db.check_schema(conn)
+        finally:
+            await conn.close()
+        entries = await sched.default_entries(
+            s, interval=every, categories=category or (), per_category=per_category, venues=chosen
+        )
+        await sched.run_schedule(s, entries, jitter=jitter, runs=runs)
+
+    run(go())

@@ -184,3 +184,31 @@ async def test_failed_listing_exits_1_after_the_summary(migrated: str, venues: V
     )
     assert code == 1 and "pairs" in out
     assert err.count("ssmd: error: ") == 1 and "EGeneral:Internal error" in err
+
+
+@pytest.mark.integration
+async def test_schedule_runs_and_logs(migrated: str, venues: Venues) -> None:
+    urls = venues.urls
+    code, _, err = await ssmd(
+        "secmaster",
+        "schedule",
+        "--interval",
+        "1s",
+        "--runs",
+        "1",
+        "--venue",
+        "kraken",
+        "--venue",
+        "polymarket",
+        env={
+            "DATABASE_URL": migrated,
+            "SSMD_KRAKEN_REST_URL": urls["kraken"],
+            "SSMD_KRAKEN_FUTURES_REST_URL": urls["kraken-futures"],
+            "SSMD_POLYMARKET_GAMMA_URL": urls["polymarket"],
+            "SSMD_KRAKEN_RATE": "0",
+        },
+    )
+    assert code == 0, err
+    assert "sync kraken done in" in err and "sync polymarket done in" in err
+    code, _, err = await ssmd("secmaster", "schedule", "--interval", "soon")
+    one_line_error(code, err, "bad interval")

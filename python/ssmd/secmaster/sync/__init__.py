@@ -82,6 +82,7 @@ async def run_job(
                     status=job.status,
                     progress=progress,
                     flush_rows=settings.flush_rows,
+                    name=job.name,
                 )
             if job.venue == "kraken":
                 return await sync_kraken(

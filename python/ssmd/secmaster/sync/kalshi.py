@@ -312,13 +312,14 @@ async def sync_kalshi(
     status: str | None = None,
     progress: Progress | None = None,
     flush_rows: int = 5000,
+    name: str | None = None,
 ) -> SyncResult:
     """Sync Kalshi series, fee changes, events and markets; return the summary."""
     if status is not None and status not in STATUS_FILTERS:
         raise ConfigError(f"unknown Kalshi status {status!r} (one of: {', '.join(STATUS_FILTERS)})")
     progress = progress or NullProgress()
     timer = Timer()
-    name = "kalshi" + (f"[{','.join(categories)}]" if categories else "")
+    name = name or "kalshi" + (f":{','.join(categories)}" if categories else "")
     result = SyncResult(name)
     writer = Writer(conn, result, flush_rows)
     async with VenueClient(api) as client:
