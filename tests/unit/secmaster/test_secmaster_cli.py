@@ -212,3 +212,18 @@ async def test_schedule_runs_and_logs(migrated: str, venues: Venues) -> None:
     assert "sync kraken done in" in err and "sync polymarket done in" in err
     code, _, err = await ssmd("secmaster", "schedule", "--interval", "soon")
     one_line_error(code, err, "bad interval")
+
+
+async def test_k8s_manifests_run_real_commands() -> None:
+    """Every ``args:`` of deploy/k8s/secmaster is a command line ssmd accepts."""
+    root = Path(__file__).resolve().parents[3] / "deploy" / "k8s" / "secmaster"
+    argvs = [
+        json.loads(line.split("args:", 1)[1])
+        for f in sorted(root.glob("*.yaml"))
+        for line in f.read_text().splitlines()
+        if line.strip().startswith("args:")
+    ]
+    assert len(argvs) >= 4
+    for argv in argvs:
+        code, out, err = await ssmd(*argv, "--help")
+        assert code == 0 and "Usage" in out, (argv, err)
