@@ -288,12 +288,12 @@ async def _fees(
             ),
         )
     except ConnectorError as exc:
+        progress.done(task)
         failed(writer.result, "fee changes", exc)
         return
-    finally:
-        progress.done(task)
     items = body.get("series_fee_change_arr") or []
     progress.advance(task, len(items))
+    progress.done(task)
     rows = writer.parse("series_fees", "fee change", items, fee_row, ("id", "series_ticker"))
     if scope is not None:
         rows = [r for r in rows if r[1] in scope]

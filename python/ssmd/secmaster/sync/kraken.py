@@ -160,25 +160,21 @@ async def _spot(client: VenueClient, writer: Writer, progress: Progress) -> None
     try:
         body = await client.get_json("/public/AssetPairs", check=_spot_check)
     except ConnectorError as exc:
+        progress.done(task)
         failed(writer.result, "spot pairs", exc)
         return
-    finally:
-        progress.done(task)
     items = list(body["result"].items())
     progress.advance(task, len(items))
-
-    def to_row(item: Any) -> tuple[Any, ...]:
-        key, rec = item
-        if not isinstance(rec, dict):
-            raise BadRecord(f"expected an object, got {type(rec).__name__}")
-        return spot_row(key, rec)
+    progress.done(task)
 
     rows = []
     stats = writer.result.table("pairs")
     for key, rec in items:
         stats.fetched += 1
         try:
-            rows.append(to_row((key, rec)))
+            if not isinstance(rec, dict):
+                raise BadRecord(f"expected an object, got {type(rec).__name__}")
+            rows.append(spot_row(key, rec))
         except BadRecord as exc:
             writer.skip("pairs", "spot pair", str(key), str(exc))
     await writer.add(PAIRS, rows)
@@ -206,12 +202,12 @@ async def _futures(client: VenueClient, writer: Writer, progress: Progress) -> N
             _suspended(client),
         )
     except ConnectorError as exc:
+        progress.done(task)
         failed(writer.result, "futures instruments", exc)
         return
-    finally:
-        progress.done(task)
     items = body["instruments"]
     progress.advance(task, len(items))
+    progress.done(task)
     perpetual = [rec for rec in items if not (isinstance(rec, dict) and rec.get("lastTradingTime"))]
     rows = writer.parse(
         "pairs", "futures instrument", perpetual, lambda r: perpetual_row(r, suspended), ("symbol",)
