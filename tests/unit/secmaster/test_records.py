@@ -1,0 +1,111 @@
+"""Venue records to rows: field readers, volatile keys, per-venue mapping (no database)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from secmaster_server import kalshi_market, kraken_perpetual, kraken_spot, polymarket_market
+
+from ssmd.secmaster.sync import base
+from ssmd.secmaster.sync.base import BadRecord, Volatile, opt_dec, opt_ts, parse_ts, req_str
+from ssmd.secmaster.sync.kalshi import MARKETS, market_row
+from ssmd.secmaster.sync.kraken import PAIRS, perpetual_row, spot_row, v2_name
+from ssmd.secmaster.sync.polymarket import CONDITIONS, TOKENS, market_rows
+
+UTC = dt.timezone.utc
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_parse_ts_rfc3339_forms(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
+    monkeypatch.setattr(base, "_FAST_ISO", fast)  # False: the Python 3.10 path
+    want = dt.datetime(2026, 7, 18, 21, 1, 12, 331402, tzinfo=UTC)
+    assert parse_ts("2026-07-18T21:01:12.331402Z") == want
+    assert parse_ts("2026-07-18T21:01:12.331402123Z") == want  # nanoseconds cut
+    assert parse_ts("2026-07-18T23:01:12.331402+02:00") == want
+    assert parse_ts("2026-01-30") == dt.datetime(2026, 1, 30, tzinfo=UTC)
+    assert parse_ts("2026-01-30T21:00:00").tzinfo is not None
+    with pytest.raises(ValueError):
+        parse_ts("yesterday")
+
+
+def test_field_readers_reject_wrong_types() -> None:
+    assert opt_dec({"x": "0.0100"}, "x") == Decimal("0.0100")
+    assert opt_dec({"x": 118499.99}, "x") == Decimal("118499.99")
+    assert opt_dec({"x": ""}, "x") is None and opt_ts({"t": ""}, "t") is None
+    for rec, fn, key in (
+        ({"x": True}, opt_dec, "x"),
+        ({"x": "NaN"}, opt_dec, "x"),
+        ({"x": "lots"}, opt_dec, "x"),
+        ({"t": 1752958800}, opt_ts, "t"),
+        ({"t": "soon"}, opt_ts, "t"),
+        ({"k": 5}, req_str, "k"),
+        ({}, req_str, "k"),
+    ):
+        with pytest.raises(BadRecord, match=key):
+            fn(rec, key)  # type: ignore[operator]
+
+
+def test_volatile_keys_are_dropped_and_remembered() -> None:
+    v = Volatile(r"^(volume|yes_bid)")
+    rec = {"ticker": "A", "volume_fp": "1", "yes_bid_dollars": "0.4", "title": "t"}
+    assert v.strip(rec) == {"ticker": "A", "title": "t"}
+    assert rec["volume_fp"] == "1"  # the record itself is left alone
+    clean = {"ticker": "B"}
+    assert v.strip(clean) is clean
+
+
+def test_kalshi_market_row() -> None:
+    row = dict(zip(MARKETS.columns, market_row(kalshi_market("KXBTCD-26JUL1917", 1)), strict=True))
+    assert row["ticker"] == "KXBTCD-26JUL1917-T118499.99" and row["status"] == "active"
+    assert row["tick_size"] == Decimal("0.0100") and row["floor_strike"] == Decimal("118499.99")
+    assert row["close_time"] == dt.datetime(2026, 7, 19, 21, tzinfo=UTC)
+    assert "yes_bid" not in row["raw"] and "rules_primary" in row["raw"]
+    legacy = kalshi_market("E", 0)
+    del legacy["price_ranges"]
+    legacy["tick_size"] = 1  # deprecated cents
+    assert market_row(legacy)[MARKETS.columns.index("tick_size")] == Decimal("0.01")
+
+
+def test_kraken_rows() -> None:
+    assert v2_name("XBT/USD") == "BTC/USD" and v2_name("XDG/EUR") == "DOGE/EUR"
+    key, rec = kraken_spot(0)
+    row = dict(zip(PAIRS.columns, spot_row(key, rec), strict=True))
+    assert (row["pair"], row["symbol"], row["base"], row["quote"]) == (
+        "XXBTZUSD",
+        "BTC/USD",
+        "BTC",
+        "USD",
+    )
+    perp = dict(zip(PAIRS.columns, perpetual_row(kraken_perpetual(0), set()), strict=True))
+    assert (perp["pair"], perp["market_type"], perp["status"]) == (
+        "PF_XBTUSD",
+        "perpetual",
+        "online",
+    )
+    lower = kraken_perpetual(0) | {"symbol": "pf_xbtusd", "postOnly": True}
+    assert perpetual_row(lower, set())[0] == "PF_XBTUSD"
+    assert perpetual_row(lower, set())[PAIRS.columns.index("status")] == "post_only"
+    assert perpetual_row(kraken_perpetual(0), {"PF_XBTUSD"})[7] == "suspended"
+
+
+def test_polymarket_rows_accept_plain_arrays_and_derive_status() -> None:
+    m = polymarket_market(3)
+    m["outcomes"] = ["Yes", "No"]
+    m["clobTokenIds"] = ["11", "22"]
+    cond, toks = market_rows(m)
+    row = dict(zip(CONDITIONS.columns, cond, strict=True))
+    assert row["status"] == "active" and row["category"] == "Finance"
+    assert [dict(zip(TOKENS.columns, t, strict=True))["outcome"] for t in toks] == ["Yes", "No"]
+    assert "bestBid" not in row["raw"] and '"volume"' not in row["raw"]
+    for change, status in (
+        ({"closed": True}, "closed"),
+        ({"closed": True, "umaResolutionStatus": "resolved"}, "settled"),
+        ({"active": False}, "inactive"),
+        ({"acceptingOrders": False}, "suspended"),
+    ):
+        assert (
+            market_rows(polymarket_market(1) | change)[0][CONDITIONS.columns.index("status")]
+            == status
+        )
