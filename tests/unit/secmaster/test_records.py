@@ -109,3 +109,18 @@ def test_polymarket_rows_accept_plain_arrays_and_derive_status() -> None:
             market_rows(polymarket_market(1) | change)[0][CONDITIONS.columns.index("status")]
             == status
         )
+
+
+def test_a_record_of_unexpected_shape_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    writer = base.Writer(None, base.SyncResult("kalshi"))
+
+    def to_row(rec: dict[str, object]) -> tuple[object, ...]:
+        return (rec["ticker"], rec["nested"]["x"])  # type: ignore[index]
+
+    recs = [{"ticker": "A", "nested": {"x": 1}}, {"ticker": "B", "nested": 3}, {"ticker": "C"}]
+    rows = writer.parse("markets", "market", recs, to_row, ("ticker",))
+    assert rows == [("A", 1)]
+    stats = writer.result.tables["markets"]
+    assert (stats.fetched, stats.skipped) == (3, 2)
+    assert "market B skipped: unexpected shape (TypeError" in caplog.text
+    assert "market C skipped: unexpected shape (KeyError" in caplog.text

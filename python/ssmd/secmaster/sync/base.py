@@ -27,6 +27,7 @@ from ssmd.secmaster import db
 from ssmd.secmaster.http import VenueUnreachable
 
 __all__ = [
+    "RECORD_ERRORS",
     "BadRecord",
     "NullProgress",
     "Progress",
@@ -44,6 +45,7 @@ __all__ = [
     "opt_ts",
     "parse_ts",
     "raw_json",
+    "reason",
     "req_str",
     "run_listing",
 ]
@@ -57,6 +59,19 @@ MAX_SKIP_LOGS = 50
 
 class BadRecord(ValueError):
     """A venue record that cannot become a row (logged with its id, then skipped)."""
+
+
+#: what a record of an unexpected shape can raise while it is turned into a row
+RECORD_ERRORS = (BadRecord, KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def reason(exc: Exception) -> str:
+    """The skip reason of a rejected record."""
+    return (
+        str(exc)
+        if isinstance(exc, BadRecord)
+        else f"unexpected shape ({type(exc).__name__}: {exc})"
+    )
 
 
 # -- field readers -------------------------------------------------------------------
@@ -400,8 +415,8 @@ class Writer:
                 if not isinstance(rec, dict):
                     raise BadRecord(f"expected an object, got {type(rec).__name__}")
                 rows.append(to_row(rec))
-            except BadRecord as exc:
-                self.skip(table, what, record_id(rec, *id_keys), str(exc))
+            except RECORD_ERRORS as exc:
+                self.skip(table, what, record_id(rec, *id_keys), reason(exc))
         return rows
 
     async def add(self, table: db.Table, rows: Iterable[tuple[Any, ...]]) -> None:

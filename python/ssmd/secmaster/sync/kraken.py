@@ -19,6 +19,7 @@ from ssmd.secmaster import db
 from ssmd.secmaster.config import VenueApi
 from ssmd.secmaster.http import VenueClient
 from ssmd.secmaster.sync.base import (
+    RECORD_ERRORS,
     BadRecord,
     NullProgress,
     Progress,
@@ -34,6 +35,7 @@ from ssmd.secmaster.sync.base import (
     opt_str,
     opt_ts,
     raw_json,
+    reason,
     req_str,
 )
 
@@ -175,8 +177,8 @@ async def _spot(client: VenueClient, writer: Writer, progress: Progress) -> None
             if not isinstance(rec, dict):
                 raise BadRecord(f"expected an object, got {type(rec).__name__}")
             rows.append(spot_row(key, rec))
-        except BadRecord as exc:
-            writer.skip("pairs", "spot pair", str(key), str(exc))
+        except RECORD_ERRORS as exc:
+            writer.skip("pairs", "spot pair", str(key), reason(exc))
     await writer.add(PAIRS, rows)
     await writer.delist(PAIRS, "t.market_type = 'spot'")
 

@@ -21,6 +21,7 @@ from ssmd.secmaster import db
 from ssmd.secmaster.config import VenueApi
 from ssmd.secmaster.http import VenueClient, cursor_pages
 from ssmd.secmaster.sync.base import (
+    RECORD_ERRORS,
     BadRecord,
     NullProgress,
     Progress,
@@ -34,6 +35,7 @@ from ssmd.secmaster.sync.base import (
     opt_dec,
     opt_str,
     opt_ts,
+    reason,
     record_id,
     req_str,
 )
@@ -221,9 +223,9 @@ class _Sync:
                 if not isinstance(rec, dict):
                     raise BadRecord(f"expected an object, got {type(rec).__name__}")
                 cond, toks = market_rows(rec)
-            except BadRecord as exc:
+            except RECORD_ERRORS as exc:
                 rid = record_id(rec, "conditionId", "id", "slug")
-                self.writer.skip(CONDITIONS.name, "market", rid, str(exc))
+                self.writer.skip(CONDITIONS.name, "market", rid, reason(exc))
                 continue
             self.returned.add(cond[0])
             conditions.append(cond)
