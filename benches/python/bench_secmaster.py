@@ -167,7 +167,7 @@ def _versions(dsn: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def _settings(dsn: str, venues: Venues) -> SecmasterSettings:
+def _settings(dsn: str, venues: Venues) -> SecmasterSettings:  # unthrottled, default attempts
     rates: dict[str, float | None] = {v: 0.0 for v in venues.urls}
     return SecmasterSettings.load({}, database_url=dsn, urls=dict(venues.urls), rates=rates)
 

@@ -8,7 +8,6 @@ import pytest
 from secmaster_server import Venues, start_venues
 
 from ssmd.secmaster import db
-from ssmd.secmaster.config import SecmasterSettings
 
 
 @pytest.fixture
@@ -29,12 +28,3 @@ async def migrated(pg_dsn: str) -> str:
     finally:
         await conn.close()
     return pg_dsn
-
-
-def make_settings(dsn: str | None, venues: Venues, attempts: int = 3) -> SecmasterSettings:
-    """Settings pointing every venue at the local server, unthrottled."""
-    rates: dict[str, float | None] = {v: 0.0 for v in venues.urls}
-    s = SecmasterSettings.load(
-        {}, database_url=dsn, urls=dict(venues.urls), rates=rates, attempts=attempts
-    )
-    return s

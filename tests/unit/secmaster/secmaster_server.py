@@ -24,6 +24,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
+from ssmd.secmaster.config import SecmasterSettings
+from ssmd.secmaster.db import connect
+
 KALSHI = "/trade-api/v2"
 KRAKEN = "/kraken/0"
 FUTURES = "/futures/derivatives/api/v3"
@@ -590,3 +593,30 @@ async def start_venues(
     v.polymarket.register(server)
     await server.start()
     return v
+
+
+def make_settings(dsn: str | None, venues: Venues, attempts: int = 3) -> SecmasterSettings:
+    """Settings pointing every venue at the local server, unthrottled."""
+    rates: dict[str, float | None] = {v: 0.0 for v in venues.urls}
+    s = SecmasterSettings.load(
+        {}, database_url=dsn, urls=dict(venues.urls), rates=rates, attempts=attempts
+    )
+    return s
+
+
+async def versions(dsn: str, table: str, key: str) -> dict[str, str]:
+    """key -> xmin of every row: a row rewritten in any way gets a new xmin."""
+    conn = await connect(dsn)
+    try:
+        rows = await conn.fetch(f"SELECT {key} AS k, xmin::text AS x FROM {table}")
+        return {r["k"]: r["x"] for r in rows}
+    finally:
+        await conn.close()
+
+
+async def fetch(dsn: str, sql: str, *args: Any) -> list[dict[str, Any]]:
+    conn = await connect(dsn)
+    try:
+        return [dict(r) for r in await conn.fetch(sql, *args)]
+    finally:
+        await conn.close()

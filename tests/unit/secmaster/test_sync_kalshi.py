@@ -8,9 +8,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from secmaster_server import HTML_ERROR, KALSHI, Venues, kalshi_market, too_many
+from secmaster_server import (
+    HTML_ERROR,
+    KALSHI,
+    Venues,
+    fetch,
+    kalshi_market,
+    make_settings,
+    too_many,
+    versions,
+)
 
-from conftest import make_settings
 from ssmd.secmaster import db
 from ssmd.secmaster.sync import Job, run_job
 from ssmd.secmaster.sync import kalshi as kalshi_sync
@@ -21,24 +29,6 @@ pytestmark = pytest.mark.integration
 
 async def sync(dsn: str, venues: Venues, **job: Any) -> SyncResult:
     return await run_job(make_settings(dsn, venues), Job("kalshi", **job))
-
-
-async def versions(dsn: str, table: str, key: str) -> dict[str, str]:
-    """key -> xmin of every row: a row rewritten in any way gets a new xmin."""
-    conn = await db.connect(dsn)
-    try:
-        rows = await conn.fetch(f"SELECT {key} AS k, xmin::text AS x FROM {table}")
-        return {r["k"]: r["x"] for r in rows}
-    finally:
-        await conn.close()
-
-
-async def fetch(dsn: str, sql: str, *args: Any) -> list[dict[str, Any]]:
-    conn = await db.connect(dsn)
-    try:
-        return [dict(r) for r in await conn.fetch(sql, *args)]
-    finally:
-        await conn.close()
 
 
 async def test_first_sync_inserts_every_row(migrated: str, venues: Venues) -> None:

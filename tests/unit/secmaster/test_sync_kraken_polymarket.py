@@ -7,10 +7,18 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from secmaster_server import FUTURES, GAMMA, KRAKEN, Venues, polymarket_market, too_many
-from test_sync_kalshi import fetch, versions
+from secmaster_server import (
+    FUTURES,
+    GAMMA,
+    KRAKEN,
+    Venues,
+    fetch,
+    make_settings,
+    polymarket_market,
+    too_many,
+    versions,
+)
 
-from conftest import make_settings
 from ssmd.secmaster.sync import Job, run_job, run_jobs
 from ssmd.secmaster.sync.base import SyncResult
 
