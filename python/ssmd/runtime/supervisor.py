@@ -381,6 +381,7 @@ class Connection:
                 owners.discard(inst)
                 if not owners:
                     del self.keys[key]
+                    self.key_subjects.pop(key, None)
                     self.tracker.forget(key)
         self.stats.subscriptions(len(self.subs))
 

@@ -35,6 +35,7 @@ async def capturing(
     *,
     all_: bool = False,
     stall_timeout: float = 10.0,
+    with_metrics: bool = False,
     **settings: Any,
 ) -> AsyncIterator[Capture]:
     connector = create(venue, {"ws_url": sim.ws_url, "rest_url": sim.rest_url, **settings})
@@ -52,7 +53,7 @@ async def capturing(
             stall_timeout=stall_timeout,
             backoff_base=0.05,
             backoff_cap=0.5,
-            with_metrics=False,
+            with_metrics=with_metrics,
         )
     )
     await async_wait_until(lambda: got or task.done(), timeout=20, message="capture started")

@@ -129,3 +129,39 @@ async def test_checksum_mismatch_resyncs_that_book_only(tmp_path: Path) -> None:
         await sim.stop()
     lines = archive(tmp_path, "kraken")
     assert ssmd_events(lines).count("resync") == 1
+
+
+async def test_metrics_are_exported(tmp_path: Path) -> None:
+    from prometheus_client import REGISTRY, generate_latest
+
+    sim = await sim_mod.start_sim("kraken", rate=2000.0)
+    try:
+        async with capturing(sim, "kraken", SYMBOLS, tmp_path, with_metrics=True) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 200, timeout=20)
+            conn = cap.connections[0].conn_id
+            await async_wait_until(
+                lambda: (
+                    f'ssmd_subscriptions{{conn="{conn}",venue="kraken"}} 3.0'
+                    in generate_latest(REGISTRY).decode()
+                ),
+                timeout=5,
+            )
+            await async_wait_until(
+                lambda: REGISTRY.get_sample_value(
+                    "ssmd_messages_total", {"venue": "kraken", "kind": "book"}
+                ),
+                timeout=5,
+            )
+            text = generate_latest(REGISTRY).decode()
+    finally:
+        await sim.stop()
+    for name in (
+        "ssmd_frames_total",
+        "ssmd_frame_bytes_total",
+        "ssmd_message_bytes_total",
+        "ssmd_lag_seconds_bucket",
+        "ssmd_connected",
+        "ssmd_pending_frames",
+        "ssmd_sink_queue_bytes",
+    ):
+        assert name in text, name
