@@ -561,14 +561,14 @@ class PolymarketSession(Session):
                 size = 100 + int(rnd() ** 3 * 200_000)
                 m.last = price if yes else 1000 - price
                 # the trade takes liquidity from the touched level, then books are re-sent
-                side = m.asks if buy == yes else m.bids
+                book = m.asks if buy == yes else m.bids
                 level = price if yes else 1000 - price
-                if level in side:
-                    left = side[level] - size
-                    if left > 0 or len(side) <= 2:
-                        side[level] = max(left, 100)
+                if level in book:
+                    left = book[level] - size
+                    if left > 0 or len(book) <= 2:
+                        book[level] = max(left, 100)
                     else:
-                        del side[level]
+                        del book[level]
                 token = cond.yes if yes else cond.no
                 events.append(
                     f'{{"asset_id":"{token}","event_type":"last_trade_price","fee_rate_bps":"0",'
