@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from secmaster_server import HTML_ERROR, HttpServer, Response, json_response, too_many
 
+from helpers import async_wait_until
 from ssmd.errors import ConnectorError
 from ssmd.secmaster.config import VenueApi
 from ssmd.secmaster.http import (
@@ -56,9 +57,7 @@ async def test_429_pauses_every_request_to_the_venue(server: HttpServer) -> None
     server.inject("/v2/a", too_many("1"))
     async with VenueClient(api(server)) as c:
         first = asyncio.create_task(c.get_json("/a"))
-        while not server.hits:  # the 429 has been answered
-            await asyncio.sleep(0.005)
-        await asyncio.sleep(0.05)
+        await async_wait_until(lambda: c.throttled == 1, message="the 429 reached the client")
         t0 = time.monotonic()
         assert await c.get_json("/b") == {"path": "b"}  # another path, same venue
         waited = time.monotonic() - t0
