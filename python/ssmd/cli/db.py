@@ -27,8 +27,9 @@ def migrate(
     async def go() -> tuple[list[db.Migration], int]:
         conn = await db.connect(s.database_url)
         try:
-            applied = await db.migrate(conn)
-            return applied, len(await db.applied_migrations(conn))
+            async with db.database_errors("the migration"):
+                applied = await db.migrate(conn)
+                return applied, len(await db.applied_migrations(conn))
         finally:
             await conn.close()
 

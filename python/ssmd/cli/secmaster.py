@@ -230,8 +230,9 @@ async def _with_conn(s: SecmasterSettings, fn: Any) -> Any:
 
     conn = await db.connect(s.database_url)
     try:
-        await db.check_schema(conn)
-        return await fn(conn)
+        async with db.database_errors("the query"):
+            await db.check_schema(conn)
+            return await fn(conn)
     finally:
         await conn.close()
 
@@ -359,7 +360,8 @@ def schedule(
 
         conn = await db.connect(s.database_url)  # fail fast: one line, exit 2
         try:
-            await db.check_schema(conn)
+            async with db.database_errors("the schema check"):
+                await db.check_schema(conn)
         finally:
             await conn.close()
         entries = await sched.default_entries(

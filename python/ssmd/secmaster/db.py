@@ -14,10 +14,11 @@ at all (no new tuple, no WAL record, no CDC event).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -34,6 +35,7 @@ __all__ = [
     "applied_migrations",
     "check_schema",
     "connect",
+    "database_errors",
     "delist",
     "load_migrations",
     "migrate",
@@ -78,6 +80,19 @@ async def connect(dsn: str | None) -> Any:
         error = exc
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
     raise SinkError(f"cannot connect to PostgreSQL at {redact(dsn)}: {reason}")
+
+
+@contextlib.asynccontextmanager
+async def database_errors(what: str) -> AsyncIterator[None]:
+    """Turn PostgreSQL and connection failures inside the block into one-line ssmd errors."""
+    error: BaseException | None = None
+    try:
+        yield
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        error = exc
+    if error is not None:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise SinkError(f"PostgreSQL error during {what}: {first}")
 
 
 @dataclass(frozen=True, slots=True)

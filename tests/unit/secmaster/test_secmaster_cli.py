@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from secmaster_server import Venues
 
+from ssmd.secmaster import db
+
 ENV_KEYS = (
     "DATABASE_URL",
     "SSMD_KALSHI_REST_URL",
@@ -227,3 +229,20 @@ async def test_k8s_manifests_run_real_commands() -> None:
     for argv in argvs:
         code, out, err = await ssmd(*argv, "--help")
         assert code == 0 and "Usage" in out, (argv, err)
+
+
+@pytest.mark.integration
+async def test_database_error_mid_command_is_one_line(migrated: str, venues: Venues) -> None:
+    conn = await db.connect(migrated)
+    try:
+        await conn.execute("DROP VIEW instruments; DROP TABLE pairs")
+    finally:
+        await conn.close()
+    env = {"DATABASE_URL": migrated}
+    code, _, err = await ssmd("secmaster", "search", "btc", env=env)
+    one_line_error(code, err, 'PostgreSQL error during the query: relation "instruments"')
+    urls = venues.urls
+    code, _, err = await ssmd(
+        "kraken", "sync", "--url", urls["kraken"], "--futures-url", urls["kraken-futures"], env=env
+    )
+    one_line_error(code, err, "PostgreSQL error during the kraken sync")

@@ -8,6 +8,7 @@ runs of the same sync never overlap (the second is skipped and says so).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,37 +69,48 @@ async def run_job(
     progress = progress or NullProgress()
     conn = await db.connect(settings.database_url)
     try:
-        await db.check_schema(conn)
-        if not await _locked(conn, job.name):
-            return SyncResult(
-                job.name, errors=[f"another {job.name} sync is running (advisory lock held)"]
-            )
-        try:
-            if job.venue == "kalshi":
-                return await sync_kalshi(
-                    conn,
-                    settings.api("kalshi"),
-                    categories=job.categories,
-                    status=job.status,
-                    progress=progress,
-                    flush_rows=settings.flush_rows,
-                    name=job.name,
-                )
-            if job.venue == "kraken":
-                return await sync_kraken(
-                    conn,
-                    settings.api("kraken"),
-                    settings.api("kraken-futures"),
-                    progress=progress,
-                    flush_rows=settings.flush_rows,
-                )
-            return await sync_polymarket(
-                conn, settings.api("polymarket"), progress=progress, flush_rows=settings.flush_rows
-            )
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(hashtext('ssmd.sync:' || $1))", job.name)
+        async with db.database_errors(f"the {job.name} sync"):
+            return await _run_locked(conn, settings, job, progress)
     finally:
         await conn.close()
+
+
+async def _run_locked(
+    conn: Any, settings: SecmasterSettings, job: Job, progress: Progress
+) -> SyncResult:
+    await db.check_schema(conn)
+    if not await _locked(conn, job.name):
+        return SyncResult(
+            job.name, errors=[f"another {job.name} sync is running (advisory lock held)"]
+        )
+    try:
+        if job.venue == "kalshi":
+            return await sync_kalshi(
+                conn,
+                settings.api("kalshi"),
+                categories=job.categories,
+                status=job.status,
+                progress=progress,
+                flush_rows=settings.flush_rows,
+                name=job.name,
+            )
+        if job.venue == "kraken":
+            return await sync_kraken(
+                conn,
+                settings.api("kraken"),
+                settings.api("kraken-futures"),
+                progress=progress,
+                flush_rows=settings.flush_rows,
+            )
+        return await sync_polymarket(
+            conn, settings.api("polymarket"), progress=progress, flush_rows=settings.flush_rows
+        )
+    finally:
+        if not conn.is_closed():
+            with contextlib.suppress(Exception):  # the session lock ends with the session anyway
+                await conn.execute(
+                    "SELECT pg_advisory_unlock(hashtext('ssmd.sync:' || $1))", job.name
+                )
 
 
 async def run_jobs(
