@@ -89,6 +89,8 @@ async def _loop(settings: SecmasterSettings, entry: Entry, jitter: float, runs: 
             result = await run_job(settings, entry.job)
         except SsmdError as exc:  # unreachable venue or database: try again next time
             log.warning("sync %s failed: %s", name, exc)
+        except Exception:  # a bug must not stop the other syncs: log it, go on
+            log.exception("sync %s crashed", name)
         else:
             if result.tables:
                 log.info("%s", summary_line(result))
