@@ -122,7 +122,10 @@ class SecmasterSettings:
                     rate = float(raw) if raw else DEFAULT_RATES[venue]
                 except ValueError:
                     raise ConfigError(f"{RATE_ENV[venue]} must be a number, got {raw!r}") from None
-            api = VenueApi(venue, _check_url(venue, url), rate=rate)
+            base = _check_url(venue, url)
+            if venue == "kraken" and base.endswith("/public"):  # the connector's form of the root
+                base = base.removesuffix("/public")
+            api = VenueApi(venue, base, rate=rate)
             if attempts is not None:
                 api = replace(api, attempts=attempts)
             apis[venue] = api

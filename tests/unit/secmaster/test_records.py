@@ -124,3 +124,25 @@ def test_a_record_of_unexpected_shape_is_skipped(caplog: pytest.LogCaptureFixtur
     assert (stats.fetched, stats.skipped) == (3, 2)
     assert "market B skipped: unexpected shape (TypeError" in caplog.text
     assert "market C skipped: unexpected shape (KeyError" in caplog.text
+
+
+def test_settings_urls_rates_and_env() -> None:
+    from ssmd.errors import ConfigError
+    from ssmd.secmaster.config import SecmasterSettings
+
+    s = SecmasterSettings.load(
+        {"SSMD_KRAKEN_REST_URL": "http://h:1/0/public/", "SSMD_KALSHI_RATE": "3"}
+    )
+    assert s.api("kraken").base_url == "http://h:1/0"  # /public accepted, as by the connector
+    assert s.api("kalshi").rate == 3.0
+    assert s.api("kalshi").base_url == "https://api.elections.kalshi.com/trade-api/v2"
+    assert s.database_url is None
+    flags = SecmasterSettings.load(
+        {"DATABASE_URL": "postgresql://env/db"},
+        database_url="postgresql://flag/db",
+        urls={"polymarket": "http://sim:9/"},
+    )
+    assert flags.database_url == "postgresql://flag/db"
+    assert flags.api("polymarket").base_url == "http://sim:9"
+    with pytest.raises(ConfigError, match="SSMD_KRAKEN_RATE"):
+        SecmasterSettings.load({"SSMD_KRAKEN_RATE": "fast"})
