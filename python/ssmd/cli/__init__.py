@@ -22,6 +22,7 @@ def main() -> None:
         kraken,
         polymarket,
         secmaster,
+        sim,
         version,
     )
 
