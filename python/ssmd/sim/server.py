@@ -269,6 +269,7 @@ class SimConnection(WSListener):
 
     def resume_writing(self) -> None:
         self.paused = False
+        self.server._drained.set()
 
     # -- sending -------------------------------------------------------------
 
@@ -410,6 +411,8 @@ class SimServer:
         self.port = 0
         self.rest_port = 0
         self._rate_changed = asyncio.Event()
+        #: set when a paused connection's transport drained (unthrottled pump)
+        self._drained = asyncio.Event()
 
     # -- URLs ------------------------------------------------------------------
 
@@ -662,7 +665,12 @@ class SimServer:
                     ):
                         c.emit(_UNTHROTTLED_BATCH)
                         wrote = True
-                await asyncio.sleep(0 if wrote else 0.001)
+                if wrote:
+                    await asyncio.sleep(0)
+                else:  # every reader is behind: wait until one drains (or a stall ends)
+                    self._drained.clear()
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(self._drained.wait(), 0.01)
                 last = loop.time()
                 continue
             self._rate_changed.clear()
