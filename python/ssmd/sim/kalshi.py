@@ -499,6 +499,17 @@ class _Sub:
     seq: int = 0
 
 
+#: cents -> dollar string ("0.4500")
+_DOL = [fixed(c * 100, 4) for c in range(101)]
+
+
+def _fp(v: int) -> str:
+    """Hundredths as a 2-decimal string (``-5400`` → ``-54.00``)."""
+    if v < 0:
+        return "-" + _fp(-v)
+    return f"{v // 100}.{v % 100:02d}"
+
+
 _TICKER = (
     '{"type":"ticker","sid":%d,"msg":{"market_id":"%s","market_ticker":"%s","price_dollars":"%s",'
     '"yes_bid_dollars":"%s","yes_ask_dollars":"%s","volume_fp":"%s","open_interest_fp":"%s",'
@@ -783,7 +794,7 @@ class KalshiSession(Session):
 
     # -- data ------------------------------------------------------------------
 
-    def _ticker(self, sub: _Sub, st: _MState, ns: int) -> str:
+    def _ticker(self, sub: _Sub, st: _MState, ns: int, iso: str = "") -> str:
         rnd = self.rnd
         p = st.price
         ms = ns // 1_000_000
@@ -791,19 +802,19 @@ class KalshiSession(Session):
             sub.sid,
             st.market.market_id,
             st.market.ticker,
-            fixed(p * 100, 4),
-            fixed(max(0, p - 1) * 100, 4),
-            fixed(min(100, p + 1) * 100, 4),
-            fixed(st.volume, 2),
-            fixed(st.oi, 2),
+            _DOL[p],
+            _DOL[max(0, p - 1)],
+            _DOL[min(100, p + 1)],
+            _fp(st.volume),
+            _fp(st.oi),
             st.volume * p // 10_000,
             st.oi * p // 10_000,
-            fixed(100 * int(1 + rnd() * 3000), 2),
-            fixed(100 * int(1 + rnd() * 3000), 2),
-            fixed(100 * int(1 + rnd() * 100), 2),
+            _fp(100 * int(1 + rnd() * 3000)),
+            _fp(100 * int(1 + rnd() * 3000)),
+            _fp(100 * int(1 + rnd() * 100)),
             ms // 1000,
             ms,
-            iso_us(ns),
+            iso or iso_us(ns),
         )
 
     def generate(self, n: int, out: list[bytes]) -> None:
@@ -815,7 +826,7 @@ class KalshiSession(Session):
         ns = time.time_ns()
         ms = ns // 1_000_000
         stalled = self.server.instrument_stalled if self.server.instrument_stalls else None
-        iso = ""
+        iso = tick_iso = ""
         n_ticker = n_trade = n_book = n_life = 0
         attempts = 0
         ap = out.append
@@ -832,7 +843,9 @@ class KalshiSession(Session):
             ch = sub.channel
             if ch == "ticker":
                 st.price = min(99, max(1, st.price + (rnd() < 0.5) - (rnd() < 0.5)))
-                ap(self._ticker(sub, st, ns).encode())
+                if not tick_iso:
+                    tick_iso = iso_us(ns)
+                ap(self._ticker(sub, st, ns, tick_iso).encode())
                 n_ticker += 1
             elif ch == "trade":
                 yes = rnd() < 0.5
@@ -849,9 +862,9 @@ class KalshiSession(Session):
                             sub.seq,
                             uuid4(self.rng),
                             m.ticker,
-                            fixed(p * 100, 4),
-                            fixed((100 - p) * 100, 4),
-                            fixed(count_fp, 2),
+                            _DOL[p],
+                            _DOL[100 - p],
+                            _fp(count_fp),
                             side,
                             side,
                             "bid" if yes else "ask",
@@ -876,8 +889,8 @@ class KalshiSession(Session):
                             sub.seq,
                             m.ticker,
                             m.market_id,
-                            fixed(p * 100, 4),
-                            fixed(d, 2),
+                            _DOL[p],
+                            _fp(d),
                             side,
                             iso,
                             ms,

@@ -94,6 +94,10 @@ def _price(v: int) -> str:
     return f"0.{v:03d}".rstrip("0")
 
 
+#: thousandths -> price text
+_PRICES = [_price(v) for v in range(1001)]
+
+
 def _size(v: int) -> str:
     """Hundredths of a share as a trimmed decimal string: ``3000`` → ``30``."""
     whole, frac = divmod(v, 100)
@@ -328,7 +332,19 @@ class PolymarketVenue(Venue):
 class _Market:
     """One condition's book on one connection (YES terms, thousandths; sizes in hundredths)."""
 
-    __slots__ = ("asks", "bids", "cond", "last", "tick", "tick_state")
+    __slots__ = (
+        "_best",
+        "asks",
+        "bids",
+        "cond",
+        "last",
+        "na",
+        "nb",
+        "tick",
+        "tick_state",
+        "ya",
+        "yb",
+    )
 
     def __init__(self, cond: Condition, rnd: Any) -> None:
         self.cond = cond
@@ -336,19 +352,42 @@ class _Market:
         self.tick_state = cond.tick
         self.bids: dict[int, int] = {}
         self.asks: dict[int, int] = {}
+        # wire text of each level: YES bids/asks, NO bids (from YES asks), NO asks (from YES bids)
+        self.yb: dict[int, str] = {}
+        self.ya: dict[int, str] = {}
+        self.nb: dict[int, str] = {}
+        self.na: dict[int, str] = {}
+        self._best: tuple[int, int] | None = None
         step = max(cond.tick, 10)
         b = cond.mid - step // 2 if step > 1 else cond.mid - 1
         b -= b % cond.tick
         a = b + step
         for i in range(8):
             if b - i * step > 0:
-                self.bids[b - i * step] = 100 * (1 + int(rnd() ** 2 * 5000))
+                self.store(True, b - i * step, 100 * (1 + int(rnd() ** 2 * 5000)))
             if a + i * step < 1000:
-                self.asks[a + i * step] = 100 * (1 + int(rnd() ** 2 * 5000))
+                self.store(False, a + i * step, 100 * (1 + int(rnd() ** 2 * 5000)))
         self.last = b
 
+    def store(self, bid: bool, p: int, s: int) -> None:
+        """Set a YES level (``s == 0`` removes it) and its wire texts."""
+        side, own, mirror = (self.bids, self.yb, self.na) if bid else (self.asks, self.ya, self.nb)
+        self._best = None
+        if s <= 0:
+            side.pop(p, None)
+            own.pop(p, None)
+            mirror.pop(p, None)
+            return
+        side[p] = s
+        size = _size(s)
+        own[p] = f'{{"price":"{_PRICES[p]}","size":"{size}"}}'
+        mirror[p] = f'{{"price":"{_PRICES[1000 - p]}","size":"{size}"}}'
+
     def best(self) -> tuple[int, int]:
-        return max(self.bids, default=0), min(self.asks, default=1000)
+        b = self._best
+        if b is None:
+            b = self._best = (max(self.bids, default=0), min(self.asks, default=1000))
+        return b
 
     def token_best(self, yes: bool) -> tuple[int, int]:
         b, a = self.best()
@@ -357,16 +396,16 @@ class _Market:
     def ladder(self, yes: bool) -> tuple[str, str]:
         """bids ascending (best last), asks descending (best last), in the token's terms."""
         if yes:
-            bids = sorted(self.bids.items())
-            asks = sorted(self.asks.items(), reverse=True)
-        else:
-            bids = sorted(((1000 - p, s) for p, s in self.asks.items()))
-            asks = sorted(((1000 - p, s) for p, s in self.bids.items()), reverse=True)
-
-        def lv(levels: list[tuple[int, int]]) -> str:
-            return ",".join(f'{{"price":"{_price(p)}","size":"{_size(s)}"}}' for p, s in levels)
-
-        return lv(bids), lv(asks)
+            yb, ya = self.yb, self.ya
+            return (
+                ",".join([yb[p] for p in sorted(self.bids)]),
+                ",".join([ya[p] for p in sorted(self.asks, reverse=True)]),
+            )
+        nb, na = self.nb, self.na
+        return (
+            ",".join([nb[p] for p in sorted(self.asks, reverse=True)]),
+            ",".join([na[p] for p in sorted(self.bids)]),
+        )
 
     def change(self, rnd: Any) -> tuple[bool, int, int]:
         """One level change in YES terms: (bid side, price, new size; 0 removes)."""
@@ -378,7 +417,7 @@ class _Market:
         if (r < 0.3 and len(side) > 3) or len(side) > 14:
             levels = sorted(side, reverse=bid)
             p = levels[int(rnd() ** 2 * len(levels))]
-            del side[p]
+            self.store(bid, p, 0)
             return bid, p, 0
         if r < 0.55 and a - b > tick:
             p = b + tick if bid else a - tick
@@ -393,7 +432,7 @@ class _Market:
             levels = sorted(side, reverse=bid)
             p = levels[int(rnd() ** 2 * len(levels))]
         s = 100 * (1 + int(rnd() ** 2 * 5000)) + int(rnd() * 100)
-        side[p] = s
+        self.store(bid, p, s)
         return bid, p, s
 
 
@@ -477,7 +516,7 @@ class PolymarketSession(Session):
         return (
             f'{{"market":"{cond.condition_id}","asset_id":"{cond.yes if yes else cond.no}",'
             f'"timestamp":"{ts}","hash":"{_hash(self.rng)}","bids":[{bids}],"asks":[{asks}],'
-            f'{head}"tick_size":"{_price(m.tick)}","last_trade_price":"{_price(last)}"}}'
+            f'{head}"tick_size":"{_PRICES[m.tick]}","last_trade_price":"{_PRICES[last]}"}}'
         )
 
     def _dump(self, tokens: list[str]) -> None:
@@ -535,9 +574,9 @@ class PolymarketSession(Session):
                     price = p if y else 1000 - p
                     side = "BUY" if bid == y else "SELL"
                     items.append(
-                        f'{{"asset_id":"{t}","price":"{_price(price)}","size":"{_size(s)}",'
-                        f'"side":"{side}","hash":"{_hash(rng)}","best_bid":"{_price(tb)}",'
-                        f'"best_ask":"{_price(ta)}"}}'
+                        f'{{"asset_id":"{t}","price":"{_PRICES[price]}","size":"{_size(s)}",'
+                        f'"side":"{side}","hash":"{_hash(rng)}","best_bid":"{_PRICES[tb]}",'
+                        f'"best_ask":"{_PRICES[ta]}"}}'
                     )
                 events.append(
                     f'{{"market":"{cond.condition_id}","price_changes":[{",".join(items)}],'
@@ -549,8 +588,8 @@ class PolymarketSession(Session):
                         tb, ta = m.token_best(y)
                         events.append(
                             f'{{"event_type":"best_bid_ask","market":"{cond.condition_id}","asset_id":"{t}",'
-                            f'"best_bid":"{_price(tb)}","best_ask":"{_price(ta)}",'
-                            f'"spread":"{_price(max(0, ta - tb))}","timestamp":"{ts}"}}'
+                            f'"best_bid":"{_PRICES[tb]}","best_ask":"{_PRICES[ta]}",'
+                            f'"spread":"{_PRICES[max(0, ta - tb)]}","timestamp":"{ts}"}}'
                         )
                         sent["best_bid_ask"] += 1
                 events.extend(self._tick_change(m, toks, ts))
@@ -561,18 +600,19 @@ class PolymarketSession(Session):
                 size = 100 + int(rnd() ** 3 * 200_000)
                 m.last = price if yes else 1000 - price
                 # the trade takes liquidity from the touched level, then books are re-sent
-                book = m.asks if buy == yes else m.bids
+                ask_side = buy == yes
+                book = m.asks if ask_side else m.bids
                 level = price if yes else 1000 - price
                 if level in book:
                     left = book[level] - size
                     if left > 0 or len(book) <= 2:
-                        book[level] = max(left, 100)
+                        m.store(not ask_side, level, max(left, 100))
                     else:
-                        del book[level]
+                        m.store(not ask_side, level, 0)
                 token = cond.yes if yes else cond.no
                 events.append(
                     f'{{"asset_id":"{token}","event_type":"last_trade_price","fee_rate_bps":"0",'
-                    f'"market":"{cond.condition_id}","price":"{_price(price)}",'
+                    f'"market":"{cond.condition_id}","price":"{_PRICES[price]}",'
                     f'"side":"{"BUY" if buy else "SELL"}","size":"{_size(size)}","timestamp":"{ts}",'
                     f'"transaction_hash":"0x{rng.getrandbits(256):064x}"}}'
                 )
@@ -599,7 +639,7 @@ class PolymarketSession(Session):
         self.sent["tick_size_change"] += len(toks)
         return [
             f'{{"event_type":"tick_size_change","asset_id":"{t}","market":"{m.cond.condition_id}",'
-            f'"old_tick_size":"{_price(old)}","new_tick_size":"{_price(want)}","timestamp":"{ts}"}}'
+            f'"old_tick_size":"{_PRICES[old]}","new_tick_size":"{_PRICES[want]}","timestamp":"{ts}"}}'
             for t, _ in toks
         ]
 
