@@ -15,6 +15,7 @@ from capture_helpers import ssmd_events
 
 from helpers import async_wait_until
 from ssmd.archive import iter_lines, list_files
+from ssmd.sim import start_sim
 
 
 def ssmd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -50,8 +51,7 @@ def test_user_errors_are_one_line(args: list[str], env: dict[str, str], message:
 
 
 async def test_sigterm_flushes_and_finalizes_the_archive(tmp_path: Path) -> None:
-    sim_mod = pytest.importorskip("ssmd.sim")
-    sim = await sim_mod.start_sim("kraken", rate=2000.0)
+    sim = await start_sim("kraken", rate=2000.0)
     try:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,

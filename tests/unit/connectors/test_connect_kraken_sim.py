@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
 
+import ssmd.sim as sim_mod
 from helpers import async_wait_until
-
-sim_mod = pytest.importorskip("ssmd.sim", reason="the Kraken simulator has not landed yet")
 
 SYMBOLS = ["BTC/USD", "ETH/USD", "SOL/USD"]
 

@@ -1,0 +1,154 @@
+"""Kalshi end to end against the simulator: signed upgrade, counts, a refused
+key, reconnect with exactly the desired set, book gap → get_snapshot, stall."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+import ssmd.sim as sim_mod
+from helpers import async_wait_until
+from ssmd.errors import ConnectorError
+
+
+def _key(tmp_path: Path, name: str) -> tuple[rsa.RSAPrivateKey, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path = tmp_path / name
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,  # PKCS#1
+            serialization.NoEncryption(),
+        )
+    )
+    return key, str(path)
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> tuple[rsa.RSAPrivateKey, str, str]:
+    key, path = _key(tmp_path, "good.pem")
+    _, wrong = _key(tmp_path, "wrong.pem")
+    return key, path, wrong
+
+
+async def _sim(key: rsa.RSAPrivateKey, rate: float = 2000.0):  # type: ignore[no-untyped-def]
+    return await sim_mod.start_sim("kalshi", rate=rate, kalshi_public_key=key.public_key())
+
+
+async def test_counts_match_and_lines_carry_categories(tmp_path: Path, keys) -> None:  # type: ignore[no-untyped-def]
+    key, path, _ = keys
+    sim = await _sim(key)
+    markets = sim.venue.instrument_ids()[:4]
+    try:
+        async with capturing(
+            sim, "kalshi", markets, tmp_path / "a", api_key="kid", private_key_path=path
+        ) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 1000, timeout=20)
+            await sim.set_rate(0)
+            await async_wait_until(lambda: data_count(cap) == sim_messages(sim), timeout=10)
+            sent = dict(sim.stats()["messages"])
+            assert sim.stats()["rejected_upgrades"] == 0
+            assert cap.totals()["gaps"] == 0
+    finally:
+        await sim.stop()
+    lines = archive(tmp_path / "a", "kalshi")
+    got = kinds(lines)
+    assert {k: n for k, n in sent.items() if n} == dict(got)
+    data = [x for x in lines if ".json.ticker." in x["subj"]]
+    assert data and all(".unknown.json." not in x["subj"] for x in data)  # /series categories
+
+
+async def test_wrong_key_is_refused_without_retrying(tmp_path: Path, keys) -> None:  # type: ignore[no-untyped-def]
+    key, _, wrong = keys
+    sim = await _sim(key)
+    try:
+        with pytest.raises(ConnectorError, match="HTTP 401"):
+            async with capturing(
+                sim, "kalshi", ["X"], tmp_path, api_key="kid", private_key_path=wrong
+            ) as cap:
+                await cap.wait(10)
+        assert sim.stats()["rejected_upgrades"] == 1
+    finally:
+        await sim.stop()
+
+
+async def test_disconnect_resubscribes_exactly_the_desired_set(tmp_path: Path, keys) -> None:  # type: ignore[no-untyped-def]
+    key, path, _ = keys
+    sim = await _sim(key)
+    markets = sim.venue.instrument_ids()[:5]
+    try:
+        async with capturing(
+            sim, "kalshi", markets, tmp_path, api_key="kid", private_key_path=path
+        ) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 300, timeout=20)
+            before = list(sim.stats()["subscriptions"].values())
+            cap.remove(markets[:1])
+            cap.add(markets[:1])  # through update_subscription on the live sids
+            sim.inject("disconnect")
+            await async_wait_until(lambda: cap.totals()["reconnects"] == 1, timeout=10)
+            await async_wait_until(
+                lambda: list(sim.stats()["subscriptions"].values()) == before, timeout=10
+            )
+            n = data_count(cap)
+            await async_wait_until(lambda: data_count(cap) > n + 200, timeout=10)
+            assert cap.totals()["venue_errors"] == 0
+    finally:
+        await sim.stop()
+    events = ssmd_events(archive(tmp_path, "kalshi"))
+    assert events[:2] == ["disconnect", "reconnect"]
+
+
+async def test_book_gap_asks_for_a_snapshot(tmp_path: Path, keys) -> None:  # type: ignore[no-untyped-def]
+    key, path, _ = keys
+    sim = await _sim(key)
+    markets = sim.venue.instrument_ids()[:2]
+    try:
+        async with capturing(
+            sim,
+            "kalshi",
+            markets,
+            tmp_path,
+            api_key="kid",
+            private_key_path=path,
+            channels=("orderbook_delta",),
+        ) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 200, timeout=20)
+            books = sim.stats()["messages"]["book"]
+            sim.inject("drop", count=1)
+            await async_wait_until(lambda: cap.totals()["gaps"] >= 1, timeout=10)
+            conn = cap.connections[0]
+            await async_wait_until(lambda: conn.stats.resync_requests >= 1, timeout=5)
+            await async_wait_until(lambda: sim.stats()["messages"]["book"] > books + 50, timeout=5)
+            assert cap.totals()["venue_errors"] == 0
+    finally:
+        await sim.stop()
+    events = ssmd_events(archive(tmp_path, "kalshi"))
+    assert "gap" in events and "resync" in events
+
+
+async def test_market_stall_is_redriven(tmp_path: Path, keys) -> None:  # type: ignore[no-untyped-def]
+    key, path, _ = keys
+    sim = await _sim(key, rate=3000.0)
+    markets = sim.venue.instrument_ids()[:3]
+    try:
+        async with capturing(
+            sim,
+            "kalshi",
+            markets,
+            tmp_path,
+            api_key="kid",
+            private_key_path=path,
+            stall_timeout=0.5,
+        ) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 3000, timeout=20)
+            sim.inject("stall", instrument=markets[1], seconds=30)
+            await async_wait_until(lambda: cap.totals()["stalls"] >= 1, timeout=10)
+            assert cap.totals()["venue_errors"] == 0 and cap.totals()["reconnects"] == 0
+    finally:
+        await sim.stop()
+    (stall,) = [x["msg"] for x in archive(tmp_path, "kalshi") if x["msg"].get("ssmd") == "stall"]
+    assert stall["instrument"] == markets[1] and stall["action"] == "resubscribe"
