@@ -649,6 +649,16 @@ class SimServer:
     # -- tasks -------------------------------------------------------------------
 
     async def _pump(self) -> None:
+        while True:
+            try:
+                await self._pump_loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("sim %s: pump failed; restarting it", self.venue_name)
+                await asyncio.sleep(0.1)
+
+    async def _pump_loop(self) -> None:
         loop = asyncio.get_running_loop()
         tick = self.options.tick
         last = loop.time()
@@ -686,7 +696,7 @@ class SimServer:
                 if c.ready(now) and (w := c.session.weight()) > 0
             ]
             total = sum(w for _, w in active)
-            if not total or self.rate <= 0:
+            if not total or self.rate <= 0 or self.unthrottled:
                 continue
             per = self.rate * dt / total
             for c, w in active:
