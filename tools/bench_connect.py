@@ -23,11 +23,11 @@ import time
 from typing import Any
 
 
-def _sim(venue: str, rate: float, instruments: int | None, q: Any) -> None:
+def _sim(venue: str, rate: float, instruments: int | None, q: Any, pub: bytes | None) -> None:
     async def main() -> None:
         from ssmd.sim import start_sim
 
-        sim = await start_sim(venue, rate=rate, instruments=instruments)
+        sim = await start_sim(venue, rate=rate, instruments=instruments, kalshi_public_key=pub)
         q.put((sim.ws_url, sim.rest_url))
         while True:
             await asyncio.sleep(3600)
@@ -68,7 +68,10 @@ async def _run(
     from ssmd.runtime.capture import run_capture
     from ssmd.runtime.sink import ArchiveSink
 
-    connector = create(venue, {"ws_url": ws, "rest_url": rest})
+    settings: dict[str, Any] = {"ws_url": ws, "rest_url": rest}
+    if venue == "kalshi":
+        settings.update(api_key="bench", private_key_path=f"{root}/kalshi.pem")
+    connector = create(venue, settings)
     sink = ArchiveSink(root, venue, "bench")
     t0 = time.perf_counter()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -122,14 +125,32 @@ def main() -> None:
     ap.add_argument("--churn", type=int, default=0, help="instruments swapped each period")
     ap.add_argument("--every", type=float, default=10.0, help="churn/RSS sample period, s")
     args = ap.parse_args()
+    pub = None
+    pem = b""
+    if args.venue == "kalshi":  # a throwaway key: the simulator verifies signatures
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        pub = key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
     q: Any = mp.get_context("spawn").Queue()
     proc = mp.get_context("spawn").Process(
-        target=_sim, args=(args.venue, args.rate, args.instruments, q), daemon=True
+        target=_sim, args=(args.venue, args.rate, args.instruments, q, pub), daemon=True
     )
     proc.start()
     try:
         ws, rest = q.get(timeout=30)
         with tempfile.TemporaryDirectory(prefix="ssmd-bench-") as root:
+            if pem:
+                with open(f"{root}/kalshi.pem", "wb") as f:
+                    f.write(pem)
             out = asyncio.run(
                 _run(args.venue, ws, rest, args.seconds, root, args.churn, args.every)
             )
