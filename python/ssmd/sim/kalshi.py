@@ -551,6 +551,9 @@ class KalshiSession(Session):
         self.streams: list[tuple[_Sub, _MState | None]] = []
         self.next_ping = time.monotonic() + venue.options.ping_interval
         self.limit = venue.options.kalshi_market_limit
+        # trade ids: a random UUID v4 prefix per connection and a counter (unique, cheap)
+        self.uid_prefix = uuid4(self.rng)[:24]
+        self.uid_count = int(self.rnd() * 2**40)
 
     # -- keep-alive, slow reader -----------------------------------------------
 
@@ -817,6 +820,10 @@ class KalshiSession(Session):
             iso or iso_us(ns),
         )
 
+    def _uid(self) -> str:
+        self.uid_count += 1
+        return f"{self.uid_prefix}{self.uid_count & 0xFFFFFFFFFFFF:012x}"
+
     def generate(self, n: int, out: list[bytes]) -> None:
         streams = self.streams
         if not streams:
@@ -860,7 +867,7 @@ class KalshiSession(Session):
                         % (
                             sub.sid,
                             sub.seq,
-                            uuid4(self.rng),
+                            self._uid(),
                             m.ticker,
                             _DOL[p],
                             _DOL[100 - p],

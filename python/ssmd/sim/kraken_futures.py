@@ -350,6 +350,9 @@ class KrakenFuturesSession(Session):
         opts = venue.options
         self.heartbeat = opts.heartbeat_interval or 5.0
         self.ticker_interval = opts.ticker_interval
+        # trade ids: a random UUID v4 prefix per connection and a counter (unique, cheap)
+        self.uid_prefix = uuid4(self.rng)[:24]
+        self.uid_count = int(self.rnd() * 2**40)
 
     def on_open(self) -> None:
         self.send('{"event":"info","version":1}', "info")
@@ -479,7 +482,7 @@ class KrakenFuturesSession(Session):
         kind = "fill" if rnd() < 0.97 else ("liquidation" if rnd() < 0.7 else "block")
         msg = _TRADE % (
             p.symbol,
-            uuid4(self.rng),
+            self._uid(),
             "buy" if buy else "sell",
             kind,
             st.trade_seq,
@@ -522,6 +525,10 @@ class KrakenFuturesSession(Session):
             f'"openInterest":{trim(st.volume // 2 + 1, qp)},"markPrice":{mark:.10g},'
             f'"maturityTime":{maturity},"post_only":false,"volumeQuote":{st.volume / 10**qp * mark:.3f}}}'
         )
+
+    def _uid(self) -> str:
+        self.uid_count += 1
+        return f"{self.uid_prefix}{self.uid_count & 0xFFFFFFFFFFFF:012x}"
 
     def generate(self, n: int, out: list[bytes]) -> None:
         now_ms = time.time_ns() // 1_000_000

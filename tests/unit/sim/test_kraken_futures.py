@@ -152,13 +152,13 @@ async def test_seq_faults_seen_by_core(make_sim: Any) -> None:
     sim = await make_sim(
         "kraken-futures",
         rate=4000.0,
-        faults=FaultPlan(drop=0.01, duplicate=0.01, reorder=0.01),
+        faults=FaultPlan(drop=0.01, duplicate=0.01, reorder=0.04),
         seed=11,
     )
     c = await connect(sim.ws_url)
     c.send({"event": "subscribe", "feed": "trade", "product_ids": IDS})
     c.send({"event": "subscribe", "feed": "book", "product_ids": IDS})
-    await async_wait_until(lambda: len(c.frames) > 3000)
+    await async_wait_until(lambda: len(c.frames) > 4000)
     p = Processor("kraken-futures", "t")
     batch = p.process(c.frames, time.time_ns())
     n = p.counters()
