@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
 from cryptography.hazmat.primitives import serialization
@@ -12,6 +13,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 import ssmd.sim as sim_mod
 from helpers import async_wait_until
+from ssmd.connectors.base import InstrumentQuery
+from ssmd.connectors.registry import create
 from ssmd.errors import ConnectorError
 
 
@@ -152,3 +155,28 @@ async def test_market_stall_is_redriven(tmp_path: Path, keys) -> None:  # type: 
         await sim.stop()
     (stall,) = [x["msg"] for x in archive(tmp_path, "kalshi") if x["msg"].get("ssmd") == "stall"]
     assert stall["instrument"] == markets[1] and stall["action"] == "resubscribe"
+
+
+async def test_category_discovery(tmp_path: Path, keys) -> None:  # type: ignore[no-untyped-def]
+    key, path, _ = keys
+    sim = await _sim(key)
+    series = sim.venue.series
+    category = series[0]["category"]
+    in_cat = {s["ticker"] for s in series if s["category"] == category}
+    try:
+        connector = create(
+            "kalshi",
+            {
+                "ws_url": sim.ws_url,
+                "rest_url": sim.rest_url,
+                "api_key": "k",
+                "private_key_path": path,
+            },
+        )
+        async with httpx.AsyncClient() as client:
+            res = await connector.resolve(InstrumentQuery(categories=(category.upper(),)), client)
+        assert res.instruments
+        assert all(m.split("-", 1)[0] in in_cat for m in res.instruments)
+        assert res.categories[next(iter(in_cat))] == category
+    finally:
+        await sim.stop()

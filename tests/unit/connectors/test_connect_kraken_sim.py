@@ -163,3 +163,31 @@ async def test_metrics_are_exported(tmp_path: Path) -> None:
         "ssmd_sink_queue_bytes",
     ):
         assert name in text, name
+
+
+async def test_sharding_and_run_time_changes_through_one_path(tmp_path: Path) -> None:
+    sim = await sim_mod.start_sim("kraken", rate=2000.0)
+    extra = [s for s in sim.venue.instrument_ids() if s not in SYMBOLS][:2]
+
+    def per_conn() -> list[int]:
+        return sorted(sim.stats()["subscriptions"].values())
+
+    try:
+        async with capturing(sim, "kraken", SYMBOLS, tmp_path, max_per_connection=2) as cap:
+            assert [len(c.subs) for c in cap.connections] == [2, 1]
+            await async_wait_until(lambda: per_conn() == [3, 6], timeout=10)  # x3 channels
+            assert cap.add(extra) == 2  # fills connection 1, opens connection 2
+            await async_wait_until(lambda: per_conn() == [3, 6, 6], timeout=10)
+            assert cap.remove(SYMBOLS[:1]) == 1
+            await async_wait_until(lambda: per_conn() == [3, 3, 6], timeout=10)
+            added, removed = cap.set_desired(SYMBOLS[1:])
+            assert (added, removed) == (0, 2)
+            await async_wait_until(lambda: per_conn() == [0, 3, 3], timeout=10)
+            assert [sorted(c.subs.desired) for c in cap.connections] == [
+                [SYMBOLS[1]],
+                [SYMBOLS[2]],
+                [],
+            ]
+            assert cap.totals()["venue_errors"] == 0
+    finally:
+        await sim.stop()
