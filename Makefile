@@ -38,6 +38,7 @@ lint: ## ruff check, ruff format --check, mypy --strict, stubtest, cargo fmt --c
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) clippy --features python --lib -- -D warnings
 	$(PYTHON) tools/check_budgets.py
+	$(PYTHON) tools/check_test_names.py
 
 test: ## Run the test suite (unit, venues, property; benches as smoke tests)
 	$(PYTHON) -m pytest --benchmark-disable
