@@ -113,13 +113,13 @@ async def test_heartbeat_feed(make_sim: Any) -> None:
 
 
 async def test_closed_without_ping(make_sim: Any) -> None:
-    sim = await make_sim("kraken-futures", rate=500.0, options=SimOptions(ping_timeout=0.6))
+    sim = await make_sim("kraken-futures", rate=500.0, options=SimOptions(ping_timeout=1.0))
     quiet = await connect(sim.ws_url)
     pinging = await connect(sim.ws_url)
     for c in (quiet, pinging):
         c.send({"event": "subscribe", "feed": "trade", "product_ids": ["PF_XBTUSD"]})
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + 1.5
+    deadline = loop.time() + 2.0
     while loop.time() < deadline:  # the keep-alive under test: a ping every 0.2 s
         pinging.ping()
         await asyncio.sleep(0.2)
