@@ -26,6 +26,7 @@ FAULT_TYPES = (
     "malformed",
     "stall",
     "instrument_stall",
+    "channel_stall",
     "disconnect",
     "slow_reader",
     "rest_throttle",

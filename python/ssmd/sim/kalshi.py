@@ -845,7 +845,7 @@ class KalshiSession(Session):
                 n_life += 1
                 continue
             m = st.market
-            if stalled and stalled(m.ticker):
+            if stalled and (stalled(m.ticker) or stalled("channel:" + sub.channel)):
                 continue
             ch = sub.channel
             if ch == "ticker":

@@ -342,6 +342,8 @@ class _Sym:
 
 
 _PCT = _Memo(2)
+#: stall keys of whole channels (SimServer.inject("stall", channel=…)), by stream kind
+_CHANNEL_KEYS = ("channel:book", "channel:trade", "channel:ticker")
 _BOOK = '{"channel":"book","type":"%s","data":[{"symbol":"%s","bids":[%s],"asks":[%s],"checksum":%d,"timestamp":"%s"}]}'
 _TICKER = '{"channel":"ticker","type":"%s","data":[{"symbol":"%s",%s,%s,"timestamp":"%s"}]}'
 _TRADE = (
@@ -765,7 +767,7 @@ class KrakenSession(Session):
         while n_book + n_trade + n_ticker < n and attempts < 2 * n + 8:
             attempts += 1
             st, ch = streams[int(rnd() * count)]
-            if stalls and stalled(st.pair.symbol):
+            if stalls and (stalled(st.pair.symbol) or stalled(_CHANNEL_KEYS[ch])):
                 continue
             trigger = st.sub_ticker
             if ch == 1 or (ch == 2 and trigger == "trades"):

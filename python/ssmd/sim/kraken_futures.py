@@ -44,6 +44,8 @@ PRIVATE_FEEDS = (
     "notifications_auth",
 )
 SNAPSHOT_TRADES = 20
+#: stall keys of whole feeds (SimServer.inject("stall", channel=…)), by stream kind
+_CHANNEL_KEYS = ("channel:book", "channel:trade", "channel:ticker")
 BOOK_LEVELS = 25
 
 
@@ -538,7 +540,9 @@ class KrakenFuturesSession(Session):
         if self.tickers:
             mono = time.monotonic()
             for st in self.tickers:
-                if mono >= st.next_ticker and not (stalled and stalled(st.product.symbol)):
+                if mono >= st.next_ticker and not (
+                    stalled and (stalled(st.product.symbol) or stalled("channel:ticker"))
+                ):
                     st.next_ticker = mono + self.ticker_interval
                     ap(self._ticker(st, now_ms).encode())
                     n_ticker += 1
@@ -550,7 +554,7 @@ class KrakenFuturesSession(Session):
             attempts += 1
             st, ch = streams[int(rnd() * count)]
             p = st.product
-            if stalled and stalled(p.symbol):
+            if stalled and (stalled(p.symbol) or stalled(_CHANNEL_KEYS[ch])):
                 continue
             if ch == 1:
                 ap(self._trade(st, now_ms).encode())

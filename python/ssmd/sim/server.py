@@ -551,8 +551,11 @@ class SimServer:
         """Inject ``fault`` now; returns how many connections (or requests) it affects.
 
         * ``stall``: ``seconds`` (default 5); with ``instrument=ID`` only that
-          instrument's data stops (on every connection), else whole
-          connections (``conn=ID`` for one) go silent with keep-alives intact.
+          instrument's data stops (on every connection), with ``channel=NAME``
+          one subscription kind (Kalshi channel, Kraken channel, Futures
+          feed: ``ticker``, ``trade``, ``book``/``orderbook_delta``, …),
+          else whole connections (``conn=ID`` for one) go silent with
+          keep-alives intact.
         * ``disconnect``: close connections now (``conn=ID`` for one,
           ``abrupt=True`` drops TCP without a close frame).
         * ``drop``, ``duplicate``, ``reorder``, ``malformed``,
@@ -568,7 +571,12 @@ class SimServer:
         if fault == "stall":
             seconds = float(kw.pop("seconds", 5.0))
             instrument = kw.pop("instrument", None)
+            channel = kw.pop("channel", None)
             self._no_more(fault, kw)
+            if channel is not None:
+                self.instrument_stalls[f"channel:{channel}"] = now + seconds
+                self.fault_counts["channel_stall"] += 1
+                return len(conns)
             if instrument is not None:
                 self.instrument_stalls[str(instrument)] = now + seconds
                 self.fault_counts["instrument_stall"] += 1

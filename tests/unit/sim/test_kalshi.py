@@ -267,3 +267,21 @@ async def test_slow_reader_gets_error_25_and_loses_subscriptions(make_sim: Any) 
     assert stats["connections"] == 1 and stats["subscriptions"] == {"c1": 0}  # still connected
     assert stats["controls"]["error"] == 1
     writer.close()
+
+
+async def test_one_subscription_stalls(make_sim: Any) -> None:
+    """A stall of one channel: its sid goes quiet, the other sid and the socket go on."""
+    sim = await make_sim("kalshi", rate=3000.0)
+    mk = sim.venue.instrument_ids()[:4]
+    c = await connect(sim.ws_url, {"KALSHI-ACCESS-KEY": "k"})
+    c.send({"id": 1, "cmd": "subscribe", "params": {"channels": ["trade"], "market_tickers": mk}})  # fmt: skip
+    c.send({"id": 2, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"], "market_tickers": mk}})  # fmt: skip
+    await async_wait_until(lambda: len(c.frames) > 200)
+    sim.inject("stall", channel="trade", seconds=0.6)
+    await asyncio.sleep(0.05)
+    mark = len(c.frames)
+    await asyncio.sleep(0.3)
+    assert {m["type"] for m in c.json(mark)} == {"orderbook_delta"}
+    await async_wait_until(lambda: any(m["type"] == "trade" for m in c.json(mark)))
+    assert sim.stats()["faults"]["channel_stall"] == 1
+    assert core(c.frames).counters()["gaps"] == 0  # a stall loses nothing
