@@ -180,3 +180,29 @@ async def test_category_discovery(tmp_path: Path, keys) -> None:  # type: ignore
         assert res.categories[next(iter(in_cat))] == category
     finally:
         await sim.stop()
+
+
+async def test_terminal_subscription_errors_resubscribe(tmp_path: Path, keys) -> None:  # type: ignore[no-untyped-def]
+    key, path, _ = keys
+    sim = await _sim(key)
+    markets = sim.venue.instrument_ids()[:3]
+    try:
+        async with capturing(
+            sim, "kalshi", markets, tmp_path, api_key="kid", private_key_path=path
+        ) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 300, timeout=20)
+            before = list(sim.stats()["subscriptions"].values())
+            sim.inject("slow_reader")  # error 25 ends every data subscription
+            await async_wait_until(lambda: cap.totals()["venue_errors"] >= 3, timeout=10)
+            await async_wait_until(
+                lambda: list(sim.stats()["subscriptions"].values()) == before, timeout=10
+            )
+            n = data_count(cap)
+            await async_wait_until(lambda: data_count(cap) > n + 200, timeout=10)
+            assert cap.totals()["reconnects"] == 0
+    finally:
+        await sim.stop()
+    resyncs = [x["msg"] for x in archive(tmp_path, "kalshi") if x["msg"].get("ssmd") == "resync"]
+    channels = {r["channel"] for r in resyncs}
+    assert {"ticker", "trade", "market_lifecycle_v2"} <= channels
+    assert all("error 25" in r["reason"] for r in resyncs)

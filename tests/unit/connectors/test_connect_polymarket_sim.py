@@ -64,3 +64,17 @@ async def test_reconnect_stall_and_malformed(tmp_path: Path) -> None:
     events = ssmd_events(lines)
     i = events.index("disconnect")
     assert events[i : i + 2] == ["disconnect", "reconnect"]
+
+
+async def test_more_tokens_than_one_connection_takes_are_sharded(tmp_path: Path) -> None:
+    sim = await sim_mod.start_sim("polymarket", rate=2000.0, instruments=300)
+    try:
+        async with capturing(sim, "polymarket", [], tmp_path, all_=True) as cap:
+            assert len(cap.desired) == 600
+            assert [len(c.subs) for c in cap.connections] == [500, 100]
+            await async_wait_until(
+                lambda: sorted(sim.stats()["subscriptions"].values()) == [100, 500], timeout=10
+            )
+            await async_wait_until(lambda: data_count(cap) >= 1000, timeout=20)
+    finally:
+        await sim.stop()
