@@ -74,8 +74,13 @@ class ShardPlan:
 
     A new instrument goes to the lowest-numbered shard with room; a new shard
     is opened when all are full. Removing frees room that later additions
-    reuse. Shards are never renumbered.
+    reuse. An instrument that comes back goes to its former shard when that
+    one has room, so per-connection state (the core's books) does not
+    follow instruments around. Shards are never renumbered.
     """
+
+    #: removed instruments whose former shard is remembered
+    MAX_HOMES = 100_000
 
     def __init__(self, cap: int) -> None:
         if cap < 1:
@@ -84,6 +89,7 @@ class ShardPlan:
         self.owner: dict[str, int] = {}
         self.sizes: list[int] = []
         self._first_free = 0
+        self._home: dict[str, int] = {}
 
     def place(self, instruments: Iterable[str]) -> dict[int, list[str]]:
         """Assign new instruments; return ``{shard: [added…]}`` (shards may be new)."""
@@ -91,13 +97,17 @@ class ShardPlan:
         for inst in instruments:
             if inst in self.owner:
                 continue
-            i = self._first_free
-            while i < len(self.sizes) and self.sizes[i] >= self.cap:
-                i += 1
-            if i == len(self.sizes):
-                self.sizes.append(0)
+            home = self._home.pop(inst, None)
+            if home is not None and self.sizes[home] < self.cap:
+                i = home  # every shard below _first_free is full, so home >= it
+            else:
+                i = self._first_free
+                while i < len(self.sizes) and self.sizes[i] >= self.cap:
+                    i += 1
+                if i == len(self.sizes):
+                    self.sizes.append(0)
+                self._first_free = i
             self.sizes[i] += 1
-            self._first_free = i
             self.owner[inst] = i
             out.setdefault(i, []).append(inst)
         return out
@@ -111,6 +121,9 @@ class ShardPlan:
                 continue
             self.sizes[i] -= 1
             self._first_free = min(self._first_free, i)
+            self._home[inst] = i
+            if len(self._home) > self.MAX_HOMES:
+                del self._home[next(iter(self._home))]
             out.setdefault(i, []).append(inst)
         return out
 

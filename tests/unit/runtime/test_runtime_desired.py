@@ -101,6 +101,18 @@ def test_plan_reuses_freed_room() -> None:
         ShardPlan(0)
 
 
+def test_plan_sends_a_returning_instrument_home() -> None:
+    plan = ShardPlan(2)
+    plan.place(["a", "b", "c", "d"])
+    plan.unplace(["d"])  # shard 1 has room
+    plan.unplace(["a"])  # shard 0 has room
+    assert plan.place(["d"]) == {1: ["d"]}  # its former shard, not the first free one
+    assert plan.place(["x"]) == {0: ["x"]}
+    plan.unplace(["d"])
+    plan.place(["y"])  # takes shard 1's room
+    assert plan.place(["d"]) == {2: ["d"]}  # home is full: first free
+
+
 # -- through the capture, with real Kraken requests on a model venue -------------
 
 
