@@ -39,9 +39,10 @@ def setup_logging(level: str) -> None:
         level=getattr(logging, level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if level.lower() != "debug":
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        logging.getLogger("picows").setLevel(logging.WARNING)
+    # picows and httpx at debug would log upgrade and request headers (Kalshi's signed ones)
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    logging.getLogger("picows").setLevel(logging.WARNING)
 
 
 @app.command()

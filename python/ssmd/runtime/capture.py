@@ -353,8 +353,12 @@ async def run_capture(
     and the sink is flushed and closed, also when the capture failed; the
     failure is then re-raised.
     """
-    async with httpx.AsyncClient(timeout=20.0, follow_redirects=True) as client:
-        resolution = await connector.resolve(query, client)
+    try:
+        async with httpx.AsyncClient(timeout=20.0, follow_redirects=True) as client:
+            resolution = await connector.resolve(query, client)
+    except BaseException:
+        sink.close()
+        raise
     log.info(
         "%s: %d instrument(s) on channels %s",
         connector.venue,

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
 
 import ssmd.sim as sim_mod
 from helpers import async_wait_until
+from ssmd.errors import ConfigError
+from ssmd.runtime.sink import ArchiveSink
 
 
 def _conditions(sim, n: int) -> list[str]:  # type: ignore[no-untyped-def]
@@ -76,5 +79,16 @@ async def test_more_tokens_than_one_connection_takes_are_sharded(tmp_path: Path)
                 lambda: sorted(sim.stats()["subscriptions"].values()) == [100, 500], timeout=10
             )
             await async_wait_until(lambda: data_count(cap) >= 1000, timeout=20)
+    finally:
+        await sim.stop()
+
+
+async def test_unknown_condition_is_a_config_error_and_the_sink_is_closed(tmp_path: Path) -> None:
+    sim = await sim_mod.start_sim("polymarket", rate=100.0)
+    try:
+        with pytest.raises(ConfigError, match="unknown condition"):
+            async with capturing(sim, "polymarket", ["0x" + "ab" * 32], tmp_path):
+                pass
+        ArchiveSink(tmp_path, "polymarket", "test").close()  # the writer's lock was released
     finally:
         await sim.stop()
