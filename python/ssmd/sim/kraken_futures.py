@@ -33,7 +33,8 @@ from ssmd.sim.server import Session, SimConnection, Venue
 
 __all__ = ["KrakenFuturesVenue", "Product"]
 
-PUBLIC_FEEDS = ("ticker", "ticker_lite", "trade", "book", "heartbeat")
+#: served feeds (``ticker_lite`` and candles are not simulated: an ``alert`` like any unknown feed)
+PUBLIC_FEEDS = ("ticker", "trade", "book", "heartbeat")
 PRIVATE_FEEDS = (
     "open_orders",
     "open_orders_verbose",
@@ -410,8 +411,6 @@ class KrakenFuturesSession(Session):
             self._error("Invalid product id")
             return
         ids = [i.upper() for i in ids]
-        if feed == "ticker_lite":
-            feed = "ticker"  # served as the full ticker
         self.send(
             orjson.dumps({"event": f"{event}d", "feed": req["feed"], "product_ids": ids}),
             f"{event}d",
