@@ -32,6 +32,7 @@ from ssmd.sim.server import Session, SimConnection, Venue
 __all__ = ["KrakenVenue", "L2Book", "Pair"]
 
 DEPTHS = (10, 25, 100, 500, 1000)
+_POOL = 1024
 TRADE_SNAPSHOT = 50
 
 
@@ -122,6 +123,7 @@ class L2Book:
         "bq",
         "bw",
         "depth",
+        "pool",
         "pp",
         "ptxt",
         "qmax",
@@ -139,6 +141,8 @@ class L2Book:
         self.unit = 10 ** max(0, pair.qp - 2)
         self.ptxt = _Memo(pair.pp)
         self.qtxt: dict[int, str] = {}  # price -> qty text of that level
+        #: quantities drawn once with their wire texts (a draw is an index)
+        self.pool = [(q, trim(q, pair.qp)) for q in (self.qty() for _ in range(_POOL))]
         mid = max(depth * 4 + 10, round(pair.price * 10**pair.pp))
         self.bids: list[int] = []  # ascending: best bid last
         self.asks: list[int] = []  # ascending: best ask first
@@ -165,7 +169,11 @@ class L2Book:
             q = max(self.unit, q - q % self.unit)
         return q
 
-    def _set(self, bid: bool, p: int, q: int) -> None:
+    def draw(self) -> tuple[int, str]:
+        """A random quantity and its wire text."""
+        return self.pool[int(self.rnd() * _POOL)]
+
+    def _set(self, bid: bool, p: int, q: int, qt: str = "") -> None:
         if bid:
             levels, qty, wire, ck = self.bids, self.bq, self.bw, self.bc
         else:
@@ -173,7 +181,7 @@ class L2Book:
         if p not in qty:
             bisect.insort(levels, p)
         qty[p] = q
-        qt = trim(q, self.qp)
+        qt = qt or trim(q, self.qp)
         self.qtxt[p] = qt
         wire[p] = f'{{"price":{self.ptxt[p]},"qty":{qt}}}'
         ck[p] = f"{p}{q}"
@@ -240,14 +248,14 @@ class L2Book:
             new = levels[0] - gap if bid else levels[-1] + gap
             if new > 0:
                 self._del(bid, p)
-                self._set(bid, new, self.qty())
+                self._set(bid, new, *self.draw())
                 text = f'{{"price":{self.ptxt[p]},"qty":0}},{wire[new]}'
             else:
                 r = 0.0
         elif r >= 0.8:
             p2 = self._free_price(bid, spread)
             if p2 is not None:
-                self._set(bid, p2, self.qty())
+                self._set(bid, p2, *self.draw())
                 text = wire[p2]
                 self._truncate()
             else:
@@ -255,7 +263,7 @@ class L2Book:
         if not text:
             i = 0 if top else int(rnd() ** 2 * n)
             p = levels[n - 1 - i] if bid else levels[i]
-            self._set(bid, p, self.qty())
+            self._set(bid, p, *self.draw())
             text = wire[p]
         return (text, "") if bid else ("", text)
 
@@ -720,11 +728,10 @@ class KrakenSession(Session):
         b, _, a, _ = book.top()
         p = a if buy else b
         ptxt = book.ptxt[p]
-        q = book.qty()
-        qp = st.pair.qp
         side = "buy" if buy else "sell"
         items = []
         for _ in range(1 + (rnd() < 0.15) + (rnd() < 0.05)):
+            q, qt = book.draw()
             st.trade_id += 1
             st.trades += 1
             st.volume += q
@@ -733,14 +740,13 @@ class KrakenSession(Session):
                 st.pair.symbol,
                 side,
                 ptxt,
-                trim(q, qp),
+                qt,
                 "market" if rnd() < 0.4 else "limit",
                 st.trade_id,
                 ts,
             )
             st.recent.append(item)
             items.append(item)
-            q = max(1, q // 2)
         st.last = p
         if p < st.low:
             st.low = p
