@@ -28,8 +28,8 @@ def test_help_lists_groups() -> None:
         assert group in r.stdout
 
 
-def test_demo_writes_a_readable_archive(tmp_path: Path) -> None:
-    r = ssmd("demo", "-n", "4000", "--archive", str(tmp_path))
+def test_offline_demo_writes_a_readable_archive(tmp_path: Path) -> None:
+    r = ssmd("demo", "--offline", "-n", "4000", "--archive", str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "polymarket" in r.stdout and "gaps" in r.stdout
     files = sorted(tmp_path.glob("*/*/*.jsonl.gz"))
@@ -57,3 +57,27 @@ def test_demo_bad_venue_is_one_line_error() -> None:
 def test_bad_flag_is_usage_error() -> None:
     r = ssmd("demo", "--no-such-flag")
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_live_demo_captures_every_venue_from_its_simulator(tmp_path: Path) -> None:
+    r = ssmd("demo", "--duration", "2", "--rate", "1000", "--archive", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    rows = {
+        line.split()[0]: line.split()
+        for line in r.stdout.splitlines()
+        if line.split() and line.split()[0] in ("kalshi", "kraken", "kraken-futures", "polymarket")
+    }
+    assert set(rows) == {"kalshi", "kraken", "kraken-futures", "polymarket"}
+    for venue, cols in rows.items():
+        messages = int(cols[2].replace(",", ""))
+        gaps, malformed = int(cols[5]), int(cols[6])
+        assert messages > 500, (venue, cols)
+        assert gaps == 0 and malformed == 0, (venue, cols)
+    # the archive holds what the table says, as envelope lines
+    counted = 0
+    for f in sorted(tmp_path.glob("*/*/*.jsonl.gz")):
+        for line in gzip.decompress(f.read_bytes()).splitlines():
+            env = json.loads(line)
+            assert env["subj"].startswith(f"prod.{f.parts[-3]}.")
+            counted += 1
+    assert counted >= sum(int(c[2].replace(",", "")) for c in rows.values())
