@@ -172,6 +172,7 @@ class Capture:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         with_metrics: bool = True,
+        log_every: float = 60.0,
     ) -> None:
         self.connector = connector
         self.sink = sink
@@ -180,6 +181,8 @@ class Capture:
         self.stall_timeout = stall_timeout
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
+        #: seconds between the periodic INFO summary lines
+        self.log_every = log_every
         # unique per process run, so bus message ids ({conn}:{n}) never repeat
         short = connector.venue.replace("kraken-futures", "kf")
         self.conn_prefix = _safe(f"{short}-{self.writer}-{int(time.time()) % 0x1000000:06x}")
@@ -288,6 +291,8 @@ class Capture:
     async def _tick(self) -> None:
         step = max(0.05, min(1.0, self.stall_timeout / 4))
         last_pub = 0.0
+        last_log = time.monotonic()
+        logged: dict[str, int] = {}
         while True:
             await asyncio.sleep(step)
             now = time.monotonic()
@@ -296,6 +301,31 @@ class Capture:
             if now - last_pub >= 1.0:
                 last_pub = now
                 self._publish()
+            if now - last_log >= self.log_every:
+                logged = self._log_summary(now - last_log, logged)
+                last_log = now
+
+    def _log_summary(self, secs: float, before: dict[str, int]) -> dict[str, int]:
+        """One INFO line of counts since the last one (the core counts, Python logs)."""
+        t = self.totals()
+        d = {k: v - before.get(k, 0) for k, v in t.items()}
+        up = sum(1 for c in self.connections if c.live)
+        log.info(
+            "%s: %.0f msg/s, %d connections up of %d, %d instruments; last %.0fs: "
+            "malformed=%d gaps=%d resyncs=%d reconnects=%d stalls=%d",
+            self.connector.venue,
+            d.get("data", 0) / secs if secs else 0.0,
+            up,
+            len(self.connections),
+            len(self.plan),
+            secs,
+            d.get("malformed", 0),
+            d.get("gaps", 0),
+            d.get("resyncs", 0),
+            d.get("reconnects", 0),
+            d.get("stalls", 0),
+        )
+        return t
 
     def _publish(self) -> None:
         q = getattr(self.sink, "queued_bytes", 0)
