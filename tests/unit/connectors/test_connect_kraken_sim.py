@@ -3,6 +3,7 @@ reconnect, stall, malformed frames and checksum resyncs."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
@@ -63,11 +64,20 @@ async def test_instrument_stall_is_recorded_and_redriven(tmp_path: Path) -> None
     try:
         async with capturing(sim, "kraken", SYMBOLS, tmp_path, stall_timeout=0.5) as cap:
             await async_wait_until(lambda: data_count(cap) >= 3000, timeout=20)
+            subscribed = sim.stats()["controls"]["subscribe"]
             sim.inject("stall", instrument="ETH/USD", seconds=30)
             await async_wait_until(lambda: cap.totals()["stalls"] >= 1, timeout=10)
             conn = cap.connections[0]
             assert conn.stats.stalls == {"instrument": 1}
             assert conn.transport is not None  # the connection stayed up
+            # redriven at the venue: one unsubscribe and one subscribe ack per channel
+            await async_wait_until(
+                lambda: sim.stats()["controls"].get("unsubscribe") == 3, timeout=5
+            )
+            await async_wait_until(
+                lambda: sim.stats()["controls"]["subscribe"] == subscribed + 3, timeout=5
+            )
+            assert list(sim.stats()["subscriptions"].values()) == [9]
     finally:
         await sim.stop()
     lines = archive(tmp_path, "kraken")
@@ -189,5 +199,19 @@ async def test_sharding_and_run_time_changes_through_one_path(tmp_path: Path) ->
                 [],
             ]
             assert cap.totals()["venue_errors"] == 0
+    finally:
+        await sim.stop()
+
+
+async def test_discovery_honours_retry_after(tmp_path: Path) -> None:
+    sim = await sim_mod.start_sim("kraken", rate=100.0)
+    try:
+        sim.inject("rest_throttle", count=1, retry_after=1)
+        t0 = time.monotonic()
+        async with capturing(sim, "kraken", ["BTC/USD"], tmp_path) as cap:
+            waited = time.monotonic() - t0
+            assert cap.desired == {"BTC/USD"}
+        assert waited >= 1.0  # the 429's Retry-After, not the 0.5 s first backoff
+        assert sim.stats()["rest_requests"] >= 2
     finally:
         await sim.stop()
