@@ -165,14 +165,18 @@ class Connection:
         while not self.capture.stopping:
             self.attempts += 1
             try:
-                transport, _ = await ws_connect(
-                    lambda: _Listener(self),
-                    url,
-                    extra_headers=self.connector.auth_headers(url),
-                    enable_auto_pong=False,
-                    max_frame_size=self.config.max_frame_size,
-                    websocket_handshake_timeout=self.config.handshake_timeout,
-                    logger_name=f"ssmd.{self.conn_id}",
+                # the TCP connect has no timeout of its own: bound the whole attempt
+                transport, _ = await asyncio.wait_for(
+                    ws_connect(
+                        lambda: _Listener(self),
+                        url,
+                        extra_headers=self.connector.auth_headers(url),
+                        enable_auto_pong=False,
+                        max_frame_size=self.config.max_frame_size,
+                        websocket_handshake_timeout=self.config.handshake_timeout,
+                        logger_name=f"ssmd.{self.conn_id}",
+                    ),
+                    2 * self.config.handshake_timeout,
                 )
             except asyncio.CancelledError:
                 raise
