@@ -293,11 +293,19 @@ class Capture:
         last_pub = 0.0
         last_log = time.monotonic()
         logged: dict[str, int] = {}
+        judge_after = 0.0
         while True:
+            before = time.monotonic()
             await asyncio.sleep(step)
             now = time.monotonic()
-            for c in self.connections:
-                c.check_stalls(now)
+            if now - before > step + max(1.0, self.stall_timeout / 2):
+                # this process was starved (the loop did not run): what looks like
+                # silence may be frames still in the socket; read them first
+                log.warning("%s: event loop stalled %.1fs", self.connector.venue, now - before)
+                judge_after = now + 2 * step
+            if now >= judge_after:
+                for c in self.connections:
+                    c.check_stalls(now)
             if now - last_pub >= 1.0:
                 last_pub = now
                 self._publish()
