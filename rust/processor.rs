@@ -125,6 +125,12 @@ impl Processor {
             .insert(series.to_owned(), category_token(category));
     }
 
+    /// Forget what is kept for `instrument` (unsubscribed, or moved to another
+    /// connection): its book and sequence state.
+    pub fn forget(&mut self, instrument: &str) {
+        self.state.forget(instrument);
+    }
+
     /// A new connection: forget sequence and book state, keep counters and
     /// the frame ordinal (message ids stay unique).
     pub fn reset(&mut self) {

@@ -213,6 +213,14 @@ impl Processor {
         }
     }
 
+    /// Forget the book and sequence state kept for `instrument` (unsubscribed,
+    /// or moved to another connection), so state stays bounded by what is subscribed.
+    fn forget(&mut self, instruments: Vec<String>) {
+        for i in &instruments {
+            self.inner.forget(i);
+        }
+    }
+
     /// A new connection: forget sequence and book state.
     fn reset(&mut self) {
         self.inner.reset();

@@ -28,6 +28,13 @@ fn secs_to_ms(v: Option<Val<'_>>) -> Option<i64> {
 }
 
 impl Kalshi {
+    /// Stop remembering `market` for book resyncs.
+    pub fn forget(&mut self, market: &str) {
+        for set in self.book_markets.values_mut() {
+            set.remove(market);
+        }
+    }
+
     pub fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
         let Some(v) = parse_object(frame, tape, out) else {
             return;

@@ -41,6 +41,11 @@ impl Kraken {
         self.books.clear();
     }
 
+    /// Drop the book kept for `symbol` (its precision stays: it describes the pair).
+    pub fn forget(&mut self, symbol: &str) -> bool {
+        self.books.remove(symbol).is_some()
+    }
+
     pub fn set_precision(&mut self, symbol: &str, price: u32, qty: u32) {
         self.precisions.insert(symbol.to_owned(), (price, qty));
     }

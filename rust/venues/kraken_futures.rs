@@ -18,6 +18,12 @@ pub struct KrakenFutures {
 }
 
 impl KrakenFutures {
+    /// Drop the trade and book sequence state of `product`.
+    pub fn forget(&mut self, product: &str) {
+        self.trades.remove(product);
+        self.books.remove(product);
+    }
+
     pub fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
         let Some(v) = parse_object(frame, tape, out) else {
             return;

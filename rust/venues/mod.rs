@@ -142,6 +142,23 @@ impl VenueState {
         }
     }
 
+    /// Forget the state kept for one instrument (it was unsubscribed or
+    /// moved to another connection), so per-connection state stays bounded
+    /// by what is subscribed. Sequence state per Kalshi `sid` is shared by
+    /// many markets and stays.
+    pub fn forget(&mut self, instrument: &str) {
+        match self {
+            VenueState::Kalshi(s) => s.forget(instrument),
+            VenueState::Kraken(s) => {
+                s.forget(instrument);
+            }
+            VenueState::KrakenFutures(s) => s.forget(instrument),
+            VenueState::Polymarket(s) => {
+                s.epochs.remove(instrument);
+            }
+        }
+    }
+
     /// Forget sequence and book state (a new connection).
     pub fn reset(&mut self) {
         match self {

@@ -255,3 +255,20 @@ def test_replay_mode_takes_a_backward_sequence_as_a_reconnect() -> None:
     restart = [json.loads(m["msg"]) for m in b.messages() if m["kind"] == "status"]
     assert restart == [{"ssmd": "restart", "sid": 7, "last": 8, "seq": 1}]
     assert replay.counters()["restarts"] == 1 and replay.counters()["duplicates"] == 0
+
+
+def test_forget_drops_an_instruments_state() -> None:
+    p = Processor("kraken", "c")
+    p.set_precision("BTC/USD", 1, 8)
+    book = lines("kraken", "ws_book.jsonl")
+    p.process(book[:2], 0)
+    assert p.counters()["checksum_ok"] == 2
+    p.forget(["BTC/USD"])  # moved to another connection: the book is gone
+    p.process([book[2]], 0)  # an update without a snapshot cannot be verified
+    assert p.counters()["checksum_unverified"] == 1
+    t = '{{"feed":"trade","product_id":"PF_XBTUSD","uid":"u{0}","side":"buy","seq":{0},"time":1,"qty":1,"price":1}}'
+    f = Processor("kraken-futures", "c")
+    f.process([t.format(100)], 0)
+    f.forget(["PF_XBTUSD"])
+    f.process([t.format(5)], 0)  # a fresh baseline, not a duplicate
+    assert f.counters()["duplicates"] == 0 and f.counters()["gaps"] == 0
