@@ -11,7 +11,10 @@ judged against the rate the key had *before* it went quiet:
   should have sent ``min_expected`` messages in that time, default 10);
 * a key whose rate is so low that this would take more than
   ``max_factor * bound`` is quiet and never flagged (a Kalshi market can be
-  silent for hours).
+  silent for hours);
+* a key is judged only after it has been heard over at least half a bound
+  (first to last message): a single burst, such as the snapshots that follow
+  a subscription, is not a rate.
 
 So a busy instrument (``rate * bound >= min_expected``) is flagged within the
 bound (default 10 s), slower ones later, quiet ones never. A key is flagged
@@ -48,7 +51,16 @@ class Stall:
 class ActivityTracker:
     """Decayed per-key message rates and last-seen times."""
 
-    __slots__ = ("_flagged", "_last", "_rate", "bound", "max_factor", "min_expected", "tau")
+    __slots__ = (
+        "_first",
+        "_flagged",
+        "_last",
+        "_rate",
+        "bound",
+        "max_factor",
+        "min_expected",
+        "tau",
+    )
 
     def __init__(
         self, bound: float = 10.0, *, min_expected: float = 10.0, max_factor: float = 6.0
@@ -61,6 +73,7 @@ class ActivityTracker:
         self.tau = 3.0 * bound
         self._rate: dict[str, float] = {}
         self._last: dict[str, float] = {}
+        self._first: dict[str, float] = {}
         self._flagged: dict[str, float] = {}  # key -> when it was last flagged
 
     def seen(self, key: str, n: int, now: float) -> None:
@@ -68,6 +81,7 @@ class ActivityTracker:
         last = self._last.get(key)
         if last is None:
             self._rate[key] = n / self.tau
+            self._first[key] = now
         else:
             dt = now - last
             decay = math.exp(-dt / self.tau) if dt > 0 else 1.0
@@ -84,21 +98,24 @@ class ActivityTracker:
         """Stop watching ``key`` (unsubscribed)."""
         self._rate.pop(key, None)
         self._last.pop(key, None)
+        self._first.pop(key, None)
         self._flagged.pop(key, None)
 
     def restart(self, now: float) -> None:
         """A (re)subscription: silence is measured from ``now``, rates and flags are kept."""
         for key in self._last:
             self._last[key] = now
+            self._first[key] = min(self._first[key], now - self.bound)
 
     def check(self, now: float) -> list[Stall]:
         """Keys that became stalled since the last check (see the module docstring)."""
         out: list[Stall] = []
         bound = self.bound
         horizon = self.max_factor * bound
+        first = self._first
         for key, last in self._last.items():
             silent = now - last
-            if silent < bound:
+            if silent < bound or last - first[key] < bound / 2:
                 continue
             flagged = self._flagged.get(key)
             if flagged is not None and now - flagged < horizon:

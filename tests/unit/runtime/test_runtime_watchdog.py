@@ -40,6 +40,16 @@ def test_quiet_keys_are_never_flagged() -> None:
     assert t.check(10_000.0) == []
 
 
+def test_a_burst_is_not_a_rate() -> None:
+    t = ActivityTracker(bound=10.0)
+    for i in range(50):  # 5000 snapshot messages within half a second
+        t.seen("BOOKS", 100, i * 0.01)
+    assert t.rate("BOOKS") > 100
+    assert t.check(30.0) == []
+    feed(t, "BOOKS", 20.0, 30.0, 40.0)  # then a steady flow: judged
+    assert [s.key for s in t.check(50.0)] == ["BOOKS"]
+
+
 def test_slower_keys_are_flagged_later_in_proportion_to_their_rate() -> None:
     t = ActivityTracker(bound=10.0, min_expected=10.0)
     last = feed(t, "SLOW", 0.5, 0.0, 600.0)  # 10 expected messages take 20 s
