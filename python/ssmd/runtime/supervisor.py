@@ -299,7 +299,7 @@ class Connection:
                 log.warning("%s: nothing received for %.0fs; reconnecting", self.conn_id, limit)
                 self.close(f"no frames for {limit:.0f}s")
                 return
-            if now >= next_ping and self.session is not None:
+            if now >= next_ping and self.session is not None and not transport.is_close_frame_sent:
                 next_ping = now + interval
                 payload = self.session.ping()
                 if payload is None:
@@ -355,7 +355,7 @@ class Connection:
 
     def send(self, messages: Sequence[bytes]) -> None:
         t = self.transport
-        if t is None or not messages:
+        if t is None or not messages or t.is_disconnected or t.is_close_frame_sent:
             return
         for m in messages:
             t.send(WSMsgType.TEXT, m)

@@ -120,6 +120,7 @@ class ModelTransport:
     """Stands in for a picows transport: applies Kraken requests to a model venue."""
 
     is_disconnected = False
+    is_close_frame_sent = False
 
     def __init__(self) -> None:
         self.subs: Counter[tuple[str, str]] = Counter()
