@@ -198,6 +198,9 @@ class Connection:
                 )
                 await self._pause(delay)
                 continue
+            if self._stopping():  # stopped while connecting
+                transport.disconnect(graceful=False)
+                break
             await self._serve(transport)
             if self._stopping():
                 break
