@@ -6,10 +6,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
+import pytest
 from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
 
 import ssmd.sim as sim_mod
 from helpers import async_wait_until
+from ssmd.connectors.base import InstrumentQuery
+from ssmd.connectors.registry import create
+from ssmd.errors import ConfigError
 
 SYMBOLS = ["BTC/USD", "ETH/USD", "SOL/USD"]
 
@@ -218,5 +223,21 @@ async def test_discovery_honours_retry_after(tmp_path: Path) -> None:
             assert cap.desired == {"BTC/USD"}
         assert waited >= 1.0  # the 429's Retry-After, not the 0.5 s first backoff
         assert sim.stats()["rest_requests"] >= 2
+    finally:
+        await sim.stop()
+
+
+async def test_v1_names_and_rest_keys_resolve_to_v2_symbols() -> None:
+    sim = await sim_mod.start_sim("kraken", rate=10.0)
+    try:
+        c = create("kraken", {"ws_url": sim.ws_url, "rest_url": sim.rest_url})
+        names = ("XBT/USD", "XBTUSD", "XXBTZUSD", "xdg/usd", "ETH/USD")
+        async with httpx.AsyncClient() as client:
+            r = await c.resolve(InstrumentQuery(symbols=names), client)
+        assert r.instruments == ["BTC/USD", "DOGE/USD", "ETH/USD"]
+        assert r.precisions["BTC/USD"] == (1, 8)
+        with pytest.raises(ConfigError, match="unknown pair"):
+            async with httpx.AsyncClient() as client:
+                await c.resolve(InstrumentQuery(symbols=("NOPE",)), client)
     finally:
         await sim.stop()
