@@ -68,6 +68,8 @@ class ConnectionStats:
         self.resync_requests = 0
         self.stalls: dict[str, int] = {}
         self.kinds: dict[str, list[int]] = {}
+        #: subject -> [messages, bytes, last seen] since the last settle
+        self._acc: dict[str, list[Any]] = {}
         self._published: dict[str, int] = {}
         self._next_lag = 0.0
         self._subs = 0
@@ -75,28 +77,21 @@ class ConnectionStats:
         self.counters: dict[str, int] = {}
 
     def account(self, batch: Batch, conn: Connection, now: float) -> None:
-        """Per-kind counts, watchdog activity and a lag sample of one batch."""
-        tracker = conn.tracker
-        keys = conn.keys
-        kinds = self.kinds
-        data = 0
+        """Per-subject counts of one batch (settled about once a tick) and a lag sample.
+
+        The hot path only adds to a dict keyed by subject; parsing subjects,
+        per-kind totals and the watchdog's per-instrument rates happen in
+        :meth:`settle`, once per subject per tick instead of once per batch.
+        """
+        acc = self._acc
         for subj, lines, count, _first in batch.groups():
-            i = subj.find(".json.")
-            kind, _, key = subj[i + 6 :].partition(".")
-            kc = kinds.get(kind)
-            if kc is None:
-                kc = kinds[kind] = [0, 0]
-            kc[0] += count
-            kc[1] += len(lines)
-            if kind in _NOT_DATA:
-                continue
-            data += count
-            if key in keys:
-                tracker.seen(key, count, now)
-                if key not in conn.key_subjects:
-                    conn.key_subjects[key] = f"{subj[:i]}.json.status.{key}"
-        if data:
-            tracker.seen(CONNECTION, data, now)
+            v = acc.get(subj)
+            if v is None:
+                acc[subj] = [count, len(lines), now]
+            else:
+                v[0] += count
+                v[1] += len(lines)
+                v[2] = now
         if self.m is not None and now >= self._next_lag:
             self._next_lag = now + self.LAG_EVERY
             now_ms = time.time_ns() / 1e6
@@ -105,6 +100,36 @@ class ConnectionStats:
                 ts = msg.get("ts_ms")
                 if ts:
                     h.observe(max(0.0, (now_ms - ts) / 1000.0))
+
+    def settle(self, conn: Connection) -> None:
+        """Fold the accumulated subjects into per-kind totals and watchdog activity."""
+        acc = self._acc
+        if not acc:
+            return
+        tracker = conn.tracker
+        keys = conn.keys
+        kinds = self.kinds
+        data = 0
+        last_data = 0.0
+        for subj, (count, nbytes, at) in acc.items():
+            i = subj.find(".json.")
+            kind, _, key = subj[i + 6 :].partition(".")
+            kc = kinds.get(kind)
+            if kc is None:
+                kc = kinds[kind] = [0, 0]
+            kc[0] += count
+            kc[1] += nbytes
+            if kind in _NOT_DATA:
+                continue
+            data += count
+            last_data = max(last_data, at)
+            if key in keys:
+                tracker.seen(key, count, at)
+                if key not in conn.key_subjects:
+                    conn.key_subjects[key] = f"{subj[:i]}.json.status.{key}"
+        acc.clear()
+        if data:
+            tracker.seen(CONNECTION, data, last_data)
 
     def stall(self, scope: str) -> None:
         self.stalls[scope] = self.stalls.get(scope, 0) + 1
@@ -122,6 +147,7 @@ class ConnectionStats:
 
     def publish(self, conn: Connection, sink_queue: int) -> None:
         """Move counts into the Prometheus metrics (called by the watchdog tick)."""
+        self.settle(conn)
         self.counters = conn.processor.counters()
         m = self.m
         if m is None:
@@ -303,9 +329,11 @@ class Capture:
                 # silence may be frames still in the socket; read them first
                 log.warning("%s: event loop stalled %.1fs", self.connector.venue, now - before)
                 judge_after = now + 2 * step
-            if now >= judge_after:
-                for c in self.connections:
+            for c in self.connections:
+                if now >= judge_after:
                     c.check_stalls(now)
+                else:
+                    c.stats.settle(c)
             if now - last_pub >= 1.0:
                 last_pub = now
                 self._publish()
@@ -363,6 +391,7 @@ class Capture:
         """Archived messages per kind over every connection."""
         out: dict[str, int] = {}
         for c in self.connections:
+            c.stats.settle(c)
             for k, (n, _b) in c.stats.kinds.items():
                 out[k] = out.get(k, 0) + n
         return out

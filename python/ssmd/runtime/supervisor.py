@@ -493,8 +493,9 @@ class Connection:
             )
 
     def check_stalls(self, now: float) -> None:
+        self.drain()  # frames already received count (a starved loop is not a stall)
+        self.stats.settle(self)
         if self.live and now - self.connected_at >= self.tracker.bound:
-            self.drain()  # frames already received count (a starved loop is not a stall)
             stalls = self.tracker.check(now)
             if stalls:
                 # the whole connection first: it covers every instrument
