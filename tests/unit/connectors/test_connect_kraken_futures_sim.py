@@ -50,3 +50,24 @@ async def test_gap_and_reconnect(tmp_path: Path) -> None:
     assert "gap" in events
     i = events.index("disconnect")
     assert events[i : i + 2] == ["disconnect", "reconnect"]
+
+
+async def test_book_gap_resubscribes_that_book(tmp_path: Path) -> None:
+    sim = await sim_mod.start_sim("kraken-futures", rate=2000.0)
+    try:
+        async with capturing(sim, "kraken-futures", PRODUCTS, tmp_path, channels=("book",)) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 300, timeout=20)
+            sim.inject("drop", count=1)
+            await async_wait_until(lambda: cap.totals()["resyncs"] >= 1, timeout=10)
+            conn = cap.connections[0]
+            await async_wait_until(lambda: conn.stats.resync_requests >= 1, timeout=5)
+            await async_wait_until(
+                lambda: sim.stats()["controls"].get("unsubscribed", 0) >= 1, timeout=5
+            )
+            await async_wait_until(
+                lambda: sum(sim.stats()["subscriptions"].values()) == len(PRODUCTS), timeout=5
+            )
+            assert cap.totals()["venue_errors"] == 0
+    finally:
+        await sim.stop()
+    assert "resync" in ssmd_events(archive(tmp_path, "kraken-futures"))
