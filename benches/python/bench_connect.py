@@ -1,0 +1,109 @@
+"""Connector throughput: one ``ssmd connect`` capture receiving from the simulator.
+
+The simulator runs in its own process (``ssmd sim <venue> --rate max``); this
+process runs the capture (picows → core → archive writer thread) on the
+venue's whole default universe into a temporary archive until it has
+received the target number of messages. A timed run receives 300,000
+messages per venue; under ``--benchmark-disable`` (the smoke run) 3,000.
+``tools/bench_connect.py`` does the same with CPU, RSS and a plain Python
+baseline.
+
+``extra_info``: ``msg_per_s`` and ``msg_per_cpu_s`` of this process.
+
+Timed run: ``python -m pytest benches/python/bench_connect.py --benchmark-only``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from ssmd.connectors.base import InstrumentQuery
+from ssmd.connectors.registry import create
+from ssmd.runtime.capture import Capture, run_capture
+from ssmd.runtime.shutdown import StopSignal
+from ssmd.runtime.sink import ArchiveSink
+
+TIMED = 300_000
+SMOKE = 3_000
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+async def _measure(venue: str, target: int, root: Path) -> dict[str, float]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "ssmd", "sim", venue, "--rate", "max", "--stats-every", "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        ws = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().split()[-1]
+        rest = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().split()[-1]
+        settings: dict[str, Any] = {"ws_url": ws, "rest_url": rest}
+        if venue == "kalshi":  # the simulator checks no signature unless given a public key
+            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+            pem = root / "kalshi.pem"
+            pem.write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+            settings.update(api_key="bench", private_key_path=str(pem))
+        stop = StopSignal()
+        marks: dict[str, float] = {}
+
+        def started(cap: Capture) -> None:
+            async def watch() -> None:
+                while cap.totals().get("data", 0) < target // 10:
+                    await asyncio.sleep(0.01)
+                n0, marks["t0"], marks["c0"] = cap.totals()["data"], time.perf_counter(), _cpu()
+                while cap.totals().get("data", 0) < n0 + target:
+                    await asyncio.sleep(0.01)
+                marks["n"] = cap.totals()["data"] - n0
+                marks["t1"], marks["c1"] = time.perf_counter(), _cpu()
+                stop.set("done")
+
+            asyncio.get_running_loop().create_task(watch())
+
+        await run_capture(
+            create(venue, settings),
+            InstrumentQuery(all=True),
+            ArchiveSink(root, venue, "bench"),
+            stop=stop,
+            started=started,
+            duration=120,
+            with_metrics=False,
+        )
+        secs, cpu = marks["t1"] - marks["t0"], marks["c1"] - marks["c0"]
+        return {"msg_per_s": marks["n"] / secs, "msg_per_cpu_s": marks["n"] / cpu if cpu else 0.0}
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
+@pytest.mark.parametrize("venue", ["kalshi", "kraken", "kraken-futures", "polymarket"])
+def test_connect_throughput(benchmark: Any, venue: str, tmp_path: Path) -> None:
+    target = SMOKE if benchmark.disabled else TIMED
+    result: dict[str, float] = {}
+
+    def run() -> None:
+        result.update(asyncio.run(_measure(venue, target, tmp_path)))
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info.update({k: round(v) for k, v in result.items()})
+    benchmark.extra_info["messages"] = target
+    assert result["msg_per_s"] > 0
