@@ -15,7 +15,7 @@ import ssmd.sim as sim_mod
 from helpers import async_wait_until
 from ssmd.connectors.base import InstrumentQuery
 from ssmd.connectors.registry import create
-from ssmd.errors import ConnectorError
+from ssmd.errors import ConfigError, ConnectorError
 
 
 def _key(tmp_path: Path, name: str) -> tuple[rsa.RSAPrivateKey, str]:
@@ -207,3 +207,21 @@ async def test_terminal_subscription_errors_resubscribe(tmp_path: Path, keys) ->
     channels = {r["channel"] for r in resyncs}
     assert {"ticker", "trade", "market_lifecycle_v2"} <= channels
     assert all("error 25" in r["reason"] for r in resyncs)
+
+
+async def test_unreadable_key_fails_before_any_connection(tmp_path: Path, keys) -> None:  # type: ignore[no-untyped-def]
+    key, _, _ = keys
+    sim = await _sim(key)
+    bad = tmp_path / "bad.pem"
+    bad.write_text("-----BEGIN RSA PRIVATE KEY-----\nnot base64\n-----END RSA PRIVATE KEY-----\n")
+    try:
+        with pytest.raises(ConfigError, match="not a PEM RSA private key") as info:
+            async with capturing(
+                sim, "kalshi", ["X"], tmp_path, api_key="k", private_key_path=str(bad)
+            ):
+                pass
+        assert "\n" not in str(info.value)
+        stats = sim.stats()
+        assert stats["connections_total"] == 0 and stats["rest_requests"] == 0
+    finally:
+        await sim.stop()
