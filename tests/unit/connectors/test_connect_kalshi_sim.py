@@ -225,3 +225,34 @@ async def test_unreadable_key_fails_before_any_connection(tmp_path: Path, keys) 
         assert stats["connections_total"] == 0 and stats["rest_requests"] == 0
     finally:
         await sim.stop()
+
+
+async def test_duplicates_and_reordering_are_recorded_and_nothing_else_lost(
+    tmp_path: Path, keys
+) -> None:  # type: ignore[no-untyped-def]
+    key, path, _ = keys
+    sim = await _sim(key)
+    markets = sim.venue.instrument_ids()[:4]
+    try:
+        async with capturing(
+            sim,
+            "kalshi",
+            markets,
+            tmp_path,
+            api_key="kid",
+            private_key_path=path,
+            channels=("trade",),
+        ) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 300, timeout=20)
+            sim.inject("duplicate", count=2)
+            await async_wait_until(lambda: cap.totals()["duplicates"] == 2, timeout=10)
+            sim.inject("reorder", count=1)
+            await async_wait_until(lambda: cap.totals()["late"] >= 1, timeout=10)
+            await sim.set_rate(0)
+            sent = sim.stats()["messages"]["trade"]
+            # every trade the venue sent once is archived once: duplicates dropped, late kept
+            await async_wait_until(lambda: data_count(cap) == sent, timeout=10)
+    finally:
+        await sim.stop()
+    events = ssmd_events(archive(tmp_path, "kalshi"))
+    assert events.count("duplicate") == 2 and "late" in events
