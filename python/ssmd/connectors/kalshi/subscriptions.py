@@ -66,6 +66,8 @@ class KalshiSession(Session[KalshiConfig]):
         return out
 
     def _change(self, action: str, instruments: Sequence[str]) -> list[bytes]:
+        if self.all_markets:  # venue-wide sids already carry every market
+            return []
         out = []
         for ch in self.per_market:
             have = self.markets[ch]
