@@ -381,6 +381,7 @@ class Connection:
     def remove(self, instruments: Sequence[str]) -> None:
         """Stop desiring ``instruments`` (unsubscribed now if live)."""
         self._unsubscribe(self.subs.remove(instruments))
+        self.processor.forget(list(instruments))  # its book/sequence state goes too
         for inst in instruments:
             key = self.connector.subject_id(inst)
             owners = self.keys.get(key)
