@@ -15,6 +15,7 @@ __all__ = [
     "kraken_checksum",
     "list_files",
     "normalize",
+    "stamp_seq",
     "venues",
 ]
 
@@ -139,5 +140,12 @@ def list_files(
     include_parts: bool = False,
 ) -> list[str]: ...
 def count_lines(files: Sequence[str | PathLike[str]]) -> dict[str, int]: ...
+def stamp_seq(
+    seqs: Sequence[int],
+    payloads: Sequence[bytes],
+    bad_subject: str,
+    bad_conn: str = "archiver",
+    rx_ns: int | None = None,
+) -> tuple[bytes, int, int]: ...
 
 # --- archive (end) ---

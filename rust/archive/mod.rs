@@ -13,6 +13,7 @@ mod lock;
 mod manifest;
 mod reader;
 mod repair;
+mod stamp;
 mod time;
 mod writer;
 
@@ -26,6 +27,7 @@ pub use line::{
 pub use manifest::{read_manifest, FileEntry, Gap, Manifest, MANIFEST_NAME};
 pub use reader::{count_lines, list_files, Counts, MergeReader, ReadFilter};
 pub use repair::{scan_file, ScanResult};
+pub use stamp::{stamp, Stamped};
 pub use time::Date;
 pub use writer::{ArchiveWriter, WriterConfig, WriterStats};
 

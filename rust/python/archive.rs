@@ -17,6 +17,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ArchiveReader>()?;
     m.add_function(wrap_pyfunction!(list_files, m)?)?;
     m.add_function(wrap_pyfunction!(count_lines, m)?)?;
+    m.add_function(wrap_pyfunction!(stamp_seq, m)?)?;
     Ok(())
 }
 
@@ -279,4 +280,47 @@ fn count_lines(py: Python<'_>, files: Vec<PathBuf>) -> PyResult<HashMap<String, 
         .allow_threads(|| archive::count_lines(&files))
         .map_err(|e| to_py(py, &e))?;
     Ok(counts.by_subject.into_iter().collect())
+}
+
+/// Envelope lines of bus messages with their stream sequence stamped in
+/// (`"seq":M`, or `"seq":[M,i]` for line `i` of a multi-line message).
+/// Returns `(lines, line_count, not_envelopes)`.
+#[pyfunction]
+#[pyo3(signature = (seqs, payloads, bad_subject, bad_conn = "archiver", rx_ns = None))]
+fn stamp_seq<'py>(
+    py: Python<'py>,
+    seqs: Vec<u64>,
+    payloads: Vec<Bound<'py, PyBytes>>,
+    bad_subject: &str,
+    bad_conn: &str,
+    rx_ns: Option<u64>,
+) -> PyResult<(Bound<'py, PyBytes>, u64, u64)> {
+    if seqs.len() != payloads.len() {
+        return Err(config_error(
+            py,
+            format!("{} seqs for {} payloads", seqs.len(), payloads.len()),
+        ));
+    }
+    let safe = |s: &str| !s.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20);
+    if !safe(bad_subject) || !safe(bad_conn) {
+        return Err(config_error(py, "bad_subject/bad_conn must not need JSON escapes".into()));
+    }
+    let rx = rx_ns.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+    });
+    let total: usize = payloads.iter().map(|p| p.as_bytes().len() + 24).sum();
+    let mut out = archive::Stamped {
+        data: Vec::with_capacity(total),
+        ..Default::default()
+    };
+    archive::stamp(
+        seqs.iter().copied().zip(payloads.iter().map(|p| p.as_bytes())),
+        bad_subject,
+        bad_conn,
+        rx,
+        &mut out,
+    );
+    Ok((PyBytes::new(py, &out.data), out.lines, out.bad))
 }

@@ -16,6 +16,7 @@ def main() -> None:
     """Entry point: run the app, turning ssmd errors into one-line messages."""
     from ssmd.cli import (  # noqa: F401  (registers commands)
         archive,
+        archive_service,
         connect,
         db,
         demo,
@@ -23,6 +24,7 @@ def main() -> None:
         polymarket,
         secmaster,
         sim,
+        streams,
         version,
     )
 

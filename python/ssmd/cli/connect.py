@@ -1,8 +1,9 @@
-"""``ssmd connect <venue>``: capture a venue's market data into the archive.
+"""``ssmd connect <venue>``: capture a venue's market data.
 
-Without ``NATS_URL`` (the bus comes with a later issue) the connector writes
-the archive itself: ``--archive DIR`` (default ``$SSMD_ARCHIVE_DIR`` or
-``./data``). SIGINT/SIGTERM and ``--duration`` stop cleanly: buffered frames
+With ``NATS_URL`` (or ``--nats``) every envelope goes to its subject on
+JetStream (the venue's stream is created or updated first) and ``ssmd
+archive`` writes the archive. Without it the connector writes the archive
+itself: ``--archive DIR`` (default ``$SSMD_ARCHIVE_DIR`` or ``./data``). SIGINT/SIGTERM and ``--duration`` stop cleanly: buffered frames
 are processed, the archive is flushed, fsynced and finalized.
 """
 
@@ -86,6 +87,24 @@ def connect(
     stall_timeout: Annotated[
         float, typer.Option("--stall-timeout", min=0.1, help="Data stall bound in seconds.")
     ] = 10.0,
+    nats_url: Annotated[
+        str | None,
+        typer.Option(
+            "--nats",
+            help="Publish to this NATS JetStream server instead of writing the archive"
+            " [default: $NATS_URL; unset = embedded archive].",
+            show_default=False,
+        ),
+    ] = None,
+    bus_buffer: Annotated[
+        int,
+        typer.Option(
+            "--bus-buffer-mb",
+            min=1,
+            help="Unconfirmed bus data kept while NATS is slow or down; past it, data is"
+            " dropped and recorded as a gap.",
+        ),
+    ] = 64,
     max_per_connection: Annotated[
         int | None,
         typer.Option("--max-per-connection", min=1, help="Instruments per connection (sharding)."),
@@ -93,10 +112,6 @@ def connect(
 ) -> None:
     """Capture a venue's market data into the archive until stopped."""
     setup_logging(log_level)
-    if os.environ.get("NATS_URL"):
-        logging.getLogger("ssmd.connect").warning(
-            "NATS_URL is set, but the bus sink is not built yet: writing the archive directly"
-        )
     settings: dict[str, Any] = {}
     for key, value in (
         ("ws_url", url),
@@ -118,27 +133,66 @@ def connect(
         except OSError as exc:
             raise ConfigError(f"cannot serve metrics on port {metrics_port}: {exc}") from exc
     from ssmd.runtime.capture import default_writer, run_capture
-    from ssmd.runtime.sink import ArchiveSink
 
     root = archive_dir(archive)
     name = writer or default_writer()
-    sink = ArchiveSink(root, connector.venue, name)
-    capture = asyncio.run(
-        run_capture(
-            connector,
-            query,
-            sink,
-            duration=duration,
-            signals=True,
-            writer=name,
-            stall_timeout=stall_timeout,
-        )
-    )
+    nats = nats_url or os.environ.get("NATS_URL")
+    bus_stats: dict[str, int] = {}
+
+    async def main() -> Any:
+        nc = None
+        if nats:
+            from ssmd.bus.nats import open_bus_sink
+            from ssmd.bus.streams import env_name
+            from ssmd.runtime.metrics import metrics
+
+            sink, nc = await open_bus_sink(
+                connector.venue,
+                env=env_name(),
+                url=nats,
+                max_pending_bytes=bus_buffer << 20,
+                metrics=metrics(),
+            )
+        else:
+            from ssmd.runtime.sink import ArchiveSink
+
+            sink = ArchiveSink(root, connector.venue, name)
+        try:
+            return await run_capture(
+                connector,
+                query,
+                sink,
+                duration=duration,
+                signals=True,
+                writer=name,
+                stall_timeout=stall_timeout,
+            )
+        finally:
+            if nc is not None:
+                bus_stats.update(sink.stats())
+                await nc.close()
+
+    capture = asyncio.run(main())
     t = capture.totals()
     kinds = ", ".join(f"{k}={n:,}" for k, n in sorted(capture.kinds().items()))
     typer.echo(
         f"ssmd connect {connector.venue}: {t.get('frames', 0):,} frames, "
         f"{t.get('data', 0):,} messages ({kinds or 'none'}), {t.get('malformed', 0)} malformed, "
         f"{t.get('gaps', 0)} gaps, {t.get('reconnects', 0)} reconnects, {t.get('stalls', 0)} stalls "
-        f"-> {root}"
+        f"-> {_where(nats, root)}"
     )
+    if bus_stats:
+        typer.echo(
+            f"bus: {bus_stats['lines_acked']:,} lines in {bus_stats['published']:,} messages "
+            f"confirmed ({bus_stats['duplicates']} duplicates dropped by the server, "
+            f"{bus_stats['resent']} re-sent), {bus_stats['dropped_lines']:,} lines dropped "
+            f"in {bus_stats['gaps']} gap(s)"
+        )
+
+
+def _where(nats: str | None, root: Path) -> str:
+    if not nats:
+        return str(root)
+    from ssmd.bus.nats import redact
+
+    return f"NATS {redact(nats)}"

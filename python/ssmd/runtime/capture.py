@@ -76,7 +76,13 @@ class ConnectionStats:
         self._connected = False
         self.counters: dict[str, int] = {}
 
-    def account(self, batch: Batch, conn: Connection, now: float) -> None:
+    def account(
+        self,
+        batch: Batch,
+        groups: list[tuple[str, bytes, int, str]],
+        conn: Connection,
+        now: float,
+    ) -> None:
         """Per-subject counts of one batch (settled about once a tick) and a lag sample.
 
         The hot path only adds to a dict keyed by subject; parsing subjects,
@@ -84,7 +90,7 @@ class ConnectionStats:
         :meth:`settle`, once per subject per tick instead of once per batch.
         """
         acc = self._acc
-        for subj, lines, count, _first in batch.groups():
+        for subj, lines, count, _first in groups:
             v = acc.get(subj)
             if v is None:
                 acc[subj] = [count, len(lines), now]
@@ -397,6 +403,15 @@ class Capture:
         return out
 
 
+async def close_sink(sink: Sink) -> None:
+    """Flush and close ``sink`` (awaiting the bus sink's confirmations)."""
+    aclose = getattr(sink, "aclose", None)
+    if aclose is not None:
+        await aclose()
+    else:
+        sink.close()
+
+
 def _normal_close() -> Any:
     from picows import WSCloseCode
 
@@ -424,7 +439,7 @@ async def run_capture(
         async with httpx.AsyncClient(timeout=20.0, follow_redirects=True) as client:
             resolution = await connector.resolve(query, client)
     except BaseException:
-        sink.close()
+        await close_sink(sink)
         raise
     log.info(
         "%s: %d instrument(s) on channels %s",
@@ -454,7 +469,7 @@ async def run_capture(
         finally:
             if remove is not None:
                 remove()
-            sink.close()
+            await close_sink(sink)
     if capture.error is not None:
         raise capture.error
     return capture

@@ -97,6 +97,74 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=r,
         )
+        # the bus path (ssmd connect with NATS_URL)
+        self.bus_published = Counter(
+            "ssmd_bus_published_lines",
+            "Envelope lines confirmed by the bus",
+            ["venue"],
+            registry=r,
+        )
+        self.bus_dropped = Counter(
+            "ssmd_bus_dropped_lines",
+            "Envelope lines dropped because the bus backlog was full",
+            ["venue"],
+            registry=r,
+        )
+        self.bus_pending = Gauge(
+            "ssmd_bus_pending_bytes",
+            "Bytes written to the bus and not yet confirmed",
+            ["venue"],
+            registry=r,
+        )
+        self.bus_resent = Counter(
+            "ssmd_bus_resent",
+            "Bus messages sent again (timeout or reconnect)",
+            ["venue"],
+            registry=r,
+        )
+        # the archiver (ssmd archive)
+        self.arch_lines = Counter(
+            "ssmd_archiver_lines", "Lines written by the archiver", ["venue"], registry=r
+        )
+        self.arch_bytes = Counter(
+            "ssmd_archiver_bytes",
+            "Uncompressed bytes written by the archiver",
+            ["venue"],
+            registry=r,
+        )
+        self.arch_bytes_out = Gauge(
+            "ssmd_archiver_file_bytes",
+            "Compressed bytes written by this archiver run",
+            ["venue"],
+            registry=r,
+        )
+        self.arch_pending = Gauge(
+            "ssmd_archiver_pending",
+            "Messages of the stream not yet delivered to the archiver",
+            ["venue"],
+            registry=r,
+        )
+        self.arch_last_write = Gauge(
+            "ssmd_archiver_last_write_timestamp_seconds",
+            "Unix time of the archiver's last durable write",
+            ["venue"],
+            registry=r,
+        )
+        self.arch_gaps = Counter(
+            "ssmd_archiver_gaps",
+            "Stream sequence gaps (messages gone before they were archived)",
+            ["venue"],
+            registry=r,
+        )
+        self.arch_missing = Counter(
+            "ssmd_archiver_missing", "Stream messages lost in gaps", ["venue"], registry=r
+        )
+        self.arch_skipped = Counter(
+            "ssmd_archiver_skipped",
+            "Redelivered messages skipped because they were already archived",
+            ["venue"],
+            registry=r,
+        )
 
 
 _lock = threading.Lock()

@@ -16,9 +16,11 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
+from ssmd._core import Batch
 from ssmd.archive import ArchiveWriter
 from ssmd.errors import SinkError
 
@@ -28,10 +30,22 @@ log = logging.getLogger("ssmd.sink")
 
 
 class Sink(Protocol):
-    """Receives complete ``\\n``-terminated envelope lines, in order."""
+    """Receives complete ``\\n``-terminated envelope lines, in order.
+
+    The connector calls :meth:`write_batch` with each core batch and its
+    per-subject groups (``(subject, lines, count, first message id)``) and
+    :meth:`write_status` with its own status lines; the archive sinks only
+    need the lines, the bus sink publishes one message per group.
+    """
 
     def write(self, lines: bytes) -> None:
         """Queue lines (never blocks the event loop for IO)."""
+
+    def write_batch(self, batch: Batch, groups: Sequence[tuple[str, bytes, int, str]]) -> None:
+        """Queue one core batch."""
+
+    def write_status(self, subject: str, line: bytes, msg_id: str) -> None:
+        """Queue one status line of ``subject``."""
 
     def flush(self) -> int:
         """Make everything written so far durable; return the lines made durable."""
@@ -40,7 +54,20 @@ class Sink(Protocol):
         """Flush and release the sink; later writes raise ``SinkError``."""
 
 
-class MemorySink:
+class _LineSink:
+    """``write_batch``/``write_status`` of sinks that only need the lines."""
+
+    def write(self, lines: bytes) -> None:
+        raise NotImplementedError
+
+    def write_batch(self, batch: Batch, groups: Sequence[tuple[str, bytes, int, str]]) -> None:
+        self.write(batch.lines())
+
+    def write_status(self, subject: str, line: bytes, msg_id: str) -> None:
+        self.write(line)
+
+
+class MemorySink(_LineSink):
     """Keeps lines in memory (tests and tools)."""
 
     def __init__(self) -> None:
@@ -64,7 +91,7 @@ class MemorySink:
         return b"".join(self.chunks).splitlines()
 
 
-class ArchiveSink:
+class ArchiveSink(_LineSink):
     """The embedded default: a writer thread feeding the Rust archive writer."""
 
     def __init__(

@@ -110,6 +110,7 @@ class Connection:
         self.config = capture.connector.config
         self.index = index
         self.conn_id = f"{capture.conn_prefix}-{index}"
+        self._status_no = 0
         self.venue = capture.connector.venue
         self.processor = self.connector.new_processor(self.conn_id, capture.env)
         self.subs = SubscriptionState()
@@ -347,8 +348,9 @@ class Connection:
         stats = self.stats
         stats.frames += len(frames)
         if len(batch):
-            self.capture.sink.write(batch.lines())
-            stats.account(batch, self, now)
+            groups = batch.groups()
+            self.capture.sink.write_batch(batch, groups)
+            stats.account(batch, groups, self, now)
         if batch.controls:
             self._controls(batch.controls)
         if batch.resyncs:
@@ -510,5 +512,10 @@ class Connection:
         self.drain()
         subj = subject or status_subject(self.capture.env, self.venue, self.conn_id)
         detail = {"conn": self.conn_id, **detail}
-        self.capture.sink.write(status_line(event, self.conn_id, subj, detail))
+        self._status_no += 1
+        self.capture.sink.write_status(
+            subj,
+            status_line(event, self.conn_id, subj, detail),
+            f"{self.conn_id}:s{self._status_no}",
+        )
         self.stats.status_lines += 1

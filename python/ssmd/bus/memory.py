@@ -1,0 +1,208 @@
+"""The in-process bus: JetStream's semantics without a server.
+
+Serves the embedded default (no ``NATS_URL``): streams with the same names,
+subjects and limits as :mod:`ssmd.bus.streams` (oldest messages discarded
+past ``max_bytes``/``max_age``), stream sequences, ``Nats-Msg-Id``
+deduplication within the duplicate window, and durable pull consumers with
+an acknowledgement floor, so the archiver and every other consumer run
+unchanged on either bus. Everything lives in this process's memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ssmd.bus.streams import StreamSpec
+from ssmd.errors import ConfigError, SinkError
+
+__all__ = ["MemoryBus", "MemorySource", "MemoryStream", "MemoryTransport", "subject_matches"]
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching with ``*`` (one token) and ``>`` (the rest)."""
+    p = pattern.split(".")
+    s = subject.split(".")
+    for i, tok in enumerate(p):
+        if tok == ">":
+            return len(s) > i
+        if i >= len(s) or (tok != "*" and tok != s[i]):
+            return False
+    return len(p) == len(s)
+
+
+@dataclass
+class MemoryStream:
+    spec: StreamSpec
+    msgs: deque[tuple[int, str, bytes, float]] = field(default_factory=deque)
+    last_seq: int = 0
+    nbytes: int = 0
+    ids: OrderedDict[str, tuple[int, float]] = field(default_factory=OrderedDict)
+    acked: dict[str, int] = field(default_factory=dict)  # durable -> ack floor
+    delivered: dict[str, int] = field(default_factory=dict)  # durable -> last delivered
+    changed: asyncio.Event | None = None
+
+    @property
+    def first_seq(self) -> int:
+        return self.msgs[0][0] if self.msgs else self.last_seq + 1
+
+    def append(self, subject: str, data: bytes, msg_id: str | None, now: float) -> tuple[int, bool]:
+        spec = self.spec
+        ids = self.ids
+        window = spec.duplicate_window
+        while ids:
+            _, (_, ts) = next(iter(ids.items()))
+            if now - ts <= window:
+                break
+            ids.popitem(last=False)
+        if msg_id is not None and msg_id in ids:
+            return ids[msg_id][0], True
+        self.last_seq += 1
+        self.msgs.append((self.last_seq, subject, data, now))
+        self.nbytes += len(data)
+        if msg_id is not None:
+            ids[msg_id] = (self.last_seq, now)
+        self._limit(now)
+        if self.changed is not None:
+            self.changed.set()
+        return self.last_seq, False
+
+    def _limit(self, now: float) -> None:
+        spec = self.spec
+        msgs = self.msgs
+        while msgs and spec.max_bytes > 0 and self.nbytes > spec.max_bytes:
+            self.nbytes -= len(msgs.popleft()[2])
+        if spec.max_age > 0:
+            while msgs and now - msgs[0][3] > spec.max_age:
+                self.nbytes -= len(msgs.popleft()[2])
+        while msgs and spec.max_msgs > 0 and len(msgs) > spec.max_msgs:
+            self.nbytes -= len(msgs.popleft()[2])
+
+    def after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        msgs = self.msgs
+        if not msgs or seq >= self.last_seq:
+            return []
+        start = max(0, seq + 1 - msgs[0][0])
+        end = min(len(msgs), start + limit)
+        return [(msgs[i][0], msgs[i][2]) for i in range(start, end)]
+
+
+class MemoryBus:
+    """Streams in memory, addressed like JetStream's."""
+
+    def __init__(self, specs: Sequence[StreamSpec]) -> None:
+        self.streams: dict[str, MemoryStream] = {}
+        self._routes: list[tuple[str, MemoryStream]] = []
+        self._copies: list[tuple[str, MemoryStream]] = []
+        for spec in specs:
+            st = MemoryStream(spec)
+            self.streams[spec.name] = st
+            for pat in spec.subjects:
+                self._routes.append((pat, st))
+            if spec.source:
+                self._copies.append((spec.source[1], st))
+
+    def publish(
+        self, subject: str, data: bytes, msg_id: str | None = None
+    ) -> tuple[str, int, bool]:
+        """Store one message; returns (stream, seq, duplicate). ``SinkError`` if no stream."""
+        now = time.monotonic()
+        for pat, st in self._routes:
+            if subject_matches(pat, subject):
+                seq, dup = st.append(subject, data, msg_id, now)
+                if not dup:
+                    for fpat, copy in self._copies:
+                        if subject_matches(fpat, subject):
+                            copy.append(subject, data, None, now)
+                return st.spec.name, seq, dup
+        raise SinkError(f"no stream for subject {subject}")
+
+    def stream(self, name: str) -> MemoryStream:
+        try:
+            return self.streams[name]
+        except KeyError:
+            raise ConfigError(f"no stream {name}") from None
+
+    def source(self, stream: str, durable: str = "archiver") -> MemorySource:
+        return MemorySource(self, stream, durable)
+
+
+class MemoryTransport:
+    """:class:`~ssmd.bus.sink.BusSink` transport onto a :class:`MemoryBus`."""
+
+    def __init__(self, bus: MemoryBus) -> None:
+        self.bus = bus
+        self.sink: Any = None
+
+    async def start(self, sink: Any) -> None:
+        self.sink = sink
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    async def send(self, subject: str, data: bytes, msg_id: str, token: int) -> None:
+        try:
+            _, _, dup = self.bus.publish(subject, data, msg_id)
+        except SinkError as exc:
+            self.sink.acked(token, False, error=str(exc))
+            return
+        self.sink.acked(token, True, duplicate=dup)
+
+    async def flush(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
+class MemorySource:
+    """A durable pull consumer on a :class:`MemoryStream` (same API as JetStreamSource)."""
+
+    def __init__(self, bus: MemoryBus, stream: str, durable: str) -> None:
+        self.st = bus.stream(stream)
+        self.stream = stream
+        self.durable = durable
+        self.delivered = 0
+
+    async def start(self) -> None:
+        st = self.st
+        if st.changed is None:
+            st.changed = asyncio.Event()
+        # a restarted consumer starts again after its acknowledgement floor
+        st.delivered[self.durable] = st.acked.setdefault(self.durable, 0)
+
+    async def fetch(self, max_msgs: int, timeout: float) -> list[tuple[int, bytes]]:
+        st = self.st
+        pos = st.delivered[self.durable]
+        out = st.after(max(pos, st.first_seq - 1), max_msgs)
+        if not out and timeout > 0 and st.changed is not None:
+            st.changed.clear()
+            try:
+                await asyncio.wait_for(st.changed.wait(), timeout)
+            except asyncio.TimeoutError:
+                return []
+            out = st.after(max(pos, st.first_seq - 1), max_msgs)
+        if out:
+            st.delivered[self.durable] = out[-1][0]
+            self.delivered += len(out)
+        return out
+
+    async def ack_upto(self, seq: int) -> None:
+        st = self.st
+        st.acked[self.durable] = max(st.acked.get(self.durable, 0), seq)
+
+    async def pending(self) -> int | None:
+        st = self.st
+        pos = max(st.delivered.get(self.durable, 0), st.first_seq - 1)
+        return max(0, st.last_seq - pos)
+
+    async def stream_bounds(self) -> tuple[int, int] | None:
+        return self.st.first_seq, self.st.last_seq
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,458 @@
+"""NATS JetStream: connection, streams, the publish transport and the pull source.
+
+* :func:`connect` opens a connection that reconnects forever and turns an
+  unreachable server at start-up into a one-line :class:`ConfigError`.
+* :func:`ensure_streams` creates or updates the streams of
+  :mod:`ssmd.bus.streams` (idempotent: an unchanged stream is left alone).
+* :class:`NatsTransport` publishes with a reply inbox and a ``Nats-Msg-Id``
+  header and reports JetStream's acknowledgements to a
+  :class:`~ssmd.bus.sink.BusSink`; there is no awaited round trip per message.
+* :class:`JetStreamSource` is the archiver's durable pull consumer
+  (``AckPolicy.ALL``: one acknowledgement covers everything up to a message),
+  fetching in batches with its own pull requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+
+from ssmd.bus.streams import StreamSpec, ensure_result
+from ssmd.errors import ConfigError, SinkError
+
+__all__ = [
+    "DEFAULT_URL",
+    "JetStreamSource",
+    "NatsTransport",
+    "connect",
+    "ensure_streams",
+    "nats_url",
+    "open_bus_sink",
+    "redact",
+    "stream_info",
+]
+
+log = logging.getLogger("ssmd.bus")
+
+DEFAULT_URL = "nats://localhost:4222"
+
+
+def nats_url(url: str | None = None) -> str:
+    """``url``, else ``$NATS_URL``, else ``nats://localhost:4222``."""
+    return url or os.environ.get("NATS_URL") or DEFAULT_URL
+
+
+def redact(url: str) -> str:
+    """The URL without user name, password or token (safe to log)."""
+    out = []
+    for part in url.split(","):
+        try:
+            u = urlsplit(part.strip())
+        except ValueError:
+            out.append("<bad url>")
+            continue
+        host = u.hostname or ""
+        if u.port:
+            host = f"{host}:{u.port}"
+        out.append(urlunsplit((u.scheme, host, u.path, "", "")))
+    return ",".join(out)
+
+
+async def connect(
+    url: str | None = None,
+    *,
+    name: str = "ssmd",
+    connect_timeout: float = 5.0,
+    on_disconnect: Callable[[], Any] | None = None,
+    on_reconnect: Callable[[], Any] | None = None,
+    pending_size: int = 0,
+) -> Any:
+    """A connection that reconnects forever; ``ConfigError`` if unreachable now.
+
+    ``pending_size=0`` makes publishing while disconnected fail at once (the
+    bus sink keeps its own bounded backlog instead of nats-py's buffer).
+    """
+    import nats
+
+    url = nats_url(url)
+
+    async def error_cb(exc: Exception) -> None:
+        if not client:
+            return  # still connecting: the ConfigError below says it once
+        log.warning("nats %s: %s", redact(url), exc)
+
+    client: list[Any] = []
+
+    async def disconnected_cb() -> None:
+        if client and client[0].is_closed:
+            return  # our own close
+        log.warning("nats %s: disconnected", redact(url))
+        if on_disconnect is not None:
+            on_disconnect()
+
+    async def reconnected_cb() -> None:
+        log.info("nats %s: reconnected", redact(url))
+        if on_reconnect is not None:
+            on_reconnect()
+
+    try:
+        nc = await nats.connect(
+            url,
+            name=name,
+            connect_timeout=connect_timeout,
+            allow_reconnect=True,
+            max_reconnect_attempts=1,  # at start-up; forever once connected
+            reconnect_time_wait=0.25,
+            pending_size=pending_size,
+            error_cb=error_cb,
+            disconnected_cb=disconnected_cb,
+            reconnected_cb=reconnected_cb,
+        )
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot reach NATS at {redact(url)}: {exc or type(exc).__name__}"
+        ) from exc
+    nc.options["max_reconnect_attempts"] = -1
+    client.append(nc)
+    return nc
+
+
+async def ensure_streams(js: Any, specs: Sequence[StreamSpec]) -> list[dict[str, Any]]:
+    """Create missing streams and update changed ones; returns one result per stream."""
+    from nats.js.errors import NotFoundError
+
+    results = []
+    for spec in specs:
+        try:
+            info = await js.stream_info(spec.name)
+        except NotFoundError:
+            info = None
+        try:
+            if info is None:
+                await js.add_stream(spec.config())
+                results.append(ensure_result("created", spec))
+                log.info("stream %s created", spec.name)
+                continue
+            changes = spec.differences(info.config)
+            if not changes:
+                results.append(ensure_result("unchanged", spec))
+                continue
+            await js.update_stream(spec.config())
+            results.append(ensure_result("updated", spec, changes))
+            log.info("stream %s updated: %s", spec.name, "; ".join(changes))
+        except Exception as exc:
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"stream {spec.name}: {_api_error(exc)}") from exc
+    return results
+
+
+def _api_error(exc: Exception) -> str:
+    desc = getattr(exc, "description", None)
+    code = getattr(exc, "err_code", None)
+    if desc:
+        return f"{desc} (error {code})" if code else str(desc)
+    return str(exc) or type(exc).__name__
+
+
+async def stream_info(js: Any, name: str) -> Any | None:
+    """The server's ``StreamInfo``, or None when the stream does not exist."""
+    from nats.js.errors import NotFoundError
+
+    try:
+        return await js.stream_info(name)
+    except NotFoundError:
+        return None
+
+
+class NatsTransport:
+    """Publishes for a :class:`~ssmd.bus.sink.BusSink` over a NATS connection."""
+
+    def __init__(self, nc: Any) -> None:
+        self.nc = nc
+        self.sink: Any = None
+        self._prefix = ""
+        self._plen = 0
+        self._sub: Any = None
+
+    async def start(self, sink: Any) -> None:
+        self.sink = sink
+        self._prefix = self.nc.new_inbox()
+        self._plen = len(self._prefix) + 1
+        self._sub = await self.nc.subscribe(
+            self._prefix + ".*",
+            cb=self._on_ack,
+            pending_msgs_limit=1 << 20,
+            pending_bytes_limit=256 << 20,
+        )
+
+    @property
+    def connected(self) -> bool:
+        return bool(self.nc.is_connected)
+
+    async def send(self, subject: str, data: bytes, msg_id: str, token: int) -> None:
+        from nats.errors import ConnectionReconnectingError, OutboundBufferLimitError
+
+        try:
+            await self.nc.publish(
+                subject, data, reply=f"{self._prefix}.{token}", headers={"Nats-Msg-Id": msg_id}
+            )
+        except (OutboundBufferLimitError, ConnectionReconnectingError) as exc:
+            from ssmd.bus.sink import TransportDown
+
+            raise TransportDown(str(exc)) from exc
+
+    async def flush(self) -> None:
+        return None  # nats-py's flusher task writes pending bytes on its own
+
+    async def _on_ack(self, msg: Any) -> None:
+        try:
+            token = int(msg.subject[self._plen :])
+        except ValueError:
+            return
+        hdr = msg.headers
+        if hdr and hdr.get("Status"):
+            self.sink.acked(
+                token, False, error=f"status {hdr.get('Status')} {hdr.get('Description', '')}"
+            )
+            return
+        try:
+            ack = orjson.loads(msg.data)
+        except orjson.JSONDecodeError:
+            self.sink.acked(token, False, error="unreadable acknowledgement")
+            return
+        err = ack.get("error")
+        if err:
+            self.sink.acked(token, False, error=str(err.get("description", err)))
+            return
+        self.sink.acked(token, True, duplicate=bool(ack.get("duplicate")))
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+
+
+def _stream_seq(reply: str) -> int:
+    """The stream sequence from a JetStream ack subject (v1 and v2 forms)."""
+    tokens = reply.split(".")
+    n = len(tokens)
+    if n == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+        return int(tokens[5])
+    if n >= 12:  # $JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>...
+        return int(tokens[7])
+    raise ValueError(f"not a JetStream ack subject: {reply!r}")
+
+
+class JetStreamSource:
+    """A durable pull consumer read in batches (the archiver's input).
+
+    :meth:`fetch` returns ``(stream_seq, payload)`` pairs in stream order;
+    :meth:`ack_upto` acknowledges everything delivered up to a sequence (one
+    confirmed ``+ACK`` on the last message: ``AckPolicy.ALL``).
+    """
+
+    def __init__(
+        self,
+        nc: Any,
+        stream: str,
+        durable: str = "archiver",
+        *,
+        batch: int = 4096,
+        max_bytes: int = 32 << 20,
+        ack_wait: float = 120.0,
+        expires: float = 2.0,
+    ) -> None:
+        self.nc = nc
+        self.stream = stream
+        self.durable = durable
+        self.batch = batch
+        self.max_bytes = max_bytes
+        self.ack_wait = ack_wait
+        self.expires = expires
+        self._buf: deque[tuple[int, bytes, str]] = deque()
+        self._have = asyncio.Event()
+        self._inbox = ""
+        self._sub: Any = None
+        self._outstanding = 0  # messages asked for and not yet delivered
+        self._req_at = 0.0
+        self._replies: dict[int, str] = {}
+        self._last_reply: tuple[int, str] | None = None
+        self.delivered = 0
+
+    async def start(self) -> None:
+        from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+        js = self.nc.jetstream()
+        cfg = ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=AckPolicy.ALL,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self.ack_wait,
+            max_ack_pending=1_000_000,
+            max_deliver=-1,
+            max_waiting=16,
+        )
+        try:
+            await js.add_consumer(self.stream, cfg)
+        except Exception as exc:
+            raise ConfigError(
+                f"consumer {self.durable} on stream {self.stream}: {_api_error(exc)}"
+            ) from exc
+        self._inbox = self.nc.new_inbox()
+        self._sub = await self.nc.subscribe(
+            self._inbox, cb=self._on_msg, pending_msgs_limit=1 << 20, pending_bytes_limit=1 << 30
+        )
+
+    async def _request(self) -> None:
+        if self._outstanding > self.batch // 2:
+            return
+        want = self.batch - self._outstanding
+        req = {"batch": want, "expires": int(self.expires * 1e9), "max_bytes": self.max_bytes}
+        try:
+            await self.nc.publish(
+                f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{self.durable}",
+                orjson.dumps(req),
+                reply=self._inbox,
+            )
+        except Exception as exc:
+            log.debug("pull request failed: %s", exc)
+            return
+        self._outstanding += want
+        self._req_at = time.monotonic()
+
+    async def _on_msg(self, msg: Any) -> None:
+        hdr = msg.headers
+        if hdr and hdr.get("Status") and not msg.reply:
+            # 404 no messages / 408 request expired / 409 limits: request over
+            status = hdr.get("Status")
+            if status in ("404", "408", "409"):
+                self._outstanding = 0
+            self._have.set()
+            return
+        try:
+            seq = _stream_seq(msg.reply)
+        except ValueError:
+            return
+        self._outstanding = max(0, self._outstanding - 1)
+        self._buf.append((seq, msg.data, msg.reply))
+        self.delivered += 1
+        if not self._have.is_set():
+            self._have.set()
+
+    async def fetch(self, max_msgs: int, timeout: float) -> list[tuple[int, bytes]]:
+        """Up to ``max_msgs`` messages; waits up to ``timeout`` for the first one."""
+        now = time.monotonic()
+        if self._outstanding and now - self._req_at > self.expires + 2.0:
+            self._outstanding = 0  # the request died with a connection
+        if len(self._buf) < self.batch // 2:
+            await self._request()
+        if not self._buf:
+            self._have.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._have.wait(), timeout)
+            if not self._buf:
+                return []
+        buf = self._buf
+        n = min(max_msgs, len(buf))
+        out = []
+        last = None
+        for _ in range(n):
+            seq, data, reply = buf.popleft()
+            out.append((seq, data))
+            last = (seq, reply)
+        if last is not None:
+            self._last_reply = last
+        return out
+
+    async def ack_upto(self, seq: int) -> None:
+        """Acknowledge everything delivered up to ``seq``, the last message fetched (confirmed)."""
+        last = self._last_reply
+        if last is None or last[0] != seq:
+            raise SinkError(f"cannot acknowledge {seq}: not the last message fetched")
+        reply = last[1]
+        try:
+            await self.nc.request(reply, b"+ACK", timeout=5.0)
+        except Exception as exc:
+            # not fatal: the messages come again after ack_wait and are skipped by seq
+            log.warning("%s: acknowledgement of %d not confirmed: %s", self.stream, seq, exc)
+
+    async def pending(self) -> int | None:
+        """Messages of the stream not yet delivered to this consumer."""
+        try:
+            info = await self.nc.jetstream().consumer_info(self.stream, self.durable)
+        except Exception:
+            return None
+        return int(info.num_pending or 0)
+
+    async def stream_bounds(self) -> tuple[int, int] | None:
+        """(first_seq, last_seq) of the stream now."""
+        try:
+            info = await self.nc.jetstream().stream_info(self.stream)
+        except Exception:
+            return None
+        return int(info.state.first_seq), int(info.state.last_seq)
+
+    async def close(self) -> None:
+        if self._sub is not None:
+            with contextlib.suppress(Exception):
+                await self._sub.unsubscribe()
+            self._sub = None
+
+
+async def open_bus_sink(
+    venue: str,
+    *,
+    env: str,
+    url: str | None = None,
+    specs: Sequence[StreamSpec] | None = None,
+    max_pending_bytes: int | None = None,
+    ack_timeout: float = 5.0,
+    metrics: Any = None,
+) -> tuple[Any, Any]:
+    """Connect, make sure ``venue``'s streams exist, and start a bus sink.
+
+    Returns ``(sink, nc)``; await ``sink.aclose()`` and then ``nc.close()``.
+    """
+    from ssmd.bus.sink import DEFAULT_MAX_PENDING, BusSink
+    from ssmd.bus.streams import spec_for_venue, stream_specs
+
+    specs = list(specs) if specs is not None else stream_specs(env)
+    primary = spec_for_venue(venue, specs)
+    mine = [primary] + [s for s in specs if s.source and s.source[0] == primary.name]
+    holder: dict[str, Any] = {}
+
+    def reconnected() -> None:
+        sink = holder.get("sink")
+        if sink is not None:
+            sink.reconnected()
+
+    nc = await connect(url, name=f"ssmd-connect-{venue}", on_reconnect=reconnected)
+    try:
+        await ensure_streams(nc.jetstream(), mine)
+        transport = NatsTransport(nc)
+        sink = BusSink(
+            transport,
+            env=env,
+            venue=venue,
+            max_pending_bytes=max_pending_bytes or DEFAULT_MAX_PENDING,
+            ack_timeout=ack_timeout,
+            metrics=metrics,
+        )
+        await transport.start(sink)
+        await sink.start()
+    except BaseException:
+        await nc.close()
+        raise
+    holder["sink"] = sink
+    log.info("%s: publishing to stream %s at %s", venue, primary.name, redact(nats_url(url)))
+    return sink, nc

@@ -1,0 +1,398 @@
+"""The connector's bus sink: confirmed, deduplicated, bounded publishing.
+
+Each group of envelope lines of one subject (a micro-batch, DESIGN section 4)
+becomes one bus message with ``Nats-Msg-Id`` = the id of its first line
+(``{conn}:{frame}.{index}``, fixed when the frame was received). Publishing
+never waits for a round trip: messages go out as fast as the transport takes
+them and the acknowledgements come back asynchronously.
+
+Policy when the bus is slow or down (the stated default): everything not yet
+acknowledged, queued or in flight, is kept up to ``max_pending_bytes``
+(64 MiB). A message that is not acknowledged within ``ack_timeout`` seconds,
+or that was in flight when the connection to the server dropped, is sent
+again with the same id, so the server stores it once. When the bound is
+full, new messages are dropped and counted per connection; once the backlog
+has fallen to half the bound a ``gap`` status line (``reason: "bus"``, with
+the number of lines and messages dropped and the first and last dropped ids)
+is published for each connection that lost data, so the archive says where
+data is missing. Memory never grows past the bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from ssmd.errors import SinkError
+from ssmd.runtime.status import status_line, status_subject
+
+__all__ = ["BusSink", "Transport", "TransportDown"]
+
+log = logging.getLogger("ssmd.bus")
+
+DEFAULT_MAX_PENDING = 64 << 20
+
+
+class TransportDown(Exception):
+    """The transport cannot take a message now (disconnected, buffer full)."""
+
+
+class Transport(Protocol):
+    """Sends bus messages; reports acknowledgements to :meth:`BusSink.acked`."""
+
+    @property
+    def connected(self) -> bool: ...
+
+    async def send(self, subject: str, data: bytes, msg_id: str, token: int) -> None:
+        """Send one message; raise :class:`TransportDown` when it cannot."""
+
+    async def flush(self) -> None:
+        """Push buffered bytes to the server (best effort)."""
+
+
+class _Pub:
+    __slots__ = ("attempts", "conn", "data", "lines", "msg_id", "sent", "subject")
+
+    def __init__(self, subject: str, data: bytes, msg_id: str, lines: int) -> None:
+        self.subject = subject
+        self.data = data
+        self.msg_id = msg_id
+        self.lines = lines
+        self.sent = 0.0
+        self.attempts = 0
+
+
+class _Drop:
+    __slots__ = ("first_id", "last_id", "lines", "messages", "since")
+
+    def __init__(self, msg_id: str) -> None:
+        self.first_id = msg_id
+        self.last_id = msg_id
+        self.lines = 0
+        self.messages = 0
+        self.since = time.time_ns()
+
+
+class BusSink:
+    """The :class:`ssmd.runtime.sink.Sink` of the bus path (NATS or in-process).
+
+    Call :meth:`start` on the running loop before the first write and
+    :meth:`aclose` at the end; ``write_*`` are synchronous and never block.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        env: str,
+        venue: str,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING,
+        ack_timeout: float = 5.0,
+        metrics: Any = None,
+    ) -> None:
+        if max_pending_bytes <= 0:
+            raise SinkError("max_pending_bytes must be positive")
+        self.transport = transport
+        self.env = env
+        self.venue = venue
+        self.max_pending_bytes = max_pending_bytes
+        self.ack_timeout = ack_timeout
+        self.metrics = metrics
+        self._queue: deque[_Pub] = deque()
+        self._inflight: dict[int, _Pub] = {}
+        self._token = 0
+        self.pending_bytes = 0
+        self._drops: dict[str, _Drop] = {}
+        self._gap_no = 0
+        self._wake: asyncio.Event | None = None
+        self._idle: asyncio.Event | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closing = False
+        self._closed = False
+        self._retry_at = 0.0
+        self._errors_logged = 0.0
+        # counters
+        self.published = 0  # messages acknowledged (incl. duplicates)
+        self.lines_acked = 0
+        self.duplicates = 0
+        self.resent = 0
+        self.dropped_lines = 0
+        self.dropped_messages = 0
+        self.gaps = 0
+        self.nacks = 0
+
+    # -- lifecycle -------------------------------------------------------
+
+    async def start(self) -> None:
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks = [
+            asyncio.create_task(self._pump(), name=f"ssmd-bus-pump-{self.venue}"),
+            asyncio.create_task(self._timer(), name=f"ssmd-bus-timer-{self.venue}"),
+        ]
+
+    async def drain(self, timeout: float | None = None) -> bool:
+        """Wait until everything written is acknowledged; False on timeout."""
+        assert self._idle is not None, "start() first"
+        self._kick()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    async def aclose(self, timeout: float = 30.0) -> None:
+        """Publish what is left (up to ``timeout`` seconds), then stop."""
+        if self._closed:
+            return
+        self._closing = True
+        self._flush_drops(force=True)
+        done = await self.drain(timeout) if self._tasks else True
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._closed = True
+        left = len(self._queue) + len(self._inflight)
+        if not done and left:
+            lines = sum(p.lines for p in self._queue) + sum(
+                p.lines for p in self._inflight.values()
+            )
+            log.error(
+                "%s: %d bus message(s) (%d lines) not confirmed at shutdown",
+                self.venue,
+                left,
+                lines,
+            )
+            raise SinkError(f"{left} bus message(s) ({lines} lines) not confirmed by the server")
+
+    # -- the Sink interface ----------------------------------------------
+
+    def write_batch(self, batch: Any, groups: Sequence[tuple[str, bytes, int, str]]) -> None:
+        for subject, lines, count, first_id in groups:
+            self.put(subject, lines, first_id, count)
+
+    def write_status(self, subject: str, line: bytes, msg_id: str) -> None:
+        self.put(subject, line, msg_id, 1, bounded=False)
+
+    def write(self, lines: bytes) -> None:  # pragma: no cover - bus lines need ids
+        raise SinkError("the bus sink needs subjects and ids: use write_batch/write_status")
+
+    def flush(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        """Synchronous close is not possible on the bus: use :meth:`aclose`."""
+        if not self._closed:
+            self._closing = True
+
+    @property
+    def queued_bytes(self) -> int:
+        return self.pending_bytes
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    # -- core --------------------------------------------------------------
+
+    def put(self, subject: str, data: bytes, msg_id: str, lines: int, bounded: bool = True) -> None:
+        if self._closed:
+            raise SinkError("bus sink is closed")
+        n = len(data)
+        if bounded and self.pending_bytes + n > self.max_pending_bytes:
+            self._drop(msg_id, lines)
+            return
+        if bounded and self._drops:
+            self._flush_drops()
+        self._queue.append(_Pub(subject, data, msg_id, lines))
+        self.pending_bytes += n
+        if self._idle is not None and self._idle.is_set():
+            self._idle.clear()
+        self._kick()
+
+    def _kick(self) -> None:
+        w = self._wake
+        if w is not None and not w.is_set():
+            w.set()
+
+    def _drop(self, msg_id: str, lines: int) -> None:
+        conn = msg_id.rpartition(":")[0] or msg_id
+        d = self._drops.get(conn)
+        if d is None:
+            d = self._drops[conn] = _Drop(msg_id)
+            log.warning(
+                "%s: bus backlog full (%d bytes): dropping messages of %s until it drains",
+                self.venue,
+                self.pending_bytes,
+                conn,
+            )
+        d.last_id = msg_id
+        d.lines += lines
+        d.messages += 1
+        self.dropped_lines += lines
+        self.dropped_messages += 1
+        if self.metrics is not None:
+            self.metrics.bus_dropped.labels(self.venue).inc(lines)
+
+    def _flush_drops(self, force: bool = False) -> None:
+        """Publish the gap lines of finished drop episodes (backlog at half the bound)."""
+        if not self._drops or (not force and self.pending_bytes > self.max_pending_bytes // 2):
+            return
+        drops, self._drops = self._drops, {}
+        for conn, d in drops.items():
+            self._gap_no += 1
+            self.gaps += 1
+            subject = status_subject(self.env, self.venue, conn)
+            detail = {
+                "reason": "bus",
+                "conn": conn,
+                "dropped_lines": d.lines,
+                "dropped_messages": d.messages,
+                "first_id": d.first_id,
+                "last_id": d.last_id,
+                "since": d.since,
+            }
+            line = status_line("gap", conn, subject, detail)
+            log.warning(
+                "%s: bus backlog drained; %s lost %d line(s) in %d message(s)",
+                self.venue,
+                conn,
+                d.lines,
+                d.messages,
+            )
+            self.put(subject, line, f"{conn}:busgap.{self._gap_no}", 1, bounded=False)
+
+    def acked(self, token: int, ok: bool, duplicate: bool = False, error: str = "") -> None:
+        """An acknowledgement (or a negative one) for the message sent as ``token``."""
+        p = self._inflight.pop(token, None)
+        if p is None:
+            return  # a late answer to a message already sent again
+        if ok:
+            self.pending_bytes -= len(p.data)
+            self.published += 1
+            self.lines_acked += p.lines
+            if duplicate:
+                self.duplicates += 1
+            if self._drops:
+                self._flush_drops()
+            if not self._queue and not self._inflight and self._idle is not None:
+                self._idle.set()
+            return
+        # refused (no stream yet, storage full, ...): send again after a pause
+        self.nacks += 1
+        now = time.monotonic()
+        if now - self._errors_logged > 5.0:
+            self._errors_logged = now
+            log.warning("%s: bus refused %s: %s; retrying", self.venue, p.subject, error)
+        self._queue.appendleft(p)
+        self._retry_at = now + min(2.0, 0.05 * (2 ** min(p.attempts, 6)))
+        self._kick()
+
+    def reconnected(self) -> None:
+        """The transport came back: what was in flight may be lost, send it again."""
+        if not self._inflight:
+            self._kick()
+            return
+        again = list(self._inflight.values())
+        self._inflight.clear()
+        self.resent += len(again)
+        self._queue.extendleft(reversed(again))
+        self._kick()
+
+    async def _pump(self) -> None:
+        assert self._wake is not None
+        wake = self._wake
+        t = self.transport
+        q = self._queue
+        inflight = self._inflight
+        while True:
+            await wake.wait()
+            wake.clear()
+            delay = self._retry_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            sent = 0
+            while q and t.connected:
+                p = q.popleft()
+                self._token += 1
+                token = self._token
+                p.sent = time.monotonic()
+                p.attempts += 1
+                inflight[token] = p
+                try:
+                    await t.send(p.subject, p.data, p.msg_id, token)
+                except TransportDown:
+                    if inflight.pop(token, None) is not None:
+                        q.appendleft(p)
+                    break
+                except Exception as exc:  # a message the server can never take
+                    if inflight.pop(token, None) is not None:
+                        self.pending_bytes -= len(p.data)
+                        self._drop(p.msg_id, p.lines)
+                    log.error("%s: cannot publish to %s: %s", self.venue, p.subject, exc)
+                    continue
+                sent += 1
+                if sent % 512 == 0:
+                    await asyncio.sleep(0)  # let acks and frames in
+            if sent:
+                with contextlib.suppress(Exception):
+                    await t.flush()
+            if not q and not inflight and self._idle is not None:
+                self._idle.set()
+
+    async def _timer(self) -> None:
+        """Send again what was not acknowledged in time."""
+        period = max(0.05, self.ack_timeout / 4)
+        reported = 0
+        while True:
+            await asyncio.sleep(period)
+            m = self.metrics
+            if m is not None:
+                m.bus_pending.labels(self.venue).set(self.pending_bytes)
+                if self.lines_acked > reported:
+                    m.bus_published.labels(self.venue).inc(self.lines_acked - reported)
+                    reported = self.lines_acked
+            if not self._inflight or not self.transport.connected:
+                continue
+            limit = time.monotonic() - self.ack_timeout
+            late = []
+            for token, p in self._inflight.items():
+                if p.sent > limit:
+                    break
+                late.append(token)
+            if late:
+                again = [self._inflight.pop(tok) for tok in late]
+                self.resent += len(again)
+                if m is not None:
+                    m.bus_resent.labels(self.venue).inc(len(again))
+                log.warning(
+                    "%s: %d bus message(s) unacknowledged after %.1fs; sending again",
+                    self.venue,
+                    len(again),
+                    self.ack_timeout,
+                )
+                self._queue.extendleft(reversed(again))
+                self._kick()
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "published": self.published,
+            "lines_acked": self.lines_acked,
+            "duplicates": self.duplicates,
+            "resent": self.resent,
+            "dropped_lines": self.dropped_lines,
+            "dropped_messages": self.dropped_messages,
+            "gaps": self.gaps,
+            "nacks": self.nacks,
+            "pending_bytes": self.pending_bytes,
+            "inflight": len(self._inflight),
+            "queued": len(self._queue),
+        }

@@ -1,0 +1,261 @@
+"""JetStream streams (DESIGN section 3): names, subjects, limits, idempotent set-up.
+
+Venue streams are ``{ENV}_{VENUE}`` over ``{env}.{venue}.>``; the Kalshi
+politics stream is a sourced copy of the Kalshi stream filtered on
+``{env}.kalshi.politics.>`` (JetStream refuses overlapping subjects);
+``SECMASTER_CDC`` (``cdc.>``) and ``SIGNALS`` (``signals.>``) keep their names
+in every environment. Limits are the seed's; each can be overridden with
+``SSMD_STREAM_<NAME>_MAX_BYTES`` (``512MiB``, ``1G``, bytes),
+``SSMD_STREAM_<NAME>_MAX_AGE`` (``48h``, ``15m``, ``7d``, ``0`` for none) and
+``SSMD_STREAM_<NAME>_MAX_MSGS``, ``SSMD_STREAM_<NAME>_REPLICAS``, or by :func:`stream_specs` arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ssmd.errors import ConfigError
+
+__all__ = [
+    "DUPLICATE_WINDOW",
+    "VENUES",
+    "StreamSpec",
+    "ensure_result",
+    "env_name",
+    "parse_duration",
+    "parse_size",
+    "stream_specs",
+    "venue_stream",
+    "venue_subjects",
+]
+
+#: the venues with a capture stream, in DESIGN order
+VENUES = ("kalshi", "kraken", "kraken-futures", "polymarket")
+
+#: seconds during which JetStream drops a re-sent ``Nats-Msg-Id``
+DUPLICATE_WINDOW = 120.0
+
+KiB = 1024
+MiB = KiB * KiB
+GiB = MiB * KiB
+HOUR = 3600.0
+DAY = 24 * HOUR
+
+_ENV = re.compile(r"[a-z0-9][a-z0-9_-]*")
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """What ssmd wants a stream to look like."""
+
+    name: str
+    subjects: tuple[str, ...] = ()
+    max_bytes: int = -1
+    max_msgs: int = -1
+    max_age: float = 0.0  # seconds, 0 = unlimited
+    storage: str = "file"
+    replicas: int = 1
+    duplicate_window: float = DUPLICATE_WINDOW
+    #: (stream, filter subject) this stream copies from instead of subjects
+    source: tuple[str, str] | None = None
+    description: str = ""
+    venue: str | None = None
+
+    def config(self) -> Any:
+        """The ``nats.js.api.StreamConfig`` for this spec."""
+        from nats.js.api import StorageType, StreamConfig, StreamSource
+
+        return StreamConfig(
+            name=self.name,
+            description=self.description or None,
+            subjects=list(self.subjects) if self.subjects else None,
+            sources=(
+                [StreamSource(name=self.source[0], filter_subject=self.source[1])]
+                if self.source
+                else None
+            ),
+            max_bytes=self.max_bytes,
+            max_msgs=self.max_msgs,
+            max_age=self.max_age,
+            storage=StorageType.FILE if self.storage == "file" else StorageType.MEMORY,
+            num_replicas=self.replicas,
+            duplicate_window=self.duplicate_window,
+        )
+
+    def differences(self, cfg: Any) -> list[str]:
+        """Fields of a server ``StreamConfig`` that differ from this spec."""
+        out: list[str] = []
+        subjects = tuple(cfg.subjects or ())
+        if subjects != self.subjects:
+            out.append(f"subjects {list(subjects)} -> {list(self.subjects)}")
+        if (cfg.max_bytes or -1) != self.max_bytes:
+            out.append(f"max_bytes {cfg.max_bytes} -> {self.max_bytes}")
+        if (cfg.max_msgs or -1) != self.max_msgs:
+            out.append(f"max_msgs {cfg.max_msgs} -> {self.max_msgs}")
+        if abs(float(cfg.max_age or 0) - self.max_age) > 1e-6:
+            out.append(f"max_age {cfg.max_age} -> {self.max_age}")
+        if abs(float(cfg.duplicate_window or 0) - self.duplicate_window) > 1e-6:
+            out.append(f"duplicate_window {cfg.duplicate_window} -> {self.duplicate_window}")
+        if (cfg.num_replicas or 1) != self.replicas:
+            out.append(f"replicas {cfg.num_replicas} -> {self.replicas}")
+        have = [(s.name, s.filter_subject) for s in cfg.sources or ()]
+        want = [self.source] if self.source else []
+        if have != want:
+            out.append(f"sources {have} -> {want}")
+        return out
+
+
+def env_name(env: str | None = None) -> str:
+    """The environment (subject prefix): ``env``, else ``$SSMD_ENV``, else ``prod``."""
+    value = env if env is not None else os.environ.get("SSMD_ENV") or "prod"
+    if not _ENV.fullmatch(value):
+        raise ConfigError(f"bad SSMD_ENV {value!r}: use lower-case letters, digits, '-' or '_'")
+    return value
+
+
+def venue_stream(venue: str, env: str | None = None) -> str:
+    """``PROD_KRAKEN_FUTURES`` for ``kraken-futures`` in ``prod``."""
+    return f"{env_name(env)}_{venue}".upper().replace("-", "_")
+
+
+def venue_subjects(venue: str, env: str | None = None) -> str:
+    """``prod.kraken.>``."""
+    return f"{env_name(env)}.{venue}.>"
+
+
+_SIZE = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*")
+_AGE = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*")
+_AGE_UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": HOUR, "d": DAY, "w": 7 * DAY, None: 1.0}
+
+
+def parse_size(text: str) -> int:
+    """``512MiB``, ``1G``, ``1.5GB``, ``1048576`` -> bytes (powers of 1024); ``-1`` = none."""
+    if text.strip() == "-1":
+        return -1
+    m = _SIZE.fullmatch(text)
+    if not m:
+        raise ConfigError(f"bad size {text!r}: expected e.g. 512MiB, 1G or a number of bytes")
+    unit = {"": 1, "k": KiB, "m": MiB, "g": GiB, "t": GiB * KiB}[m.group(2).lower()]
+    return int(float(m.group(1)) * unit)
+
+
+def parse_duration(text: str) -> float:
+    """``48h``, ``15m``, ``7d``, ``90`` (seconds) -> seconds; ``0`` = none."""
+    m = _AGE.fullmatch(text)
+    if not m:
+        raise ConfigError(f"bad duration {text!r}: expected e.g. 15m, 48h, 7d or seconds")
+    unit = m.group(2).lower() if m.group(2) else None
+    return float(m.group(1)) * _AGE_UNIT[unit]
+
+
+def _defaults(env: str) -> list[StreamSpec]:
+    kalshi = venue_stream("kalshi", env)
+    return [
+        StreamSpec(
+            kalshi,
+            (venue_subjects("kalshi", env),),
+            max_bytes=1 * GiB,
+            venue="kalshi",
+            description="Kalshi market data, all categories",
+        ),
+        StreamSpec(
+            f"{kalshi}_POLITICS",
+            (),
+            max_bytes=512 * MiB,
+            source=(kalshi, f"{env}.kalshi.politics.>"),
+            description="Kalshi politics: a filtered copy of the Kalshi stream",
+        ),
+        StreamSpec(
+            venue_stream("kraken", env),
+            (venue_subjects("kraken", env),),
+            max_bytes=256 * MiB,
+            max_age=48 * HOUR,
+            venue="kraken",
+            description="Kraken spot market data",
+        ),
+        StreamSpec(
+            venue_stream("kraken-futures", env),
+            (venue_subjects("kraken-futures", env),),
+            max_bytes=256 * MiB,
+            max_age=48 * HOUR,
+            venue="kraken-futures",
+            description="Kraken Futures market data",
+        ),
+        StreamSpec(
+            venue_stream("polymarket", env),
+            (venue_subjects("polymarket", env),),
+            max_bytes=512 * MiB,
+            max_age=48 * HOUR,
+            venue="polymarket",
+            description="Polymarket market data",
+        ),
+        StreamSpec(
+            "SECMASTER_CDC",
+            ("cdc.>",),
+            max_bytes=100 * MiB,
+            max_age=15 * 60.0,
+            description="secmaster change data capture",
+        ),
+        StreamSpec(
+            "SIGNALS",
+            ("signals.>",),
+            max_bytes=64 * MiB,
+            max_age=7 * DAY,
+            description="signal runner output",
+        ),
+    ]
+
+
+def stream_specs(
+    env: str | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> list[StreamSpec]:
+    """Every stream ssmd uses, with environment and explicit overrides applied.
+
+    ``overrides`` maps a stream name to ``{"max_bytes": int, "max_msgs": int, "max_age": float,
+    "replicas": int, "storage": "file"|"memory"}``; they win over the
+    ``SSMD_STREAM_*`` variables.
+    """
+    env = env_name(env)
+    environ = os.environ if environ is None else environ
+    out = []
+    for spec in _defaults(env):
+        changes: dict[str, Any] = {}
+        key = f"SSMD_STREAM_{spec.name}_"
+        if v := environ.get(key + "MAX_BYTES"):
+            changes["max_bytes"] = parse_size(v)
+        if v := environ.get(key + "MAX_MSGS"):
+            if not v.lstrip("-").isdigit():
+                raise ConfigError(f"bad {key}MAX_MSGS {v!r}: expected an integer")
+            changes["max_msgs"] = int(v)
+        if v := environ.get(key + "MAX_AGE"):
+            changes["max_age"] = parse_duration(v)
+        if v := environ.get(key + "REPLICAS"):
+            if not v.isdigit() or int(v) < 1:
+                raise ConfigError(f"bad {key}REPLICAS {v!r}: expected a positive integer")
+            changes["replicas"] = int(v)
+        if v := environ.get(key + "STORAGE"):
+            if v not in ("file", "memory"):
+                raise ConfigError(f"bad {key}STORAGE {v!r}: expected file or memory")
+            changes["storage"] = v
+        changes.update((overrides or {}).get(spec.name, {}))
+        out.append(replace(spec, **changes) if changes else spec)
+    return out
+
+
+def spec_for_venue(venue: str, specs: Sequence[StreamSpec]) -> StreamSpec:
+    """The primary stream of ``venue`` (the one the archiver reads)."""
+    for s in specs:
+        if s.venue == venue:
+            return s
+    raise ConfigError(f"no stream for venue {venue!r} (venues: {', '.join(VENUES)})")
+
+
+def ensure_result(action: str, spec: StreamSpec, changes: Sequence[str] = ()) -> dict[str, Any]:
+    """One line of :func:`ssmd.bus.nats.ensure_streams` output."""
+    return {"stream": spec.name, "action": action, "changes": list(changes)}
