@@ -38,7 +38,7 @@ class Source(Protocol):
 
     stream: str
 
-    async def start(self) -> None: ...
+    async def start(self, after: int | None = None) -> None: ...
     async def fetch(self, max_msgs: int, timeout: float) -> list[tuple[int, bytes]]: ...
     async def ack_upto(self, seq: int) -> None: ...
     async def pending(self) -> int | None: ...
@@ -174,7 +174,6 @@ class VenueArchiver:
         """Archive until ``stop`` is set; then flush, acknowledge and close."""
         src = self.source
         st = self.stats
-        await src.start()
         w = await asyncio.to_thread(
             ArchiveWriter,
             self.root,
@@ -186,9 +185,10 @@ class VenueArchiver:
             max_buffer_bytes=max(self.flush_bytes * 2, 4 << 20),
         )
         self._writer = w
+        # after the writer's repair of a crashed run's .part file
         last = await asyncio.to_thread(last_archived_seq, self.root, self.venue)
         bounds = await src.stream_bounds()
-        if last is not None and bounds is not None and bounds[1] < last and bounds[1] > 0:
+        if last is not None and bounds is not None and 0 < bounds[1] < last:
             log.warning(
                 "%s: stream %s ends at %d but the archive already holds %d: "
                 "the stream was recreated; archiving it from its start",
@@ -198,6 +198,7 @@ class VenueArchiver:
                 last,
             )
             last = None
+        await src.start(last)
         if last is not None:
             log.info("%s: archive holds %s up to sequence %d", self.venue, src.stream, last)
         st.last_seq = last

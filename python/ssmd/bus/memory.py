@@ -169,12 +169,13 @@ class MemorySource:
         self.durable = durable
         self.delivered = 0
 
-    async def start(self) -> None:
+    async def start(self, after: int | None = None) -> None:
+        """Deliver from ``after + 1`` (the whole stream when None), like a recreated consumer."""
         st = self.st
         if st.changed is None:
             st.changed = asyncio.Event()
-        # a restarted consumer starts again after its acknowledgement floor
-        st.delivered[self.durable] = st.acked.setdefault(self.durable, 0)
+        st.delivered[self.durable] = after or 0
+        st.acked[self.durable] = after or 0
 
     async def fetch(self, max_msgs: int, timeout: float) -> list[tuple[int, bytes]]:
         st = self.st

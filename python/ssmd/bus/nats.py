@@ -289,20 +289,30 @@ class JetStreamSource:
         self._last_reply: tuple[int, str] | None = None
         self.delivered = 0
 
-    async def start(self) -> None:
+    async def start(self, after: int | None = None) -> None:
+        """(Re)create the durable consumer to deliver from ``after + 1`` (all when None).
+
+        The archive on disk is the truth: recreating the consumer at the
+        archived watermark delivers at once what a killed run had fetched but
+        not acknowledged (instead of after ``ack_wait``), and nothing twice.
+        """
         from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+        from nats.js.errors import NotFoundError
 
         js = self.nc.jetstream()
         cfg = ConsumerConfig(
             durable_name=self.durable,
             ack_policy=AckPolicy.ALL,
-            deliver_policy=DeliverPolicy.ALL,
+            deliver_policy=DeliverPolicy.ALL if after is None else DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=None if after is None else after + 1,
             ack_wait=self.ack_wait,
             max_ack_pending=1_000_000,
             max_deliver=-1,
             max_waiting=16,
         )
         try:
+            with contextlib.suppress(NotFoundError):
+                await js.delete_consumer(self.stream, self.durable)
             await js.add_consumer(self.stream, cfg)
         except Exception as exc:
             raise ConfigError(
