@@ -389,3 +389,113 @@ def cat(
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+def _verify_day(option: str, value: str | None) -> dt.date | None:
+    """A ``YYYY-MM-DD`` option value (``ssmd archive verify`` takes days, not instants)."""
+    if value is None:
+        return None
+    try:
+        return parse_date(value)
+    except ConfigError:
+        raise ConfigError(f"bad {option} {value!r}: expected YYYY-MM-DD") from None
+
+
+@archive_app.command("verify")
+def verify(
+    dir: DirOpt = None,
+    venue: VenueOpt = None,
+    date: Annotated[
+        str | None, typer.Option("--date", help="Only this day (YYYY-MM-DD).", show_default=False)
+    ] = None,
+    date_from: Annotated[
+        str | None, typer.Option("--from", help="First day (YYYY-MM-DD).", show_default=False)
+    ] = None,
+    date_to: Annotated[
+        str | None,
+        typer.Option("--to", help="Last day (YYYY-MM-DD, included).", show_default=False),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object instead of the report.")
+    ] = False,
+    progress: Annotated[
+        bool | None,
+        typer.Option(
+            "--progress/--no-progress",
+            help="Progress bars on stderr (default: when stderr is a terminal).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Check files against their manifests and stream sequences for gaps and duplicates.
+
+    Exit status 0 when everything matches, 1 on a mismatch, a bad, missing or
+    unlisted file, an unrecorded gap or a duplicate.
+    """
+    import orjson
+
+    from ssmd.archive.verify import VerifyResult, verify_archive
+
+    def report(result: VerifyResult) -> None:
+        """The per-day table, one line per error or note, and a summary line."""
+        header = ["VENUE", "DATE", "FILES", "OK", "BAD", "OPEN", "LINES"]
+        rows = [[*header, "GAPS REC", "GAPS UNREC", "DUPS"]]
+        for d in result.days:
+            rows.append(
+                [
+                    d.venue,
+                    d.date,
+                    str(d.files),
+                    str(d.files_ok),
+                    str(d.files_bad),
+                    str(d.files_open),
+                    str(d.lines),
+                    str(d.gaps_recorded),
+                    str(d.gaps_unrecorded),
+                    str(d.duplicates),
+                ]
+            )
+        _table(rows, right=set(range(2, 10)))
+        for i in result.issues:
+            where = " ".join(x for x in (i.venue, i.date, i.file) if x)
+            typer.echo(f"{i.level}: {where}: {i.message}")
+
+        def n(count: int, word: str) -> str:
+            return f"{count} {word}{'' if count == 1 else 's'}"
+
+        files = result.files
+        bad = sum(not f.ok for f in files)
+        opened = sum(f.status == "open" for f in files)
+        venues = len({d.venue for d in result.days})
+        secs = result.seconds
+        rate = f", {result.lines / secs / 1e6:.2f}M lines/s" if secs >= 1 else ""
+        verdict = "OK" if result.ok else f"FAILED, {n(result.errors, 'error')}"
+        typer.echo(
+            f"verified {n(venues, 'venue')}, {n(len(result.days), 'day')}, {n(len(files), 'file')}"
+            f" ({bad} bad, {opened} open), {n(result.lines, 'line')} in {secs:.1f} s{rate}:"
+            f" {verdict}, {n(result.notes, 'note')}"
+        )
+
+    root = _root(dir)
+    _check_venue(root, venue)
+    if date is not None and (date_from is not None or date_to is not None):
+        raise ConfigError("--date cannot be combined with --from/--to")
+    first = _verify_day("--date" if date else "--from", date or date_from)
+    last = _verify_day("--date" if date else "--to", date or date_to)
+    if first is not None and last is not None and last < first:
+        raise ConfigError(f"--to {last} is before --from {first}")
+    if sys.stderr.isatty() if progress is None else progress:
+        from ssmd.secmaster.sync.base import make_progress
+
+        with make_progress(True) as bars:
+            result = verify_archive(root, venue, first, last, progress=bars)
+    else:
+        result = verify_archive(root, venue, first, last)
+    if as_json:
+        typer.echo(orjson.dumps(result.as_dict()).decode())
+    elif not result.days:
+        typer.echo(f"no archive days to verify in {root}", err=True)
+    else:
+        report(result)
+    if not result.ok:
+        raise typer.Exit(1)
