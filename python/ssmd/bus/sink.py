@@ -117,6 +117,7 @@ class BusSink:
         self._retry_at = 0.0
         self._errors_logged = 0.0
         # counters
+        self.lines_in = 0  # lines handed to put()
         self.published = 0  # messages acknowledged (incl. duplicates)
         self.lines_acked = 0
         self.duplicates = 0
@@ -206,6 +207,7 @@ class BusSink:
     def put(self, subject: str, data: bytes, msg_id: str, lines: int, bounded: bool = True) -> None:
         if self._closed:
             raise SinkError("bus sink is closed")
+        self.lines_in += lines
         n = len(data)
         if bounded and self.pending_bytes + n > self.max_pending_bytes:
             self._drop(msg_id, lines)
@@ -384,6 +386,7 @@ class BusSink:
 
     def stats(self) -> dict[str, int]:
         return {
+            "lines_in": self.lines_in,
             "published": self.published,
             "lines_acked": self.lines_acked,
             "duplicates": self.duplicates,
