@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from ssmd.archive import archive_dir
+from ssmd.bus.local import is_memory_url
 from ssmd.cli._app import app
 from ssmd.connectors.base import InstrumentQuery
 from ssmd.connectors.registry import VENUES, create
@@ -92,7 +93,8 @@ def connect(
         typer.Option(
             "--nats",
             help="Publish to this NATS JetStream server instead of writing the archive"
-            " [default: $NATS_URL; unset = embedded archive].",
+            " ('memory://': the in-process bus and archiver) [default: $NATS_URL; unset ="
+            " embedded archive].",
             show_default=False,
         ),
     ] = None,
@@ -141,7 +143,18 @@ def connect(
 
     async def main() -> Any:
         nc = None
-        if nats:
+        local = None
+        if nats and is_memory_url(nats):
+            from ssmd.bus.local import LocalPipeline
+            from ssmd.bus.streams import env_name
+            from ssmd.runtime.metrics import metrics
+
+            local = LocalPipeline(
+                connector.venue, root, env=env_name(), writer=name, metrics=metrics()
+            )
+            await local.start()
+            sink: Any = local
+        elif nats:
             from ssmd.bus.nats import open_bus_sink
             from ssmd.bus.streams import env_name
             from ssmd.runtime.metrics import metrics
@@ -171,6 +184,8 @@ def connect(
             if nc is not None:
                 bus_stats.update(sink.stats())
                 await nc.close()
+            if local is not None:
+                bus_stats.update(local.sink.stats())
 
     capture = asyncio.run(main())
     t = capture.totals()
@@ -193,6 +208,8 @@ def connect(
 def _where(nats: str | None, root: Path) -> str:
     if not nats:
         return str(root)
+    if is_memory_url(nats):
+        return f"{root} (through the in-process bus)"
     from ssmd.bus.nats import redact
 
     return f"NATS {redact(nats)}"

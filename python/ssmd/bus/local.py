@@ -1,0 +1,115 @@
+"""The in-process bus path: connector -> :class:`MemoryBus` -> archiver, one process.
+
+``ssmd connect <venue> --nats memory://`` (or ``NATS_URL=memory://``) runs
+the same bus sink and the same archiver as the NATS deployment, with the
+in-process bus between them: the archive gets the same ``seq`` stamps,
+manifests and gap records, and nothing but this process is needed. The
+in-memory stream keeps at most ``max_bytes`` (default 64 MiB) of messages;
+if the archiver ever falls that far behind, the oldest are discarded and
+the archiver records the gap, as with JetStream limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ssmd.bus.archiver import ArchiverStats, VenueArchiver
+from ssmd.bus.memory import MemoryBus, MemoryTransport
+from ssmd.bus.sink import DEFAULT_MAX_PENDING, BusSink
+from ssmd.bus.streams import spec_for_venue, stream_specs
+
+__all__ = ["MEMORY_URLS", "LocalPipeline", "is_memory_url"]
+
+MEMORY_URLS = ("memory", "memory://")
+
+
+def is_memory_url(url: str | None) -> bool:
+    return bool(url) and url.strip().lower() in MEMORY_URLS  # type: ignore[union-attr]
+
+
+class LocalPipeline:
+    """A bus sink whose messages an in-process archiver writes to ``root``.
+
+    Use as the connector's sink: ``await start()``, hand it to
+    ``run_capture``; its :meth:`aclose` (called by ``run_capture``) confirms
+    the last messages, lets the archiver write them, and closes the archive.
+    """
+
+    def __init__(
+        self,
+        venue: str,
+        root: str | Path,
+        *,
+        env: str,
+        writer: str = "local",
+        max_bytes: int = 64 << 20,
+        metrics: Any = None,
+        **archiver_args: Any,
+    ) -> None:
+        spec = replace(spec_for_venue(venue, stream_specs(env)), max_bytes=max_bytes)
+        self.bus = MemoryBus([spec])
+        self.stream = spec.name
+        self.sink = BusSink(
+            MemoryTransport(self.bus),
+            env=env,
+            venue=venue,
+            max_pending_bytes=DEFAULT_MAX_PENDING,
+            metrics=metrics,
+        )
+        self.archiver = VenueArchiver(
+            self.bus.source(spec.name),
+            root,
+            venue,
+            env=env,
+            writer=writer,
+            metrics=metrics,
+            **archiver_args,
+        )
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[ArchiverStats] | None = None
+
+    async def start(self) -> None:
+        await self.sink.transport.start(self.sink)  # type: ignore[attr-defined]
+        await self.sink.start()
+        self._task = asyncio.create_task(self.archiver.run(self._stop), name="ssmd-local-archiver")
+        await self.archiver.started.wait()
+
+    # -- the Sink interface (delegated) -----------------------------------
+
+    def write(self, lines: bytes) -> None:
+        self.sink.write(lines)
+
+    def write_batch(self, batch: Any, groups: Any) -> None:
+        self.sink.write_batch(batch, groups)
+
+    def write_status(self, subject: str, line: bytes, msg_id: str) -> None:
+        self.sink.write_status(subject, line, msg_id)
+
+    def flush(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        self.sink.close()
+
+    @property
+    def queued_bytes(self) -> int:
+        return self.sink.pending_bytes
+
+    async def aclose(self) -> ArchiverStats:
+        """Confirm what is queued, let the archiver write all of it, close the archive."""
+        try:
+            await self.sink.aclose()
+        finally:
+            st = self.bus.stream(self.stream)
+            task = self._task
+            if task is not None:
+                while (self.archiver.stats.last_seq or 0) < st.last_seq and not task.done():
+                    await asyncio.sleep(0.01)
+                self._stop.set()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return self.archiver.stats

@@ -1,0 +1,62 @@
+"""Connector -> in-process bus -> archiver in one process (``--nats memory://``)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from pathlib import Path
+
+import orjson
+
+from helpers import async_wait_until
+from ssmd.archive import iter_lines
+from ssmd.archive.verify import verify_archive
+from ssmd.bus.local import LocalPipeline, is_memory_url
+from ssmd.connectors.base import InstrumentQuery
+from ssmd.connectors.registry import create
+from ssmd.runtime.capture import Capture, run_capture
+from ssmd.runtime.shutdown import StopSignal
+from ssmd.sim import start_sim
+
+
+async def test_everything_the_venue_sent_is_archived_with_a_stream_sequence(
+    tmp_path: Path,
+) -> None:
+    assert is_memory_url("memory://") and not is_memory_url("nats://x")
+    sim = await start_sim("kraken", rate=3000.0)
+    try:
+        connector = create("kraken", {"ws_url": sim.ws_url, "rest_url": sim.rest_url})
+        pipe = LocalPipeline("kraken", tmp_path, env="prod", writer="t", flush_interval=0.05)
+        await pipe.start()
+        stop = StopSignal()
+        got: list[Capture] = []
+        task = asyncio.create_task(
+            run_capture(
+                connector,
+                InstrumentQuery(symbols=("BTC/USD", "ETH/USD")),
+                pipe,
+                stop=stop,
+                started=got.append,
+                writer="t",
+            )
+        )
+        await async_wait_until(lambda: got and got[0].totals().get("data", 0) >= 1500, timeout=20)
+        await sim.set_rate(0)
+        sent = lambda: sum(sim.stats()["messages"].values())  # noqa: E731
+        await async_wait_until(lambda: got[0].totals().get("data", 0) == sent(), timeout=10)
+        expected = Counter(sim.stats()["messages"])
+        stop.set("test")
+        await asyncio.wait_for(task, 20)
+    finally:
+        await sim.stop()
+    lines = [orjson.loads(x) for x in iter_lines(tmp_path, "kraken")]
+    kinds = Counter(
+        x["subj"].split(".json.", 1)[1].split(".", 1)[0]
+        for x in lines
+        if not (isinstance(x["msg"], dict) and "ssmd" in x["msg"])
+    )
+    assert kinds == expected
+    assert all("seq" in x for x in lines)
+    assert pipe.archiver.stats.lines == len(lines) == pipe.sink.lines_in
+    result = verify_archive(tmp_path, "kraken")
+    assert result.ok, result.as_dict()
