@@ -81,14 +81,34 @@ def _sim(venue: str, rate: float, q: Any) -> None:
     asyncio.run(main())
 
 
-def _connector(venue: str, ws: str, rest: str, url: str, seconds: float, q: Any) -> None:
+def _kalshi_key(path: Path) -> None:
+    """A throwaway key (the simulator checks signatures only when given the public key)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
+def _connector(venue: str, ws: str, rest: str, url: str, seconds: float, q: Any, tmp: str) -> None:
     async def main() -> dict[str, Any]:
         from ssmd.bus.nats import open_bus_sink
         from ssmd.connectors.base import InstrumentQuery
         from ssmd.connectors.registry import create
         from ssmd.runtime.capture import run_capture
 
-        connector = create(venue, {"ws_url": ws, "rest_url": rest})
+        settings: dict[str, Any] = {"ws_url": ws, "rest_url": rest}
+        if venue == "kalshi":
+            pem = Path(tmp) / "kalshi.pem"
+            _kalshi_key(pem)
+            settings.update(api_key="bench", private_key_path=str(pem))
+        connector = create(venue, settings)
         sink, nc = await open_bus_sink(venue, env="prod", url=url)
         c0, t0 = _cpu(), time.perf_counter()
         cap = await run_capture(
@@ -106,6 +126,17 @@ def _connector(venue: str, ws: str, rest: str, url: str, seconds: float, q: Any)
             "cpu": cpu,
         }
 
+    prof = os.environ.get("SSMD_BENCH_PROFILE")
+    if prof:  # cProfile of the connector process, written to this path
+        import cProfile
+
+        pr = cProfile.Profile()
+        pr.enable()
+        res = asyncio.run(main())
+        pr.disable()
+        pr.dump_stats(prof)
+        q.put(res)
+        return
     q.put(asyncio.run(main()))
 
 
@@ -132,9 +163,9 @@ def _archiver(venue: str, url: str, root: str, q: Any, stop_after_idle: float) -
             samples.append((round(time.perf_counter() - t0, 1), n))
             if n and first is None:
                 first = time.perf_counter()
-            if n == last_lines and n > 0:
+            if n == last_lines:
                 idle += 0.5
-                if idle >= stop_after_idle:
+                if idle >= (stop_after_idle if n > 0 else 120.0):
                     break
             else:
                 idle = 0.0
@@ -181,7 +212,9 @@ def e2e(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
     arch.start()
     time.sleep(1.5)  # archiver up and its consumer created
     cq: Any = ctx.Queue()
-    conn = ctx.Process(target=_connector, args=(args.venue, ws, rest, url, args.seconds, cq))
+    conn = ctx.Process(
+        target=_connector, args=(args.venue, ws, rest, url, args.seconds, cq, str(tmp))
+    )
     conn.start()
     c = cq.get(timeout=args.seconds + 120)
     conn.join()

@@ -56,15 +56,23 @@ class Transport(Protocol):
 
 
 class _Pub:
-    __slots__ = ("attempts", "conn", "data", "lines", "msg_id", "sent", "subject")
+    __slots__ = ("attempts", "data", "lines", "more", "msg_id", "sent", "size", "subject")
 
     def __init__(self, subject: str, data: bytes, msg_id: str, lines: int) -> None:
         self.subject = subject
         self.data = data
+        self.more: list[bytes] | None = None  # merged groups, joined before the first send
+        self.size = len(data)
         self.msg_id = msg_id
         self.lines = lines
         self.sent = 0.0
         self.attempts = 0
+
+    def seal(self) -> bytes:
+        if self.more:
+            self.data = b"".join([self.data, *self.more])
+            self.more = None
+        return self.data
 
 
 class _Drop:
@@ -93,6 +101,7 @@ class BusSink:
         venue: str,
         max_pending_bytes: int = DEFAULT_MAX_PENDING,
         ack_timeout: float = 5.0,
+        merge_bytes: int = 256 << 10,
         metrics: Any = None,
     ) -> None:
         if max_pending_bytes <= 0:
@@ -104,6 +113,9 @@ class BusSink:
         self.ack_timeout = ack_timeout
         self.metrics = metrics
         self._queue: deque[_Pub] = deque()
+        # unsent messages still open for more lines of their subject
+        self._open: dict[str, _Pub] = {}
+        self.merge_bytes = merge_bytes
         self._inflight: dict[int, _Pub] = {}
         self._token = 0
         self.pending_bytes = 0
@@ -118,6 +130,7 @@ class BusSink:
         self._errors_logged = 0.0
         # counters
         self.lines_in = 0  # lines handed to put()
+        self.merged = 0  # groups merged into a waiting message of their subject
         self.published = 0  # messages acknowledged (incl. duplicates)
         self.lines_acked = 0
         self.duplicates = 0
@@ -214,10 +227,29 @@ class BusSink:
             return
         if bounded and self._drops:
             self._flush_drops()
-        self._queue.append(_Pub(subject, data, msg_id, lines))
         self.pending_bytes += n
         if self._idle is not None and self._idle.is_set():
             self._idle.clear()
+        if not bounded:
+            # a status line: later data must not move ahead of it
+            self._open.clear()
+            self._queue.append(_Pub(subject, data, msg_id, lines))
+        else:
+            p = self._open.get(subject)
+            if p is not None and p.size + n <= self.merge_bytes:
+                # the pump is behind: grow the waiting message of this subject
+                # (its id stays the id of its first line, fixed before any send)
+                if p.more is None:
+                    p.more = [data]
+                else:
+                    p.more.append(data)
+                p.size += n
+                p.lines += lines
+                self.merged += 1
+                return
+            p = _Pub(subject, data, msg_id, lines)
+            self._open[subject] = p
+            self._queue.append(p)
         self._kick()
 
     def _kick(self) -> None:
@@ -278,7 +310,7 @@ class BusSink:
         if p is None:
             return  # a late answer to a message already sent again
         if ok:
-            self.pending_bytes -= len(p.data)
+            self.pending_bytes -= p.size
             self.published += 1
             self.lines_acked += p.lines
             if duplicate:
@@ -322,22 +354,25 @@ class BusSink:
             if delay > 0:
                 await asyncio.sleep(delay)
             sent = 0
+            opened = self._open
             while q and t.connected:
                 p = q.popleft()
+                if opened.get(p.subject) is p:
+                    del opened[p.subject]
                 self._token += 1
                 token = self._token
                 p.sent = time.monotonic()
                 p.attempts += 1
                 inflight[token] = p
                 try:
-                    await t.send(p.subject, p.data, p.msg_id, token)
+                    await t.send(p.subject, p.seal(), p.msg_id, token)
                 except TransportDown:
                     if inflight.pop(token, None) is not None:
                         q.appendleft(p)
                     break
                 except Exception as exc:  # a message the server can never take
                     if inflight.pop(token, None) is not None:
-                        self.pending_bytes -= len(p.data)
+                        self.pending_bytes -= p.size
                         self._drop(p.msg_id, p.lines)
                     log.error("%s: cannot publish to %s: %s", self.venue, p.subject, exc)
                     continue
@@ -395,6 +430,7 @@ class BusSink:
             "dropped_messages": self.dropped_messages,
             "gaps": self.gaps,
             "nacks": self.nacks,
+            "merged": self.merged,
             "pending_bytes": self.pending_bytes,
             "inflight": len(self._inflight),
             "queued": len(self._queue),
