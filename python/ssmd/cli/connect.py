@@ -111,6 +111,15 @@ def connect(
         int | None,
         typer.Option("--max-per-connection", min=1, help="Instruments per connection (sharding)."),
     ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Resolve instruments through the secmaster in this PostgreSQL database"
+            " (default: $DATABASE_URL; unset or '': the venue's REST API).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Capture a venue's market data into the archive until stopped."""
     setup_logging(log_level)
@@ -120,6 +129,7 @@ def connect(
         ("rest_url", rest_url),
         ("channels", _split(channels) or None),
         ("max_per_connection", max_per_connection),
+        ("database_url", os.environ.get("DATABASE_URL") if database_url is None else database_url),
     ):
         if value is not None:
             settings[key] = value

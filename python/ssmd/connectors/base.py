@@ -11,9 +11,11 @@ A venue is three small classes (STYLE items 3 and 5), one file each under
   control frames (acks, errors, PONG) turned into :class:`ControlEvent`;
 * ``connector.py``: a :class:`VenueConnector` subclass with the class
   attributes (venue, channels, session class), auth headers and keep-alive;
-* ``symbols.py``: instrument discovery (:meth:`VenueConnector.resolve`) over
-  the venue's REST API; the secmaster source of a later issue plugs in at
-  the same place.
+* ``symbols.py``: instrument resolution (:meth:`VenueConnector.resolve`):
+  ``discover`` over the venue's REST API and ``from_secmaster`` over the
+  secmaster's tables (:mod:`ssmd.connectors.secmaster`), both returning the
+  same :class:`Resolution`; the secmaster is used when
+  ``ConnectorConfig.database_url`` (``DATABASE_URL``) is set.
 
 The runtime (:mod:`ssmd.runtime`) owns sockets, reconnects, the desired set,
 stall detection and the sink; a venue never touches them.
@@ -31,6 +33,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 import httpx
 import orjson
 
+from ssmd.connectors.secmaster import SecmasterReader
 from ssmd.core import Processor
 from ssmd.errors import ConfigError
 from ssmd.runtime.backoff import Backoff, ClassifiedError, ErrorClass, classify
@@ -70,6 +73,9 @@ class ConnectorConfig:
     max_frame_size: int = 16 << 20
     #: seconds to wait for the WebSocket upgrade
     handshake_timeout: float = 10.0
+    #: secmaster database (``DATABASE_URL``, ``--database-url``): when set, instruments are
+    #: resolved through it instead of the venue's REST API; never shown in a repr
+    database_url: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> ConnectorConfig:
@@ -245,11 +251,43 @@ class VenueConnector(Generic[C]):
     # -- discovery -------------------------------------------------------
 
     async def resolve(self, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
-        """Find the instruments of ``query`` (venue REST); sets :attr:`resolution`."""
-        self.resolution = await self.discover(query, client)
+        """Find the instruments of ``query``; sets :attr:`resolution`.
+
+        Through the secmaster when ``config.database_url`` is set
+        (:meth:`lookup`), else through the venue's REST API (:meth:`discover`);
+        both give the same resolution for the same universe. Explicit ids that
+        need no lookup touch neither. Logs which source was used.
+        """
+        self.check_query(query)
+        dsn = self.config.database_url
+        if not dsn:
+            log.info(
+                "%s: resolving instruments through the venue's REST API at %s (DATABASE_URL not set)",
+                self.venue,
+                self.config.rest_url,
+            )
+            self.resolution = await self.discover(query, client)
+            return self.resolution
+        async with SecmasterReader(self.venue, dsn) as source:
+            log.info(
+                "%s: resolving instruments through the secmaster at %s (DATABASE_URL)",
+                self.venue,
+                source.where,
+            )
+            self.resolution = await self.lookup(query, source)
+            if not source.used:
+                log.info("%s: explicit ids, no secmaster lookup needed", self.venue)
         return self.resolution
 
+    def check_query(self, query: InstrumentQuery) -> None:
+        """Reject a query the venue cannot serve, whatever the source (ConfigError)."""
+
     async def discover(self, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
+        """Resolve ``query`` through the venue's REST API (``symbols.discover``)."""
+        raise NotImplementedError
+
+    async def lookup(self, query: InstrumentQuery, source: SecmasterReader) -> Resolution:
+        """Resolve ``query`` through the secmaster (``symbols.from_secmaster``)."""
         raise NotImplementedError
 
 

@@ -71,6 +71,8 @@ async def test_sigterm_flushes_and_finalizes_the_archive(tmp_path: Path) -> None
             "cli",
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
+            # the embedded archive, and discovery from the simulator's REST
+            env={**os.environ, "NATS_URL": "", "DATABASE_URL": ""},
         )
 
         def parts() -> list[str]:

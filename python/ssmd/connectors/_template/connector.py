@@ -16,6 +16,7 @@ from ssmd.connectors._template import symbols
 from ssmd.connectors._template.config import TemplateConfig
 from ssmd.connectors._template.subscriptions import TemplateSession
 from ssmd.connectors.base import InstrumentQuery, Resolution, VenueConnector
+from ssmd.connectors.secmaster import SecmasterReader
 
 __all__ = ["TemplateConnector"]
 
@@ -35,3 +36,6 @@ class TemplateConnector(VenueConnector[TemplateConfig]):
 
     async def discover(self, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
         return await symbols.discover(self.config.rest_url, query, client)
+
+    async def lookup(self, query: InstrumentQuery, source: SecmasterReader) -> Resolution:
+        return await symbols.from_secmaster(query, source)

@@ -16,6 +16,7 @@ from ssmd.connectors.base import InstrumentQuery, Resolution, VenueConnector
 from ssmd.connectors.kalshi import symbols
 from ssmd.connectors.kalshi.config import KalshiConfig, load_private_key
 from ssmd.connectors.kalshi.subscriptions import GLOBAL_CHANNELS, KalshiSession
+from ssmd.connectors.secmaster import SecmasterReader
 from ssmd.errors import ConfigError
 
 __all__ = ["KalshiConnector", "sign_headers"]
@@ -75,7 +76,12 @@ class KalshiConnector(VenueConnector[KalshiConfig]):
     def needs_connection(self, index: int) -> bool:
         return index == 0 and (self.resolution.global_subscription or self.accepts_empty_query())
 
-    async def discover(self, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
+    def check_query(self, query: InstrumentQuery) -> None:
         if query.all and "orderbook_delta" in self.channels:
             raise ConfigError("kalshi: orderbook_delta needs markets: use --symbols or --category")
+
+    async def discover(self, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
         return await symbols.discover(self.config, query, client)
+
+    async def lookup(self, query: InstrumentQuery, source: SecmasterReader) -> Resolution:
+        return await symbols.from_secmaster(query, source)

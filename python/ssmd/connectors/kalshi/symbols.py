@@ -1,4 +1,6 @@
-"""Kalshi markets and series categories from REST (sheet ``kalshi.md`` section 5).
+"""Kalshi markets and series categories (sheet ``kalshi.md`` section 5).
+
+From REST (:func:`discover`):
 
 * ``--symbols``: market tickers as given (no lookup);
 * ``--category C``: the series of that category (``GET /series?category=``,
@@ -9,8 +11,13 @@
 
 Subjects carry the series category (DESIGN section 3): one ``GET /series``
 gives the mapping; when REST cannot be reached for ``--symbols`` it is
-skipped with a warning (category ``unknown``). A secmaster source (later
-issue) returns the same :class:`~ssmd.connectors.base.Resolution`.
+skipped with a warning (category ``unknown``).
+
+From the secmaster (:func:`from_secmaster`, when ``DATABASE_URL`` is set),
+the same :class:`~ssmd.connectors.base.Resolution`: the mapping from
+``series.category``, and for ``--category`` the markets whose ``status`` is
+``active`` (what the REST filter ``status=open`` returns) in those series
+(``markets`` → ``events.series_ticker``).
 """
 
 from __future__ import annotations
@@ -22,9 +29,10 @@ import httpx
 
 from ssmd.connectors.base import InstrumentQuery, Resolution, rest_get, unique
 from ssmd.connectors.kalshi.config import KalshiConfig
+from ssmd.connectors.secmaster import SecmasterReader
 from ssmd.errors import ConfigError, SsmdError
 
-__all__ = ["discover", "series_categories"]
+__all__ = ["OPEN_STATUSES", "discover", "from_secmaster", "series_categories", "series_in"]
 
 log = logging.getLogger("ssmd.connect")
 
@@ -70,6 +78,19 @@ async def _open_markets(
             return out
 
 
+def series_in(categories: dict[str, str], query: InstrumentQuery, hint: str = "") -> list[str]:
+    """The series of ``query.categories`` (any case), sorted; none is a ConfigError."""
+    wanted = {c.lower() for c in query.categories}
+    series = sorted(s for s, c in categories.items() if c.lower() in wanted)
+    if not series:
+        known = sorted({c for c in categories.values()})
+        raise ConfigError(
+            f"kalshi: no series in categories {', '.join(query.categories)} "
+            f"(known: {', '.join(known[:20])}){hint}"
+        )
+    return series
+
+
 async def discover(
     cfg: KalshiConfig, query: InstrumentQuery, client: httpx.AsyncClient
 ) -> Resolution:
@@ -77,14 +98,7 @@ async def discover(
     root = cfg.rest_url.rstrip("/")
     if query.categories:
         categories = await _series(client, root, attempts=5)
-        wanted = {c.lower() for c in query.categories}
-        series = sorted(s for s, c in categories.items() if c.lower() in wanted)
-        if not series:
-            known = sorted({c for c in categories.values()})
-            raise ConfigError(
-                f"kalshi: no series in categories {', '.join(query.categories)} "
-                f"(known: {', '.join(known[:20])})"
-            )
+        series = series_in(categories, query)
         markets: list[str] = list(query.symbols)
         for s in series:
             markets.extend(await _open_markets(client, root, s, cfg.page_size))
@@ -97,6 +111,50 @@ async def discover(
             raise
         log.warning("kalshi: series categories unavailable (%s); subjects say 'unknown'", exc)
         categories = {}
+    if query.all:
+        return Resolution(categories=categories, global_subscription=True)
+    return Resolution(instruments=unique(query.symbols), categories=categories)
+
+
+# -- the secmaster -------------------------------------------------------------
+
+#: market ``status`` values that the REST filter ``status=open`` returns (sheet pitfall 8)
+OPEN_STATUSES = ("active",)
+
+_SERIES_SQL = "SELECT ticker, category FROM series WHERE category <> '' ORDER BY ticker"
+
+# A market's series is its event's; a market whose event is not stored (yet)
+# falls back to the ticker prefix (``KXBTCD-26JUL1917`` -> ``KXBTCD``).
+_OPEN_MARKETS_SQL = """
+SELECT m.ticker, COALESCE(e.series_ticker, split_part(m.event_ticker, '-', 1)) AS series
+  FROM markets m
+  LEFT JOIN events e ON e.event_ticker = m.event_ticker
+ WHERE m.status = ANY($2::text[])
+   AND COALESCE(e.series_ticker, split_part(m.event_ticker, '-', 1)) = ANY($1::text[])
+ ORDER BY 2, 1
+"""
+
+_SYNC_HINT = "run `ssmd secmaster sync` first"
+
+
+async def from_secmaster(query: InstrumentQuery, source: SecmasterReader) -> Resolution:
+    """:func:`discover`'s resolution from the ``series``, ``events`` and ``markets`` tables."""
+    rows = await source.fetch(_SERIES_SQL)
+    categories = {str(r["ticker"]): str(r["category"]) for r in rows}
+    if query.categories:
+        hint = "" if categories else f"; the secmaster has no series: {_SYNC_HINT}"
+        series = series_in(categories, query, hint)
+        found = await source.fetch(_OPEN_MARKETS_SQL, series, list(OPEN_STATUSES))
+        markets = [*query.symbols, *(str(r["ticker"]) for r in found)]
+        log.info("kalshi: %d series, %d open markets in the secmaster", len(series), len(markets))
+        return Resolution(instruments=unique(markets), categories=categories)
+    if not categories:
+        if query.all:
+            raise ConfigError(f"kalshi: the secmaster has no series: {_SYNC_HINT}")
+        log.warning(
+            "kalshi: the secmaster has no series categories (%s); subjects say 'unknown'",
+            _SYNC_HINT,
+        )
     if query.all:
         return Resolution(categories=categories, global_subscription=True)
     return Resolution(instruments=unique(query.symbols), categories=categories)

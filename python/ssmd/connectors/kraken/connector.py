@@ -10,6 +10,7 @@ from ssmd.connectors.base import InstrumentQuery, Resolution, VenueConnector
 from ssmd.connectors.kraken import symbols
 from ssmd.connectors.kraken.config import KrakenConfig
 from ssmd.connectors.kraken.subscriptions import KrakenSession
+from ssmd.connectors.secmaster import SecmasterReader
 from ssmd.core import Processor
 
 __all__ = ["KrakenConnector"]
@@ -30,3 +31,6 @@ class KrakenConnector(VenueConnector[KrakenConfig]):
 
     async def discover(self, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
         return await symbols.discover(self.config.rest_url, query, client)
+
+    async def lookup(self, query: InstrumentQuery, source: SecmasterReader) -> Resolution:
+        return await symbols.from_secmaster(query, source)

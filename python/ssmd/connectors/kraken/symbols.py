@@ -1,12 +1,18 @@
-"""Kraken spot instruments from REST AssetPairs (sheet ``kraken.md`` section 5).
+"""Kraken spot instruments from REST AssetPairs or the secmaster (sheet ``kraken.md`` section 5).
 
 AssetPairs gives every pair's ``wsname`` (the **v1** WebSocket name,
 ``XBT/USD``) and its price/lot decimals. The v2 socket wants ``BTC/USD``, so
 v1 asset codes are mapped (``XBT`` → ``BTC``, ``XDG`` → ``DOGE``). Names
 given by the user may be v2 symbols, v1 wsnames, REST altnames
 (``XBTUSD``) or REST keys (``XXBTZUSD``). The precisions feed the core's
-book checksum (``Processor.set_precision``). A secmaster source (later
-issue) returns the same :class:`~ssmd.connectors.base.Resolution`.
+book checksum (``Processor.set_precision``); ``--all`` takes the pairs whose
+status is ``online``.
+
+:func:`from_secmaster` (when ``DATABASE_URL`` is set) reads the same pairs
+from the secmaster's ``pairs`` table (``market_type = 'spot'``, not
+delisted; ``price_precision``/``qty_precision`` are AssetPairs'
+``pair_decimals``/``lot_decimals``) and chooses them with the same code,
+so both give the same :class:`~ssmd.connectors.base.Resolution`.
 """
 
 from __future__ import annotations
@@ -17,9 +23,18 @@ from typing import Any
 import httpx
 
 from ssmd.connectors.base import InstrumentQuery, Resolution, rest_get, unique
+from ssmd.connectors.secmaster import SecmasterReader
 from ssmd.errors import ConfigError, SsmdError
 
-__all__ = ["V1_ASSETS", "discover", "pairs_from_rest", "v2_symbol"]
+__all__ = [
+    "V1_ASSETS",
+    "choose",
+    "discover",
+    "from_secmaster",
+    "pairs_from_rest",
+    "pairs_from_rows",
+    "v2_symbol",
+]
 
 log = logging.getLogger("ssmd.connect")
 
@@ -50,6 +65,11 @@ def pairs_from_rest(body: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
+def _v2_only(query: InstrumentQuery) -> bool:
+    """Whether every name is a v2 symbol that can be subscribed without a lookup."""
+    return not query.all and all("/" in s for s in query.symbols)
+
+
 async def discover(cfg_rest: str, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
     """Resolve ``query`` to v2 symbols and precisions through AssetPairs."""
     root = cfg_rest.rstrip("/")
@@ -59,11 +79,15 @@ async def discover(cfg_rest: str, query: InstrumentQuery, client: httpx.AsyncCli
     try:
         pairs = pairs_from_rest(await rest_get(client, url, attempts=3))
     except SsmdError as exc:
-        explicit = [s for s in query.symbols if "/" in s]
-        if query.all or len(explicit) != len(query.symbols):
+        if not _v2_only(query):
             raise ConfigError(f"kraken: cannot look up pairs: {exc}") from exc
         log.warning("kraken: AssetPairs unavailable (%s); checksum precisions inferred", exc)
-        return Resolution(instruments=unique(explicit))
+        return Resolution(instruments=unique(query.symbols))
+    return choose(pairs, query, "AssetPairs")
+
+
+def choose(pairs: dict[str, dict[str, Any]], query: InstrumentQuery, where: str) -> Resolution:
+    """The symbols and precisions of ``query`` among ``pairs`` ({v2 symbol: AssetPairs record})."""
     index: dict[str, str] = {}
     for sym, rec in pairs.items():
         for name in (sym, rec.get("wsname"), rec.get("altname"), rec.get("key")):
@@ -79,15 +103,51 @@ async def discover(cfg_rest: str, query: InstrumentQuery, client: httpx.AsyncCli
             if found is not None:
                 chosen.append(found)
             elif "/" in name:
-                log.warning("kraken: %s is not in AssetPairs; subscribing anyway", name)
+                log.warning("kraken: %s is not in %s; subscribing anyway", name, where)
                 chosen.append(name)  # let the venue say whether it exists
             else:
                 unknown.append(name)
         if unknown:
-            raise ConfigError(f"kraken: unknown pair(s): {', '.join(unknown)}")
+            raise ConfigError(f"kraken: unknown pair(s) (not in {where}): {', '.join(unknown)}")
     precisions = {}
     for sym in chosen:
         rec = pairs.get(sym) or {}
         if "pair_decimals" in rec and "lot_decimals" in rec:
             precisions[sym] = (int(rec["pair_decimals"]), int(rec["lot_decimals"]))
     return Resolution(instruments=unique(chosen), precisions=precisions)
+
+
+# -- the secmaster -------------------------------------------------------------
+
+_PAIRS_SQL = """
+SELECT pair, wsname, altname, status, price_precision, qty_precision
+  FROM pairs
+ WHERE market_type = 'spot' AND delisted_at IS NULL AND wsname IS NOT NULL
+ ORDER BY pair
+"""
+
+
+def pairs_from_rows(rows: list[Any]) -> dict[str, dict[str, Any]]:
+    """``{v2 symbol: record}`` shaped like :func:`pairs_from_rest` from ``pairs`` rows."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        rec: dict[str, Any] = {"key": r["pair"], "wsname": r["wsname"], "status": r["status"]}
+        if r["altname"] is not None:
+            rec["altname"] = r["altname"]
+        if r["price_precision"] is not None and r["qty_precision"] is not None:
+            rec["pair_decimals"] = r["price_precision"]
+            rec["lot_decimals"] = r["qty_precision"]
+        out[v2_symbol(r["wsname"])] = rec
+    return out
+
+
+async def from_secmaster(query: InstrumentQuery, source: SecmasterReader) -> Resolution:
+    """:func:`discover`'s resolution from the secmaster's spot pairs."""
+    pairs = pairs_from_rows(await source.fetch(_PAIRS_SQL))
+    if not pairs:
+        hint = "the secmaster has no Kraken spot pairs (run `ssmd kraken sync` first)"
+        if not _v2_only(query):
+            raise ConfigError(f"kraken: {hint}")
+        log.warning("kraken: %s; checksum precisions inferred", hint)
+        return Resolution(instruments=unique(query.symbols))
+    return choose(pairs, query, "the secmaster")

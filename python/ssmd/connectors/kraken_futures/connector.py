@@ -10,6 +10,7 @@ from ssmd.connectors.base import InstrumentQuery, Resolution, VenueConnector
 from ssmd.connectors.kraken_futures import symbols
 from ssmd.connectors.kraken_futures.config import KrakenFuturesConfig
 from ssmd.connectors.kraken_futures.subscriptions import KrakenFuturesSession
+from ssmd.connectors.secmaster import SecmasterReader
 
 __all__ = ["KrakenFuturesConnector"]
 
@@ -25,3 +26,6 @@ class KrakenFuturesConnector(VenueConnector[KrakenFuturesConfig]):
 
     async def discover(self, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
         return await symbols.discover(self.config.rest_url, query, client)
+
+    async def lookup(self, query: InstrumentQuery, source: SecmasterReader) -> Resolution:
+        return await symbols.from_secmaster(query, source)

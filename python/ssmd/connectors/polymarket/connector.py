@@ -10,6 +10,7 @@ from ssmd.connectors.base import InstrumentQuery, Resolution, VenueConnector
 from ssmd.connectors.polymarket import symbols
 from ssmd.connectors.polymarket.config import PolymarketConfig
 from ssmd.connectors.polymarket.subscriptions import PolymarketSession
+from ssmd.connectors.secmaster import SecmasterReader
 
 __all__ = ["PolymarketConnector"]
 
@@ -38,3 +39,6 @@ class PolymarketConnector(VenueConnector[PolymarketConfig]):
 
     async def discover(self, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
         return await symbols.discover(self.config, query, client)
+
+    async def lookup(self, query: InstrumentQuery, source: SecmasterReader) -> Resolution:
+        return await symbols.from_secmaster(query, source)

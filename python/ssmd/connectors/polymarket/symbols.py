@@ -6,8 +6,13 @@ takes token ids as they are and expands condition ids (``0x…``) to their
 tokens through ``GET /markets/keyset?condition_ids=…`` (the offset endpoint
 ``/markets`` as a fallback); ``--all`` pages through the active, open
 markets. The token → condition map lets the watchdog match data to tokens.
-A secmaster source (later issue) returns the same
-:class:`~ssmd.connectors.base.Resolution`.
+
+:func:`from_secmaster` (when ``DATABASE_URL`` is set) returns the same
+:class:`~ssmd.connectors.base.Resolution` from the secmaster's
+``polymarket_conditions`` and ``polymarket_tokens``: token ids as given,
+without a query; condition ids expanded to their tokens (any status, not
+delisted); ``--all`` the tokens of the conditions whose status is
+``active`` or ``suspended`` (Gamma's ``active=true&closed=false``).
 """
 
 from __future__ import annotations
@@ -21,9 +26,13 @@ import orjson
 
 from ssmd.connectors.base import InstrumentQuery, Resolution, rest_get, unique
 from ssmd.connectors.polymarket.config import PolymarketConfig
+from ssmd.connectors.secmaster import SecmasterReader
 from ssmd.errors import ConfigError, SsmdError
 
-__all__ = ["discover", "market_tokens"]
+__all__ = ["OPEN_STATUSES", "assemble", "discover", "from_secmaster", "market_tokens"]
+
+#: (condition id, its token ids)
+Tokens = tuple[str | None, list[str]]
 
 log = logging.getLogger("ssmd.connect")
 
@@ -86,36 +95,100 @@ async def _pages(
         offset += len(items)
 
 
-async def discover(
-    cfg: PolymarketConfig, query: InstrumentQuery, client: httpx.AsyncClient
-) -> Resolution:
-    """Tokens to subscribe and the condition of each token Gamma told us about."""
-    tokens: list[str] = []
+def _conditions(query: InstrumentQuery) -> list[str]:
+    """The condition ids (``0x…``) among the names; the rest are token ids."""
+    return [s for s in query.symbols if s.lower().startswith("0x")]
+
+
+def assemble(query: InstrumentQuery, listed: list[Tokens], expanded: list[Tokens]) -> Resolution:
+    """Explicit tokens, then ``--all``'s (``listed``), then the expanded conditions' tokens.
+
+    ``expanded`` are the conditions found for the condition ids of ``query``
+    (any order, any case); one that was not found is a ConfigError.
+    """
+    wanted = _conditions(query)
+    tokens = [s for s in query.symbols if not s.lower().startswith("0x")]
     conditions: dict[str, str] = {}
-    wanted = [s for s in query.symbols if s.lower().startswith("0x")]
-    tokens.extend(s for s in query.symbols if not s.lower().startswith("0x"))
-    if query.all:
-        async for page in _pages(client, cfg, {"active": "true", "closed": "false"}):
-            for m in page:
-                cond, toks = market_tokens(m)
-                for t in toks:
-                    tokens.append(t)
-                    if cond:
-                        conditions[t] = cond
+    for cond, toks in listed:
+        for t in toks:
+            tokens.append(t)
+            if cond:
+                conditions[t] = cond
     found: set[str] = set()
-    step = cfg.conditions_per_request
-    for i in range(0, len(wanted), step):
-        part = wanted[i : i + step]
-        async for page in _pages(client, cfg, {"condition_ids": part}):
-            for m in page:
-                cond, toks = market_tokens(m)
-                if cond is None or cond.lower() not in {c.lower() for c in part}:
-                    continue
-                found.add(cond.lower())
-                for t in toks:
-                    tokens.append(t)
-                    conditions[t] = cond
+    for cond, toks in expanded:
+        if cond is None:
+            continue
+        found.add(cond.lower())
+        for t in toks:
+            tokens.append(t)
+            conditions[t] = cond
     missing = [c for c in wanted if c.lower() not in found]
     if missing:
         raise ConfigError(f"polymarket: unknown condition id(s): {', '.join(missing[:5])}")
     return Resolution(instruments=unique(tokens), subject_ids=conditions)
+
+
+async def discover(
+    cfg: PolymarketConfig, query: InstrumentQuery, client: httpx.AsyncClient
+) -> Resolution:
+    """Tokens to subscribe and the condition of each token Gamma told us about."""
+    listed: list[Tokens] = []
+    if query.all:
+        async for page in _pages(client, cfg, {"active": "true", "closed": "false"}):
+            listed.extend(market_tokens(m) for m in page)
+    expanded: list[Tokens] = []
+    wanted = _conditions(query)
+    step = cfg.conditions_per_request
+    for i in range(0, len(wanted), step):
+        part = wanted[i : i + step]
+        lowered = {c.lower() for c in part}
+        async for page in _pages(client, cfg, {"condition_ids": part}):
+            for m in page:
+                cond, toks = market_tokens(m)
+                if cond is not None and cond.lower() in lowered:
+                    expanded.append((cond, toks))
+    return assemble(query, listed, expanded)
+
+
+# -- the secmaster -------------------------------------------------------------
+
+#: condition statuses (secmaster sync) of Gamma's ``active=true&closed=false``
+OPEN_STATUSES = ("active", "suspended")
+
+_TOKENS_SQL = """
+SELECT c.condition_id, t.token_id
+  FROM polymarket_conditions c
+  LEFT JOIN polymarket_tokens t ON t.condition_id = c.condition_id AND t.delisted_at IS NULL
+ WHERE {where}
+ ORDER BY c.condition_id, t.outcome_index
+"""
+_OPEN_SQL = _TOKENS_SQL.format(where="c.status = ANY($1::text[])")
+_BY_ID_SQL = _TOKENS_SQL.format(
+    where="lower(c.condition_id) = ANY($1::text[]) AND c.delisted_at IS NULL"
+)
+_ANY_SQL = "SELECT condition_id FROM polymarket_conditions LIMIT 1"
+
+
+def _grouped(rows: list[Any]) -> list[Tokens]:
+    out: dict[str, list[str]] = {}
+    for r in rows:
+        toks = out.setdefault(str(r["condition_id"]), [])
+        if r["token_id"] is not None:
+            toks.append(str(r["token_id"]))
+    return list(out.items())
+
+
+async def from_secmaster(query: InstrumentQuery, source: SecmasterReader) -> Resolution:
+    """:func:`discover`'s resolution from the secmaster's conditions and tokens."""
+    listed: list[Tokens] = []
+    if query.all:
+        listed = _grouped(await source.fetch(_OPEN_SQL, list(OPEN_STATUSES)))
+        if not listed and not await source.fetch(_ANY_SQL):
+            raise ConfigError(
+                "polymarket: the secmaster has no conditions (run `ssmd polymarket sync` first)"
+            )
+    expanded: list[Tokens] = []
+    wanted = _conditions(query)
+    if wanted:
+        expanded = _grouped(await source.fetch(_BY_ID_SQL, [c.lower() for c in wanted]))
+    return assemble(query, listed, expanded)
