@@ -2,6 +2,7 @@
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
+use rustc_hash::FxHashMap;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use super::errors::ssmd_error;
@@ -263,25 +264,79 @@ impl Batch {
     /// `(subject, lines, count, first message id)`.
     fn groups<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let b = &self.inner;
-        let mut order: Vec<(&str, Vec<u8>, usize, String)> = Vec::new();
-        let mut index: HashMap<&str, usize> = HashMap::new();
+        // pass 1: per subject, in first-seen order: lines, bytes, first entry
+        let mut order: Vec<(&str, usize, usize, usize)> = Vec::new();
+        let mut index: FxHashMap<&str, usize> = FxHashMap::default();
+        let mut slot: Vec<u32> = Vec::with_capacity(b.entries.len());
+        for (k, e) in b.entries.iter().enumerate() {
+            let subj = b.subject(e);
+            let i = *index.entry(subj).or_insert_with(|| {
+                order.push((subj, 0, 0, k));
+                order.len() - 1
+            });
+            order[i].1 += 1;
+            order[i].2 += b.line(e).len();
+            slot.push(i as u32);
+        }
+        if order.len() == 1 {
+            // one subject: its lines are the batch's lines, already contiguous
+            let (s, n, _, first) = order[0];
+            let e = &b.entries[first];
+            let list = PyList::empty(py);
+            list.append((
+                s,
+                PyBytes::new(py, &b.buf),
+                n,
+                format!("{}:{}.{}", self.conn, e.frame, e.index),
+            ))?;
+            return Ok(list);
+        }
+        // pass 2: one buffer in group order, then one bytes object per group
+        let mut offset = Vec::with_capacity(order.len());
+        let mut total = 0usize;
+        for g in &order {
+            offset.push(total);
+            total += g.2;
+        }
+        let mut buf = vec![0u8; total];
+        let mut pos = offset.clone();
+        for (e, &i) in b.entries.iter().zip(&slot) {
+            let line = b.line(e);
+            let p = &mut pos[i as usize];
+            buf[*p..*p + line.len()].copy_from_slice(line);
+            *p += line.len();
+        }
+        let list = PyList::empty(py);
+        for (g, &start) in order.iter().zip(&offset) {
+            let e = &b.entries[g.3];
+            list.append((
+                g.0,
+                PyBytes::new(py, &buf[start..start + g.2]),
+                g.1,
+                format!("{}:{}.{}", self.conn, e.frame, e.index),
+            ))?;
+        }
+        Ok(list)
+    }
+
+    /// ``(subject, lines, bytes)`` per subject in first-seen order: what
+    /// ``groups()`` says without copying the lines (for counting).
+    fn subjects<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let b = &self.inner;
+        let mut order: Vec<(&str, usize, usize)> = Vec::new();
+        let mut index: FxHashMap<&str, usize> = FxHashMap::default();
         for e in &b.entries {
             let subj = b.subject(e);
             let i = *index.entry(subj).or_insert_with(|| {
-                order.push((
-                    subj,
-                    Vec::new(),
-                    0,
-                    format!("{}:{}.{}", self.conn, e.frame, e.index),
-                ));
+                order.push((subj, 0, 0));
                 order.len() - 1
             });
-            order[i].1.extend_from_slice(b.line(e));
-            order[i].2 += 1;
+            order[i].1 += 1;
+            order[i].2 += b.line(e).len();
         }
         let list = PyList::empty(py);
-        for (s, lines, n, id) in order {
-            list.append((s, PyBytes::new(py, &lines), n, id))?;
+        for g in order {
+            list.append(g)?;
         }
         Ok(list)
     }

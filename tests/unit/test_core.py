@@ -218,6 +218,19 @@ def test_groups_keep_per_subject_order() -> None:
         assert [r["rx"] for r in rows] == sorted(r["rx"] for r in rows)
 
 
+def test_subjects_count_what_groups_hold() -> None:
+    for venue in ("kalshi", "kraken", "kraken_futures", "polymarket"):
+        b = Processor(venue, "c").process(frames(venue, 800), 0)
+        groups = b.groups()
+        assert b.subjects() == [(s, n, len(blob)) for s, blob, n, _ in groups]
+        assert sorted(b"".join(blob for _, blob, _, _ in groups).splitlines()) == sorted(
+            b.lines().splitlines()
+        )
+    one = Processor("kraken", "c").process(frames("kraken", 1), 0)
+    (g,) = one.groups()
+    assert g[1] == one.lines() and g[2] == len(one) and g[3] == "c:0.0"
+
+
 def test_samples_process_cleanly() -> None:
     """The demo/bench generators produce valid, gap-free, checksum-correct data."""
     for venue in ("kalshi", "kraken", "kraken_futures", "polymarket"):

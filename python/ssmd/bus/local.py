@@ -80,6 +80,8 @@ class LocalPipeline:
 
     # -- the Sink interface (delegated) -----------------------------------
 
+    wants_groups = True
+
     def write(self, lines: bytes) -> None:
         self.sink.write(lines)
 

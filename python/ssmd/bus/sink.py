@@ -93,6 +93,8 @@ class BusSink:
     :meth:`aclose` at the end; ``write_*`` are synchronous and never block.
     """
 
+    wants_groups = True
+
     def __init__(
         self,
         transport: Transport,

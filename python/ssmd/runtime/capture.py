@@ -79,24 +79,25 @@ class ConnectionStats:
     def account(
         self,
         batch: Batch,
-        groups: list[tuple[str, bytes, int, str]],
+        subjects: list[tuple[str, int, int]],
         conn: Connection,
         now: float,
     ) -> None:
         """Per-subject counts of one batch (settled about once a tick) and a lag sample.
 
-        The hot path only adds to a dict keyed by subject; parsing subjects,
+        ``subjects`` is ``Batch.subjects()``: ``(subject, lines, bytes)``. The
+        hot path only adds to a dict keyed by subject; parsing subjects,
         per-kind totals and the watchdog's per-instrument rates happen in
         :meth:`settle`, once per subject per tick instead of once per batch.
         """
         acc = self._acc
-        for subj, lines, count, _first in groups:
+        for subj, count, nbytes in subjects:
             v = acc.get(subj)
             if v is None:
-                acc[subj] = [count, len(lines), now]
+                acc[subj] = [count, nbytes, now]
             else:
                 v[0] += count
-                v[1] += len(lines)
+                v[1] += nbytes
                 v[2] = now
         if self.m is not None and now >= self._next_lag:
             self._next_lag = now + self.LAG_EVERY

@@ -41,8 +41,11 @@ class Sink(Protocol):
     def write(self, lines: bytes) -> None:
         """Queue lines (never blocks the event loop for IO)."""
 
+    #: whether :meth:`write_batch` needs ``batch.groups()`` (else it gets ``()``)
+    wants_groups: bool
+
     def write_batch(self, batch: Batch, groups: Sequence[tuple[str, bytes, int, str]]) -> None:
-        """Queue one core batch."""
+        """Queue one core batch (``groups`` is ``batch.groups()`` when ``wants_groups``)."""
 
     def write_status(self, subject: str, line: bytes, msg_id: str) -> None:
         """Queue one status line of ``subject``."""
@@ -56,6 +59,8 @@ class Sink(Protocol):
 
 class _LineSink:
     """``write_batch``/``write_status`` of sinks that only need the lines."""
+
+    wants_groups = False
 
     def write(self, lines: bytes) -> None:
         raise NotImplementedError

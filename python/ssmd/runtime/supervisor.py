@@ -348,9 +348,14 @@ class Connection:
         stats = self.stats
         stats.frames += len(frames)
         if len(batch):
-            groups = batch.groups()
-            self.capture.sink.write_batch(batch, groups)
-            stats.account(batch, groups, self, now)
+            sink = self.capture.sink
+            if sink.wants_groups:  # the bus: one message per subject
+                groups = batch.groups()
+                sink.write_batch(batch, groups)
+                stats.account(batch, [(s, n, len(b)) for s, b, n, _ in groups], self, now)
+            else:  # the archive: the lines as they are
+                sink.write_batch(batch, ())
+                stats.account(batch, batch.subjects(), self, now)
         if batch.controls:
             self._controls(batch.controls)
         if batch.resyncs:
