@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import random
 import resource
 import tempfile
@@ -75,7 +76,7 @@ async def _run(
     if venue == "kalshi":
         settings.update(api_key="bench", private_key_path=f"{root}/kalshi.pem")
     connector = create(venue, settings)
-    sink = ArchiveSink(root, venue, "bench")
+    sink = ArchiveSink(root, venue, "bench", codec=os.environ.get("SSMD_BENCH_CODEC", "gzip"))
     t0 = time.perf_counter()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     rss: list[tuple[float, float]] = []

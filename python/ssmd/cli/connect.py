@@ -88,6 +88,9 @@ def connect(
     stall_timeout: Annotated[
         float, typer.Option("--stall-timeout", min=0.1, help="Data stall bound in seconds.")
     ] = 10.0,
+    codec: Annotated[
+        str, typer.Option("--codec", help="Archive codec: gzip (the default) or zstd.")
+    ] = "gzip",
     nats_url: Annotated[
         str | None,
         typer.Option(
@@ -123,6 +126,8 @@ def connect(
 ) -> None:
     """Capture a venue's market data into the archive until stopped."""
     setup_logging(log_level)
+    if codec not in ("gzip", "zstd"):
+        raise ConfigError(f"bad --codec {codec!r}: gzip or zstd")
     settings: dict[str, Any] = {}
     for key, value in (
         ("ws_url", url),
@@ -179,7 +184,7 @@ def connect(
         else:
             from ssmd.runtime.sink import ArchiveSink
 
-            sink = ArchiveSink(root, connector.venue, name)
+            sink = ArchiveSink(root, connector.venue, name, codec=codec)
         try:
             return await run_capture(
                 connector,

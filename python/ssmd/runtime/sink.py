@@ -109,8 +109,11 @@ class ArchiveSink(_LineSink):
         flush_bytes: int = 8 << 20,
         rotation_secs: int = 900,
         fsync: bool = True,
+        codec: str = "gzip",
     ) -> None:
-        self._writer = ArchiveWriter(root, venue, writer, rotation_secs=rotation_secs, fsync=fsync)
+        self._writer = ArchiveWriter(
+            root, venue, writer, rotation_secs=rotation_secs, fsync=fsync, codec=codec
+        )
         self.venue = venue
         self.flush_interval = flush_interval
         self.flush_bytes = flush_bytes
