@@ -303,7 +303,10 @@ fn stamp_seq<'py>(
     }
     let safe = |s: &str| !s.bytes().any(|c| c == b'"' || c == b'\\' || c < 0x20);
     if !safe(bad_subject) || !safe(bad_conn) {
-        return Err(config_error(py, "bad_subject/bad_conn must not need JSON escapes".into()));
+        return Err(config_error(
+            py,
+            "bad_subject/bad_conn must not need JSON escapes".into(),
+        ));
     }
     let rx = rx_ns.unwrap_or_else(|| {
         std::time::SystemTime::now()
@@ -316,7 +319,9 @@ fn stamp_seq<'py>(
         ..Default::default()
     };
     archive::stamp(
-        seqs.iter().copied().zip(payloads.iter().map(|p| p.as_bytes())),
+        seqs.iter()
+            .copied()
+            .zip(payloads.iter().map(|p| p.as_bytes())),
         bad_subject,
         bad_conn,
         rx,

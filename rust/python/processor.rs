@@ -2,8 +2,8 @@
 use std::collections::HashMap;
 
 use pyo3::prelude::*;
-use rustc_hash::FxHashMap;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
+use rustc_hash::FxHashMap;
 
 use super::errors::ssmd_error;
 use crate::integrity::{KrakenBook, Side};
