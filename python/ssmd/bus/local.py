@@ -52,7 +52,9 @@ class LocalPipeline:
     ) -> None:
         spec = replace(spec_for_venue(venue, stream_specs(env)), max_bytes=max_bytes)
         self.bus = MemoryBus([spec])
+        self.max_bytes = max_bytes
         self.stream = spec.name
+        self.source = self.bus.source(spec.name)
         self.sink = BusSink(
             MemoryTransport(self.bus),
             env=env,
@@ -61,7 +63,7 @@ class LocalPipeline:
             metrics=metrics,
         )
         self.archiver = VenueArchiver(
-            self.bus.source(spec.name),
+            self.source,
             root,
             venue,
             env=env,
@@ -97,9 +99,17 @@ class LocalPipeline:
     def close(self) -> None:
         self.sink.close()
 
+    #: the archiver is in this process and writes to a local disk: wait for it
+    max_pause: float | None = None
+
+    @property
+    def high_water(self) -> int:
+        return self.max_bytes // 2
+
     @property
     def queued_bytes(self) -> int:
-        return self.sink.pending_bytes
+        """Not yet confirmed by the bus plus not yet taken by the archiver."""
+        return self.sink.pending_bytes + self.source.backlog_bytes
 
     async def aclose(self) -> ArchiverStats:
         """Confirm what is queued, let the archiver write all of it, close the archive."""

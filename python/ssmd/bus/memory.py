@@ -41,6 +41,7 @@ class MemoryStream:
     msgs: deque[tuple[int, str, bytes, float]] = field(default_factory=deque)
     last_seq: int = 0
     nbytes: int = 0
+    total_bytes: int = 0  # every byte ever stored (a consumer's backlog is measured against it)
     ids: OrderedDict[str, tuple[int, float]] = field(default_factory=OrderedDict)
     acked: dict[str, int] = field(default_factory=dict)  # durable -> ack floor
     delivered: dict[str, int] = field(default_factory=dict)  # durable -> last delivered
@@ -64,6 +65,7 @@ class MemoryStream:
         self.last_seq += 1
         self.msgs.append((self.last_seq, subject, data, now))
         self.nbytes += len(data)
+        self.total_bytes += len(data)
         if msg_id is not None:
             ids[msg_id] = (self.last_seq, now)
         self._limit(now)
@@ -168,6 +170,13 @@ class MemorySource:
         self.stream = stream
         self.durable = durable
         self.delivered = 0
+        #: bytes delivered so far (with discarded ones counted as passed)
+        self.taken_bytes = 0
+
+    @property
+    def backlog_bytes(self) -> int:
+        """Bytes stored and not yet delivered to this consumer (discarded ones excluded)."""
+        return max(0, min(self.st.total_bytes - self.taken_bytes, self.st.nbytes))
 
     async def start(self, after: int | None = None) -> None:
         """Deliver from ``after + 1`` (the whole stream when None), like a recreated consumer."""
@@ -191,6 +200,7 @@ class MemorySource:
         if out:
             st.delivered[self.durable] = out[-1][0]
             self.delivered += len(out)
+            self.taken_bytes += sum(len(d) for _, d in out)
         return out
 
     async def ack_upto(self, seq: int) -> None:

@@ -94,6 +94,8 @@ class BusSink:
     """
 
     wants_groups = True
+    #: a pause of the venue sockets longer than this ends; then the drop policy applies
+    max_pause: float | None = 5.0
 
     def __init__(
         self,
@@ -104,6 +106,8 @@ class BusSink:
         max_pending_bytes: int = DEFAULT_MAX_PENDING,
         ack_timeout: float = 5.0,
         merge_bytes: int = 256 << 10,
+        high_water: int | None = None,
+        close_timeout: float = 30.0,
         metrics: Any = None,
     ) -> None:
         if max_pending_bytes <= 0:
@@ -112,6 +116,8 @@ class BusSink:
         self.env = env
         self.venue = venue
         self.max_pending_bytes = max_pending_bytes
+        self.close_timeout = close_timeout
+        self._high_water = max_pending_bytes // 2 if high_water is None else high_water
         self.ack_timeout = ack_timeout
         self.metrics = metrics
         self._queue: deque[_Pub] = deque()
@@ -163,10 +169,12 @@ class BusSink:
             return False
         return True
 
-    async def aclose(self, timeout: float = 30.0) -> None:
-        """Publish what is left (up to ``timeout`` seconds), then stop."""
+    async def aclose(self, timeout: float | None = None) -> None:
+        """Publish what is left (up to ``timeout``, default ``close_timeout`` s), then stop."""
         if self._closed:
             return
+        if timeout is None:
+            timeout = self.close_timeout
         self._closing = True
         self._flush_drops(force=True)
         done = await self.drain(timeout) if self._tasks else True
@@ -212,6 +220,11 @@ class BusSink:
     @property
     def queued_bytes(self) -> int:
         return self.pending_bytes
+
+    @property
+    def high_water(self) -> int:
+        """Reading pauses here: half the bound unless set (the rest absorbs socket reads)."""
+        return self._high_water
 
     @property
     def inflight(self) -> int:

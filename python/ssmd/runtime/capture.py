@@ -25,6 +25,7 @@ from ssmd.connectors.base import InstrumentQuery, VenueConnector
 from ssmd.core import Batch
 from ssmd.errors import ConnectorError, SsmdError
 from ssmd.runtime.desired import ShardPlan
+from ssmd.runtime.flow import FlowControl
 from ssmd.runtime.metrics import metrics
 from ssmd.runtime.shutdown import StopSignal, install_stop_signals
 from ssmd.runtime.sink import Sink
@@ -227,6 +228,8 @@ class Capture:
         self._ticker: asyncio.Task[None] | None = None
         self._metrics = metrics() if with_metrics else None
         self.started_at = time.monotonic()
+        self.flow = FlowControl(self, sink)
+        self._pub_flow: tuple[int, float] = (0, 0.0)
 
     # -- the desired set -------------------------------------------------
 
@@ -291,6 +294,7 @@ class Capture:
             return
         self.stopping = True
         self._done.set()
+        await self.flow.close()
         for c in self.connections:
             c.close("shutdown", _normal_close())
             c.wake()
@@ -336,6 +340,8 @@ class Capture:
                 # silence may be frames still in the socket; read them first
                 log.warning("%s: event loop stalled %.1fs", self.connector.venue, now - before)
                 judge_after = now + 2 * step
+            if self.flow.paused:
+                judge_after = max(judge_after, now + 2 * step)  # read what queued up first
             for c in self.connections:
                 if now >= judge_after:
                     c.check_stalls(now)
@@ -374,6 +380,17 @@ class Capture:
         q = getattr(self.sink, "queued_bytes", 0)
         for c in self.connections:
             c.stats.publish(c, q)
+        m = self._metrics
+        if m is not None:
+            f = self.flow
+            v = self.connector.venue
+            d = f.pauses - self._pub_flow[0]
+            if d:
+                m.pauses.labels(v).inc(d)
+            ds = f.paused_seconds - self._pub_flow[1]
+            if ds > 0:
+                m.paused.labels(v).inc(ds)
+            self._pub_flow = (f.pauses, f.paused_seconds)
 
     # -- summaries -------------------------------------------------------
 
@@ -392,6 +409,8 @@ class Capture:
                 ("status_lines", s.status_lines),
             ):
                 out[k] = out.get(k, 0) + v
+        out["read_pauses"] = self.flow.pauses
+        out["read_paused_ms"] = int(self.flow.paused_seconds * 1000)
         return out
 
     def kinds(self) -> dict[str, int]:

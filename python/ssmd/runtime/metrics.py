@@ -86,7 +86,19 @@ class Metrics:
         )
         self.sink_queue = Gauge(
             "ssmd_sink_queue_bytes",
-            "Bytes queued for the archive writer thread",
+            "Bytes accepted by the sink and not yet durable (archive) or confirmed (bus)",
+            ["venue"],
+            registry=r,
+        )
+        self.pauses = Counter(
+            "ssmd_read_pauses",
+            "Times reading the venue sockets paused because the sink was behind",
+            ["venue"],
+            registry=r,
+        )
+        self.paused = Counter(
+            "ssmd_read_paused_seconds",
+            "Seconds the venue sockets were not read because the sink was behind",
             ["venue"],
             registry=r,
         )

@@ -56,11 +56,28 @@ class Sink(Protocol):
     def close(self) -> None:
         """Flush and release the sink; later writes raise ``SinkError``."""
 
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes accepted and not yet durable (flow control reads it after each batch)."""
+
+    @property
+    def high_water(self) -> int:
+        """Reading pauses while ``queued_bytes`` is at or above this (0: never)."""
+
+    #: seconds a pause may last before the sink's overflow policy applies (None: no limit)
+    max_pause: float | None
+
 
 class _LineSink:
     """``write_batch``/``write_status`` of sinks that only need the lines."""
 
     wants_groups = False
+    high_water = 0
+    max_pause: float | None = None
+
+    @property
+    def queued_bytes(self) -> int:
+        return 0
 
     def write(self, lines: bytes) -> None:
         raise NotImplementedError
@@ -110,6 +127,7 @@ class ArchiveSink(_LineSink):
         rotation_secs: int = 900,
         fsync: bool = True,
         codec: str = "gzip",
+        high_water: int = 64 << 20,
     ) -> None:
         self._writer = ArchiveWriter(
             root, venue, writer, rotation_secs=rotation_secs, fsync=fsync, codec=codec
@@ -117,6 +135,8 @@ class ArchiveSink(_LineSink):
         self.venue = venue
         self.flush_interval = flush_interval
         self.flush_bytes = flush_bytes
+        #: reading pauses while this much waits for the writer thread (bounded memory)
+        self.high_water = high_water
         self._queue: deque[bytes] = deque()
         self._bytes_queued = 0  # only the loop thread adds
         self._bytes_taken = 0  # only the writer thread adds

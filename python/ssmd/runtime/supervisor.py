@@ -239,6 +239,8 @@ class Connection:
         now = time.monotonic()
         self.transport = self.live_transport = transport
         self.close_reason = None
+        if self.capture.flow.paused:
+            self.pause_reading()
         self.last_rx = self.connected_at = now
         self.connects += 1
         if self.connects > 1:
@@ -299,6 +301,8 @@ class Connection:
         while not transport.is_disconnected:
             await asyncio.sleep(step)
             now = time.monotonic()
+            if self.capture.flow.paused:
+                continue  # not reading: silence is ours, not the venue's
             if now - self.last_rx > limit:
                 log.warning("%s: nothing received for %.0fs; reconnecting", self.conn_id, limit)
                 self.close(f"no frames for {limit:.0f}s")
@@ -356,10 +360,27 @@ class Connection:
             else:  # the archive: the lines as they are
                 sink.write_batch(batch, ())
                 stats.account(batch, batch.subjects(), self, now)
+            self.capture.flow.check()
         if batch.controls:
             self._controls(batch.controls)
         if batch.resyncs:
             self.resync([inst for inst, _reason in batch.resyncs])
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket (flow control: the sink is behind)."""
+        t = self.transport
+        if t is not None and not t.is_disconnected:
+            with contextlib.suppress(Exception):
+                t.underlying_transport.pause_reading()
+
+    def resume_reading(self, paused: float) -> None:
+        """Read again after a pause of ``paused`` seconds, which is not silence."""
+        self.last_rx += paused
+        self.tracker.shift(paused)
+        t = self.transport
+        if t is not None and not t.is_disconnected:
+            with contextlib.suppress(Exception):
+                t.underlying_transport.resume_reading()
 
     # -- requests --------------------------------------------------------
 

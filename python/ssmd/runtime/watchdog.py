@@ -107,6 +107,14 @@ class ActivityTracker:
             self._last[key] = now
             self._first[key] = min(self._first[key], now - self.bound)
 
+    def shift(self, dt: float) -> None:
+        """``dt`` seconds were not listened to (reading paused): they are not silence."""
+        if dt <= 0:
+            return
+        for key, last in self._last.items():
+            self._last[key] = last + dt
+            self._first[key] += dt
+
     def check(self, now: float) -> list[Stall]:
         """Keys that became stalled since the last check (see the module docstring)."""
         out: list[Stall] = []
