@@ -4,7 +4,6 @@ the pause is neither a stall nor a dead connection."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import pytest
