@@ -64,6 +64,16 @@ class Server:
         self.proc.wait(10)
 
 
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of another process so far."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -109,7 +119,8 @@ def _connector(venue: str, ws: str, rest: str, url: str, seconds: float, q: Any,
             _kalshi_key(pem)
             settings.update(api_key="bench", private_key_path=str(pem))
         connector = create(venue, settings)
-        sink, nc = await open_bus_sink(venue, env="prod", url=url)
+        window = int(os.environ.get("SSMD_BENCH_WINDOW", "0")) or None
+        sink, nc = await open_bus_sink(venue, env="prod", url=url, max_inflight=window)
         c0, t0 = _cpu(), time.perf_counter()
         cap = await run_capture(
             connector, InstrumentQuery(all=True), sink, duration=seconds, with_metrics=False
@@ -122,6 +133,7 @@ def _connector(venue: str, ws: str, rest: str, url: str, seconds: float, q: Any,
             "lines_written": sum(cap.kinds().values()),
             "kinds": cap.kinds(),
             "bus": sink.stats(),
+            "flow": cap.flow.stats(),
             "wall": wall,
             "cpu": cpu,
         }
@@ -215,9 +227,14 @@ def e2e(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
     conn = ctx.Process(
         target=_connector, args=(args.venue, ws, rest, url, args.seconds, cq, str(tmp))
     )
+    sim_cpu0 = _proc_cpu(sim.pid or 0)
+    nats_pid = getattr(args, "nats_pid", None)
+    nats_cpu0 = _proc_cpu(nats_pid) if nats_pid else 0.0
     conn.start()
     c = cq.get(timeout=args.seconds + 120)
     conn.join()
+    sim_cpu = _proc_cpu(sim.pid or 0) - sim_cpu0
+    nats_cpu = _proc_cpu(nats_pid) - nats_cpu0 if nats_pid else None
     sim.terminate()
     a = aq.get(timeout=600)
     arch.join()
@@ -235,6 +252,7 @@ def e2e(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
         "bus_messages": c["bus"]["published"],
         "bus_dropped_lines": c["bus"]["dropped_lines"],
         "bus_resent": c["bus"]["resent"],
+        "read_paused": c["flow"],
         "archived_lines": a["lines"],
         "archive_gaps": a["gaps"],
         "zero_loss": c["bus"]["lines_in"] == c["bus"]["lines_acked"] == a["lines"]
@@ -243,6 +261,8 @@ def e2e(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
         "peak_2s_archive_lines_per_s": round(rate_window),
         "lines_per_bus_message": round(a["lines"] / max(1, a["messages"]), 1),
         "archiver_cpu_percent": round(100 * a["cpu"] / c["wall"]),
+        "simulator_cpu_percent": round(100 * sim_cpu / c["wall"]),
+        "nats_server_cpu_percent": round(100 * nats_cpu / c["wall"]) if nats_cpu else None,
     }
 
 
@@ -362,6 +382,7 @@ def main() -> None:
         tmp = Path(d)
         server = None if args.nats else Server(tmp)
         url = args.nats or (server.url if server else "")
+        args.nats_pid = server.proc.pid if server else None
         try:
             fn = {"e2e": e2e, "drain": drain, "baseline": baseline}[args.mode]
             print(json.dumps(fn(args, url, tmp), indent=1))

@@ -427,13 +427,14 @@ async def open_bus_sink(
     specs: Sequence[StreamSpec] | None = None,
     max_pending_bytes: int | None = None,
     ack_timeout: float = 5.0,
+    max_inflight: int | None = None,
     metrics: Any = None,
 ) -> tuple[Any, Any]:
     """Connect, make sure ``venue``'s streams exist, and start a bus sink.
 
     Returns ``(sink, nc)``; await ``sink.aclose()`` and then ``nc.close()``.
     """
-    from ssmd.bus.sink import DEFAULT_MAX_PENDING, BusSink
+    from ssmd.bus.sink import DEFAULT_MAX_INFLIGHT, DEFAULT_MAX_PENDING, BusSink
     from ssmd.bus.streams import spec_for_venue, stream_specs
 
     specs = list(specs) if specs is not None else stream_specs(env)
@@ -456,6 +457,7 @@ async def open_bus_sink(
             venue=venue,
             max_pending_bytes=max_pending_bytes or DEFAULT_MAX_PENDING,
             ack_timeout=ack_timeout,
+            max_inflight=max_inflight or DEFAULT_MAX_INFLIGHT,
             metrics=metrics,
         )
         await transport.start(sink)

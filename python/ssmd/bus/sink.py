@@ -36,6 +36,7 @@ __all__ = ["BusSink", "Transport", "TransportDown"]
 log = logging.getLogger("ssmd.bus")
 
 DEFAULT_MAX_PENDING = 64 << 20
+DEFAULT_MAX_INFLIGHT = 256
 
 
 class TransportDown(Exception):
@@ -108,6 +109,7 @@ class BusSink:
         merge_bytes: int = 256 << 10,
         high_water: int | None = None,
         close_timeout: float = 30.0,
+        max_inflight: int = DEFAULT_MAX_INFLIGHT,
         metrics: Any = None,
     ) -> None:
         if max_pending_bytes <= 0:
@@ -117,7 +119,12 @@ class BusSink:
         self.venue = venue
         self.max_pending_bytes = max_pending_bytes
         self.close_timeout = close_timeout
-        self._high_water = max_pending_bytes // 2 if high_water is None else high_water
+        #: messages sent and not yet acknowledged; past it, later lines wait and merge
+        #: into fewer, larger messages (the server's cost is per message and per byte)
+        self.max_inflight = max(1, max_inflight)
+        # a quarter: one socket read after a long pause can bring what the
+        # kernel buffered meanwhile (Linux autotunes up to tcp_rmem, 32 MiB here)
+        self._high_water = max_pending_bytes // 4 if high_water is None else high_water
         self.ack_timeout = ack_timeout
         self.metrics = metrics
         self._queue: deque[_Pub] = deque()
@@ -223,7 +230,7 @@ class BusSink:
 
     @property
     def high_water(self) -> int:
-        """Reading pauses here: half the bound unless set (the rest absorbs socket reads)."""
+        """Reading pauses here: a quarter of the bound unless set (the rest absorbs socket reads)."""
         return self._high_water
 
     @property
@@ -327,6 +334,8 @@ class BusSink:
         if ok:
             self.pending_bytes -= p.size
             self.published += 1
+            if self._queue and len(self._inflight) == self.max_inflight // 2:
+                self._kick()  # the window has room again
             self.lines_acked += p.lines
             if duplicate:
                 self.duplicates += 1
@@ -370,7 +379,8 @@ class BusSink:
                 await asyncio.sleep(delay)
             sent = 0
             opened = self._open
-            while q and t.connected:
+            window = self.max_inflight
+            while q and t.connected and len(inflight) < window:
                 p = q.popleft()
                 if opened.get(p.subject) is p:
                     del opened[p.subject]

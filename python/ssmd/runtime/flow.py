@@ -109,10 +109,12 @@ class FlowControl:
                     )
                     break
         finally:
-            self.resume()
+            # at shutdown the sockets stay paused: what they still hold arrived
+            # after the stop and would only push the sink past its bound
+            self.resume(read=not self.capture.stopping)
 
-    def resume(self) -> None:
-        """Read again (also on shutdown); clocks move on by the pause."""
+    def resume(self, read: bool = True) -> None:
+        """Read again; clocks move on by the pause (``read=False``: only end the pause)."""
         if not self.paused:
             return
         self.paused = False
@@ -120,8 +122,9 @@ class FlowControl:
         dt = now - self._since
         self.paused_seconds += dt
         self.longest = max(self.longest, dt)
-        for c in self.capture.connections:
-            c.resume_reading(dt)
+        if read:
+            for c in self.capture.connections:
+                c.resume_reading(dt)
         if dt >= LOG_AFTER and now - self._logged >= 60.0:
             self._logged = now
             log.warning(
@@ -134,7 +137,8 @@ class FlowControl:
             )
 
     async def close(self) -> None:
-        self.resume()
+        """The capture stops: end a pause without reading again."""
+        self.resume(read=False)
         t, self._task = self._task, None
         if t is not None and not t.done():
             t.cancel()

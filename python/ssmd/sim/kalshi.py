@@ -507,7 +507,11 @@ def _fp(v: int) -> str:
     """Hundredths as a 2-decimal string (``-5400`` → ``-54.00``)."""
     if v < 0:
         return "-" + _fp(-v)
-    return f"{v // 100}.{v % 100:02d}"
+    return "%d.%02d" % divmod(v, 100)  # noqa: UP031 (a third faster than an f-string here)
+
+
+#: whole contracts -> their ``_fp`` text (``_WHOLE[k] == _fp(100 * k)``), sizes up to 3000
+_WHOLE = [f"{k}.00" for k in range(3002)]
 
 
 _TICKER = (
@@ -812,9 +816,9 @@ class KalshiSession(Session):
             _fp(st.oi),
             st.volume * p // 10_000,
             st.oi * p // 10_000,
-            _fp(100 * int(1 + rnd() * 3000)),
-            _fp(100 * int(1 + rnd() * 3000)),
-            _fp(100 * int(1 + rnd() * 100)),
+            _WHOLE[int(1 + rnd() * 3000)],
+            _WHOLE[int(1 + rnd() * 3000)],
+            _WHOLE[int(1 + rnd() * 100)],
             ms // 1000,
             ms,
             iso or iso_us(ns),
