@@ -137,3 +137,42 @@ async def test_a_nats_restart_mid_capture_loses_nothing(private_nats: Any, tmp_p
     await _archive_all(private_nats.url, "prod", tmp_path, "PROD_KRAKEN")
     kinds, _ = _kinds(tmp_path)
     assert kinds == sent  # nothing lost, nothing twice
+
+
+async def test_a_restart_longer_than_the_buffer_pauses_the_venue_instead_of_dropping(
+    private_nats: Any, tmp_path: Path
+) -> None:
+    """NATS down for longer than the buffer's pause mark lasts: the venue waits, no drop.
+
+    The bound (8 MiB, pausing at 2 MiB) leaves room for one socket read of
+    what the kernel buffered during the pause.
+    """
+    sim = await start_sim("kraken", rate=6000.0)
+    try:
+        cap, sink, nc, stop, task = await _capture(
+            sim, private_nats.url, "prod", ack_timeout=1.0, max_pending_bytes=8 << 20
+        )
+        await async_wait_until(lambda: sink.lines_acked >= 2000, timeout=20)
+        private_nats.stop(kill=True)
+        await async_wait_until(lambda: cap.flow.paused, timeout=10, message="reading paused")
+        unread = _sent(sim) - _data(cap)
+        await asyncio.sleep(2.0)  # the venue goes on sending into the socket
+        assert cap.flow.paused and _sent(sim) - _data(cap) > unread + 3000
+        private_nats.start()
+        await async_wait_until(lambda: not cap.flow.paused, timeout=20, message="reading again")
+        await sim.set_rate(0)
+        await async_wait_until(lambda: _data(cap) == _sent(sim), timeout=20)
+        await async_wait_until(lambda: sink.inflight == 0 and sink.pending_bytes == 0, timeout=30)
+        sent = Counter(sim.stats()["messages"])
+        stop.set("test")
+        await asyncio.wait_for(task, 30)
+        await nc.close()
+    finally:
+        await sim.stop()
+    assert sink.dropped_lines == 0 and sink.gaps == 0
+    await _archive_all(private_nats.url, "prod", tmp_path, "PROD_KRAKEN")
+    kinds, lines = _kinds(tmp_path)
+    assert kinds == sent
+    # no stall and no reconnect of the venue connection was recorded for the pause
+    events = [x["msg"]["ssmd"] for x in lines if isinstance(x["msg"], dict) and "ssmd" in x["msg"]]
+    assert "stall" not in events and "reconnect" not in events
