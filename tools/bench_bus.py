@@ -243,6 +243,12 @@ def e2e(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
         ((steady[i + 4] - steady[i]) / 2.0 for i in range(len(steady) - 4) if steady[i] > 0),
         default=0,
     )
+    windows = [
+        (steady[i + 4] - steady[i]) / 2.0
+        for i in range(0, len(steady) - 4, 4)
+        if steady[i] > 0 and steady[i + 4] > steady[i]
+    ]
+    inner = sorted(windows[1:-1]) or [0.0]  # not the ramp-up, not the tail
     return {
         "venue": args.venue,
         "connector_seconds": round(c["wall"], 1),
@@ -258,6 +264,7 @@ def e2e(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
         "zero_loss": c["bus"]["lines_in"] == c["bus"]["lines_acked"] == a["lines"]
         and c["bus"]["dropped_lines"] == 0,
         "end_to_end_lines_per_s": round(a["lines"] / c["wall"]),
+        "median_2s_archive_lines_per_s": round(inner[len(inner) // 2]),
         "peak_2s_archive_lines_per_s": round(rate_window),
         "lines_per_bus_message": round(a["lines"] / max(1, a["messages"]), 1),
         "archiver_cpu_percent": round(100 * a["cpu"] / c["wall"]),
