@@ -127,7 +127,7 @@ class ArchiveSink(_LineSink):
         rotation_secs: int = 900,
         fsync: bool = True,
         codec: str = "gzip",
-        high_water: int = 64 << 20,
+        high_water: int = 16 << 20,
     ) -> None:
         self._writer = ArchiveWriter(
             root, venue, writer, rotation_secs=rotation_secs, fsync=fsync, codec=codec

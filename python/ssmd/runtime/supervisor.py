@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -239,6 +240,11 @@ class Connection:
         now = time.monotonic()
         self.transport = self.live_transport = transport
         self.close_reason = None
+        if self.config.recv_buffer > 0:
+            sock = transport.underlying_transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.config.recv_buffer)
         if self.capture.flow.paused:
             self.pause_reading()
         self.last_rx = self.connected_at = now
