@@ -241,10 +241,7 @@ class Connection:
         self.transport = self.live_transport = transport
         self.close_reason = None
         if self.config.recv_buffer > 0:
-            sock = transport.underlying_transport.get_extra_info("socket")
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.config.recv_buffer)
+            self._set_recv_buffer(transport, self.config.recv_buffer)
         if self.capture.flow.paused:
             self.pause_reading()
         self.last_rx = self.connected_at = now
@@ -371,6 +368,14 @@ class Connection:
             self._controls(batch.controls)
         if batch.resyncs:
             self.resync([inst for inst, _reason in batch.resyncs])
+
+    @staticmethod
+    def _set_recv_buffer(transport: WSTransport, size: int) -> None:
+        under = getattr(transport, "underlying_transport", None)
+        sock = under.get_extra_info("socket") if under is not None else None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
 
     def pause_reading(self) -> None:
         """Stop reading the socket (flow control: the sink is behind)."""

@@ -4,6 +4,7 @@ the pause is neither a stall nor a dead connection."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 import pytest
@@ -91,6 +92,11 @@ async def test_pause_holds_the_venue_and_loses_nothing() -> None:
         cap, task, stop = await _capture(sim, sink, stall_timeout=1.0)
         try:
             await async_wait_until(lambda: cap.totals().get("data", 0) >= 500, timeout=20)
+            # the receive buffer is fixed (not autotuned): one read after a pause is bounded
+            t = cap.connections[0].transport
+            assert t is not None
+            sock = t.underlying_transport.get_extra_info("socket")
+            assert 0 < sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) <= 2 * (4 << 20)
             sink.hold = True
             await async_wait_until(lambda: cap.flow.paused, timeout=10, message="paused")
             # not reading: what the venue sends waits in socket buffers, not here
