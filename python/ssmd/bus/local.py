@@ -47,12 +47,14 @@ class LocalPipeline:
         env: str,
         writer: str = "local",
         max_bytes: int = 64 << 20,
+        high_water: int | None = None,
         metrics: Any = None,
         **archiver_args: Any,
     ) -> None:
         spec = replace(spec_for_venue(venue, stream_specs(env)), max_bytes=max_bytes)
         self.bus = MemoryBus([spec])
         self.max_bytes = max_bytes
+        self._high_water = max_bytes // 2 if high_water is None else high_water
         self.stream = spec.name
         self.source = self.bus.source(spec.name)
         self.sink = BusSink(
@@ -104,7 +106,8 @@ class LocalPipeline:
 
     @property
     def high_water(self) -> int:
-        return self.max_bytes // 2
+        """Reading pauses here (half the in-memory stream unless set)."""
+        return self._high_water
 
     @property
     def queued_bytes(self) -> int:
