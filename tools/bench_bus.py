@@ -282,7 +282,10 @@ async def _fill(url: str, lines: int, venue: str, chunk: int = 32) -> tuple[floa
     from ssmd.bus.nats import open_bus_sink
 
     src = _sample_lines(venue)
-    sink, nc = await open_bus_sink(venue, env="prod", url=url, max_pending_bytes=256 << 20)
+    window = int(os.environ.get("SSMD_BENCH_WINDOW", "0")) or None
+    sink, nc = await open_bus_sink(
+        venue, env="prod", url=url, max_pending_bytes=256 << 20, max_inflight=window
+    )
     t0 = time.perf_counter()
     n = 0
     frame = 0
