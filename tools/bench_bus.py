@@ -303,6 +303,7 @@ async def _fill(url: str, lines: int, venue: str, chunk: int = 32) -> tuple[floa
             sink.put(subj, b"".join(ls), f"fill:{frame}.0", len(ls))
             n += len(ls)
         pos += take
+        await asyncio.sleep(0)  # one connector batch per loop turn: the sink sends meanwhile
         if sink.pending_bytes > 128 << 20:
             await sink.drain()
     await sink.drain()

@@ -34,6 +34,7 @@ __all__ = [
     "JetStreamSource",
     "NatsTransport",
     "connect",
+    "direct_delivery",
     "ensure_streams",
     "nats_url",
     "open_bus_sink",
@@ -242,15 +243,64 @@ class NatsTransport:
                 await self._sub.unsubscribe()
 
 
-def _stream_seq(reply: str) -> int:
+def _stream_seq(reply: str | bytes) -> int:
     """The stream sequence from a JetStream ack subject (v1 and v2 forms)."""
-    tokens = reply.split(".")
+    tokens = reply.split(b"." if isinstance(reply, bytes) else ".")  # type: ignore[arg-type]
     n = len(tokens)
     if n == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
         return int(tokens[5])
     if n >= 12:  # $JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>...
         return int(tokens[7])
     raise ValueError(f"not a JetStream ack subject: {reply!r}")
+
+
+RawHandler = Callable[[bytes, bytes, "bytes | None"], None]
+
+
+def direct_delivery(nc: Any, sid: int, handler: RawHandler | None) -> bool:
+    """Hand the messages of subscription ``sid`` straight to ``handler(reply, data, headers)``.
+
+    nats-py turns every delivered message into a ``Msg``: its headers parsed
+    into a dict, the message put on an ``asyncio.Queue`` and a task woken to
+    run the callback, about 10 µs a message. The archiver's inbox receives
+    tens of thousands of messages a second and needs only the reply subject
+    and the payload, so its messages skip all of that: the connection's
+    message dispatch (``Client._process_msg``) is wrapped once, and messages
+    of a registered sid go to their handler, raw. Every other subscription
+    is untouched. ``handler=None`` unregisters. Returns False (and nothing
+    changes) when this nats-py has no such dispatch; the caller then keeps
+    the ordinary subscription callback.
+    """
+    table: dict[int, RawHandler] | None = getattr(nc, "_ssmd_direct", None)
+    if table is None:
+        orig = getattr(nc, "_process_msg", None)
+        if orig is None or not asyncio.iscoroutinefunction(orig):
+            return False
+        table = {}
+
+        async def dispatch(
+            sid: int, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
+        ) -> None:
+            h = table.get(sid)
+            if h is None:
+                await orig(sid, subject, reply, data, headers)
+                return
+            h(reply, data, headers)
+
+        nc._process_msg = dispatch
+        nc._ssmd_direct = table
+    if handler is None:
+        table.pop(sid, None)
+    else:
+        table[sid] = handler
+    return True
+
+
+def _status(headers: bytes | None) -> bytes:
+    """The status code of a NATS header block (``NATS/1.0 404 No Messages``), or b""."""
+    if headers and headers.startswith(b"NATS/1.0 "):
+        return headers[9:12]
+    return b""
 
 
 class JetStreamSource:
@@ -279,15 +329,16 @@ class JetStreamSource:
         self.max_bytes = max_bytes
         self.ack_wait = ack_wait
         self.expires = expires
-        self._buf: deque[tuple[int, bytes, str]] = deque()
+        self._buf: deque[tuple[int, bytes, str | bytes]] = deque()
         self._have = asyncio.Event()
         self._inbox = ""
         self._sub: Any = None
         self._outstanding = 0  # messages asked for and not yet delivered
         self._req_at = 0.0
-        self._replies: dict[int, str] = {}
-        self._last_reply: tuple[int, str] | None = None
+        self._last_reply: tuple[int, str | bytes] | None = None
         self.delivered = 0
+        #: messages taken off the socket without nats-py's Msg (see direct_delivery)
+        self.direct = False
 
     async def start(self, after: int | None = None) -> None:
         """(Re)create the durable consumer to deliver from ``after + 1`` (all when None).
@@ -318,10 +369,33 @@ class JetStreamSource:
             raise ConfigError(
                 f"consumer {self.durable} on stream {self.stream}: {_api_error(exc)}"
             ) from exc
+        if self._sub is not None:
+            await self.close()
         self._inbox = self.nc.new_inbox()
         self._sub = await self.nc.subscribe(
             self._inbox, cb=self._on_msg, pending_msgs_limit=1 << 20, pending_bytes_limit=1 << 30
         )
+        sid = getattr(self._sub, "_id", None)
+        self.direct = isinstance(sid, int) and direct_delivery(self.nc, sid, self._on_raw)
+
+    def _on_raw(self, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        """A message of the inbox, straight from the protocol parser (the fast path)."""
+        if not reply:
+            # a status of the pull request: 404 no messages / 408 expired / 409 limits
+            if _status(headers) in (b"404", b"408", b"409"):
+                self._outstanding = 0
+            self._have.set()
+            return
+        try:
+            seq = _stream_seq(reply)
+        except ValueError:
+            return
+        if self._outstanding:
+            self._outstanding -= 1
+        self._buf.append((seq, data, reply))
+        self.delivered += 1
+        if not self._have.is_set():
+            self._have.set()
 
     async def _request(self) -> None:
         if self._outstanding > self.batch // 2:
@@ -390,6 +464,8 @@ class JetStreamSource:
         if last is None or last[0] != seq:
             raise SinkError(f"cannot acknowledge {seq}: not the last message fetched")
         reply = last[1]
+        if isinstance(reply, bytes):
+            reply = reply.decode()
         try:
             await self.nc.request(reply, b"+ACK", timeout=5.0)
         except Exception as exc:
@@ -414,6 +490,9 @@ class JetStreamSource:
 
     async def close(self) -> None:
         if self._sub is not None:
+            sid = getattr(self._sub, "_id", None)
+            if self.direct and isinstance(sid, int):
+                direct_delivery(self.nc, sid, None)
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None

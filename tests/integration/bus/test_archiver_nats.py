@@ -194,3 +194,42 @@ def test_archive_status_and_service_errors(nats_url: str, bus_env: str, tmp_path
         timeout=60,
     )
     assert r.returncode == 2 and "unknown venue 'binance'" in r.stderr
+
+
+async def test_the_archiver_inbox_skips_nats_py_messages_and_others_keep_them(
+    nats_url: str, bus_env: str
+) -> None:
+    """The fast path is on with the installed nats-py; other subscriptions are untouched."""
+    from ssmd.bus.nats import JetStreamSource
+
+    nc = await connect(nats_url)
+    try:
+        js = nc.jetstream()
+        spec = spec_for_venue("kraken", stream_specs(bus_env))
+        await ensure_streams(js, [spec])
+        await _publish(js, bus_env, 0, 50)
+        src = JetStreamSource(nc, spec.name, "fast", batch=16)
+        await src.start()
+        assert src.direct, "nats-py's message dispatch changed: the archiver's fast path is off"
+        other: list[bytes] = []
+
+        async def plain(msg: object) -> None:
+            other.append(msg.data)  # type: ignore[attr-defined]
+
+        sub = await nc.subscribe("plain.subject", cb=plain)
+        got: list[tuple[int, bytes]] = []
+        for _ in range(50):
+            got += await src.fetch(16, 1.0)
+            if len(got) >= 50:
+                break
+        assert [s for s, _ in got] == list(range(1, 51))
+        assert b'"i":7,' in got[7][1] and got[7][1].count(b"\n") == 1 + 7 % 3
+        await src.ack_upto(50)
+        info = await js.consumer_info(spec.name, "fast")
+        assert info.ack_floor.stream_seq == 50 and info.num_pending == 0
+        await nc.publish("plain.subject", b"hello")
+        await async_wait_until(lambda: other == [b"hello"], timeout=5)
+        await sub.unsubscribe()
+        await src.close()
+    finally:
+        await nc.close()
