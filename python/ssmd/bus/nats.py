@@ -184,6 +184,8 @@ class NatsTransport:
         self._prefix = ""
         self._plen = 0
         self._sub: Any = None
+        #: acknowledgements taken off the socket without nats-py's Msg (see direct_delivery)
+        self.direct = False
 
     async def start(self, sink: Any) -> None:
         self.sink = sink
@@ -195,6 +197,20 @@ class NatsTransport:
             pending_msgs_limit=1 << 20,
             pending_bytes_limit=256 << 20,
         )
+        sid = getattr(self._sub, "_id", None)
+        self.direct = isinstance(sid, int) and direct_delivery(self.nc, sid, self._on_raw_ack)
+
+    def _on_raw_ack(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
+        """An acknowledgement straight from the protocol parser (the fast path)."""
+        try:
+            token = int(subject[self._plen :])
+        except ValueError:
+            return
+        status = _status(headers)
+        if status:
+            self.sink.acked(token, False, error=f"status {status.decode()}")
+            return
+        self._settle(token, data)
 
     @property
     def connected(self) -> bool:
@@ -226,19 +242,29 @@ class NatsTransport:
                 token, False, error=f"status {hdr.get('Status')} {hdr.get('Description', '')}"
             )
             return
+        self._settle(token, msg.data)
+
+    def _settle(self, token: int, data: bytes) -> None:
+        if b'"error"' not in data and b'"duplicate"' not in data and data.startswith(b'{"stream"'):
+            self.sink.acked(token, True)  # the common case: {"stream":…,"seq":N}
+            return
         try:
-            ack = orjson.loads(msg.data)
+            ack = orjson.loads(data)
         except orjson.JSONDecodeError:
             self.sink.acked(token, False, error="unreadable acknowledgement")
             return
-        err = ack.get("error")
+        err = ack.get("error") if isinstance(ack, dict) else "not an object"
         if err:
-            self.sink.acked(token, False, error=str(err.get("description", err)))
+            desc = err.get("description", err) if isinstance(err, dict) else err
+            self.sink.acked(token, False, error=str(desc))
             return
         self.sink.acked(token, True, duplicate=bool(ack.get("duplicate")))
 
     async def close(self) -> None:
         if self._sub is not None:
+            sid = getattr(self._sub, "_id", None)
+            if self.direct and isinstance(sid, int):
+                direct_delivery(self.nc, sid, None)
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
 
@@ -254,11 +280,11 @@ def _stream_seq(reply: str | bytes) -> int:
     raise ValueError(f"not a JetStream ack subject: {reply!r}")
 
 
-RawHandler = Callable[[bytes, bytes, "bytes | None"], None]
+RawHandler = Callable[[bytes, bytes, bytes, "bytes | None"], None]
 
 
 def direct_delivery(nc: Any, sid: int, handler: RawHandler | None) -> bool:
-    """Hand the messages of subscription ``sid`` straight to ``handler(reply, data, headers)``.
+    """Hand the messages of subscription ``sid`` to ``handler(subject, reply, data, headers)``.
 
     nats-py turns every delivered message into a ``Msg``: its headers parsed
     into a dict, the message put on an ``asyncio.Queue`` and a task woken to
@@ -285,7 +311,7 @@ def direct_delivery(nc: Any, sid: int, handler: RawHandler | None) -> bool:
             if h is None:
                 await orig(sid, subject, reply, data, headers)
                 return
-            h(reply, data, headers)
+            h(subject, reply, data, headers)
 
         nc._process_msg = dispatch
         nc._ssmd_direct = table
@@ -378,7 +404,7 @@ class JetStreamSource:
         sid = getattr(self._sub, "_id", None)
         self.direct = isinstance(sid, int) and direct_delivery(self.nc, sid, self._on_raw)
 
-    def _on_raw(self, reply: bytes, data: bytes, headers: bytes | None) -> None:
+    def _on_raw(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
         """A message of the inbox, straight from the protocol parser (the fast path)."""
         if not reply:
             # a status of the pull request: 404 no messages / 408 expired / 409 limits
