@@ -104,7 +104,7 @@ async def test_pause_holds_the_venue_and_loses_nothing() -> None:
             await asyncio.sleep(2.5)  # over twice the stall bound and the keep-alive check
             assert cap.flow.paused
             assert cap.totals()["data"] - before < 2000  # only what was already read
-            assert _sent(sim) - cap.totals()["data"] > 3000  # the venue went on sending
+            assert _sent(sim) - cap.totals()["data"] > 1500  # the venue went on sending
             sink.hold = False
             sink.release()
             await async_wait_until(lambda: not cap.flow.paused, timeout=5, message="resumed")
