@@ -3,10 +3,12 @@
 The simulator runs in its own process (``--rate inf``: as fast as the
 connector drains); this process runs ``ssmd connect``'s capture into the
 embedded archive for ``--seconds`` and prints messages/s, MB/s, CPU use and
-RSS of the connector process alone. ``--baseline`` runs, against the same
-simulator, a plain Python connector instead (picows socket, stdlib ``json``
-per frame, envelope built with ``json.dumps``, ``gzip`` level 6 file): the
-comparison measured in the same run.
+RSS of the connector process alone. ``--baseline`` then runs, against the
+same simulator, the plain Python connector of
+``benches/python/baseline_connector.py`` (stdlib ``json`` per frame,
+envelope built with ``json.dumps``, ``gzip`` level 6 file), once on
+``websockets`` and once on ``picows``: the comparison measured in the same
+run.
 
     python tools/bench_connect.py kraken --seconds 20
     python tools/bench_connect.py kraken --instruments 10000 --rate 50000 \
@@ -22,9 +24,14 @@ import multiprocessing as mp
 import os
 import random
 import resource
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benches" / "python"))
+from baseline_connector import CLIENTS, run_plain
 
 
 def _sim(venue: str, rate: float, instruments: int | None, q: Any, pub: bytes | None) -> None:
@@ -120,78 +127,6 @@ async def _run(
     }
 
 
-async def _baseline(venue: str, ws: str, rest: str, seconds: float, root: str) -> dict[str, Any]:
-    """A plain Python connector: json.loads per frame, json.dumps envelope, gzip."""
-    import gzip
-    import json
-
-    import httpx
-    from picows import WSListener, WSMsgType, ws_connect
-
-    from ssmd.connectors.base import InstrumentQuery
-    from ssmd.connectors.registry import create
-
-    settings: dict[str, Any] = {"ws_url": ws, "rest_url": rest}
-    if venue == "kalshi":
-        settings.update(api_key="bench", private_key_path=f"{root}/kalshi.pem")
-    connector = create(venue, settings)
-    async with httpx.AsyncClient() as client:
-        res = await connector.resolve(InstrumentQuery(all=True), client)
-    out = gzip.open(f"{root}/baseline.jsonl.gz", "wb", compresslevel=6)  # noqa: SIM115 - closed below
-    counts = {"messages": 0, "bytes": 0}
-
-    class Listener(WSListener):
-        def on_ws_frame(self, transport: Any, frame: Any) -> None:
-            if frame.msg_type is WSMsgType.PING:
-                transport.send_pong(frame.get_payload_as_bytes())
-                return
-            if frame.msg_type is not WSMsgType.TEXT:
-                return
-            raw = frame.get_payload_as_bytes()
-            counts["bytes"] += len(raw)
-            try:
-                obj = json.loads(raw)
-            except ValueError:
-                return
-            for msg in obj if isinstance(obj, list) else [obj]:
-                if not isinstance(msg, dict):
-                    continue
-                kind = msg.get("channel") or msg.get("feed") or msg.get("type")
-                kind = kind or msg.get("event_type") or "unknown"
-                env = {
-                    "rx": time.time_ns(),
-                    "conn": "b",
-                    "subj": f"prod.{venue}.{kind}",
-                    "msg": msg,
-                }
-                out.write(json.dumps(env).encode() + b"\n")
-                counts["messages"] += 1
-
-    transport, _ = await ws_connect(Listener, ws, extra_headers=connector.auth_headers(ws))
-    session = connector.new_session(0)
-    first = res.instruments[: connector.config.max_per_connection]
-    for m in session.on_open() + session.subscribe(first):
-        transport.send(WSMsgType.TEXT, m)
-    t0 = time.perf_counter()
-    r0 = resource.getrusage(resource.RUSAGE_SELF)
-    await asyncio.sleep(seconds)
-    transport.disconnect()
-    out.close()
-    wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return {
-        "venue": venue,
-        "baseline": "picows + json + gzip",
-        "seconds": round(wall, 1),
-        "messages": counts["messages"],
-        "msg_per_s": round(counts["messages"] / wall),
-        "MB_per_s": round(counts["bytes"] / wall / 1e6, 1),
-        "cpu_percent": round(100 * cpu / wall),
-        "msg_per_cpu_s": round(counts["messages"] / cpu) if cpu else None,
-    }
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("venue")
@@ -233,8 +168,16 @@ def main() -> None:
             )
             print(json.dumps(out))
             if args.baseline:
-                base = asyncio.run(_baseline(args.venue, ws, rest, args.seconds, root))
-                print(json.dumps(base))
+                settings: dict[str, Any] = {"ws_url": ws, "rest_url": rest}
+                if pem:
+                    settings.update(api_key="bench", private_key_path=f"{root}/kalshi.pem")
+                for client in CLIENTS:  # websockets, then picows (the tighter baseline)
+                    base = asyncio.run(
+                        run_plain(
+                            args.venue, settings, Path(root), client=client, seconds=args.seconds
+                        )
+                    )
+                    print(json.dumps(base))
     finally:
         proc.terminate()
         proc.join(5)

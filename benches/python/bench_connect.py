@@ -5,8 +5,10 @@ process runs the capture (picows → core → archive writer thread) on the
 venue's whole default universe into a temporary archive until it has
 received the target number of messages. A timed run receives 300,000
 messages per venue; under ``--benchmark-disable`` (the smoke run) 3,000.
-``tools/bench_connect.py`` does the same with CPU, RSS and a plain Python
-baseline.
+The baseline, measured in the same run against the same simulator, is the
+plain Python connector of ``baseline_connector.py``: ``websockets`` +
+stdlib ``json`` + ``gzip``. ``tools/bench_connect.py`` does the same with
+RSS, churn and a picows variant of the baseline.
 
 ``extra_info``: ``msg_per_s`` and ``msg_per_cpu_s`` of this process.
 
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from baseline_connector import run_plain
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -41,7 +44,23 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-async def _measure(venue: str, target: int, root: Path) -> dict[str, float]:
+def _settings(venue: str, ws: str, rest: str, root: Path) -> dict[str, Any]:
+    settings: dict[str, Any] = {"ws_url": ws, "rest_url": rest}
+    if venue == "kalshi":  # the simulator checks no signature unless given a public key
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = root / "kalshi.pem"
+        pem.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        settings.update(api_key="bench", private_key_path=str(pem))
+    return settings
+
+
+async def _measure(venue: str, impl: str, target: int, root: Path) -> dict[str, float]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ssmd", "sim", venue, "--rate", "max", "--stats-every", "0",
         stdout=asyncio.subprocess.PIPE,
@@ -51,18 +70,12 @@ async def _measure(venue: str, target: int, root: Path) -> dict[str, float]:
         assert proc.stdout is not None
         ws = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().split()[-1]
         rest = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().split()[-1]
-        settings: dict[str, Any] = {"ws_url": ws, "rest_url": rest}
-        if venue == "kalshi":  # the simulator checks no signature unless given a public key
-            key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-            pem = root / "kalshi.pem"
-            pem.write_bytes(
-                key.private_bytes(
-                    serialization.Encoding.PEM,
-                    serialization.PrivateFormat.PKCS8,
-                    serialization.NoEncryption(),
-                )
+        settings = _settings(venue, ws, rest, root)
+        if impl != "ssmd":
+            r = await asyncio.wait_for(
+                run_plain(venue, settings, root, client="websockets", target=target), 300
             )
-            settings.update(api_key="bench", private_key_path=str(pem))
+            return {"msg_per_s": float(r["msg_per_s"]), "msg_per_cpu_s": float(r["msg_per_cpu_s"])}
         stop = StopSignal()
         marks: dict[str, float] = {}
 
@@ -95,13 +108,17 @@ async def _measure(venue: str, target: int, root: Path) -> dict[str, float]:
         await proc.wait()
 
 
+@pytest.mark.parametrize("impl", ["ssmd", "websockets-json-gzip"])
 @pytest.mark.parametrize("venue", ["kalshi", "kraken", "kraken-futures", "polymarket"])
-def test_connect_throughput(benchmark: Any, venue: str, tmp_path: Path) -> None:
+def test_connect_throughput(benchmark: Any, venue: str, impl: str, tmp_path: Path) -> None:
     target = SMOKE if benchmark.disabled else TIMED
+    if impl != "ssmd":
+        target //= 5  # the baseline is 5-7x slower: keep its run short
     result: dict[str, float] = {}
+    benchmark.group = f"connect {venue}"
 
     def run() -> None:
-        result.update(asyncio.run(_measure(venue, target, tmp_path)))
+        result.update(asyncio.run(_measure(venue, impl, target, tmp_path)))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info.update({k: round(v) for k, v in result.items()})
