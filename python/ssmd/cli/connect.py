@@ -218,6 +218,17 @@ def connect(
             f"{bus_stats['resent']} re-sent), {bus_stats['dropped_lines']:,} lines dropped "
             f"in {bus_stats['gaps']} gap(s)"
         )
+    f = capture.flow
+    if f.pauses:
+        typer.echo(
+            f"flow control: reading paused {f.pauses:,} time(s) while the sink caught up, "
+            f"{f.paused_seconds:.1f}s in all (longest {f.longest:.1f}s)"
+            + (
+                f", {f.overflows} pause(s) ran out and the overflow policy applied"
+                if f.overflows
+                else ""
+            )
+        )
 
 
 def _where(nats: str | None, root: Path) -> str:
