@@ -191,14 +191,14 @@ class NatsTransport:
         self.sink = sink
         self._prefix = self.nc.new_inbox()
         self._plen = len(self._prefix) + 1
-        self._sub = await self.nc.subscribe(
+        self._sub, self.direct = await _direct_subscribe(
+            self.nc,
             self._prefix + ".*",
-            cb=self._on_ack,
+            self._on_ack,
+            self._on_raw_ack,
             pending_msgs_limit=1 << 20,
             pending_bytes_limit=256 << 20,
         )
-        sid = getattr(self._sub, "_id", None)
-        self.direct = isinstance(sid, int) and direct_delivery(self.nc, sid, self._on_raw_ack)
 
     def _on_raw_ack(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
         """An acknowledgement straight from the protocol parser (the fast path)."""
@@ -262,11 +262,8 @@ class NatsTransport:
 
     async def close(self) -> None:
         if self._sub is not None:
-            sid = getattr(self._sub, "_id", None)
-            if self.direct and isinstance(sid, int):
-                direct_delivery(self.nc, sid, None)
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+            await _unsubscribe(self.nc, self._sub)
+            self._sub = None
 
 
 def _stream_seq(reply: str | bytes) -> int:
@@ -298,6 +295,8 @@ def direct_delivery(nc: Any, sid: int, handler: RawHandler | None) -> bool:
     the ordinary subscription callback.
     """
     table: dict[int, RawHandler] | None = getattr(nc, "_ssmd_direct", None)
+    if table is None and handler is None:
+        return True  # nothing registered: nothing to undo
     if table is None:
         orig = getattr(nc, "_process_msg", None)
         if orig is None or not asyncio.iscoroutinefunction(orig):
@@ -320,6 +319,27 @@ def direct_delivery(nc: Any, sid: int, handler: RawHandler | None) -> bool:
     else:
         table[sid] = handler
     return True
+
+
+async def _direct_subscribe(
+    nc: Any, subject: str, cb: Any, raw: RawHandler, **kw: Any
+) -> tuple[Any, bool]:
+    """Subscribe with ``cb``; deliver through ``raw`` instead when nats-py allows it.
+
+    Returns ``(subscription, direct)``.
+    """
+    sub = await nc.subscribe(subject, cb=cb, **kw)
+    sid = getattr(sub, "_id", None)
+    return sub, isinstance(sid, int) and direct_delivery(nc, sid, raw)
+
+
+async def _unsubscribe(nc: Any, sub: Any) -> None:
+    """Unsubscribe (best effort), dropping a direct-delivery registration first."""
+    sid = getattr(sub, "_id", None)
+    if isinstance(sid, int):
+        direct_delivery(nc, sid, None)
+    with contextlib.suppress(Exception):
+        await sub.unsubscribe()
 
 
 def _status(headers: bytes | None) -> bytes:
@@ -398,11 +418,14 @@ class JetStreamSource:
         if self._sub is not None:
             await self.close()
         self._inbox = self.nc.new_inbox()
-        self._sub = await self.nc.subscribe(
-            self._inbox, cb=self._on_msg, pending_msgs_limit=1 << 20, pending_bytes_limit=1 << 30
+        self._sub, self.direct = await _direct_subscribe(
+            self.nc,
+            self._inbox,
+            self._on_msg,
+            self._on_raw,
+            pending_msgs_limit=1 << 20,
+            pending_bytes_limit=1 << 30,
         )
-        sid = getattr(self._sub, "_id", None)
-        self.direct = isinstance(sid, int) and direct_delivery(self.nc, sid, self._on_raw)
 
     def _on_raw(self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None) -> None:
         """A message of the inbox, straight from the protocol parser (the fast path)."""
@@ -516,11 +539,7 @@ class JetStreamSource:
 
     async def close(self) -> None:
         if self._sub is not None:
-            sid = getattr(self._sub, "_id", None)
-            if self.direct and isinstance(sid, int):
-                direct_delivery(self.nc, sid, None)
-            with contextlib.suppress(Exception):
-                await self._sub.unsubscribe()
+            await _unsubscribe(self.nc, self._sub)
             self._sub = None
 
 
