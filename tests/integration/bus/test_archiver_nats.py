@@ -68,7 +68,17 @@ async def test_kill_9_then_restart_archives_every_message_once(
     try:
         await _publish(js, bus_env, 0, 2000)
         proc = subprocess.Popen([*cmd, *fast], env=env, stderr=subprocess.PIPE)
-        feeder = asyncio.create_task(_publish(js, bus_env, 2000, 20000))
+        feeding = asyncio.Event()
+        feeding.set()
+
+        async def feed() -> int:
+            i = 2000
+            while feeding.is_set():  # until the kill: the archiver never runs out
+                await _publish(js, bus_env, i, 500)
+                i += 500
+            return i
+
+        feeder = asyncio.create_task(feed())
 
         async def acked() -> int:
             try:
@@ -84,7 +94,10 @@ async def test_kill_9_then_restart_archives_every_message_once(
             floor = await acked()
         proc.send_signal(signal.SIGKILL)
         _, err = proc.communicate(timeout=10)
-        await feeder
+        feeding.clear()
+        n = await feeder
+        await _publish(js, bus_env, n, 1000)  # and more that the killed run never saw
+        floor = await acked()  # what the killed run had acknowledged, for good
         last = (await js.stream_info(spec.name)).state.last_seq
         assert 3000 <= floor < last, f"the kill did not land mid-run: {err.decode()[-3000:]}"
         parts = list_files(tmp_path, "kraken", include_parts=True)
