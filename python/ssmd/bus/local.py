@@ -53,7 +53,6 @@ class LocalPipeline:
     ) -> None:
         spec = replace(spec_for_venue(venue, stream_specs(env)), max_bytes=max_bytes)
         self.bus = MemoryBus([spec])
-        self.max_bytes = max_bytes
         self._high_water = max_bytes // 2 if high_water is None else high_water
         self.stream = spec.name
         self.source = self.bus.source(spec.name)

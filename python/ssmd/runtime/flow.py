@@ -61,10 +61,6 @@ class FlowControl:
         self.longest = 0.0
         self.overflows = 0
 
-    @property
-    def enabled(self) -> bool:
-        return self.high_water > 0
-
     def check(self) -> None:
         """After a write: pause when the sink is at its mark (cheap when it is not)."""
         if self.paused or self.high_water <= 0:
