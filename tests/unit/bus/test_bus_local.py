@@ -6,17 +6,13 @@ import asyncio
 from collections import Counter
 from pathlib import Path
 
-import orjson
-
+from capture_helpers import archive, capturing, data_count, kinds, sim_messages
 from helpers import async_wait_until
-from ssmd.archive import iter_lines
 from ssmd.archive.verify import verify_archive
 from ssmd.bus.local import LocalPipeline, is_memory_url
-from ssmd.connectors.base import InstrumentQuery
-from ssmd.connectors.registry import create
-from ssmd.runtime.capture import Capture, run_capture
-from ssmd.runtime.shutdown import StopSignal
 from ssmd.sim import start_sim
+
+SYMBOLS = ["BTC/USD", "ETH/USD"]
 
 
 async def test_everything_the_venue_sent_is_archived_with_a_stream_sequence(
@@ -25,37 +21,17 @@ async def test_everything_the_venue_sent_is_archived_with_a_stream_sequence(
     assert is_memory_url("memory://") and not is_memory_url("nats://x")
     sim = await start_sim("kraken", rate=3000.0)
     try:
-        connector = create("kraken", {"ws_url": sim.ws_url, "rest_url": sim.rest_url})
         pipe = LocalPipeline("kraken", tmp_path, env="prod", writer="t", flush_interval=0.05)
         await pipe.start()
-        stop = StopSignal()
-        got: list[Capture] = []
-        task = asyncio.create_task(
-            run_capture(
-                connector,
-                InstrumentQuery(symbols=("BTC/USD", "ETH/USD")),
-                pipe,
-                stop=stop,
-                started=got.append,
-                writer="t",
-            )
-        )
-        await async_wait_until(lambda: got and got[0].totals().get("data", 0) >= 1500, timeout=20)
-        await sim.set_rate(0)
-        sent = lambda: sum(sim.stats()["messages"].values())  # noqa: E731
-        await async_wait_until(lambda: got[0].totals().get("data", 0) == sent(), timeout=10)
-        expected = Counter(sim.stats()["messages"])
-        stop.set("test")
-        await asyncio.wait_for(task, 20)
+        async with capturing(sim, "kraken", SYMBOLS, tmp_path, sink=pipe) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 1500, timeout=20)
+            await sim.set_rate(0)
+            await async_wait_until(lambda: data_count(cap) == sim_messages(sim), timeout=10)
+            expected = Counter(sim.stats()["messages"])
     finally:
         await sim.stop()
-    lines = [orjson.loads(x) for x in iter_lines(tmp_path, "kraken")]
-    kinds = Counter(
-        x["subj"].split(".json.", 1)[1].split(".", 1)[0]
-        for x in lines
-        if not (isinstance(x["msg"], dict) and "ssmd" in x["msg"])
-    )
-    assert kinds == expected
+    lines = archive(tmp_path, "kraken")
+    assert kinds(lines) == expected
     assert all("seq" in x for x in lines)
     assert pipe.archiver.stats.lines == len(lines) == pipe.sink.lines_in
     result = verify_archive(tmp_path, "kraken")
@@ -66,7 +42,6 @@ async def test_a_stuck_archiver_pauses_the_venue_and_nothing_ages_out(tmp_path: 
     """The in-process archiver stops for a while: reading pauses, no stream gap, all archived."""
     sim = await start_sim("kraken", rate=3000.0)
     try:
-        connector = create("kraken", {"ws_url": sim.ws_url, "rest_url": sim.rest_url})
         pipe = LocalPipeline(
             "kraken", tmp_path, env="prod", writer="t", flush_interval=0.05, high_water=128 << 10
         )
@@ -80,39 +55,18 @@ async def test_a_stuck_archiver_pauses_the_venue_and_nothing_ages_out(tmp_path: 
 
         pipe.source.fetch = gated_fetch  # type: ignore[method-assign]
         await pipe.start()
-        stop = StopSignal()
-        got: list[Capture] = []
-        task = asyncio.create_task(
-            run_capture(
-                connector,
-                InstrumentQuery(symbols=("BTC/USD", "ETH/USD")),
-                pipe,
-                stop=stop,
-                started=got.append,
-                writer="t",
-            )
-        )
-        await async_wait_until(lambda: got and got[0].totals().get("data", 0) >= 500, timeout=20)
-        cap = got[0]
-        gate.clear()  # the archiver is stuck (a slow disk)
-        await async_wait_until(lambda: cap.flow.paused, timeout=10, message="reading paused")
-        await asyncio.sleep(1.0)
-        assert cap.flow.paused
-        gate.set()
-        await async_wait_until(lambda: not cap.flow.paused, timeout=10, message="reading again")
-        await sim.set_rate(0)
-        sent = lambda: sum(sim.stats()["messages"].values())  # noqa: E731
-        await async_wait_until(lambda: cap.totals().get("data", 0) == sent(), timeout=20)
-        expected = Counter(sim.stats()["messages"])
-        stop.set("test")
-        await asyncio.wait_for(task, 20)
+        async with capturing(sim, "kraken", SYMBOLS, tmp_path, sink=pipe) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 500, timeout=20)
+            gate.clear()  # the archiver is stuck (a slow disk)
+            await async_wait_until(lambda: cap.flow.paused, timeout=10, message="reading paused")
+            await asyncio.sleep(1.0)
+            assert cap.flow.paused
+            gate.set()
+            await async_wait_until(lambda: not cap.flow.paused, timeout=10, message="reading again")
+            await sim.set_rate(0)
+            await async_wait_until(lambda: data_count(cap) == sim_messages(sim), timeout=20)
+            expected = Counter(sim.stats()["messages"])
     finally:
         await sim.stop()
     assert pipe.archiver.stats.gaps == 0 and pipe.sink.dropped_lines == 0
-    lines = [orjson.loads(x) for x in iter_lines(tmp_path, "kraken")]
-    kinds = Counter(
-        x["subj"].split(".json.", 1)[1].split(".", 1)[0]
-        for x in lines
-        if not (isinstance(x["msg"], dict) and "ssmd" in x["msg"])
-    )
-    assert kinds == expected
+    assert kinds(archive(tmp_path, "kraken")) == expected

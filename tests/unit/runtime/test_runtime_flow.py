@@ -5,19 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import ssmd.sim as sim_mod
+from capture_helpers import capturing
 from helpers import async_wait_until
 from ssmd.bus.memory import MemoryBus, MemoryTransport
 from ssmd.bus.sink import BusSink
 from ssmd.bus.streams import stream_specs
-from ssmd.connectors.base import InstrumentQuery
-from ssmd.connectors.registry import create
-from ssmd.runtime.capture import Capture, run_capture
-from ssmd.runtime.shutdown import StopSignal
+from ssmd.errors import SinkError
 from ssmd.runtime.sink import MemorySink
 from ssmd.runtime.watchdog import ActivityTracker
 
@@ -57,40 +56,17 @@ class GatedSink(MemorySink):
         return sum(1 for x in self.lines() if b'"ssmd":' not in x)
 
 
-async def _capture(sim: Any, sink: Any, stall_timeout: float) -> tuple[Capture, Any, StopSignal]:
-    connector = create("kraken-futures", {"ws_url": sim.ws_url, "rest_url": sim.rest_url})
-    stop = StopSignal()
-    got: list[Capture] = []
-    task = asyncio.create_task(
-        run_capture(
-            connector,
-            InstrumentQuery(symbols=tuple(PRODUCTS)),
-            sink,
-            stop=stop,
-            started=got.append,
-            writer="test",
-            stall_timeout=stall_timeout,
-            backoff_base=0.05,
-            backoff_cap=0.5,
-            with_metrics=False,
-        )
-    )
-    await async_wait_until(lambda: got or task.done(), timeout=20, message="capture started")
-    if task.done():
-        await task
-    return got[0], task, stop
-
-
 def _sent(sim: Any) -> int:
     return sum(sim.stats()["messages"].values())
 
 
-async def test_pause_holds_the_venue_and_loses_nothing() -> None:
+async def test_pause_holds_the_venue_and_loses_nothing(tmp_path: Path) -> None:
     sim = await sim_mod.start_sim("kraken-futures", rate=3000.0)
     sink = GatedSink(high_water=32 << 10)
     try:
-        cap, task, stop = await _capture(sim, sink, stall_timeout=1.0)
-        try:
+        async with capturing(
+            sim, "kraken-futures", PRODUCTS, tmp_path, stall_timeout=1.0, sink=sink
+        ) as cap:
             await async_wait_until(lambda: cap.totals().get("data", 0) >= 500, timeout=20)
             # the receive buffer is fixed (not autotuned): one read after a pause is bounded
             t = cap.connections[0].transport
@@ -114,9 +90,6 @@ async def test_pause_holds_the_venue_and_loses_nothing() -> None:
             # the pause was not silence: no stall, no reconnect, no gap
             assert t["stalls"] == 0 and t["reconnects"] == 0 and t["gaps"] == 0
             assert t["read_pauses"] >= 1 and t["read_paused_ms"] >= 2000
-        finally:
-            stop.set("test")
-            await asyncio.wait_for(task, 20)
     finally:
         await sim.stop()
     assert sink.data_lines() == _sent(sim)
@@ -139,7 +112,7 @@ class _DeadTransport:
         return None
 
 
-async def test_bus_pause_ends_after_max_pause_then_drops_are_recorded() -> None:
+async def test_bus_pause_ends_after_max_pause_then_drops_are_recorded(tmp_path: Path) -> None:
     sim = await sim_mod.start_sim("kraken-futures", rate=3000.0)
     sink = BusSink(
         _DeadTransport(),
@@ -152,23 +125,24 @@ async def test_bus_pause_ends_after_max_pause_then_drops_are_recorded() -> None:
     sink.ack_timeout = 3600.0
     await sink.start()
     try:
-        cap, task, stop = await _capture(sim, sink, stall_timeout=10.0)
-        try:
-            await async_wait_until(lambda: cap.flow.pauses >= 1, timeout=20, message="paused")
-            await async_wait_until(lambda: cap.flow.overflows >= 1, timeout=5, message="overflow")
-            # reading again: the venue is drained, the sink's policy drops and counts
-            await async_wait_until(lambda: sink.dropped_lines > 100, timeout=10)
-            assert not cap.flow.paused
-            assert sink.pending_bytes <= sink.max_pending_bytes
-        finally:
-            stop.set("test")
-            with pytest.raises(Exception, match="not confirmed"):
-                await asyncio.wait_for(task, 60)
+        # leaving the block closes the sink, which says what was never confirmed
+        with pytest.raises(SinkError, match="not confirmed") as closed:
+            async with capturing(sim, "kraken-futures", PRODUCTS, tmp_path, sink=sink) as cap:
+                await async_wait_until(lambda: cap.flow.pauses >= 1, timeout=20, message="paused")
+                await async_wait_until(
+                    lambda: cap.flow.overflows >= 1, timeout=5, message="overflow"
+                )
+                # reading again: the venue is drained, the sink's policy drops and counts
+                await async_wait_until(lambda: sink.dropped_lines > 100, timeout=10)
+                assert not cap.flow.paused
+                assert sink.pending_bytes <= sink.max_pending_bytes
+        # raised by the close alone, not while a failure of the block was on its way out
+        assert closed.value.__context__ is None
     finally:
         await sim.stop()
 
 
-async def test_memory_bus_sink_pauses_instead_of_dropping() -> None:
+async def test_memory_bus_sink_pauses_instead_of_dropping(tmp_path: Path) -> None:
     """A bus that is only slow: pauses absorb it, nothing is dropped."""
     bus = MemoryBus(stream_specs("prod"))
 
@@ -191,8 +165,7 @@ async def test_memory_bus_sink_pauses_instead_of_dropping() -> None:
     await transport.start(sink)
     await sink.start()
     try:
-        cap, task, stop = await _capture(sim, sink, stall_timeout=10.0)
-        try:
+        async with capturing(sim, "kraken-futures", PRODUCTS, tmp_path, sink=sink) as cap:
             await async_wait_until(lambda: cap.flow.paused, timeout=20, message="paused")
             await asyncio.sleep(1.0)
             Slow.gate.set()
@@ -200,9 +173,6 @@ async def test_memory_bus_sink_pauses_instead_of_dropping() -> None:
             await sim.set_rate(0)
             await async_wait_until(lambda: cap.totals()["data"] == _sent(sim), timeout=20)
             await async_wait_until(lambda: sink.lines_acked >= _sent(sim), timeout=20)
-        finally:
-            stop.set("test")
-            await asyncio.wait_for(task, 20)
     finally:
         await sim.stop()
     assert sink.dropped_lines == 0 and sink.gaps == 0

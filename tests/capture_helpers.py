@@ -3,7 +3,8 @@
 ``async with capturing(sim, "kraken", ["BTC/USD"], root) as cap:`` starts
 ``run_capture`` in a task (REST discovery against the simulator too) and
 yields the :class:`~ssmd.runtime.capture.Capture` once its connections are
-started; leaving the block stops it cleanly (flush + close of the archive).
+started; leaving the block stops it cleanly (flush + close of the archive,
+or of the ``sink`` given instead; its close error is raised there).
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ async def capturing(
     all_: bool = False,
     stall_timeout: float = 10.0,
     with_metrics: bool = False,
+    sink: Any = None,
     **settings: Any,
 ) -> AsyncIterator[Capture]:
     connector = create(venue, {"ws_url": sim.ws_url, "rest_url": sim.rest_url, **settings})
-    sink = ArchiveSink(root, venue, "test", flush_interval=0.05)
+    if sink is None:
+        sink = ArchiveSink(root, venue, "test", flush_interval=0.05)
     stop = StopSignal()
     got: list[Capture] = []
     task = asyncio.create_task(
