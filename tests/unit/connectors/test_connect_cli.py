@@ -11,8 +11,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from capture_helpers import ssmd_events
 
+from capture_helpers import ssmd_events
 from helpers import async_wait_until
 from ssmd.archive import iter_lines, list_files
 from ssmd.sim import start_sim

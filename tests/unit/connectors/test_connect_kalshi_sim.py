@@ -7,11 +7,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 import ssmd.sim as sim_mod
+from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
 from helpers import async_wait_until
 from ssmd.connectors.base import InstrumentQuery
 from ssmd.connectors.registry import create

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
-
 import ssmd.sim as sim_mod
+from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
 from helpers import async_wait_until
 
 PRODUCTS = ["PF_XBTUSD", "PF_ETHUSD", "PI_XBTUSD"]

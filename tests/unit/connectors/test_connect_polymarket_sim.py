@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
 
 import ssmd.sim as sim_mod
+from capture_helpers import archive, capturing, data_count, kinds, sim_messages, ssmd_events
 from helpers import async_wait_until
 from ssmd.errors import ConfigError
 from ssmd.runtime.sink import ArchiveSink
