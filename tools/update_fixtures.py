@@ -25,14 +25,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ssmd.types import Venue
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-VENUE_FILES = {
-    "kalshi": "kalshi.jsonl",
-    "kraken": "kraken.jsonl",
-    "kraken_futures": "kraken_futures.jsonl",
-    "polymarket": "polymarket.jsonl",
-}
+#: module id -> the shared sample file of that venue
+VENUE_FILES = {v.module: f"{v.module}.jsonl" for v in Venue}
 RX_NS = 1_700_000_000_000_000_000
 
 # Frames composed for ssmd's own tests (unknown-but-well-formed types and bad

@@ -17,6 +17,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from ssmd.types import Venue
+
 _BAD = re.compile(r"[.*>/\s\"\\]")
 
 
@@ -26,7 +28,7 @@ def _tok(s: str) -> str:
 
 class BaselineRouter:
     def __init__(self, venue: str, conn: str, loads: Callable[[bytes], Any] = json.loads) -> None:
-        self.venue = venue.replace("_", "-")
+        self.venue = Venue.parse(venue).value
         self.conn = conn
         self.loads = loads
         self.seqs: dict[Any, int] = {}

@@ -25,7 +25,8 @@ import orjson
 import pytest
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from ssmd.sim import SimServer
+from ssmd.sim import SimServer, venue_class
+from ssmd.types import Venue
 
 TIMED_FRAMES = 300_000
 SMOKE_FRAMES = 3_000
@@ -76,7 +77,7 @@ def _subscriptions(venue: str, ids: list[str]) -> list[Any]:
 
 async def _instrument_ids(venue: str) -> list[str]:
     """The default universe (the same seed builds the same one as the CLI's)."""
-    return SimServer(venue, rate=0.0).venue.instrument_ids()
+    return SimServer(venue_class(venue), rate=0.0).venue.instrument_ids()
 
 
 async def _measure(venue: str, frames: int) -> dict[str, float]:
@@ -115,7 +116,7 @@ async def _measure(venue: str, frames: int) -> dict[str, float]:
         await proc.wait()
 
 
-@pytest.mark.parametrize("venue", ["kalshi", "kraken", "kraken-futures", "polymarket"])
+@pytest.mark.parametrize("venue", [v.value for v in Venue])
 def test_sim_send_rate(benchmark: Any, venue: str) -> None:
     frames = SMOKE_FRAMES if benchmark.disabled else TIMED_FRAMES
     result: dict[str, float] = {}

@@ -17,9 +17,9 @@ from decimal import Decimal
 
 import orjson
 
-__all__ = ["VENUES", "frames", "kraken_checksum_reference", "mixed"]
+from ssmd.types import Venue
 
-VENUES = ("kalshi", "kraken", "kraken_futures", "polymarket")
+__all__ = ["GENERATORS", "frames", "kraken_checksum_reference", "mixed"]
 
 _KALSHI_SERIES = ("KXBTCD", "KXETHD", "INXD", "FED", "KXHIGHNY", "KXPRES")
 _KRAKEN_PAIRS = (("BTC/USD", 1, 8, 84000.0), ("ETH/USD", 2, 8, 3200.0), ("SOL/USD", 2, 8, 180.0))
@@ -356,21 +356,22 @@ def _polymarket(rng: random.Random) -> Iterator[bytes]:
         yield _dumps(frame)
 
 
-_GENERATORS = {
-    "kalshi": _kalshi,
-    "kraken": _kraken,
-    "kraken_futures": _kraken_futures,
-    "polymarket": _polymarket,
+#: the sample generator of every venue
+GENERATORS = {
+    Venue.KALSHI: _kalshi,
+    Venue.KRAKEN: _kraken,
+    Venue.KRAKEN_FUTURES: _kraken_futures,
+    Venue.POLYMARKET: _polymarket,
 }
 
 
-def frames(venue: str, count: int, seed: int = 7) -> list[bytes]:
+def frames(venue: str | Venue, count: int, seed: int = 7) -> list[bytes]:
     """``count`` frames of ``venue`` (module id or CLI name), deterministic for a seed."""
-    gen = _GENERATORS[venue.replace("-", "_")](random.Random(seed))
+    gen = GENERATORS[Venue.parse(venue)](random.Random(seed))
     return [next(gen) for _ in range(count)]
 
 
 def mixed(count: int, seed: int = 7) -> dict[str, list[bytes]]:
-    """About ``count`` frames in all, split evenly over the four venues."""
-    per = max(1, count // len(VENUES))
-    return {v: frames(v, per, seed) for v in VENUES}
+    """About ``count`` frames in all, split evenly over the venues (keyed by module id)."""
+    per = max(1, count // len(Venue))
+    return {v.module: frames(v, per, seed) for v in Venue}

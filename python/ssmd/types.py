@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from ssmd.errors import ConfigError
+
 __all__ = [
     "BookDelta",
     "BookSnapshot",
@@ -28,7 +30,14 @@ __all__ = [
 
 
 class Venue(str, enum.Enum):
-    """A venue; the value is the CLI and subject name."""
+    """A venue; the value is the CLI and subject name.
+
+    This enum is the one list of venues: every registry (connectors,
+    simulators, streams, secmaster APIs, sample generators, CLI choices) is
+    derived from it, and the Rust core's ``Venue`` enum mirrors it
+    (``ssmd.core.venues()``); ``tests/unit/test_venues.py`` fails when any of
+    them disagrees. ``docs/adding-a-venue.md`` lists what a new member needs.
+    """
 
     KALSHI = "kalshi"
     KRAKEN = "kraken"
@@ -37,19 +46,51 @@ class Venue(str, enum.Enum):
 
     @property
     def module(self) -> str:
-        """Module id (``kraken_futures``), used for folders and fixtures."""
-        return self.value.replace("-", "_")
+        """Module id (``kraken_futures``): the folder, fixture and module name of the venue."""
+        return self.name.lower()
+
+    @property
+    def class_stem(self) -> str:
+        """Stem of the venue's class names (``KrakenFutures`` -> ``KrakenFuturesConnector``)."""
+        return "".join(part.capitalize() for part in self.name.split("_"))
+
+    @property
+    def short(self) -> str:
+        """Short name in connection ids (``kf-host-1a2b3c-0``)."""
+        return _SHORT.get(self, self.value)
+
+    @property
+    def rest_root(self) -> str:
+        """The venue's public REST API root, including its version path, no trailing slash."""
+        return _REST_ROOTS[self]
 
     @classmethod
-    def parse(cls, name: str) -> Venue:
-        """Accept the CLI name or the module id; raise ConfigError otherwise."""
-        from ssmd.errors import ConfigError
+    def parse(cls, name: str | Venue) -> Venue:
+        """Accept a Venue, the CLI name or the module id; raise ConfigError otherwise."""
+        if isinstance(name, Venue):
+            return name
+        for v in cls:
+            if name in (v.value, v.module):
+                return v
+        raise ConfigError(f"unknown venue {name!r} (known: {cls.names()})")
 
-        try:
-            return cls(name.replace("_", "-"))
-        except ValueError:
-            known = ", ".join(v.value for v in cls)
-            raise ConfigError(f"unknown venue {name!r} (known: {known})") from None
+    @classmethod
+    def names(cls) -> str:
+        """``kalshi, kraken, kraken-futures, polymarket``: the CLI choices for help texts."""
+        return ", ".join(v.value for v in cls)
+
+
+#: connection id prefixes that differ from the venue name
+_SHORT = {Venue.KRAKEN_FUTURES: "kf"}
+
+#: REST roots (API root including the version path): the connectors' discovery and
+#: the secmaster syncs append their endpoint paths to these
+_REST_ROOTS = {
+    Venue.KALSHI: "https://api.elections.kalshi.com/trade-api/v2",
+    Venue.KRAKEN: "https://api.kraken.com/0",
+    Venue.KRAKEN_FUTURES: "https://futures.kraken.com/derivatives/api/v3",
+    Venue.POLYMARKET: "https://gamma-api.polymarket.com",
+}
 
 
 class Channel(str, enum.Enum):

@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from ssmd.core import Processor, kraken_checksum, normalize
 from ssmd.samples import kraken_checksum_reference
+from ssmd.types import Venue
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"
-VENUES = ("kalshi", "kraken", "kraken_futures", "polymarket")
+VENUES = tuple(v.module for v in Venue)
 SAMPLES = {
     v: [
         line

@@ -13,9 +13,10 @@ from typing import Any
 
 from ssmd.bus.archiver import ArchiverStats, VenueArchiver, last_archived_seq
 from ssmd.bus.nats import JetStreamSource, connect, ensure_streams, redact, stream_info
-from ssmd.bus.streams import VENUES, spec_for_venue, stream_specs
+from ssmd.bus.streams import spec_for_venue, stream_specs
 from ssmd.errors import ConfigError
 from ssmd.runtime.shutdown import StopSignal, install_stop_signals
+from ssmd.types import Venue
 
 __all__ = ["VenueHealth", "archive_health", "check_venues", "run_archiver"]
 
@@ -24,13 +25,8 @@ log = logging.getLogger("ssmd.archiver")
 
 def check_venues(venues: Sequence[str]) -> list[str]:
     """The venues to archive (all when none given); ``ConfigError`` for an unknown one."""
-    out = []
-    for v in venues or VENUES:
-        if v not in VENUES:
-            raise ConfigError(f"unknown venue {v!r} (venues: {', '.join(VENUES)})")
-        if v not in out:
-            out.append(v)
-    return out
+    chosen = [Venue.parse(v) for v in venues] if venues else list(Venue)
+    return [v.value for v in dict.fromkeys(chosen)]
 
 
 async def run_archiver(

@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ssmd.errors import ConfigError
+from ssmd.types import Venue
 
 __all__ = [
     "DUPLICATE_WINDOW",
-    "VENUES",
+    "VENUE_LIMITS",
     "StreamSpec",
     "ensure_result",
     "env_name",
@@ -32,9 +33,6 @@ __all__ = [
     "venue_stream",
     "venue_subjects",
 ]
-
-#: the venues with a capture stream, in DESIGN order
-VENUES = ("kalshi", "kraken", "kraken-futures", "polymarket")
 
 #: seconds during which JetStream drops a re-sent ``Nats-Msg-Id``
 DUPLICATE_WINDOW = 120.0
@@ -117,14 +115,14 @@ def env_name(env: str | None = None) -> str:
     return value
 
 
-def venue_stream(venue: str, env: str | None = None) -> str:
+def venue_stream(venue: str | Venue, env: str | None = None) -> str:
     """``PROD_KRAKEN_FUTURES`` for ``kraken-futures`` in ``prod``."""
-    return f"{env_name(env)}_{venue}".upper().replace("-", "_")
+    return f"{env_name(env)}_{Venue.parse(venue).module}".upper()
 
 
-def venue_subjects(venue: str, env: str | None = None) -> str:
+def venue_subjects(venue: str | Venue, env: str | None = None) -> str:
     """``prod.kraken.>``."""
-    return f"{env_name(env)}.{venue}.>"
+    return f"{env_name(env)}.{Venue.parse(venue).value}.>"
 
 
 _SIZE = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*")
@@ -152,47 +150,49 @@ def parse_duration(text: str) -> float:
     return float(m.group(1)) * _AGE_UNIT[unit]
 
 
+@dataclass(frozen=True)
+class VenueLimits:
+    """The seed's limits of a venue's primary stream."""
+
+    max_bytes: int
+    max_age: float
+    description: str
+
+
+#: every venue's primary stream (DESIGN section 3); the keys are every :class:`Venue`
+VENUE_LIMITS = {
+    Venue.KALSHI: VenueLimits(1 * GiB, 0.0, "Kalshi market data, all categories"),
+    Venue.KRAKEN: VenueLimits(256 * MiB, 48 * HOUR, "Kraken spot market data"),
+    Venue.KRAKEN_FUTURES: VenueLimits(256 * MiB, 48 * HOUR, "Kraken Futures market data"),
+    Venue.POLYMARKET: VenueLimits(512 * MiB, 48 * HOUR, "Polymarket market data"),
+}
+
+
+def _venue_spec(venue: Venue, env: str) -> StreamSpec:
+    limits = VENUE_LIMITS[venue]
+    return StreamSpec(
+        venue_stream(venue, env),
+        (venue_subjects(venue, env),),
+        max_bytes=limits.max_bytes,
+        max_age=limits.max_age,
+        venue=venue.value,
+        description=limits.description,
+    )
+
+
 def _defaults(env: str) -> list[StreamSpec]:
-    kalshi = venue_stream("kalshi", env)
+    kalshi = venue_stream(Venue.KALSHI, env)
+    politics = StreamSpec(
+        f"{kalshi}_POLITICS",
+        (),
+        max_bytes=512 * MiB,
+        source=(kalshi, f"{env}.kalshi.politics.>"),
+        description="Kalshi politics: a filtered copy of the Kalshi stream",
+    )
+    specs = [_venue_spec(v, env) for v in Venue]
+    specs.insert(1, politics)
     return [
-        StreamSpec(
-            kalshi,
-            (venue_subjects("kalshi", env),),
-            max_bytes=1 * GiB,
-            venue="kalshi",
-            description="Kalshi market data, all categories",
-        ),
-        StreamSpec(
-            f"{kalshi}_POLITICS",
-            (),
-            max_bytes=512 * MiB,
-            source=(kalshi, f"{env}.kalshi.politics.>"),
-            description="Kalshi politics: a filtered copy of the Kalshi stream",
-        ),
-        StreamSpec(
-            venue_stream("kraken", env),
-            (venue_subjects("kraken", env),),
-            max_bytes=256 * MiB,
-            max_age=48 * HOUR,
-            venue="kraken",
-            description="Kraken spot market data",
-        ),
-        StreamSpec(
-            venue_stream("kraken-futures", env),
-            (venue_subjects("kraken-futures", env),),
-            max_bytes=256 * MiB,
-            max_age=48 * HOUR,
-            venue="kraken-futures",
-            description="Kraken Futures market data",
-        ),
-        StreamSpec(
-            venue_stream("polymarket", env),
-            (venue_subjects("polymarket", env),),
-            max_bytes=512 * MiB,
-            max_age=48 * HOUR,
-            venue="polymarket",
-            description="Polymarket market data",
-        ),
+        *specs,
         StreamSpec(
             "SECMASTER_CDC",
             ("cdc.>",),
@@ -248,12 +248,13 @@ def stream_specs(
     return out
 
 
-def spec_for_venue(venue: str, specs: Sequence[StreamSpec]) -> StreamSpec:
+def spec_for_venue(venue: str | Venue, specs: Sequence[StreamSpec]) -> StreamSpec:
     """The primary stream of ``venue`` (the one the archiver reads)."""
+    name = Venue.parse(venue).value
     for s in specs:
-        if s.venue == venue:
+        if s.venue == name:
             return s
-    raise ConfigError(f"no stream for venue {venue!r} (venues: {', '.join(VENUES)})")
+    raise ConfigError(f"no stream for venue {name!r} among {', '.join(s.name for s in specs)}")
 
 
 def ensure_result(action: str, spec: StreamSpec, changes: Sequence[str] = ()) -> dict[str, Any]:

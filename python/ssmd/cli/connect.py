@@ -21,8 +21,9 @@ from ssmd.archive import archive_dir
 from ssmd.bus.local import is_memory_url
 from ssmd.cli._app import app
 from ssmd.connectors.base import InstrumentQuery
-from ssmd.connectors.registry import VENUES, create
+from ssmd.connectors.registry import create
 from ssmd.errors import ConfigError
+from ssmd.types import Venue
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -49,7 +50,7 @@ def setup_logging(level: str) -> None:
 
 @app.command()
 def connect(
-    venue: Annotated[str, typer.Argument(help=f"Venue: {', '.join(sorted(VENUES))}.")],
+    venue: Annotated[str, typer.Argument(help=f"Venue: {Venue.names()}.")],
     url: Annotated[
         str | None, typer.Option("--url", help="WebSocket URL (a simulator, a proxy).")
     ] = None,

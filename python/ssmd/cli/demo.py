@@ -22,8 +22,8 @@ import typer
 from ssmd.archive import ArchiveWriter, count_lines, list_files
 from ssmd.cli._app import app
 from ssmd.core import Processor
-from ssmd.errors import ConfigError
-from ssmd.samples import VENUES, frames
+from ssmd.samples import frames
+from ssmd.types import Venue
 
 BATCH = 1000
 KRAKEN_PRECISIONS = {"BTC/USD": (1, 8), "ETH/USD": (2, 8), "SOL/USD": (2, 8)}
@@ -53,58 +53,52 @@ def demo(
         typer.Option("--archive", help="Archive directory (default: a new temporary directory)."),
     ] = None,
     venue: Annotated[
-        list[str] | None, typer.Option("--venue", help="Only these venues (repeatable).")
+        list[str] | None,
+        typer.Option("--venue", help=f"Only these venues (repeatable): {Venue.names()}."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the sample generator.")] = 7,
 ) -> None:
     """Capture every venue from its simulator into an archive, then summarize."""
-    chosen = [v.replace("-", "_") for v in venue or []] or list(VENUES)
-    for v in chosen:
-        if v not in VENUES:
-            raise ConfigError(
-                f"unknown venue {v!r} (known: {', '.join(x.replace('_', '-') for x in VENUES)})"
-            )
+    chosen = list(dict.fromkeys(Venue.parse(v) for v in venue)) if venue else list(Venue)
     root = archive or Path(tempfile.mkdtemp(prefix="ssmd-demo-"))
     if not offline:
-        _live(root, [v.replace("_", "-") for v in chosen], duration, rate, seed)
+        _live(root, chosen, duration, rate, seed)
         return
     per_venue = max(1, messages // len(chosen))
     typer.echo(f"ssmd demo: {per_venue:,} frames per venue -> {root}")
     rows = []
     t_all = time.perf_counter()
     for v in chosen:
-        typer.echo(f"  generating {v} ...", err=True)
+        typer.echo(f"  generating {v.value} ...", err=True)
         data = frames(v, per_venue, seed)
-        p = Processor(v, f"demo-{v}")
-        if v == "kraken":
+        p = Processor(v.value, f"demo-{v.module}")
+        if v is Venue.KRAKEN:
             for sym, (pp, qp) in KRAKEN_PRECISIONS.items():
                 p.set_precision(sym, pp, qp)
-        name = v.replace("_", "-")
         t0 = time.perf_counter()
         rx = time.time_ns()
-        with ArchiveWriter(root, name, "demo") as w:
+        with ArchiveWriter(root, v.value, "demo") as w:
             for i in range(0, len(data), BATCH):
                 batch = p.process(data[i : i + BATCH], rx + i)
                 w.write(batch.lines())
                 w.flush()
             bytes_in, bytes_out = w.bytes_in, w.bytes_out
         secs = time.perf_counter() - t0
-        rows.append((name, p.counters(), bytes_in, bytes_out, secs))
+        rows.append((v.value, p.counters(), bytes_in, bytes_out, secs))
     elapsed = time.perf_counter() - t_all
     kinds: Counter[tuple[str, str]] = Counter()
     for v in chosen:
-        name = v.replace("_", "-")
-        for subject, n in count_lines(list_files(root, name)).items():
-            kinds[(name, subject.split(".json.", 1)[1].split(".", 1)[0])] += n
+        for subject, n in count_lines(list_files(root, v.value)).items():
+            kinds[(v.value, subject.split(".json.", 1)[1].split(".", 1)[0])] += n
     _print_table(rows, kinds)
     typer.echo(f"archive: {root}  ({elapsed:.1f} s in all; try: ssmd archive ls --dir {root})")
 
 
-def _live(root: Path, venues: list[str], duration: float, rate: float, seed: int) -> None:
+def _live(root: Path, venues: list[Venue], duration: float, rate: float, seed: int) -> None:
     import asyncio
 
     typer.echo(
-        f"ssmd demo: simulators + connectors for {', '.join(venues)}, {duration:g} s at {rate:,.0f} msg/s each -> {root}"
+        f"ssmd demo: simulators + connectors for {', '.join(v.value for v in venues)}, {duration:g} s at {rate:,.0f} msg/s each -> {root}"
     )
     results = asyncio.run(_capture_all(root, venues, duration, rate, seed))
     head = f"{'venue':<15}{'frames':>9}{'messages':>10}{'raw MB':>8}{'gz MB':>7}{'gaps':>6}{'malf':>6}{'reconn':>7}{'msg/s':>9}"
@@ -128,7 +122,7 @@ def _live(root: Path, venues: list[str], duration: float, rate: float, seed: int
 
 
 async def _capture_all(
-    root: Path, venues: list[str], duration: float, rate: float, seed: int
+    root: Path, venues: list[Venue], duration: float, rate: float, seed: int
 ) -> list[tuple[str, dict[str, int], dict[str, int], int, int]]:
     import asyncio
 
@@ -139,10 +133,10 @@ async def _capture_all(
     from ssmd.sim import start_sim
 
     keydir = Path(tempfile.mkdtemp(prefix="ssmd-demo-key-"))
-    public_pem = _throwaway_kalshi_key(keydir) if "kalshi" in venues else None
+    public_pem = _throwaway_kalshi_key(keydir) if Venue.KALSHI in venues else None
     sims = [
         await start_sim(
-            v, rate=rate, seed=seed, kalshi_public_key=public_pem if v == "kalshi" else None
+            v, rate=rate, seed=seed, kalshi_public_key=public_pem if v is Venue.KALSHI else None
         )
         for v in venues
     ]
@@ -151,7 +145,7 @@ async def _capture_all(
         sinks = []
         for v, sim in zip(venues, sims, strict=True):
             settings: dict[str, object] = {"ws_url": sim.ws_url, "rest_url": sim.rest_url}
-            if v == "kalshi":
+            if v is Venue.KALSHI:
                 settings |= {"api_key": "demo-key", "private_key_path": str(keydir / "kalshi.pem")}
             connector = create(v, settings)
             sink = ArchiveSink(root, connector.venue, "demo")

@@ -21,7 +21,8 @@ import typer
 from ssmd.cli._app import app
 from ssmd.errors import ConfigError
 from ssmd.secmaster.config import KALSHI_STATUS_FILTERS as STATUS_FILTERS
-from ssmd.secmaster.config import SecmasterSettings
+from ssmd.secmaster.config import SYNCS, SecmasterSettings
+from ssmd.types import Venue
 
 if TYPE_CHECKING:  # the database and HTTP stacks load only when a command runs
     from ssmd.secmaster.sync import Job, SyncResult
@@ -34,8 +35,6 @@ secmaster_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(secmaster_app, name="secmaster")
-
-VENUES = ("kalshi", "kraken", "kraken-futures", "polymarket")
 
 DatabaseOpt = Annotated[
     str | None,
@@ -220,9 +219,14 @@ def sync(
     sync_command(s, jobs, as_json, progress)
 
 
-def _check_venue(venue: str | None) -> None:
-    if venue is not None and venue not in VENUES:
-        raise ConfigError(f"unknown --venue {venue!r} (one of: {', '.join(VENUES)})")
+def _check_venue(venue: str | None) -> str | None:
+    """The CLI name of ``--venue`` (a module id is accepted too); ConfigError when unknown."""
+    if venue is None:
+        return None
+    try:
+        return Venue.parse(venue).value
+    except ConfigError:
+        raise ConfigError(f"unknown --venue {venue!r} (one of: {Venue.names()})") from None
 
 
 async def _with_conn(s: SecmasterSettings, fn: Any) -> Any:
@@ -253,7 +257,7 @@ def show(
     """Show one instrument from the `instruments` view, with the venue's record."""
     from ssmd.secmaster import query
 
-    _check_venue(venue)
+    venue = _check_venue(venue)
     s = settings(database_url)
     found = run(_with_conn(s, lambda c: query.show(c, instrument, venue)))
     if not found:
@@ -287,7 +291,7 @@ def search(
     """Search the `instruments` view (case-insensitive substring)."""
     from ssmd.secmaster import query
 
-    _check_venue(venue)
+    venue = _check_venue(venue)
     s = settings(database_url)
     rows = run(_with_conn(s, lambda c: query.search(c, text, venue, limit, status)))
     if as_json:
@@ -331,7 +335,7 @@ def schedule(
     ] = True,
     venue: Annotated[
         list[str] | None,
-        typer.Option("--venue", help="Only these: kalshi, kraken, polymarket (repeatable)."),
+        typer.Option("--venue", help=f"Only these: {', '.join(SYNCS)} (repeatable)."),
     ] = None,
     runs: Annotated[
         int | None,
@@ -347,10 +351,10 @@ def schedule(
 
     setup_logging(not quiet)
     every = sched.parse_interval(interval)
-    chosen = venue or ["kalshi", "kraken", "polymarket"]
+    chosen = venue or list(SYNCS)
     for v in chosen:
-        if v not in ("kalshi", "kraken", "polymarket"):
-            raise ConfigError(f"unknown --venue {v!r} (kalshi, kraken or polymarket)")
+        if v not in SYNCS:
+            raise ConfigError(f"unknown --venue {v!r} (one of: {', '.join(SYNCS)})")
     s = settings(database_url)
     if not s.database_url:
         raise ConfigError("DATABASE_URL is not set (export it or pass --database-url)")

@@ -19,7 +19,8 @@ import typer
 
 from ssmd.cli._app import app
 from ssmd.errors import ConfigError
-from ssmd.sim import VENUES, FaultPlan, SimOptions, SimServer, start_sim
+from ssmd.sim import FaultPlan, SimOptions, SimServer, start_sim
+from ssmd.types import Venue
 
 log = logging.getLogger("ssmd.sim")
 
@@ -54,7 +55,7 @@ def parse_instruments(text: str | None) -> list[str] | int | None:
 
 @app.command()
 def sim(
-    venue: Annotated[str, typer.Argument(help=f"Venue: {', '.join(VENUES)}.")],
+    venue: Annotated[str, typer.Argument(help=f"Venue: {Venue.names()}.")],
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="WebSocket (and REST) port; 0 picks a free one.")] = 0,
     rest_port: Annotated[
@@ -107,9 +108,7 @@ def sim(
     log_level: Annotated[str, typer.Option(help="Log level of the ssmd.sim logger.")] = "WARNING",
 ) -> None:
     """Serve a venue's WebSocket and REST protocol locally, with faults on demand."""
-    key = venue.replace("_", "-")
-    if key not in VENUES:
-        raise ConfigError(f"unknown venue {venue!r} (known: {', '.join(VENUES)})")
+    key = Venue.parse(venue)
     level = logging.getLevelName(log_level.upper())
     if not isinstance(level, int):
         raise ConfigError(f"unknown --log-level {log_level!r}")
@@ -117,7 +116,7 @@ def sim(
         raise ConfigError("--duration must be > 0")
     if stats_every < 0:
         raise ConfigError("--stats-every must be >= 0")
-    if kalshi_public_key is not None and key != "kalshi":
+    if kalshi_public_key is not None and key is not Venue.KALSHI:
         raise ConfigError("--kalshi-public-key is for the kalshi simulator")
     faults = FaultPlan(
         drop=drop,
@@ -157,7 +156,7 @@ def sim(
 
 
 async def _serve(
-    venue: str,
+    venue: Venue,
     *,
     host: str,
     port: int,
@@ -192,11 +191,11 @@ async def _serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     urls = sim.urls()
-    typer.echo(f"ssmd sim {venue}: ws {urls['ws']}")
-    typer.echo(f"ssmd sim {venue}: rest {urls['rest']}")
+    typer.echo(f"ssmd sim {venue.value}: ws {urls['ws']}")
+    typer.echo(f"ssmd sim {venue.value}: rest {urls['rest']}")
     for name, url in urls.items():
         if name not in ("ws", "rest"):
-            typer.echo(f"ssmd sim {venue}: {name} {url}")
+            typer.echo(f"ssmd sim {venue.value}: {name} {url}")
     deadline = loop.time() + duration if duration is not None else math.inf
     try:
         while not stop.is_set():

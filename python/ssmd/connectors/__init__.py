@@ -2,12 +2,12 @@
 
 ``connectors/<venue>/{config,connector,subscriptions,symbols}.py`` on the
 base classes of :mod:`ssmd.connectors.base`; :mod:`ssmd.connectors.registry`
-maps venue names to them. ``_template/`` is the starting point for a new
-venue (see ``docs/adding-a-venue.md``).
+finds a venue's connector from :class:`ssmd.types.Venue`. ``_template/`` is
+the starting point for a new venue (see ``docs/adding-a-venue.md``).
 """
 
 from __future__ import annotations
 
-from ssmd.connectors.registry import VENUES, connector_class, create
+from ssmd.connectors.registry import connector_class, create
 
-__all__ = ["VENUES", "connector_class", "create"]
+__all__ = ["connector_class", "create"]

@@ -1,4 +1,10 @@
-"""Venue name → connector class (``ssmd connect <venue>``)."""
+"""Venue → connector class (``ssmd connect <venue>``), derived from :class:`ssmd.types.Venue`.
+
+The connector of a venue is ``{Stem}Connector`` in
+``ssmd.connectors.<module>.connector`` (``KrakenFuturesConnector`` in
+``ssmd.connectors.kraken_futures.connector``); a venue added to the enum
+without one fails ``tests/unit/test_venues.py``.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +13,20 @@ from collections.abc import Mapping
 from typing import Any
 
 from ssmd.connectors.base import VenueConnector
-from ssmd.errors import ConfigError
+from ssmd.types import Venue
 
-__all__ = ["VENUES", "connector_class", "create"]
-
-#: CLI/subject venue name -> "module:Class"
-VENUES: dict[str, str] = {
-    "kalshi": "ssmd.connectors.kalshi.connector:KalshiConnector",
-    "kraken": "ssmd.connectors.kraken.connector:KrakenConnector",
-    "kraken-futures": "ssmd.connectors.kraken_futures.connector:KrakenFuturesConnector",
-    "polymarket": "ssmd.connectors.polymarket.connector:PolymarketConnector",
-}
+__all__ = ["connector_class", "create"]
 
 
-def connector_class(venue: str) -> type[VenueConnector[Any]]:
-    """The connector class of ``venue`` (CLI name or module id)."""
-    name = venue.replace("_", "-")
-    try:
-        target = VENUES[name]
-    except KeyError:
-        raise ConfigError(f"unknown venue {venue!r} (known: {', '.join(sorted(VENUES))})") from None
-    module, _, cls = target.partition(":")
-    found: type[VenueConnector[Any]] = getattr(importlib.import_module(module), cls)
+def connector_class(venue: str | Venue) -> type[VenueConnector[Any]]:
+    """The connector class of ``venue`` (CLI name or module id; ConfigError otherwise)."""
+    v = Venue.parse(venue)
+    module = importlib.import_module(f"ssmd.connectors.{v.module}.connector")
+    found: type[VenueConnector[Any]] = getattr(module, f"{v.class_stem}Connector")
     return found
 
 
-def create(venue: str, settings: Mapping[str, Any] | None = None) -> VenueConnector[Any]:
+def create(venue: str | Venue, settings: Mapping[str, Any] | None = None) -> VenueConnector[Any]:
     """A connector for ``venue`` with its config built from ``settings`` (unknown keys fail)."""
     cls = connector_class(venue)
     config = cls.config_class.from_mapping(dict(settings or {}))

@@ -31,6 +31,7 @@ from ssmd.runtime.shutdown import StopSignal, install_stop_signals
 from ssmd.runtime.sink import Sink
 from ssmd.runtime.supervisor import _NOT_DATA, Connection
 from ssmd.runtime.watchdog import CONNECTION
+from ssmd.types import Venue
 
 if TYPE_CHECKING:
     from ssmd.runtime.metrics import Metrics
@@ -218,7 +219,7 @@ class Capture:
         #: seconds between the periodic INFO summary lines
         self.log_every = log_every
         # unique per process run, so bus message ids ({conn}:{n}) never repeat
-        short = connector.venue.replace("kraken-futures", "kf")
+        short = Venue.parse(connector.venue).short
         self.conn_prefix = _safe(f"{short}-{self.writer}-{int(time.time()) % 0x1000000:06x}")
         self.plan = ShardPlan(connector.config.max_per_connection)
         self.connections: list[Connection] = []

@@ -22,35 +22,49 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from ssmd.errors import ConfigError
+from ssmd.secmaster.symbols import kraken_root
+from ssmd.types import Venue
 
 __all__ = [
     "DEFAULT_URLS",
     "KALSHI_STATUS_FILTERS",
     "RATE_ENV",
+    "SYNCS",
+    "SYNC_FOR",
     "URL_ENV",
     "SecmasterSettings",
     "VenueApi",
 ]
 
-VENUES = ("kalshi", "kraken", "kraken-futures", "polymarket")
-
 #: values of Kalshi's REST ``status`` filter (not the market ``status`` field values)
 KALSHI_STATUS_FILTERS = ("unopened", "open", "paused", "closed", "settled")
 
-DEFAULT_URLS = {
-    "kalshi": "https://api.elections.kalshi.com/trade-api/v2",
-    "kraken": "https://api.kraken.com/0",
-    "kraken-futures": "https://futures.kraken.com/derivatives/api/v3",
-    "polymarket": "https://gamma-api.polymarket.com",
+#: the sync that fills each venue's tables (``kraken`` covers spot and Futures)
+SYNC_FOR = {
+    Venue.KALSHI: "kalshi",
+    Venue.KRAKEN: "kraken",
+    Venue.KRAKEN_FUTURES: "kraken",
+    Venue.POLYMARKET: "polymarket",
 }
+#: the syncs, in venue order: ``kalshi``, ``kraken``, ``polymarket``
+SYNCS = tuple(dict.fromkeys(SYNC_FOR[v] for v in Venue))
+
+#: every venue's API root (:attr:`Venue.rest_root`)
+DEFAULT_URLS = {v.value: v.rest_root for v in Venue}
+#: environment variables that replace a venue's API root
 URL_ENV = {
-    "kalshi": "SSMD_KALSHI_REST_URL",
-    "kraken": "SSMD_KRAKEN_REST_URL",
-    "kraken-futures": "SSMD_KRAKEN_FUTURES_REST_URL",
-    "polymarket": "SSMD_POLYMARKET_GAMMA_URL",
+    Venue.KALSHI.value: "SSMD_KALSHI_REST_URL",
+    Venue.KRAKEN.value: "SSMD_KRAKEN_REST_URL",
+    Venue.KRAKEN_FUTURES.value: "SSMD_KRAKEN_FUTURES_REST_URL",
+    Venue.POLYMARKET.value: "SSMD_POLYMARKET_GAMMA_URL",
 }
-RATE_ENV = {v: f"SSMD_{v.upper().replace('-', '_')}_RATE" for v in VENUES}
-DEFAULT_RATES = {"kalshi": 10.0, "kraken": 1.0, "kraken-futures": 5.0, "polymarket": 10.0}
+RATE_ENV = {v.value: f"SSMD_{v.module.upper()}_RATE" for v in Venue}
+DEFAULT_RATES = {
+    Venue.KALSHI.value: 10.0,
+    Venue.KRAKEN.value: 1.0,
+    Venue.KRAKEN_FUTURES.value: 5.0,
+    Venue.POLYMARKET.value: 10.0,
+}
 
 
 def _check_url(venue: str, url: str) -> str:
@@ -82,8 +96,7 @@ class VenueApi:
     max_retry_after: float = 300.0
 
     def __post_init__(self) -> None:
-        if self.venue not in VENUES:
-            raise ConfigError(f"unknown venue {self.venue!r} (known: {', '.join(VENUES)})")
+        object.__setattr__(self, "venue", Venue.parse(self.venue).value)
         if self.rate < 0 or self.concurrency < 1 or self.attempts < 1 or self.timeout <= 0:
             raise ConfigError(f"{self.venue}: rate, concurrency, attempts and timeout must be > 0")
 
@@ -113,7 +126,7 @@ class SecmasterSettings:
         """Defaults, then the environment, then explicit values (CLI flags)."""
         env = os.environ if env is None else env
         apis: dict[str, VenueApi] = {}
-        for venue in VENUES:
+        for venue in (v.value for v in Venue):
             url = (urls or {}).get(venue) or env.get(URL_ENV[venue]) or DEFAULT_URLS[venue]
             rate = (rates or {}).get(venue)
             if rate is None:
@@ -123,8 +136,8 @@ class SecmasterSettings:
                 except ValueError:
                     raise ConfigError(f"{RATE_ENV[venue]} must be a number, got {raw!r}") from None
             base = _check_url(venue, url)
-            if venue == "kraken" and base.endswith("/public"):  # the connector's form of the root
-                base = base.removesuffix("/public")
+            if venue == Venue.KRAKEN.value:
+                base = kraken_root(base)
             api = VenueApi(venue, base, rate=rate)
             if attempts is not None:
                 api = replace(api, attempts=attempts)

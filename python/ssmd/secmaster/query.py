@@ -6,7 +6,9 @@ from typing import Any
 
 import orjson
 
-__all__ = ["VIEW_COLUMNS", "search", "show"]
+from ssmd.types import Venue
+
+__all__ = ["SOURCE_TABLES", "VIEW_COLUMNS", "search", "show"]
 
 VIEW_COLUMNS = (
     "venue",
@@ -24,11 +26,11 @@ VIEW_COLUMNS = (
 _SELECT = f"SELECT {', '.join(VIEW_COLUMNS)} FROM instruments"
 
 #: where each venue's rows live, to fetch ``raw``: (table, key column)
-_SOURCE = {
-    "kalshi": ("markets", "ticker"),
-    "kraken": ("pairs", "pair"),
-    "kraken-futures": ("pairs", "pair"),
-    "polymarket": ("polymarket_conditions", "condition_id"),
+SOURCE_TABLES = {
+    Venue.KALSHI.value: ("markets", "ticker"),
+    Venue.KRAKEN.value: ("pairs", "pair"),
+    Venue.KRAKEN_FUTURES.value: ("pairs", "pair"),
+    Venue.POLYMARKET.value: ("polymarket_conditions", "condition_id"),
 }
 
 
@@ -55,7 +57,7 @@ async def show(conn: Any, instrument: str, venue: str | None = None) -> list[dic
     out = []
     for row in rows:
         item = dict(row)
-        table, key = _SOURCE[item["venue"]]
+        table, key = SOURCE_TABLES[item["venue"]]
         raw = await conn.fetchval(
             f"SELECT raw FROM {table} WHERE {key} = $1", item["instrument_id"]
         )

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ssmd.errors import ConfigError, ConnectorError, SsmdError
-from ssmd.secmaster.config import SecmasterSettings
+from ssmd.secmaster.config import SYNCS, SecmasterSettings
 from ssmd.secmaster.http import VenueClient
 from ssmd.secmaster.sync import Job, SyncResult, run_job
 
@@ -129,7 +129,7 @@ async def default_entries(
     interval: float,
     categories: Sequence[str] = (),
     per_category: bool = True,
-    venues: Sequence[str] = ("kalshi", "kraken", "polymarket"),
+    venues: Sequence[str] = SYNCS,
 ) -> list[Entry]:
     """Kalshi per category (given, or discovered), then Kraken and Polymarket."""
     entries: list[Entry] = []

@@ -8,7 +8,7 @@ Polymarket market channel on loopback, with generated data shaped like
 
 >>> sim = await start_sim("kraken", port=0, rate=2000.0)   # doctest: +SKIP
 >>> sim.ws_url, sim.rest_url                              # doctest: +SKIP
-('ws://127.0.0.1:41234/v2', 'http://127.0.0.1:41234/0/public')
+('ws://127.0.0.1:41234/v2', 'http://127.0.0.1:41234/0')
 """
 
 from __future__ import annotations
@@ -19,16 +19,17 @@ from typing import Any
 
 from ssmd.sim.faults import FAULT_TYPES, FaultPlan
 from ssmd.sim.server import SimOptions, SimServer
-from ssmd.sim.venues import VENUES
+from ssmd.sim.venues import venue_class
+from ssmd.types import Venue
 
 __all__ = [
     "FAULT_TYPES",
-    "VENUES",
     "FaultPlan",
     "SimOptions",
     "SimServer",
     "load_public_key",
     "start_sim",
+    "venue_class",
 ]
 
 
@@ -42,7 +43,7 @@ def load_public_key(key: Any) -> Any:
 
 
 async def start_sim(
-    venue: str,
+    venue: str | Venue,
     host: str = "127.0.0.1",
     port: int = 0,
     rate: float = 2000.0,
@@ -64,7 +65,7 @@ async def start_sim(
     path or key object) makes the Kalshi simulator verify signatures.
     """
     sim = SimServer(
-        venue,
+        venue_class(venue),
         host=host,
         rate=rate,
         instruments=instruments,

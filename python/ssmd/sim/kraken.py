@@ -362,7 +362,7 @@ _TRADE = (
 class KrakenVenue(Venue):
     name = "kraken"
     ws_path = "/v2"
-    rest_path = "/0/public"
+    rest_path = "/0"
 
     def __init__(self, server: Any, instruments: Sequence[str] | int | None, seed: int) -> None:
         super().__init__(server, instruments, seed)

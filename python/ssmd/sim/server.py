@@ -364,11 +364,12 @@ class SimConnection(WSListener):
 
 
 class SimServer:
-    """A running simulator of one venue. Create with :func:`ssmd.sim.start_sim`."""
+    """A running simulator of one venue (its :class:`Venue` class). Create with
+    :func:`ssmd.sim.start_sim`."""
 
     def __init__(
         self,
-        venue: str,
+        venue: type[Venue],
         *,
         host: str = "127.0.0.1",
         rate: float = 2000.0,
@@ -378,11 +379,9 @@ class SimServer:
         options: SimOptions | None = None,
         kalshi_public_key: Any = None,
     ) -> None:
-        from ssmd.sim.venues import venue_class
-
         if math.isnan(rate) or rate < 0:
             raise ConfigError(f"rate must be >= 0 (or inf), got {rate}")
-        self.venue_name = venue
+        self.venue_name = venue.name
         self.host = host
         self.rate = rate
         self.faults = faults or FaultPlan()
@@ -400,7 +399,7 @@ class SimServer:
         self.connections_total = 0
         #: instrument id -> stall (its data is suppressed on every connection until then)
         self.instrument_stalls: dict[str, float] = {}
-        self.venue: Venue = venue_class(venue)(self, instruments, seed)
+        self.venue: Venue = venue(self, instruments, seed)
         self._conns: dict[str, SimConnection] = {}
         self._servers: list[asyncio.AbstractServer] = []
         self._tasks: list[asyncio.Task[None]] = []

@@ -1,31 +1,23 @@
-"""Registry of the venue simulators (CLI names)."""
+"""The simulated venue of each :class:`ssmd.types.Venue`.
+
+The simulator of a venue is ``{Stem}Venue`` in ``ssmd.sim.<module>``
+(``KrakenFuturesVenue`` in ``ssmd.sim.kraken_futures``); a venue added to
+the enum without one fails ``tests/unit/test_venues.py``.
+"""
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, cast
 
-from ssmd.errors import ConfigError
+from ssmd.sim.server import Venue as SimVenue
+from ssmd.types import Venue
 
-if TYPE_CHECKING:
-    from ssmd.sim.server import Venue
-
-__all__ = ["VENUES", "venue_class"]
-
-VENUES = ("kalshi", "kraken", "kraken-futures", "polymarket")
-
-_CLASSES = {
-    "kalshi": ("ssmd.sim.kalshi", "KalshiVenue"),
-    "kraken": ("ssmd.sim.kraken", "KrakenVenue"),
-    "kraken-futures": ("ssmd.sim.kraken_futures", "KrakenFuturesVenue"),
-    "polymarket": ("ssmd.sim.polymarket", "PolymarketVenue"),
-}
+__all__ = ["venue_class"]
 
 
-def venue_class(name: str) -> type[Venue]:
-    """The :class:`~ssmd.sim.server.Venue` of ``name`` (``kraken_futures`` also accepted)."""
-    key = name.replace("_", "-")
-    if key not in _CLASSES:
-        raise ConfigError(f"unknown venue {name!r} (known: {', '.join(VENUES)})")
-    module, cls = _CLASSES[key]
-    return cast("type[Venue]", getattr(importlib.import_module(module), cls))
+def venue_class(venue: str | Venue) -> type[SimVenue]:
+    """The simulated venue class of ``venue`` (CLI name or module id; ConfigError otherwise)."""
+    v = Venue.parse(venue)
+    module = importlib.import_module(f"ssmd.sim.{v.module}")
+    found: type[SimVenue] = getattr(module, f"{v.class_stem}Venue")
+    return found

@@ -6,9 +6,11 @@ import orjson
 import pytest
 
 from ssmd.connectors.base import InstrumentQuery
-from ssmd.connectors.kraken.symbols import pairs_from_rest, v2_symbol
+from ssmd.connectors.kraken.symbols import pairs_from_rest
 from ssmd.connectors.registry import create
 from ssmd.errors import ConfigError
+from ssmd.secmaster.symbols import kraken_root, kraken_v2_symbol
+from ssmd.secmaster.sync.kraken import PAIRS, spot_row
 
 
 def _session(**cfg: object):  # type: ignore[no-untyped-def]
@@ -65,9 +67,10 @@ def test_acks_errors_and_pong() -> None:
 
 
 def test_v1_names_map_to_v2() -> None:
-    assert v2_symbol("XBT/USD") == "BTC/USD"
-    assert v2_symbol("XDG/XBT") == "DOGE/BTC"
-    assert v2_symbol("ETH/USD") == "ETH/USD"
+    assert kraken_v2_symbol("XBT/USD") == "BTC/USD"
+    assert kraken_v2_symbol("XDG/XBT") == "DOGE/BTC"
+    assert kraken_v2_symbol("ETH/USD") == "ETH/USD"
+    assert kraken_root("https://api.kraken.com/0/public/") == "https://api.kraken.com/0"
     body = {
         "error": [],
         "result": {
@@ -82,6 +85,9 @@ def test_v1_names_map_to_v2() -> None:
     }
     pairs = pairs_from_rest(body)
     assert list(pairs) == ["BTC/USD"] and pairs["BTC/USD"]["key"] == "XXBTZUSD"
+    # the secmaster sync stores the symbol the connector subscribes
+    row = spot_row("XXBTZUSD", body["result"]["XXBTZUSD"])  # type: ignore[index]
+    assert row[PAIRS.columns.index("symbol")] == "BTC/USD"
     with pytest.raises(ConfigError, match="EQuery"):
         pairs_from_rest({"error": ["EQuery:Unknown asset pair"], "result": {}})
 

@@ -11,7 +11,7 @@ from secmaster_server import kalshi_market, kraken_perpetual, kraken_spot, polym
 from ssmd.secmaster.sync import base
 from ssmd.secmaster.sync.base import BadRecord, Volatile, opt_dec, opt_ts, parse_ts, req_str
 from ssmd.secmaster.sync.kalshi import MARKETS, market_row
-from ssmd.secmaster.sync.kraken import PAIRS, perpetual_row, spot_row, v2_name
+from ssmd.secmaster.sync.kraken import PAIRS, perpetual_row, spot_row
 from ssmd.secmaster.sync.polymarket import CONDITIONS, TOKENS, market_rows
 
 UTC = dt.timezone.utc
@@ -69,7 +69,6 @@ def test_kalshi_market_row() -> None:
 
 
 def test_kraken_rows() -> None:
-    assert v2_name("XBT/USD") == "BTC/USD" and v2_name("XDG/EUR") == "DOGE/EUR"
     key, rec = kraken_spot(0)
     row = dict(zip(PAIRS.columns, spot_row(key, rec), strict=True))
     assert (row["pair"], row["symbol"], row["base"], row["quote"]) == (

@@ -18,7 +18,7 @@ SYMBOLS = ["BTC/USD", "ETH/USD", "DOGE/USD", "USDT/USD"]
 
 async def precisions(rest_url: str) -> dict[str, tuple[int, int]]:
     """v2 symbol -> (pair_decimals, lot_decimals) from REST AssetPairs (wsname is v1)."""
-    status, _, body = await http_get(f"{rest_url}/AssetPairs")
+    status, _, body = await http_get(f"{rest_url}/public/AssetPairs")
     assert status == 200 and body["error"] == []
     v1 = {"XBT": "BTC", "XDG": "DOGE"}
     out = {}
@@ -64,7 +64,7 @@ async def subscribe_all(c: Client, symbols: list[str], trigger: str = "bbo") -> 
 
 async def test_subscribe_acks_data_through_core(make_sim: Any) -> None:
     sim = await make_sim("kraken", rate=4000.0)
-    assert sim.ws_url.endswith("/v2") and sim.rest_url.endswith("/0/public")
+    assert sim.ws_url.endswith("/v2") and sim.rest_url.endswith("/0")
     precs = await precisions(sim.rest_url)
     c = await connect(sim.ws_url)
     await async_wait_until(lambda: c.frames, message="status on connect")
@@ -203,29 +203,29 @@ async def test_request_errors(make_sim: Any) -> None:
 
 async def test_asset_pairs_lists_the_universe(make_sim: Any) -> None:
     sim = await make_sim("kraken", rate=0.0, instruments=30)
-    status, _, body = await http_get(f"{sim.rest_url}/AssetPairs")
+    status, _, body = await http_get(f"{sim.rest_url}/public/AssetPairs")
     assert status == 200 and body["error"] == [] and len(body["result"]) == 30
     btc = body["result"]["XXBTZUSD"]
     assert btc["wsname"] == "XBT/USD" and btc["altname"] == "XBTUSD"
     assert (btc["pair_decimals"], btc["lot_decimals"]) == (1, 8) and btc["tick_size"] == "0.1"
-    _, _, one = await http_get(f"{sim.rest_url}/AssetPairs?pair=XBTUSD,ETHUSD")
+    _, _, one = await http_get(f"{sim.rest_url}/public/AssetPairs?pair=XBTUSD,ETHUSD")
     assert sorted(one["result"]) == ["XETHZUSD", "XXBTZUSD"]
-    status, _, bad = await http_get(f"{sim.rest_url}/AssetPairs?pair=NOPE")
+    status, _, bad = await http_get(f"{sim.rest_url}/public/AssetPairs?pair=NOPE")
     assert status == 200 and bad["error"] == ["EQuery:Unknown asset pair"]
-    status, _, missing = await http_get(f"{sim.rest_url}/Nothing")
+    status, _, missing = await http_get(f"{sim.rest_url}/public/Nothing")
     assert status == 404 and missing["error"] == ["EGeneral:Unknown method"]
 
 
 async def test_rest_rate_limit_429_retry_after(make_sim: Any) -> None:
     sim = await make_sim("kraken", rate=0.0, options=SimOptions(rest_rate=1.0, rest_burst=2))
-    codes = [(await http_get(f"{sim.rest_url}/AssetPairs"))[:2] for _ in range(3)]
+    codes = [(await http_get(f"{sim.rest_url}/public/AssetPairs"))[:2] for _ in range(3)]
     assert [s for s, _ in codes] == [200, 200, 429]
     assert int(codes[2][1]["Retry-After"]) >= 1
     sim2 = await make_sim("kraken", rate=0.0)
     assert sim2.inject("rest_throttle", count=1, retry_after=3) == 1
-    status, headers, body = await http_get(f"{sim2.rest_url}/AssetPairs")
+    status, headers, body = await http_get(f"{sim2.rest_url}/public/AssetPairs")
     assert status == 429 and headers["Retry-After"] == "3" and body["error"]
-    assert (await http_get(f"{sim2.rest_url}/AssetPairs"))[0] == 200
+    assert (await http_get(f"{sim2.rest_url}/public/AssetPairs"))[0] == 200
     assert sim2.stats()["faults"] == {"rest_throttle": 1}
 
 

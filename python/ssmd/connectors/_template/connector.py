@@ -22,7 +22,7 @@ __all__ = ["TemplateConnector"]
 
 
 class TemplateConnector(VenueConnector[TemplateConfig]):
-    """Not registered: copy, rename, then add to ``registry.VENUES``."""
+    """Not registered: copy, rename, then add the venue to ``ssmd.types.Venue``."""
 
     venue: ClassVar[str] = "template"
     all_channels: ClassVar[tuple[str, ...]] = ("ticker", "trade")

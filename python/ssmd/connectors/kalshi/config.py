@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from ssmd.connectors.base import ConnectorConfig
 from ssmd.errors import ConfigError
+from ssmd.types import Venue
 
 __all__ = ["KalshiConfig", "load_private_key"]
 
@@ -33,7 +34,7 @@ class KalshiConfig(ConnectorConfig):
 
     ws_url: str = "wss://api.elections.kalshi.com/trade-api/ws/v2"
     #: REST root with its version path (markets, series)
-    rest_url: str = "https://api.elections.kalshi.com/trade-api/v2"
+    rest_url: str = Venue.KALSHI.rest_root
     #: markets per subscription, hence per connection (ssmd's 256; error 26 above the venue's cap)
     max_per_connection: int = 256
     #: client WebSocket Ping interval (the server pings every 10 s too)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ssmd.connectors.base import ConnectorConfig
+from ssmd.types import Venue
 
 __all__ = ["KrakenConfig"]
 
@@ -14,8 +15,8 @@ class KrakenConfig(ConnectorConfig):
     """Kraken spot v2; public channels need no auth."""
 
     ws_url: str = "wss://ws.kraken.com/v2"
-    #: REST root with its version path; AssetPairs is ``{rest_url}/AssetPairs``
-    rest_url: str = "https://api.kraken.com/0/public"
+    #: REST root with its version path; AssetPairs is ``{rest_url}/public/AssetPairs``
+    rest_url: str = Venue.KRAKEN.rest_root
     #: no cap is documented; ssmd spreads larger sets over connections
     max_per_connection: int = 1000
     #: symbols per subscribe request

@@ -2,7 +2,8 @@
 
 AssetPairs gives every pair's ``wsname`` (the **v1** WebSocket name,
 ``XBT/USD``) and its price/lot decimals. The v2 socket wants ``BTC/USD``, so
-v1 asset codes are mapped (``XBT`` → ``BTC``, ``XDG`` → ``DOGE``). Names
+v1 asset codes are mapped (``XBT`` → ``BTC``, ``XDG`` → ``DOGE``) by the
+rule the secmaster sync uses too (:mod:`ssmd.secmaster.symbols`). Names
 given by the user may be v2 symbols, v1 wsnames, REST altnames
 (``XBTUSD``) or REST keys (``XXBTZUSD``). The precisions feed the core's
 book checksum (``Processor.set_precision``); ``--all`` takes the pairs whose
@@ -25,29 +26,17 @@ import httpx
 from ssmd.connectors.base import InstrumentQuery, Resolution, rest_get, unique
 from ssmd.connectors.secmaster import SecmasterReader
 from ssmd.errors import ConfigError, SsmdError
+from ssmd.secmaster.symbols import kraken_root, kraken_v2_symbol
 
 __all__ = [
-    "V1_ASSETS",
     "choose",
     "discover",
     "from_secmaster",
     "pairs_from_rest",
     "pairs_from_rows",
-    "v2_symbol",
 ]
 
 log = logging.getLogger("ssmd.connect")
-
-#: v1 asset codes that v2 spells differently
-V1_ASSETS = {"XBT": "BTC", "XDG": "DOGE"}
-
-
-def v2_symbol(wsname: str) -> str:
-    """The v2 symbol of a v1 ``wsname`` (``XBT/USD`` → ``BTC/USD``)."""
-    base, sep, quote = wsname.partition("/")
-    if not sep:
-        return wsname
-    return f"{V1_ASSETS.get(base, base)}/{V1_ASSETS.get(quote, quote)}"
 
 
 def pairs_from_rest(body: Any) -> dict[str, dict[str, Any]]:
@@ -61,7 +50,7 @@ def pairs_from_rest(body: Any) -> dict[str, dict[str, Any]]:
     for key, rec in (body.get("result") or {}).items():
         if not isinstance(rec, dict) or not rec.get("wsname"):
             continue
-        out[v2_symbol(rec["wsname"])] = {**rec, "key": key}
+        out[kraken_v2_symbol(rec["wsname"])] = {**rec, "key": key}
     return out
 
 
@@ -72,10 +61,7 @@ def _v2_only(query: InstrumentQuery) -> bool:
 
 async def discover(cfg_rest: str, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
     """Resolve ``query`` to v2 symbols and precisions through AssetPairs."""
-    root = cfg_rest.rstrip("/")
-    if not root.endswith("/public"):  # the secmaster's root stops at the version, ".../0"
-        root += "/public"
-    url = f"{root}/AssetPairs"
+    url = f"{kraken_root(cfg_rest)}/public/AssetPairs"
     try:
         pairs = pairs_from_rest(await rest_get(client, url, attempts=3))
     except SsmdError as exc:
@@ -137,7 +123,7 @@ def pairs_from_rows(rows: list[Any]) -> dict[str, dict[str, Any]]:
         if r["price_precision"] is not None and r["qty_precision"] is not None:
             rec["pair_decimals"] = r["price_precision"]
             rec["lot_decimals"] = r["qty_precision"]
-        out[v2_symbol(r["wsname"])] = rec
+        out[kraken_v2_symbol(r["wsname"])] = rec
     return out
 
 

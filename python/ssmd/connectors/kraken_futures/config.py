@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ssmd.connectors.base import ConnectorConfig
+from ssmd.types import Venue
 
 __all__ = ["KrakenFuturesConfig"]
 
@@ -15,7 +16,7 @@ class KrakenFuturesConfig(ConnectorConfig):
 
     ws_url: str = "wss://futures.kraken.com/ws/v1"
     #: REST root with its version path; instruments are ``{rest_url}/instruments``
-    rest_url: str = "https://futures.kraken.com/derivatives/api/v3"
+    rest_url: str = Venue.KRAKEN_FUTURES.rest_root
     #: no cap is documented; ssmd spreads larger sets over connections
     max_per_connection: int = 1000
     #: products per subscribe request

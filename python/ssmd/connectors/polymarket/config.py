@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ssmd.connectors.base import ConnectorConfig
+from ssmd.types import Venue
 
 __all__ = ["PolymarketConfig"]
 
@@ -15,7 +16,7 @@ class PolymarketConfig(ConnectorConfig):
 
     ws_url: str = "wss://ws-subscriptions-clob.polymarket.com/ws/market"
     #: Gamma REST root (markets and their token ids)
-    rest_url: str = "https://gamma-api.polymarket.com"
+    rest_url: str = Venue.POLYMARKET.rest_root
     #: above 500 tokens a connection stops receiving updates (empirical)
     max_per_connection: int = 500
     #: text ``PING`` every 10 s, answered by ``PONG``

@@ -15,7 +15,7 @@ from typing import Any
 
 from ssmd.errors import ConfigError, SsmdError
 from ssmd.secmaster import db
-from ssmd.secmaster.config import SecmasterSettings
+from ssmd.secmaster.config import SYNCS, SecmasterSettings
 from ssmd.secmaster.sync.base import NullProgress, Progress, SyncResult, TableStats
 from ssmd.secmaster.sync.kalshi import sync_kalshi
 from ssmd.secmaster.sync.kraken import sync_kraken
@@ -42,8 +42,8 @@ class Job:
     status: str | None = None
 
     def __post_init__(self) -> None:
-        if self.venue not in ("kalshi", "kraken", "polymarket"):
-            raise ConfigError(f"unknown sync {self.venue!r} (kalshi, kraken or polymarket)")
+        if self.venue not in SYNCS:
+            raise ConfigError(f"unknown sync {self.venue!r} (one of: {', '.join(SYNCS)})")
 
     @property
     def name(self) -> str:

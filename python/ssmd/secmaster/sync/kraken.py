@@ -18,6 +18,7 @@ from ssmd.errors import ConnectorError
 from ssmd.secmaster import db
 from ssmd.secmaster.config import VenueApi
 from ssmd.secmaster.http import VenueClient
+from ssmd.secmaster.symbols import kraken_v2_symbol
 from ssmd.secmaster.sync.base import (
     RECORD_ERRORS,
     BadRecord,
@@ -39,7 +40,7 @@ from ssmd.secmaster.sync.base import (
     req_str,
 )
 
-__all__ = ["PAIRS", "sync_kraken", "v2_name"]
+__all__ = ["PAIRS", "sync_kraken"]
 
 PAIRS = db.Table(
     "pairs",
@@ -64,19 +65,11 @@ PAIRS = db.Table(
     ),
 )
 
-#: WS v1 / REST asset codes that WS v2 spells differently
-_V2_ASSETS = {"XBT": "BTC", "XDG": "DOGE"}
-
-
-def v2_name(wsname: str) -> str:
-    """``XBT/USD`` (AssetPairs ``wsname``, WS v1) → ``BTC/USD`` (WS v2)."""
-    return "/".join(_V2_ASSETS.get(part, part) for part in wsname.split("/"))
-
 
 def spot_row(key: str, rec: dict[str, Any]) -> tuple[Any, ...]:
     wsname = opt_str(rec, "wsname")
     altname = opt_str(rec, "altname")
-    symbol = v2_name(wsname) if wsname else (altname or key)
+    symbol = kraken_v2_symbol(wsname) if wsname else (altname or key)
     base, _, quote = symbol.partition("/") if "/" in symbol else (None, "", None)
     return (
         key,
