@@ -120,6 +120,7 @@ class ConnectionStats:
         kinds = self.kinds
         data = 0
         last_data = 0.0
+        heard: dict[str, list[Any]] = {}  # key -> [messages, last time]: one report per key
         for subj, (count, nbytes, at) in acc.items():
             i = subj.find(".json.")
             kind, _, key = subj[i + 6 :].partition(".")
@@ -133,10 +134,17 @@ class ConnectionStats:
             data += count
             last_data = max(last_data, at)
             if key in keys:
-                tracker.seen(key, count, at)
+                h = heard.get(key)
+                if h is None:
+                    heard[key] = [count, at]
+                else:
+                    h[0] += count
+                    h[1] = max(h[1], at)
                 if key not in conn.key_subjects:
                     conn.key_subjects[key] = f"{subj[:i]}.json.status.{key}"
         acc.clear()
+        for key, (count, at) in heard.items():
+            tracker.seen(key, count, at)
         if data:
             tracker.seen(CONNECTION, data, last_data)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ssmd.runtime.watchdog import CONNECTION, ActivityTracker
+from ssmd.runtime.watchdog import CONNECTION, HEARTBEAT, ActivityTracker
 
 
 def feed(t: ActivityTracker, key: str, rate: float, start: float, end: float) -> float:
@@ -74,3 +74,118 @@ def test_connection_key_forget_and_restart() -> None:
 def test_bound_must_be_positive() -> None:
     with pytest.raises(ValueError):
         ActivityTracker(bound=0)
+
+
+# -- silences soon after a subscription (reported once a tick, as the supervisor does) --
+
+
+def ticks(t: ActivityTracker, key: str, per_tick: int, start: float, end: float) -> float:
+    """``per_tick`` messages of ``key`` reported once a second in ``[start, end]``; the last time."""
+    now = start
+    while now <= end + 1e-9:
+        t.seen(key, per_tick, now)
+        now += 1.0
+    return now - 1.0
+
+
+@pytest.mark.parametrize("silent_after", [2.0, 6.0, 30.0])
+def test_a_busy_key_silent_soon_after_its_subscription_is_flagged_within_the_bound(
+    silent_after: float,
+) -> None:
+    t = ActivityTracker(bound=10.0)
+    t.watch("PF_XBTUSD", 0.0)
+    last = ticks(t, "PF_XBTUSD", 50, 1.0, silent_after)  # 50 msg/s, reported each second
+    assert t.rate("PF_XBTUSD") == pytest.approx(50.0, rel=0.05)
+    assert t.check(last + 9.9) == []
+    (stall,) = t.check(last + 10.0)
+    assert stall.key == "PF_XBTUSD" and stall.basis == "rate"
+
+
+def test_slow_but_busy_keys_soon_after_subscription_are_judged_by_what_was_observed() -> None:
+    t = ActivityTracker(bound=10.0)
+    t.watch("SLOW", 0.0)
+    last = ticks(t, "SLOW", 2, 1.0, 6.0)  # 2 msg/s for 5 s: 10 expected messages take 5 s
+    assert t.rate("SLOW") == pytest.approx(2.0, rel=0.05)
+    assert [s.key for s in t.check(last + 10.0)] == ["SLOW"]
+
+
+def test_a_snapshot_and_a_few_updates_are_not_a_rate() -> None:
+    t = ActivityTracker(bound=10.0)
+    for key in ("A", "B"):
+        t.watch(key, 0.0)
+        t.seen(key, 3, 0.05)  # the subscription's snapshots
+    t.seen("A", 1, 1.5)  # one update: a quiet market
+    for i in range(4):  # four updates over two seconds: still too little to call it busy
+        t.seen("B", 1, 0.5 + i * 0.5)
+    for now in (12.0, 60.0, 600.0, 3600.0):
+        assert t.check(now) == []
+
+
+def test_a_cadenced_key_is_held_to_its_cadence_from_the_subscription() -> None:
+    t = ActivityTracker(bound=10.0)
+    t.watch("NEVER", 0.0, cadence=1.0)  # acknowledged, never delivers
+    t.watch("SNAP", 0.0, cadence=1.0)
+    t.seen("SNAP", 2, 0.1)  # a snapshot, then silence
+    t.watch("QUIET", 0.0)  # no cadence promised: never judged without a rate
+    assert t.check(9.9) == []
+    assert [(s.key, s.basis) for s in t.check(10.0)] == [("NEVER", "cadence")]
+    (snap,) = t.check(10.1)
+    assert (snap.key, snap.basis, snap.rate) == ("SNAP", "cadence", 1.0)
+    later = [s.key for now in (100.0, 1000.0, 3600.0) for s in t.check(now)]
+    assert sorted(later) == [
+        "NEVER",
+        "NEVER",
+        "NEVER",
+        "SNAP",
+        "SNAP",
+        "SNAP",
+    ]  # retried, QUIET never
+
+
+def test_a_slow_cadence_is_given_three_intervals() -> None:
+    t = ActivityTracker(bound=10.0)
+    t.watch(HEARTBEAT, 0.0, cadence=5.0)
+    t.seen(HEARTBEAT, 1, 4.0)
+    assert t.check(18.9) == []
+    (stall,) = t.check(19.0)
+    assert stall.whole_connection and stall.basis == "heartbeat"
+
+
+def test_heartbeats_are_judged_by_cadence_only() -> None:
+    t = ActivityTracker(bound=10.0)
+    t.watch(HEARTBEAT, 0.0, cadence=5.0)
+    last = ticks(t, HEARTBEAT, 1, 1.0, 100.0)  # reported once a tick: not a rate to hold it to
+    assert t.check(last + 14.9) == []
+    assert [s.basis for s in t.check(last + 15.0)] == ["heartbeat"]
+
+
+def test_the_clock_restarts_with_a_reconnect_and_a_redrive() -> None:
+    t = ActivityTracker(bound=10.0)
+    t.watch("X", 0.0)
+    last = ticks(t, "X", 50, 1.0, 20.0)
+    t.restart(last + 3.0)  # reconnected; the venue acknowledges and then sends nothing
+    assert t.check(last + 12.9) == []
+    assert [s.key for s in t.check(last + 13.0)] == ["X"]
+    t.watch("X", last + 13.5)  # redriven: a new subscription
+    resumed = ticks(t, "X", 50, last + 14.0, last + 16.0)  # data for 2 s, then silence again
+    assert t.check(resumed + 9.9) == []
+    assert [s.key for s in t.check(resumed + 10.0)] == ["X"]
+
+
+def test_the_connection_key_needs_half_a_bound_of_data() -> None:
+    t = ActivityTracker(bound=10.0)
+    ticks(t, CONNECTION, 5000, 1.0, 3.0)  # a burst of snapshots over three ticks
+    assert t.check(60.0) == []
+    last = ticks(t, CONNECTION, 100, 61.0, 70.0)
+    assert [s.whole_connection for s in t.check(last + 10.0)] == [True]
+
+
+def test_a_snapshot_answering_a_redrive_does_not_reset_the_retry_interval() -> None:
+    t = ActivityTracker(bound=10.0)
+    t.watch("X", 0.0)
+    last = ticks(t, "X", 50, 1.0, 20.0)
+    assert [s.key for s in t.check(last + 10.0)] == ["X"]
+    t.watch("X", last + 10.5)  # redriven: the venue answers with a snapshot, then nothing
+    t.seen("X", 1, last + 10.6)
+    assert t.check(last + 25.0) == [] and t.check(last + 69.9) == []
+    assert [s.key for s in t.check(last + 70.0)] == ["X"]  # retried after max_factor bounds
