@@ -198,6 +198,9 @@ class VenueConnector(Generic[C]):
     default_channels: ClassVar[tuple[str, ...]]
     config_class: ClassVar[type[ConnectorConfig]]
     session_class: ClassVar[type[Session[Any]]]
+    #: channel -> most seconds the venue promises between two messages of one instrument
+    #: (the data watchdog holds every subscribed instrument to it from the first second)
+    cadences: ClassVar[Mapping[str, float]] = {}
 
     def __init__(self, config: C) -> None:
         self.config = config
@@ -222,6 +225,15 @@ class VenueConnector(Generic[C]):
     def auth_headers(self, url: str) -> dict[str, str]:
         """Headers for the WebSocket upgrade (fresh for every attempt)."""
         return {}
+
+    def cadence(self) -> float | None:
+        """Seconds within which every subscribed instrument must speak, if the venue promises it."""
+        promised = [self.cadences[c] for c in self.channels if c in self.cadences]
+        return min(promised) if promised else None
+
+    def heartbeat_cadence(self) -> float | None:
+        """Seconds within which a subscribed connection receives some frame (heartbeats), if any."""
+        return None
 
     def new_session(self, index: int) -> Session[C]:
         return self.session_class(self, index)

@@ -33,7 +33,7 @@ from ssmd.connectors.base import ControlEvent, Session
 from ssmd.runtime.backoff import Backoff, ClassifiedError, ErrorClass, classify
 from ssmd.runtime.desired import SubscriptionState
 from ssmd.runtime.status import status_line, status_subject
-from ssmd.runtime.watchdog import CONNECTION, ActivityTracker, Stall
+from ssmd.runtime.watchdog import CONNECTION, HEARTBEAT, ActivityTracker, Stall
 
 if TYPE_CHECKING:
     from ssmd.runtime.capture import Capture
@@ -116,6 +116,9 @@ class Connection:
         self.processor = self.connector.new_processor(self.conn_id, capture.env)
         self.subs = SubscriptionState()
         self.tracker = ActivityTracker(capture.stall_timeout)
+        #: seconds within which the venue promises some frame (heartbeats), if it does
+        self.heartbeat = self.connector.heartbeat_cadence()
+        self._heard = 0.0  # last_rx last reported to the tracker's heartbeat key
         #: watchdog key -> instruments of this connection that carry it
         self.keys: dict[str, set[str]] = {}
         #: watchdog key -> status subject for lines about it
@@ -261,6 +264,8 @@ class Connection:
         session = self.connector.new_session(self.index)
         self.session = session
         self.tracker.restart(now)
+        if self.heartbeat is not None and len(self.subs):
+            self.tracker.watch(HEARTBEAT, now, self.heartbeat)
         self.send(session.on_open())
         self._subscribe(self.subs.connected())
         self.stats.connected(True)
@@ -412,8 +417,14 @@ class Connection:
 
     def add(self, instruments: Sequence[str]) -> None:
         """Desire ``instruments`` on this connection (subscribed now if live)."""
+        now = time.monotonic()
+        cadence = self.connector.cadence()
         for inst in instruments:
-            self.keys.setdefault(self.connector.subject_id(inst), set()).add(inst)
+            key = self.connector.subject_id(inst)
+            self.keys.setdefault(key, set()).add(inst)
+            self.tracker.watch(key, now, cadence)  # its silence counts from its subscription
+        if self.heartbeat is not None and self.live and HEARTBEAT not in self.tracker:
+            self.tracker.watch(HEARTBEAT, now, self.heartbeat)  # the first subscription
         self._subscribe(self.subs.add(instruments))
         self.stats.subscriptions(len(self.subs))
 
@@ -437,6 +448,11 @@ class Connection:
         redo = self.subs.redrive(instruments)
         self._unsubscribe(redo)
         self._subscribe(redo)
+        if redo:  # a new subscription: the silence clock restarts
+            now = time.monotonic()
+            cadence = self.connector.cadence()
+            for inst in redo:
+                self.tracker.watch(self.connector.subject_id(inst), now, cadence)
         return redo
 
     def resync(self, instruments: Sequence[str]) -> None:
@@ -494,18 +510,20 @@ class Connection:
                     "stall",
                     {
                         "scope": "connection",
+                        "basis": st.basis,
                         "silent_ms": int(st.silent * 1000),
                         "rate": round(st.rate, 3),
                         "action": "reconnect",
                     },
                 )
                 log.warning(
-                    "%s: data stall (%.1fs silent at %.1f msg/s); reconnecting",
+                    "%s: %s stall (%.1fs silent at %.1f msg/s); reconnecting",
                     self.conn_id,
+                    "heartbeat" if st.basis == "heartbeat" else "data",
                     st.silent,
                     st.rate,
                 )
-                self.close("data stall")
+                self.close("heartbeat stall" if st.basis == "heartbeat" else "data stall")
                 return
             insts = sorted(self.keys.get(st.key, ()))
             redo = self.redrive(insts)
@@ -518,6 +536,7 @@ class Connection:
                 {
                     "scope": "instrument",
                     "instrument": insts[0] if len(insts) == 1 else insts,
+                    "basis": st.basis,
                     "silent_ms": int(st.silent * 1000),
                     "rate": round(st.rate, 3),
                     "action": "resubscribe" if redo else "none",
@@ -536,6 +555,9 @@ class Connection:
         self.drain()  # frames already received count (a starved loop is not a stall)
         self.stats.settle(self)
         if self.live and now - self.connected_at >= self.tracker.bound:
+            if self.heartbeat is not None and self.last_rx > self._heard:
+                self._heard = self.last_rx  # any frame from the venue is a heartbeat
+                self.tracker.seen(HEARTBEAT, 1, self.last_rx)
             stalls = self.tracker.check(now)
             if stalls:
                 # the whole connection first: it covers every instrument

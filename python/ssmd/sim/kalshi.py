@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -845,8 +845,10 @@ class KalshiSession(Session):
             attempts += 1
             sub, st = streams[int(rnd() * count)]
             if st is None:
-                ap(self._lifecycle(sub, ms).encode())
-                n_life += 1
+                life = self._lifecycle(sub, ms, stalled)
+                if life is not None:
+                    ap(life.encode())
+                    n_life += 1
                 continue
             m = st.market
             if stalled and (stalled(m.ticker) or stalled("channel:" + sub.channel)):
@@ -915,10 +917,12 @@ class KalshiSession(Session):
         sent["book"] += n_book
         sent["lifecycle"] += n_life
 
-    def _lifecycle(self, sub: _Sub, ms: int) -> str:
+    def _lifecycle(self, sub: _Sub, ms: int, stalled: Callable[[str], bool] | None) -> str | None:
         rnd = self.rnd
         venue = self.venue
         m = venue.markets[int(rnd() * len(venue.markets))]
+        if stalled and stalled(m.ticker):
+            return None  # a stalled market is silent on the venue-wide channel too
         kind = _LIFECYCLE_KINDS[int(rnd() * len(_LIFECYCLE_KINDS))]
         sub.seq += 1
         s = ms // 1000

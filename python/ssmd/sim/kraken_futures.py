@@ -424,11 +424,14 @@ class KrakenFuturesSession(Session):
             return
         now_ms = time.time_ns() // 1_000_000
         snaps: list[bytes] = []
+        stalled = self.server.instrument_stalled
         for i in ids:
             st = self.prods.get(i)
             if st is None:
                 st = self.prods[i] = _Prod(self.venue.by_symbol[i], self.rnd)
             setattr(st, f"sub_{feed}", True)
+            if stalled(i) or stalled(f"channel:{feed}"):
+                continue  # acknowledged, but a stalled product sends nothing, not even a snapshot
             if feed == "ticker":
                 snaps.append(self._ticker(st, now_ms).encode())
                 st.next_ticker = time.monotonic() + self.ticker_interval

@@ -233,6 +233,8 @@ class SimConnection(WSListener):
         #: data messages sent by the pump (snapshots not included)
         self.pumped = 0
         self.stall_until = 0.0
+        #: until then nothing at all is sent, keep-alives included (a frozen venue)
+        self.mute_until = 0.0
         plan = server.faults
         self.next_stall = now + plan.stall_after if plan.stall_after else math.inf
         self.next_disconnect = now + plan.disconnect_every if plan.disconnect_every else math.inf
@@ -250,6 +252,8 @@ class SimConnection(WSListener):
             if t == WSMsgType.TEXT:
                 self.session.on_text(frame.get_payload_as_bytes())
             elif t == WSMsgType.PING:
+                if self.muted:
+                    return
                 transport.send_pong(frame.get_payload_as_bytes())
                 self.session.on_ping()
             elif t == WSMsgType.CLOSE:
@@ -282,9 +286,13 @@ class SimConnection(WSListener):
         tr = self.transport
         return 0 if tr is None else int(tr.underlying_transport.get_write_buffer_size())
 
+    @property
+    def muted(self) -> bool:
+        return self.mute_until > 0.0 and time.monotonic() < self.mute_until
+
     def send_control(self, payload: bytes | str, kind: str) -> None:
         """Send one non-data frame now (acks, errors, heartbeats, PONG)."""
-        if not self.writable:
+        if not self.writable or self.muted:
             return
         assert self.transport is not None
         self.transport.send(WSMsgType.TEXT, payload)
@@ -294,7 +302,7 @@ class SimConnection(WSListener):
         self.last_sent = time.monotonic()
 
     def send_ping(self, payload: bytes) -> None:
-        if self.writable:
+        if self.writable and not self.muted:
             assert self.transport is not None
             self.transport.send_ping(payload)
             self.server.sent_controls["ping"] += 1
@@ -332,7 +340,7 @@ class SimConnection(WSListener):
             self.close(abrupt=self.server.faults.disconnect_abrupt)
 
     def write_data(self, frames: list[bytes]) -> None:
-        if not frames or not self.writable:
+        if not frames or not self.writable or self.muted:
             return
         assert self.transport is not None
         buf = ws_text_frames(frames)
@@ -554,7 +562,8 @@ class SimServer:
           one subscription kind (Kalshi channel, Kraken channel, Futures
           feed: ``ticker``, ``trade``, ``book``/``orderbook_delta``, …),
           else whole connections (``conn=ID`` for one) go silent with
-          keep-alives intact.
+          keep-alives intact, or with ``keepalive=False`` silent altogether
+          (no heartbeats, pings or pongs: a frozen venue, socket still open).
         * ``disconnect``: close connections now (``conn=ID`` for one,
           ``abrupt=True`` drops TCP without a close frame).
         * ``drop``, ``duplicate``, ``reorder``, ``malformed``,
@@ -571,6 +580,7 @@ class SimServer:
             seconds = float(kw.pop("seconds", 5.0))
             instrument = kw.pop("instrument", None)
             channel = kw.pop("channel", None)
+            keepalive = bool(kw.pop("keepalive", True))
             self._no_more(fault, kw)
             if channel is not None:
                 self.instrument_stalls[f"channel:{channel}"] = now + seconds
@@ -582,6 +592,8 @@ class SimServer:
                 return len(conns)
             for c in conns:
                 c.stall_until = max(c.stall_until, now + seconds)
+                if not keepalive:
+                    c.mute_until = max(c.mute_until, now + seconds)
                 self.fault_counts["stall"] += 1
             return len(conns)
         if fault == "disconnect":

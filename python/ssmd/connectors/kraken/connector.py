@@ -25,6 +25,10 @@ class KrakenConnector(VenueConnector[KrakenConfig]):
     config_class = KrakenConfig
     session_class = KrakenSession
 
+    def heartbeat_cadence(self) -> float | None:
+        # a heartbeat about once a second whenever no other update was sent, once subscribed
+        return 1.0
+
     def configure(self, processor: Processor) -> None:
         super().configure(processor)
         processor.set_book_depth(self.config.book_depth)

@@ -26,3 +26,6 @@ class KrakenFuturesConfig(ConnectorConfig):
     liveness_timeout: float = 60.0
     #: subscribe the ``heartbeat`` feed for an in-band liveness signal
     heartbeat: bool = True
+    #: seconds between two heartbeats (the venue does not document it); with ``heartbeat``,
+    #: a connection with no frame at all for 3 intervals (at least the stall bound) is stalled
+    heartbeat_interval: float = 5.0

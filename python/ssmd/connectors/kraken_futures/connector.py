@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import httpx
@@ -23,6 +24,11 @@ class KrakenFuturesConnector(VenueConnector[KrakenFuturesConfig]):
     default_channels: ClassVar[tuple[str, ...]] = ("ticker", "trade")
     config_class = KrakenFuturesConfig
     session_class = KrakenFuturesSession
+    #: a full ticker about once a second per product, changed or not
+    cadences: ClassVar[Mapping[str, float]] = {"ticker": 1.0}
+
+    def heartbeat_cadence(self) -> float | None:
+        return self.config.heartbeat_interval if self.config.heartbeat else None
 
     async def discover(self, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
         return await symbols.discover(self.config.rest_url, query, client)
