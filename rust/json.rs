@@ -9,6 +9,7 @@
 //! still-escaped form, so text copied into an envelope stays byte for byte.
 
 use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Deepest nesting accepted before a frame is called malformed.
 pub const MAX_DEPTH: usize = 64;
@@ -55,33 +56,92 @@ impl<'a> Val<'a> {
 }
 
 /// One recorded child: an object field (with its key) or an array element.
+/// Children of one container are linked through `next`, so looking a key up
+/// visits that container's children only (never the whole tape).
 #[derive(Debug, Clone, Copy)]
 struct Child {
-    parent: u32,
     key: (u32, u32),
     val: (u32, u32),
     ty: Ty,
     id: u32,
+    /// Next child of the same container ([`NO_ID`] for the last).
+    next: u32,
+}
+
+/// First and last child of one recorded container ([`NO_ID`] when empty).
+#[derive(Debug, Clone, Copy)]
+struct Children {
+    first: u32,
+    last: u32,
 }
 
 /// Reusable record of one document's shallow structure.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Tape {
     children: Vec<Child>,
-    next_id: u32,
+    /// Indexed by container id.
+    containers: Vec<Children>,
     /// Deepest container (root = 1) whose children are recorded; 0 = [`RECORD_DEPTH`].
     depth: usize,
+    /// Tape entries visited by lookups since the tape was made (a measure of
+    /// work, for tests that check lookups stay linear in the frame).
+    /// (Atomic only to keep `Tape: Sync`; updated with plain relaxed loads and stores.)
+    visits: AtomicU64,
 }
+
+/// Children kept allocated between documents; a bigger tape (one huge frame)
+/// is shrunk back so one hostile frame does not pin its memory.
+const TAPE_KEEP: usize = 1 << 16;
 
 impl Tape {
     /// A tape recording children of containers down to `depth` (root = 1):
     /// routing that only reads the root and one level below needs 2.
     pub fn with_depth(depth: usize) -> Self {
         Tape {
-            children: Vec::new(),
-            next_id: 0,
             depth: depth.clamp(1, RECORD_DEPTH),
+            ..Tape::default()
         }
+    }
+
+    /// Tape entries visited by lookups so far (see [`Doc::get_many_in`]).
+    pub fn visits(&self) -> u64 {
+        self.visits.load(Ordering::Relaxed)
+    }
+
+    /// Make ready for a document of `len` bytes: a tape grown by an earlier
+    /// huge document is released unless this one may need it as well.
+    fn clear(&mut self, len: usize) {
+        if self.children.capacity() > TAPE_KEEP.max(len) {
+            self.children = Vec::new();
+            self.containers = Vec::new();
+        }
+        self.children.clear();
+        self.containers.clear();
+    }
+
+    /// Children of container `id`, in document order.
+    fn children_of(&self, id: u32) -> ChildIter<'_> {
+        let next = self.containers.get(id as usize).map_or(NO_ID, |c| c.first);
+        ChildIter { tape: self, next }
+    }
+}
+
+/// Walks the linked children of one container, counting visits.
+struct ChildIter<'t> {
+    tape: &'t Tape,
+    next: u32,
+}
+
+impl<'t> Iterator for ChildIter<'t> {
+    type Item = &'t Child;
+
+    #[inline]
+    fn next(&mut self) -> Option<&'t Child> {
+        let c = self.tape.children.get(self.next as usize)?;
+        let v = &self.tape.visits;
+        v.store(v.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        self.next = c.next;
+        Some(c)
     }
 }
 
@@ -114,7 +174,7 @@ impl<'a> Doc<'a, '_> {
         }
         let mut out = [None; N];
         let mut found = 0;
-        for c in self.tape.children.iter().filter(|c| c.parent == obj.id) {
+        for c in self.tape.children_of(obj.id) {
             let key = &self.input[c.key.0 as usize..c.key.1 as usize];
             for (slot, want) in out.iter_mut().zip(keys.iter()) {
                 if slot.is_none() && key == want.as_bytes() {
@@ -146,16 +206,11 @@ impl<'a> Doc<'a, '_> {
     }
 
     /// Elements of array `arr`, from the tape when recorded.
-    pub fn items(&self, arr: &Val<'a>) -> Vec<Val<'a>> {
+    pub fn items(&self, arr: &Val<'a>) -> DocItems<'a, '_> {
         if arr.id == NO_ID || arr.ty != Ty::Array {
-            return arr.items().collect();
+            return DocItems(ItemSource::Walk(arr.items()));
         }
-        self.tape
-            .children
-            .iter()
-            .filter(|c| c.parent == arr.id)
-            .map(|c| self.val(c))
-            .collect()
+        DocItems(ItemSource::Tape(self.input, self.tape.children_of(arr.id)))
     }
 
     /// First element of array `arr`.
@@ -163,11 +218,31 @@ impl<'a> Doc<'a, '_> {
         if arr.id == NO_ID || arr.ty != Ty::Array {
             return arr.first();
         }
-        self.tape
-            .children
-            .iter()
-            .find(|c| c.parent == arr.id)
-            .map(|c| self.val(c))
+        self.tape.children_of(arr.id).next().map(|c| self.val(c))
+    }
+}
+
+/// Elements of an array ([`Doc::items`]): from the tape, or by walking the bytes.
+pub struct DocItems<'a, 't>(ItemSource<'a, 't>);
+
+enum ItemSource<'a, 't> {
+    Tape(&'a [u8], ChildIter<'t>),
+    Walk(Items<'a>),
+}
+
+impl<'a> Iterator for DocItems<'a, '_> {
+    type Item = Val<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Val<'a>> {
+        match &mut self.0 {
+            ItemSource::Tape(input, it) => it.next().map(|c| Val {
+                ty: c.ty,
+                raw: &input[c.val.0 as usize..c.val.1 as usize],
+                id: c.id,
+            }),
+            ItemSource::Walk(it) => it.next(),
+        }
     }
 }
 
@@ -262,9 +337,16 @@ pub fn parse(input: &[u8]) -> Result<Val<'_>, Error> {
 }
 
 /// Validate `input` and record its shallow structure into `tape` (cleared first).
+/// Offsets on the tape are `u32`: a longer input is refused (a caller that
+/// bounds frame sizes never gets here).
 pub fn parse_doc<'a, 't>(input: &'a [u8], tape: &'t mut Tape) -> Result<Doc<'a, 't>, Error> {
-    tape.children.clear();
-    tape.next_id = 0;
+    tape.clear(input.len());
+    if u32::try_from(input.len()).is_err() {
+        return Err(Error {
+            reason: "document too large",
+            pos: 0,
+        });
+    }
     let (ty, s, e) = {
         let mut v = Validator::<true> {
             s: input,
@@ -331,8 +413,11 @@ impl<const REC: bool> Validator<'_, '_, REC> {
     fn new_id(&mut self, depth: usize) -> u32 {
         match &mut self.tape {
             Some(t) if REC && depth <= if t.depth == 0 { RECORD_DEPTH } else { t.depth } => {
-                let id = t.next_id;
-                t.next_id += 1;
+                let id = t.containers.len() as u32;
+                t.containers.push(Children {
+                    first: NO_ID,
+                    last: NO_ID,
+                });
                 id
             }
             _ => NO_ID,
@@ -344,14 +429,23 @@ impl<const REC: bool> Validator<'_, '_, REC> {
     fn open_child(&mut self, parent: u32, key: (usize, usize)) -> usize {
         match &mut self.tape {
             Some(t) if REC && parent != NO_ID => {
+                let slot = t.children.len();
                 t.children.push(Child {
-                    parent,
                     key: (key.0 as u32, key.1 as u32),
                     val: (0, 0),
                     ty: Ty::Null,
                     id: NO_ID,
+                    next: NO_ID,
                 });
-                t.children.len() - 1
+                // link it after the container's last child
+                if let Some(c) = t.containers.get_mut(parent as usize) {
+                    match t.children.get_mut(c.last as usize) {
+                        Some(prev) => prev.next = slot as u32,
+                        None => c.first = slot as u32,
+                    }
+                    c.last = slot as u32;
+                }
+                slot
             }
             _ => usize::MAX,
         }

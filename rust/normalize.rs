@@ -13,6 +13,8 @@
 
 use std::cmp::Ordering;
 
+use rustc_hash::FxHashMap;
+
 use crate::decimal;
 use crate::json::{self, Ty, Val};
 use crate::model::Venue;
@@ -48,6 +50,15 @@ impl<'a> T<'a> {
             T::Num(n) => Some(n),
             T::Owned(s) => Some(s.as_bytes()),
             T::Null => None,
+        }
+    }
+
+    /// The value's text borrowed from the input (`None` for owned or null).
+    fn key(&self) -> Option<&'a [u8]> {
+        match *self {
+            T::Lit(l) => Some(&l[1..l.len() - 1]),
+            T::Num(n) => Some(n),
+            T::Owned(_) | T::Null => None,
         }
     }
 
@@ -606,6 +617,7 @@ fn polymarket(rec: &mut Rec<'_>, e: Val<'_>) {
         Some(b"price_change") => {
             // current schema: price_changes[] with per-item asset_id; legacy: asset_id + changes[]
             let mut groups: Vec<(T<'_>, Vec<Change<'_>>)> = Vec::new();
+            let mut index: FxHashMap<Option<&[u8]>, usize> = FxHashMap::default();
             let (items, legacy) = match e.get("price_changes") {
                 Some(pc) => (pc, false),
                 None => match e.get("changes") {
@@ -621,14 +633,12 @@ fn polymarket(rec: &mut Rec<'_>, e: Val<'_>) {
                 } else {
                     "bid"
                 };
-                let key = a.digits().map(<[u8]>::to_vec);
-                match groups
-                    .iter_mut()
-                    .find(|(g, _)| g.digits().map(<[u8]>::to_vec) == key)
-                {
-                    Some((_, ch)) => ch.push((side, T::of(p), T::of(s))),
-                    None => groups.push((a, vec![(side, T::of(p), T::of(s))])),
-                }
+                // one hash lookup per change: many tokens in one message stay linear
+                let g = *index.entry(a.key()).or_insert_with(|| {
+                    groups.push((a.clone(), Vec::new()));
+                    groups.len() - 1
+                });
+                groups[g].1.push((side, T::of(p), T::of(s)));
             }
             for (a, ch) in groups {
                 rec.begin("book_delta", V, &a, ts);

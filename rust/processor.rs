@@ -86,7 +86,14 @@ pub struct Processor {
     tape: Tape,
     /// See [`Out::replay`].
     pub replay: bool,
+    /// Frames longer than this are kept as `malformed` lines ("frame too
+    /// large") without being parsed.
+    pub max_frame_bytes: usize,
 }
+
+/// Default bound on one frame: far above any real venue frame (the largest
+/// seen are Polymarket initial book arrays of a few hundred KiB).
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 16 << 20;
 
 impl Processor {
     pub fn new(venue: Venue, conn: &str, env: &str) -> Self {
@@ -107,7 +114,14 @@ impl Processor {
             // Kraken routing reads data[0] (depth 3); the others need two levels
             tape: Tape::with_depth(if venue == Venue::Kraken { 3 } else { 2 }),
             replay: false,
+            max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
         }
+    }
+
+    /// Tape entries visited by field lookups since the processor was made:
+    /// the routing work, which stays linear in the bytes of the frames.
+    pub fn tape_visits(&self) -> u64 {
+        self.tape.visits()
     }
 
     pub fn conn(&self) -> &str {
@@ -160,7 +174,9 @@ impl Processor {
             let frame_no = self.frame_no;
             self.frame_no += 1;
             items.clear();
-            if !json::is_utf8(frame) {
+            if frame.len() > self.max_frame_bytes {
+                items.push(Item::malformed("frame too large", frame));
+            } else if !json::is_utf8(frame) {
                 items.push(Item::malformed("invalid UTF-8", frame));
             } else {
                 let mut out = Out {
@@ -170,6 +186,12 @@ impl Processor {
                     replay: self.replay,
                 };
                 self.state.parse(frame, &mut self.tape, &mut out);
+            }
+            if items.len() > 1 {
+                // an array frame: room for its lines at once, not by doubling
+                let body: usize = items.iter().map(|it| it.body.len()).sum();
+                batch.buf.reserve(body + items.len() * 160);
+                batch.entries.reserve(items.len());
             }
             for (k, it) in items.drain(..).enumerate() {
                 let index = u32::try_from(k).unwrap_or(u32::MAX);

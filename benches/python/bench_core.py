@@ -130,3 +130,33 @@ def test_core_one_call_per_frame(benchmark: Any) -> None:
         return n
 
     _record(benchmark, benchmark(run))
+
+
+_EL = (
+    b'{"event_type":"last_trade_price","asset_id":"7","market":"0xab","price":"0.55",'
+    b'"side":"SELL","size":"100","fee_rate_bps":"0","timestamp":"1757908892351"}'
+)
+
+
+def _elements(benchmark: Any) -> int:
+    return 1_000 if benchmark.disabled else 100_000
+
+
+@pytest.mark.benchmark(group="core-linear")
+def test_core_one_array_frame(benchmark: Any) -> None:
+    """One Polymarket frame of 100 000 elements (was quadratic: 51 s)."""
+    n = _elements(benchmark)
+    frame = b"[" + b",".join([_EL] * n) + b"]"
+    p = Processor("polymarket", "bench")
+    assert benchmark(lambda: len(p.process([frame], 1))) == n
+    _record(benchmark, n)
+
+
+@pytest.mark.benchmark(group="core-linear")
+def test_core_separate_frames(benchmark: Any) -> None:
+    """The same 100 000 elements as 100 000 frames in one batch."""
+    n = _elements(benchmark)
+    frames = [_EL] * n
+    p = Processor("polymarket", "bench")
+    assert benchmark(lambda: len(p.process(frames, 1))) == n
+    _record(benchmark, n)

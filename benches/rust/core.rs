@@ -92,5 +92,35 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// One Polymarket array frame of N elements against N one-element frames:
+/// routing is linear in the frame, so the two cost about the same per element
+/// (issue 13: the array frame used to be quadratic).
+fn linear(c: &mut Criterion) {
+    const N: usize = 100_000;
+    let el = br#"{"event_type":"last_trade_price","asset_id":"7","market":"0xab","price":"0.55","side":"SELL","size":"100","fee_rate_bps":"0","timestamp":"1757908892351"}"#;
+    let mut array = Vec::with_capacity(N * (el.len() + 1) + 2);
+    array.push(b'[');
+    for i in 0..N {
+        if i > 0 {
+            array.push(b',');
+        }
+        array.extend_from_slice(el);
+    }
+    array.push(b']');
+    let singles: Vec<&[u8]> = vec![&el[..]; N];
+    let mut g = c.benchmark_group("core/linear");
+    g.throughput(Throughput::Elements(N as u64));
+    g.sample_size(10);
+    g.bench_function("polymarket_one_frame_of_100k", |b| {
+        let mut p = Processor::new(Venue::Polymarket, "bench", "prod");
+        b.iter(|| p.process(&[&array], Rx::All(1)).entries.len());
+    });
+    g.bench_function("polymarket_100k_frames", |b| {
+        let mut p = Processor::new(Venue::Polymarket, "bench", "prod");
+        b.iter(|| p.process(&singles, Rx::All(1)).entries.len());
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench, linear);
 criterion_main!(benches);

@@ -31,7 +31,9 @@ fn venue_of(py: Python<'_>, name: &str) -> PyResult<Venue> {
     })
 }
 
-/// Hold the Python frame objects and borrow their bytes.
+/// Hold the Python frame objects (a `str` that is not valid Unicode, i.e.
+/// has lone surrogates, is replaced by its `surrogatepass` UTF-8 bytes so it
+/// becomes a malformed frame instead of an error for the whole batch).
 fn frame_objects<'py>(frames: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let py = frames.py();
     let not_frames = |what: String| {
@@ -47,10 +49,17 @@ fn frame_objects<'py>(frames: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyA
         .map_err(|_| not_frames(type_name(frames)))?;
     for f in iter {
         let f = f?;
-        if !(f.is_instance_of::<PyBytes>() || f.is_instance_of::<PyString>()) {
+        if f.is_instance_of::<PyBytes>() {
+            objs.push(f);
+        } else if let Ok(s) = f.downcast::<PyString>() {
+            if s.to_str().is_ok() {
+                objs.push(f);
+            } else {
+                objs.push(s.call_method1("encode", ("utf-8", "surrogatepass"))?);
+            }
+        } else {
             return Err(not_frames(format!("an item of type {}", type_name(&f))));
         }
-        objs.push(f);
     }
     Ok(objs)
 }
@@ -61,6 +70,7 @@ fn type_name(o: &Bound<'_, PyAny>) -> String {
         .map_or_else(|_| "?".into(), |n| n.to_string())
 }
 
+/// Borrow the bytes of the objects of [`frame_objects`].
 fn frame_slices<'a>(objs: &'a [Bound<'_, PyAny>]) -> PyResult<Vec<&'a [u8]>> {
     objs.iter()
         .map(|o| match o.downcast::<PyBytes>() {
@@ -79,8 +89,16 @@ pub struct Processor {
 #[pymethods]
 impl Processor {
     #[new]
-    #[pyo3(signature = (venue, conn, env = "prod", *, replay = false))]
-    fn new(py: Python<'_>, venue: &str, conn: &str, env: &str, replay: bool) -> PyResult<Self> {
+    // the default is processor::DEFAULT_MAX_FRAME_BYTES, written out for the text signature
+    #[pyo3(signature = (venue, conn, env = "prod", *, replay = false, max_frame_bytes = 16_777_216))]
+    fn new(
+        py: Python<'_>,
+        venue: &str,
+        conn: &str,
+        env: &str,
+        replay: bool,
+        max_frame_bytes: usize,
+    ) -> PyResult<Self> {
         let v = venue_of(py, venue)?;
         if conn.is_empty() {
             return Err(ssmd_error(
@@ -91,6 +109,7 @@ impl Processor {
         }
         let mut inner = processor::Processor::new(v, conn, env);
         inner.replay = replay;
+        inner.max_frame_bytes = max_frame_bytes;
         Ok(Processor { inner })
     }
 
@@ -115,6 +134,19 @@ impl Processor {
     #[getter]
     fn frames_seen(&self) -> u64 {
         self.inner.frame_no()
+    }
+
+    /// Frames longer than this many bytes become `malformed` lines unparsed.
+    #[getter]
+    fn max_frame_bytes(&self) -> usize {
+        self.inner.max_frame_bytes
+    }
+
+    /// Tape entries visited by field lookups so far (routing work; tests
+    /// check it grows linearly with the frames).
+    #[getter]
+    fn tape_visits(&self) -> u64 {
+        self.inner.tape_visits()
     }
 
     /// Process a batch of frames received at `rx_ns` (one int, or one per frame).

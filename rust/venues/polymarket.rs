@@ -49,8 +49,10 @@ impl Polymarket {
         let v = doc.root;
         match v.ty {
             Ty::Object => self.event(v.raw, doc.get_many(KEYS), 0, out),
+            // an empty array carries no message: counted as a control frame
+            Ty::Array if doc.first(&v).is_none() => out.control("empty", frame),
             Ty::Array => {
-                for (i, e) in doc.items(&v).into_iter().enumerate() {
+                for (i, e) in doc.items(&v).enumerate() {
                     let i = u32::try_from(i).unwrap_or(u32::MAX);
                     if e.ty == Ty::Object {
                         self.event(e.raw, doc.get_many_in(&e, KEYS), i, out);

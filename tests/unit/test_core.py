@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import zlib
 from decimal import Decimal
@@ -285,3 +286,60 @@ def test_forget_drops_an_instruments_state() -> None:
     f.forget(["PF_XBTUSD"])
     f.process([t.format(5)], 0)  # a fresh baseline, not a duplicate
     assert f.counters()["duplicates"] == 0 and f.counters()["gaps"] == 0
+
+
+# --- hostile input (issue 13): never raise for a bad frame, linear work, bounded frames
+
+
+def test_lone_surrogate_frame_is_malformed_and_the_batch_is_kept() -> None:
+    good = '{"event_type":"last_trade_price","market":"0x1","asset_id":"7","price":"0.5"}'
+    bad = '{"event_type":"book","market":"0x\ud800"}'
+    p = Processor("polymarket", "c")
+    b = p.process([good, bad, good.encode()], 1)
+    assert [m["class"] for m in b.messages()] == ["data", "malformed", "data"]
+    body = json.loads(b.messages()[1]["msg"])
+    assert body["error"] == "invalid UTF-8"
+    # the frame's code units, kept as surrogatepass UTF-8
+    assert base64.b64decode(body["raw_b64"]) == bad.encode("utf-8", "surrogatepass")
+    assert p.counters()["malformed"] == 1
+    # normalize skips it the same way instead of raising
+    assert len(normalize("polymarket", [bad, good])) == 1
+
+
+@pytest.mark.parametrize("venue", ["kalshi", "kraken", "kraken-futures", "polymarket"])
+def test_lone_surrogate_never_raises_on_any_venue(venue: str) -> None:
+    b = Processor(venue, "c").process(["\udcff", "x\ud83d"], 1)
+    assert b.counts["malformed"] == 2
+
+
+def test_oversized_frame_is_malformed_with_its_reason() -> None:
+    p = Processor("polymarket", "c", max_frame_bytes=100)
+    assert p.max_frame_bytes == 100
+    assert Processor("kalshi", "c").max_frame_bytes == 16 * 1024 * 1024
+    big = b"[" + b",".join([b'{"event_type":"book","market":"0x1"}'] * 10) + b"]"
+    b = p.process([big, b"PONG"], 1)
+    (m,) = b.messages()
+    assert m["class"] == "malformed"
+    body = json.loads(m["msg"])
+    assert body["error"] == "frame too large" and body["raw"] == big.decode()
+    assert p.tape_visits == 0  # not parsed
+    assert [k for k, _ in b.controls] == ["pong"]
+
+
+def test_empty_polymarket_array_is_counted_as_control() -> None:
+    p = Processor("polymarket", "c")
+    b = p.process([b"[]"], 1)
+    assert len(b) == 0 and b.controls == [("empty", b"[]")]
+    assert b.counts["control"] == 1 and p.counters()["control"] == 1
+
+
+def test_polymarket_array_routing_work_is_linear() -> None:
+    el = '{"event_type":"last_trade_price","market":"0xab","asset_id":"1","price":"0.5","timestamp":"6"}'
+    per = []
+    for n in (1_000, 30_000):
+        p = Processor("polymarket", "c")
+        b = p.process(["[" + ",".join([el] * n) + "]"], 1)
+        assert len(b) == n
+        per.append(p.tape_visits / n)
+    # work per element does not grow with the frame (it was O(n) per element)
+    assert per[1] <= per[0] * 1.01, per
