@@ -40,6 +40,23 @@ where
 {
     for (seq, payload) in messages {
         let body = payload.strip_suffix(b"\n").unwrap_or(payload);
+        if body.iter().all(|&c| c == b'\n' || c == b'\r') {
+            // nothing to archive, yet the sequence was consumed: say so, or a
+            // reader would take it for a message lost on the way
+            out.lines += 1;
+            out.bad += 1;
+            push_bad(
+                &mut out.data,
+                seq,
+                None,
+                bad_subject,
+                bad_conn,
+                rx,
+                "empty message",
+                payload,
+            );
+            continue;
+        }
         let multi = memchr::memchr(b'\n', body).is_some();
         let mut index = 0usize;
         for line in body.split(|&c| c == b'\n') {
@@ -64,21 +81,46 @@ where
                 }
                 _ => {
                     out.bad += 1;
-                    d.extend_from_slice(b"{\"rx\":");
-                    d.extend_from_slice(itoa::Buffer::new().format(rx).as_bytes());
-                    push_seq(d, seq, idx);
-                    d.extend_from_slice(b",\"conn\":\"");
-                    d.extend_from_slice(bad_conn.as_bytes());
-                    d.extend_from_slice(b"\",\"subj\":\"");
-                    d.extend_from_slice(bad_subject.as_bytes());
-                    d.extend_from_slice(b"\",\"msg\":");
-                    malformed_body(d, "not an envelope line", line);
-                    d.push(b'}');
+                    push_bad(
+                        d,
+                        seq,
+                        idx,
+                        bad_subject,
+                        bad_conn,
+                        rx,
+                        "not an envelope line",
+                        line,
+                    );
+                    continue;
                 }
             }
             out.data.push(b'\n');
         }
     }
+}
+
+/// A `kind=malformed` envelope line (with its newline) keeping `raw`.
+#[allow(clippy::too_many_arguments)]
+fn push_bad(
+    d: &mut Vec<u8>,
+    seq: u64,
+    idx: Option<usize>,
+    bad_subject: &str,
+    bad_conn: &str,
+    rx: u64,
+    reason: &str,
+    raw: &[u8],
+) {
+    d.extend_from_slice(b"{\"rx\":");
+    d.extend_from_slice(itoa::Buffer::new().format(rx).as_bytes());
+    push_seq(d, seq, idx);
+    d.extend_from_slice(b",\"conn\":\"");
+    d.extend_from_slice(bad_conn.as_bytes());
+    d.extend_from_slice(b"\",\"subj\":\"");
+    d.extend_from_slice(bad_subject.as_bytes());
+    d.extend_from_slice(b"\",\"msg\":");
+    malformed_body(d, reason, raw);
+    d.extend_from_slice(b"}\n");
 }
 
 #[cfg(test)]
@@ -123,6 +165,25 @@ mod tests {
             out.data,
             b"{\"rx\":1,\"seq\":9,\"conn\":\"c\",\"subj\":\"s\",\"msg\":0}\n".to_vec()
         );
+    }
+
+    #[test]
+    fn an_empty_message_is_recorded() {
+        let out = run(&[
+            (3, b""),
+            (4, b"\n"),
+            (5, br#"{"rx":1,"conn":"c","subj":"s","msg":{}}"#),
+        ]);
+        assert_eq!((out.lines, out.bad), (3, 2));
+        let text = String::from_utf8(out.data).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        for (l, seq) in lines[..2].iter().zip(["3", "4"]) {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["seq"].to_string(), seq);
+            assert_eq!(v["msg"]["ssmd"], "malformed");
+            assert_eq!(v["msg"]["error"], "empty message");
+        }
+        assert!(lines[2].starts_with(r#"{"rx":1,"seq":5,"#));
     }
 
     #[test]

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -186,6 +187,7 @@ class NatsTransport:
         self._sub: Any = None
         #: acknowledgements taken off the socket without nats-py's Msg (see direct_delivery)
         self.direct = False
+        self._good: set[str] = set()  # subjects already checked (bounded)
 
     async def start(self, sink: Any) -> None:
         self.sink = sink
@@ -217,16 +219,38 @@ class NatsTransport:
         return bool(self.nc.is_connected)
 
     async def send(self, subject: str, data: bytes, msg_id: str, token: int) -> None:
-        from nats.errors import ConnectionReconnectingError, OutboundBufferLimitError
+        from nats.errors import (
+            ConnectionReconnectingError,
+            MaxPayloadError,
+            OutboundBufferLimitError,
+        )
 
+        from ssmd.bus.sink import Refused, TransportDown
+
+        good = self._good
+        if subject not in good:
+            bad = subject_problem(subject)
+            if bad:  # the server would close the connection over it: refuse it here
+                raise Refused(bad)
+            if len(good) >= 1 << 16:
+                good.clear()
+            good.add(subject)
         try:
             await self.nc.publish(
                 subject, data, reply=f"{self._prefix}.{token}", headers={"Nats-Msg-Id": msg_id}
             )
         except (OutboundBufferLimitError, ConnectionReconnectingError) as exc:
-            from ssmd.bus.sink import TransportDown
-
             raise TransportDown(str(exc)) from exc
+        except MaxPayloadError as exc:
+            raise Refused(
+                f"message of {len(data)} bytes is over the server's max payload "
+                f"({self.nc.max_payload} bytes)"
+            ) from exc
+
+    @property
+    def max_payload(self) -> int:
+        """The server's largest message (bytes), as it announced on connect."""
+        return int(self.nc.max_payload or 0)
 
     async def flush(self) -> None:
         return None  # nats-py's flusher task writes pending bytes on its own
@@ -256,7 +280,12 @@ class NatsTransport:
         err = ack.get("error") if isinstance(ack, dict) else "not an object"
         if err:
             desc = err.get("description", err) if isinstance(err, dict) else err
-            self.sink.acked(token, False, error=str(desc))
+            # a 400 is about this message (too large for the stream, ...): it never passes;
+            # others (no stream yet, storage or resources short) are retried
+            code = err.get("code") if isinstance(err, dict) else None
+            if code == 400 and isinstance(err, dict):
+                desc = f"{desc} (error {err.get('err_code', code)})"
+            self.sink.acked(token, False, error=str(desc), permanent=code == 400)
             return
         self.sink.acked(token, True, duplicate=bool(ack.get("duplicate")))
 
@@ -264,6 +293,26 @@ class NatsTransport:
         if self._sub is not None:
             await _unsubscribe(self.nc, self._sub)
             self._sub = None
+
+
+#: longest subject published: nats-server closes a connection whose protocol line passes
+#: its max_control_line (4 KiB by default); subjects here hold 128-byte tokens at most
+MAX_SUBJECT_BYTES = 1024
+
+
+def subject_problem(subject: str) -> str | None:
+    """Why nats-server would refuse ``subject`` as a publish subject, or ``None``."""
+    raw = subject.encode("utf-8", "surrogatepass")
+    if len(raw) > MAX_SUBJECT_BYTES:
+        return f"subject of {len(raw)} bytes is longer than {MAX_SUBJECT_BYTES}"
+    if not raw or _BAD_SUBJECT_BYTE.search(raw):
+        return "subject is empty or holds whitespace, control characters or wildcards"
+    if b".." in raw or raw.startswith(b".") or raw.endswith(b"."):
+        return "subject has an empty token"
+    return None
+
+
+_BAD_SUBJECT_BYTE = re.compile(rb"[\x00-\x20\x7f*>]")
 
 
 def _stream_seq(reply: str | bytes) -> int:

@@ -16,6 +16,12 @@ has fallen to half the bound a ``gap`` status line (``reason: "bus"``, with
 the number of lines and messages dropped and the first and last dropped ids)
 is published for each connection that lost data, so the archive says where
 data is missing. Memory never grows past the bound.
+
+A message the server refuses for good (over its max payload, a subject it
+cannot take, a stream that rejects that message) affects that message alone:
+it is dropped, counted and recorded as a ``gap`` line (``cause`` saying
+why), and everything else goes on. Refusals that pass (no stream yet,
+storage full) are retried.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Any, Protocol
 from ssmd.errors import SinkError
 from ssmd.runtime.status import status_line, status_subject
 
-__all__ = ["BusSink", "Transport", "TransportDown"]
+__all__ = ["BusSink", "Refused", "Transport", "TransportDown"]
 
 log = logging.getLogger("ssmd.bus")
 
@@ -39,8 +45,16 @@ DEFAULT_MAX_PENDING = 64 << 20
 DEFAULT_MAX_INFLIGHT = 256
 
 
+#: the cause of a gap left by a full backlog
+BACKLOG = "backlog full"
+
+
 class TransportDown(Exception):
     """The transport cannot take a message now (disconnected, buffer full)."""
+
+
+class Refused(Exception):
+    """The transport or server will never take this message (the text says why)."""
 
 
 class Transport(Protocol):
@@ -77,9 +91,10 @@ class _Pub:
 
 
 class _Drop:
-    __slots__ = ("first_id", "last_id", "lines", "messages", "since")
+    __slots__ = ("cause", "first_id", "last_id", "lines", "messages", "since")
 
-    def __init__(self, msg_id: str) -> None:
+    def __init__(self, msg_id: str, cause: str) -> None:
+        self.cause = cause
         self.first_id = msg_id
         self.last_id = msg_id
         self.lines = 0
@@ -134,7 +149,7 @@ class BusSink:
         self._inflight: dict[int, _Pub] = {}
         self._token = 0
         self.pending_bytes = 0
-        self._drops: dict[str, _Drop] = {}
+        self._drops: dict[tuple[str, str], _Drop] = {}  # (conn, cause) -> episode
         self._gap_no = 0
         self._wake: asyncio.Event | None = None
         self._idle: asyncio.Event | None = None
@@ -154,10 +169,14 @@ class BusSink:
         self.dropped_messages = 0
         self.gaps = 0
         self.nacks = 0
+        self.refused = 0  # messages the server will never take (dropped, gap recorded)
 
     # -- lifecycle -------------------------------------------------------
 
     async def start(self) -> None:
+        limit = int(getattr(self.transport, "max_payload", 0) or 0)
+        if limit:  # merged messages stay well inside what the server takes
+            self.merge_bytes = max(1, min(self.merge_bytes, limit // 2))
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -279,16 +298,27 @@ class BusSink:
         if w is not None and not w.is_set():
             w.set()
 
-    def _drop(self, msg_id: str, lines: int) -> None:
+    def _drop(self, msg_id: str, lines: int, cause: str = BACKLOG) -> None:
         conn = msg_id.rpartition(":")[0] or msg_id
-        d = self._drops.get(conn)
+        d = self._drops.get((conn, cause))
         if d is None:
-            d = self._drops[conn] = _Drop(msg_id)
-            log.warning(
-                "%s: bus backlog full (%d bytes): dropping messages of %s until it drains",
+            d = self._drops[conn, cause] = _Drop(msg_id, cause)
+            if cause == BACKLOG:
+                log.warning(
+                    "%s: bus backlog full (%d of %d bytes): dropping messages of %s until it drains",
+                    self.venue,
+                    self.pending_bytes,
+                    self.max_pending_bytes,
+                    conn,
+                )
+        if cause != BACKLOG:
+            self.refused += 1
+            log.error(
+                "%s: the bus refused message %s (%d line(s)): %s; recorded as a gap",
                 self.venue,
-                self.pending_bytes,
-                conn,
+                msg_id,
+                lines,
+                cause,
             )
         d.last_id = msg_id
         d.lines += lines
@@ -303,12 +333,13 @@ class BusSink:
         if not self._drops or (not force and self.pending_bytes > self.max_pending_bytes // 2):
             return
         drops, self._drops = self._drops, {}
-        for conn, d in drops.items():
+        for (conn, _cause), d in drops.items():
             self._gap_no += 1
             self.gaps += 1
             subject = status_subject(self.env, self.venue, conn)
             detail = {
                 "reason": "bus",
+                "cause": d.cause,
                 "conn": conn,
                 "dropped_lines": d.lines,
                 "dropped_messages": d.messages,
@@ -318,19 +349,34 @@ class BusSink:
             }
             line = status_line("gap", conn, subject, detail)
             log.warning(
-                "%s: bus backlog drained; %s lost %d line(s) in %d message(s)",
+                "%s: %s lost %d line(s) in %d message(s) on the bus (%s)",
                 self.venue,
                 conn,
                 d.lines,
                 d.messages,
+                d.cause,
             )
             self.put(subject, line, f"{conn}:busgap.{self._gap_no}", 1, bounded=False)
 
-    def acked(self, token: int, ok: bool, duplicate: bool = False, error: str = "") -> None:
-        """An acknowledgement (or a negative one) for the message sent as ``token``."""
+    def acked(
+        self,
+        token: int,
+        ok: bool,
+        duplicate: bool = False,
+        error: str = "",
+        permanent: bool = False,
+    ) -> None:
+        """An acknowledgement (or a negative one) for the message sent as ``token``.
+
+        A ``permanent`` refusal drops that message (recorded as a gap); any other
+        is retried after a pause.
+        """
         p = self._inflight.pop(token, None)
         if p is None:
             return  # a late answer to a message already sent again
+        if not ok and permanent:
+            self._refuse(p, f"refused by the server: {error}")
+            return
         if ok:
             self.pending_bytes -= p.size
             self.published += 1
@@ -353,6 +399,16 @@ class BusSink:
         self._queue.appendleft(p)
         self._retry_at = now + min(2.0, 0.05 * (2 ** min(p.attempts, 6)))
         self._kick()
+
+    def _refuse(self, p: _Pub, cause: str) -> None:
+        """``p`` can never be published: drop it alone and record the gap."""
+        self.pending_bytes -= p.size
+        self._drop(p.msg_id, p.lines, cause)
+        self._flush_drops()
+        if self._queue and len(self._inflight) < self.max_inflight:
+            self._kick()
+        elif not self._queue and not self._inflight and self._idle is not None:
+            self._idle.set()
 
     def reconnected(self) -> None:
         """The transport came back: what was in flight may be lost, send it again."""
@@ -395,11 +451,13 @@ class BusSink:
                     if inflight.pop(token, None) is not None:
                         q.appendleft(p)
                     break
-                except Exception as exc:  # a message the server can never take
+                except Refused as exc:  # this message only: the rest goes on
                     if inflight.pop(token, None) is not None:
-                        self.pending_bytes -= p.size
-                        self._drop(p.msg_id, p.lines)
-                    log.error("%s: cannot publish to %s: %s", self.venue, p.subject, exc)
+                        self._refuse(p, str(exc))
+                    continue
+                except Exception as exc:  # unclassified: still this message alone, said so
+                    if inflight.pop(token, None) is not None:
+                        self._refuse(p, f"cannot publish: {type(exc).__name__}: {exc}")
                     continue
                 sent += 1
                 if sent % 512 == 0:
@@ -455,6 +513,7 @@ class BusSink:
             "dropped_messages": self.dropped_messages,
             "gaps": self.gaps,
             "nacks": self.nacks,
+            "refused": self.refused,
             "merged": self.merged,
             "pending_bytes": self.pending_bytes,
             "inflight": len(self._inflight),

@@ -136,3 +136,21 @@ async def test_lines_that_are_not_envelopes_are_kept_as_malformed(tmp_path: Path
     lines = [orjson.loads(x) for x in iter_lines(tmp_path, "kraken")]
     bad = [x for x in lines if x["subj"].endswith(".malformed.archiver")]
     assert bad and bad[0]["msg"]["raw"] == "not json at all" and bad[0]["seq"] == 1
+
+
+async def test_an_empty_message_is_recorded_so_verify_sees_no_hole(tmp_path: Path) -> None:
+    from ssmd.archive.verify import verify_archive
+
+    bus = _bus()
+    _publish(bus, 0, 2)
+    bus.publish("prod.kraken.json.trade.A", b"", "x:empty")  # consumed: something must say so
+    bus.publish("prod.kraken.json.trade.A", b"\n", "x:newline")
+    _publish(bus, 2, 2)
+    arch = await _archive_until(bus, tmp_path, 6)
+    lines = [orjson.loads(x) for x in iter_lines(tmp_path, "kraken")]
+    assert [x["seq"] for x in lines] == [1, 2, 3, 4, 5, 6]
+    bad = [x["msg"] for x in lines if x["subj"].endswith(".malformed.archiver")]
+    assert [b["error"] for b in bad] == ["empty message", "empty message"]
+    assert arch.stats.malformed == 2
+    result = verify_archive(tmp_path, "kraken")
+    assert result.ok and result.gaps == [], result.as_dict()
