@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from ssmd.errors import SinkError
+from ssmd.runtime.backoff import Backoff
 from ssmd.runtime.status import status_line, status_subject
 
 __all__ = ["BusSink", "Refused", "Transport", "TransportDown"]
@@ -157,6 +158,8 @@ class BusSink:
         self._closing = False
         self._closed = False
         self._retry_at = 0.0
+        #: pause before sending a refused message again (full jitter, 0.05 s doubling up to 2 s)
+        self._backoff = Backoff(base=0.05, cap=2.0)
         self._errors_logged = 0.0
         # counters
         self.lines_in = 0  # lines handed to put()
@@ -397,7 +400,7 @@ class BusSink:
             self._errors_logged = now
             log.warning("%s: bus refused %s: %s; retrying", self.venue, p.subject, error)
         self._queue.appendleft(p)
-        self._retry_at = now + min(2.0, 0.05 * (2 ** min(p.attempts, 6)))
+        self._retry_at = now + self._backoff.delay(p.attempts - 1)
         self._kick()
 
     def _refuse(self, p: _Pub, cause: str) -> None:

@@ -35,8 +35,8 @@ import orjson
 
 from ssmd.connectors.secmaster import SecmasterReader
 from ssmd.core import Processor
-from ssmd.errors import ConfigError
-from ssmd.runtime.backoff import Backoff, ClassifiedError, ErrorClass, classify
+from ssmd.errors import ClassifiedError, ConfigError, ErrorClass, classify
+from ssmd.runtime.backoff import Backoff
 from ssmd.runtime.status import subject_token
 
 __all__ = [

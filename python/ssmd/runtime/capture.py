@@ -324,10 +324,20 @@ class Capture:
         self._publish()
 
     def fail(self, exc: BaseException) -> None:
-        """A fatal error (the sink broke): stop everything and re-raise from :meth:`wait`."""
+        """A fatal error: stop everything and re-raise from :meth:`wait` / ``run_capture``.
+
+        An :class:`~ssmd.errors.SsmdError` (the sink broke, the venue refused
+        us) is logged as one line. Any other exception is a bug: it is kept as
+        it is, so it leaves the process with its traceback, once.
+        """
         if self.error is None:
-            log.error("%s: %s", self.connector.venue, exc)
-            self.error = exc if isinstance(exc, SsmdError) else ConnectorError(str(exc))
+            if isinstance(exc, SsmdError):
+                log.error("%s: %s", self.connector.venue, exc)
+            else:
+                log.error(
+                    "%s: stopping on a bug: %s: %s", self.connector.venue, type(exc).__name__, exc
+                )
+            self.error = exc
         self._done.set()
 
     def connection_failed(self, conn: Connection, exc: BaseException) -> None:

@@ -8,7 +8,8 @@ desired share of instruments (:class:`~ssmd.runtime.desired.SubscriptionState`).
 When the connection ends (close, error, keep-alive timeout, whole-connection
 stall) it processes what is buffered, records a ``disconnect`` status line,
 and reconnects after an exponential backoff with full jitter; what to do about
-an error is decided from its class alone (:func:`~ssmd.runtime.backoff.classify`).
+an error is decided from its class alone (:func:`ssmd.errors.classify`): an
+exception it does not know is a bug and ends the capture, never a reconnect loop.
 
 Frames are batched per event-loop tick: the picows listener appends
 ``(payload, rx)`` and schedules one processing callback with
@@ -30,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
 from ssmd.connectors.base import ControlEvent, Session
-from ssmd.runtime.backoff import Backoff, ClassifiedError, ErrorClass, classify
+from ssmd.errors import ClassifiedError, ErrorClass, classify
+from ssmd.runtime.backoff import Backoff
 from ssmd.runtime.desired import SubscriptionState
 from ssmd.runtime.status import status_line, status_subject
 from ssmd.runtime.watchdog import CONNECTION, HEARTBEAT, ActivityTracker, Stall
@@ -188,6 +190,8 @@ class Connection:
             except Exception as exc:
                 failure = classify(exc)
                 self.last_failure = failure.reason
+                if failure.cls is ErrorClass.FATAL:
+                    raise  # a bug (in venue code, say): the capture ends with it
                 if failure.cls is not ErrorClass.RETRYABLE:
                     raise ClassifiedError(
                         f"{self.venue}: cannot connect to {url}: {failure.reason}", failure.cls

@@ -1,8 +1,9 @@
 """The HTTP side of a sync: one pooled httpx client per venue.
 
 :class:`VenueClient` spaces requests to the venue's rate, retries 429, 5xx,
-timeouts, connection errors and unreadable pages with exponential backoff,
-and honours ``Retry-After``. A 429 (or a 503 with ``Retry-After``) pauses
+timeouts, connection errors and unreadable pages with the shared full-jitter
+backoff (:class:`ssmd.runtime.backoff.Backoff`), and honours ``Retry-After``
+(:func:`ssmd.errors.parse_retry_after`). A 429 (or a 503 with ``Retry-After``) pauses
 *every* request to that venue until the wait has passed, not just the one
 that got it. :func:`cursor_pages` walks cursor pagination and stops with
 :class:`CursorError` when the venue hands back a cursor it already gave.
@@ -12,10 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import logging
-import random
-import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from types import TracebackType
 from typing import Any
@@ -23,7 +21,8 @@ from typing import Any
 import httpx
 import orjson
 
-from ssmd.errors import ConnectorError
+from ssmd.errors import ConnectorError, parse_retry_after
+from ssmd.runtime.backoff import Backoff
 from ssmd.secmaster.config import VenueApi
 
 __all__ = [
@@ -32,7 +31,6 @@ __all__ = [
     "VenueClient",
     "VenueUnreachable",
     "cursor_pages",
-    "parse_retry_after",
 ]
 
 log = logging.getLogger("ssmd.secmaster")
@@ -54,22 +52,6 @@ class CursorError(ConnectorError):
     kind = "cursor"
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
 def _snippet(content: bytes, limit: int = 80) -> str:
     text = content[:limit].decode("utf-8", "replace")
     return " ".join(text.split())
@@ -88,6 +70,9 @@ class VenueClient:
         self._resume_at = 0.0
         self._gate = asyncio.Lock()
         self._in_flight = asyncio.Semaphore(api.concurrency)
+        self._backoff = Backoff(
+            base=api.backoff, cap=max(30.0, api.backoff), max_retry_after=api.max_retry_after
+        )
         self._client = httpx.AsyncClient(
             base_url=api.base_url + "/",
             timeout=httpx.Timeout(api.timeout, connect=min(api.timeout, 10.0)),
@@ -129,9 +114,6 @@ class VenueClient:
                 await asyncio.sleep(wait)
             self._next_slot = now + self._interval
 
-    def _backoff(self, attempt: int) -> float:
-        return float(min(30.0, self.api.backoff * 2 ** (attempt - 1)) * (0.5 + random.random() / 2))
-
     async def get_json(self, path: str, params: Params = (), *, check: Check | None = None) -> Any:
         """GET ``path`` (relative to the base URL) and return the decoded JSON body.
 
@@ -161,7 +143,7 @@ class VenueClient:
                     problem = f"HTTP {status}"
                     if status == 429:
                         self.throttled += 1
-                        self.pause(self._backoff(attempt) if retry_after is None else retry_after)
+                        self.pause(self._backoff.delay(attempt - 1, retry_after))
                     elif retry_after is not None:
                         self.pause(retry_after)
                 elif status >= 400:
@@ -181,7 +163,7 @@ class VenueClient:
                         problem = why
             if attempt == self.api.attempts:
                 break
-            delay = retry_after if retry_after is not None else self._backoff(attempt)
+            delay = self._backoff.delay(attempt - 1, retry_after)
             self.retries += 1
             log.info(
                 "%s GET /%s: %s; retry %d/%d in %.1fs",

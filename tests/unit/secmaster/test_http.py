@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -14,13 +13,7 @@ from secmaster_server import HTML_ERROR, HttpServer, Response, json_response, to
 from helpers import async_wait_until
 from ssmd.errors import ConnectorError
 from ssmd.secmaster.config import VenueApi
-from ssmd.secmaster.http import (
-    CursorError,
-    VenueClient,
-    VenueUnreachable,
-    cursor_pages,
-    parse_retry_after,
-)
+from ssmd.secmaster.http import CursorError, VenueClient, VenueUnreachable, cursor_pages
 
 
 @pytest.fixture
@@ -36,15 +29,6 @@ async def server() -> AsyncIterator[HttpServer]:
 def api(server: HttpServer, **kw: float) -> VenueApi:
     opts = {"rate": 0.0, "attempts": 4, "backoff": 0.01, **kw}
     return VenueApi("kalshi", server.url + "/v2", **opts)  # type: ignore[arg-type]
-
-
-def test_parse_retry_after() -> None:
-    assert parse_retry_after("3") == 3.0
-    assert parse_retry_after("0.5") == 0.5
-    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
-    now = time.time()
-    date = email.utils.formatdate(now + 10, usegmt=True)
-    assert 8.5 <= (parse_retry_after(date, now) or 0) <= 10.5
 
 
 async def test_base_url_keeps_its_version_path(server: HttpServer) -> None:
