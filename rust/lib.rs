@@ -14,6 +14,7 @@ pub mod json;
 pub mod model;
 pub mod normalize;
 pub mod processor;
+pub mod subject;
 pub mod venues;
 
 #[cfg(feature = "python")]

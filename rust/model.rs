@@ -145,65 +145,9 @@ pub struct Resync {
     pub reason: &'static str,
 }
 
-/// Turn a venue id into a subject token: `.`, `*`, `>`, whitespace, `/` and
-/// anything that is not printable ASCII become `_`.
-pub fn sanitize_token(s: &str, out: &mut Vec<u8>) {
-    out.extend(s.as_bytes().iter().map(|&b| SUBJECT_BYTE[b as usize]));
-}
-
-/// Byte map for subject tokens (see [`sanitize_token`]).
-static SUBJECT_BYTE: [u8; 256] = {
-    let mut t = [b'_'; 256];
-    let mut b = 0x21;
-    while b < 0x7f {
-        if !matches!(b as u8, b'.' | b'*' | b'>' | b'/' | b'"' | b'\\') {
-            t[b] = b as u8;
-        }
-        b += 1;
-    }
-    t
-};
-
-/// Kalshi category token: lower case, anything outside `[a-z0-9-]` → `-`.
-pub fn category_token(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            let c = c.to_ascii_lowercase();
-            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sanitizes_subject_tokens() {
-        let mut out = Vec::new();
-        sanitize_token("BTC/USD", &mut out);
-        assert_eq!(out, b"BTC_USD");
-        out.clear();
-        sanitize_token("KXBTCD-26MAR1317-T65499.99", &mut out);
-        assert_eq!(out, b"KXBTCD-26MAR1317-T65499_99");
-        out.clear();
-        sanitize_token("a b*c>d\"e", &mut out);
-        assert_eq!(out, b"a_b_c_d_e");
-    }
-
-    #[test]
-    fn category_tokens() {
-        assert_eq!(category_token("Politics"), "politics");
-        assert_eq!(
-            category_token("Science and Technology"),
-            "science-and-technology"
-        );
-        assert_eq!(category_token("Climate & Weather"), "climate---weather");
-    }
 
     #[test]
     fn venue_names_round_trip() {

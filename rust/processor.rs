@@ -5,7 +5,8 @@ use rustc_hash::FxHashMap as HashMap;
 
 use crate::envelope;
 use crate::json::{self, Tape};
-use crate::model::{category_token, sanitize_token, Class, Item, Resync, Venue};
+use crate::model::{Class, Item, Resync, Venue};
+use crate::subject::{category_token, push_token};
 use crate::venues::{Counters, Out, VenueState};
 
 /// Where one enveloped message sits in [`Batch::buf`], with its routing facts.
@@ -100,7 +101,7 @@ impl Processor {
         let mut conn_json = Vec::new();
         json::write_str(&mut conn_json, conn.as_bytes());
         let mut conn_token = Vec::new();
-        sanitize_token(conn, &mut conn_token);
+        push_token(conn, &mut conn_token);
         Processor {
             venue,
             env: category_token(env),
@@ -240,14 +241,14 @@ impl Processor {
         if it.kind.is_empty() {
             buf.extend_from_slice(b"unknown");
         } else {
-            sanitize_token(&it.kind, buf);
+            push_token(&it.kind, buf);
         }
         let kind_end = buf.len();
         buf.push(b'.');
         if whole_connection {
             buf.extend_from_slice(&self.conn_token);
         } else {
-            sanitize_token(&it.instrument, buf);
+            push_token(&it.instrument, buf);
         }
         let subj_end = buf.len();
         if it.class == Class::Malformed {

@@ -16,6 +16,7 @@ __all__ = [
     "list_files",
     "normalize",
     "stamp_seq",
+    "subject_token",
     "venues",
 ]
 
@@ -80,6 +81,7 @@ def kraken_checksum(
     qty_precision: int,
 ) -> int: ...
 def venues() -> list[str]: ...
+def subject_token(id: str) -> str: ...
 
 # --- processor (end) ---
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from ssmd._core import Batch, Processor, kraken_checksum, venues
+from ssmd._core import Batch, Processor, kraken_checksum, subject_token, venues
 from ssmd._core import normalize as _normalize_lines
 from ssmd.types import Record, Venue, record_from_dict
 
@@ -22,6 +22,7 @@ __all__ = [
     "kraken_checksum",
     "normalize",
     "normalize_lines",
+    "subject_token",
     "venues",
 ]
 

@@ -214,18 +214,6 @@ pub fn split_subject(subj: &[u8]) -> Option<(&[u8], &[u8])> {
     })
 }
 
-/// The subject form of an instrument id: `.`, `*`, `>`, whitespace and `/`
-/// become `_` (DESIGN §3).
-pub fn sanitize_instrument(id: &str) -> String {
-    id.chars()
-        .map(|c| match c {
-            '.' | '*' | '>' | '/' => '_',
-            c if c.is_whitespace() => '_',
-            c => c,
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,11 +294,5 @@ mod tests {
         assert_eq!(serde_json::from_str::<Seq>("[5,2]").unwrap(), b);
         assert_eq!(serde_json::from_str::<Seq>("5").unwrap(), a);
         assert!(a < b);
-    }
-
-    #[test]
-    fn sanitize() {
-        assert_eq!(sanitize_instrument("BTC/USD"), "BTC_USD");
-        assert_eq!(sanitize_instrument("a.b*c>d e\tf"), "a_b_c_d_e_f");
     }
 }

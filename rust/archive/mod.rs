@@ -21,9 +21,7 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 
-pub use line::{
-    parse_envelope, parse_rx_seq, sanitize_instrument, split_subject, Envelope, RxSeq, Seq,
-};
+pub use line::{parse_envelope, parse_rx_seq, split_subject, Envelope, RxSeq, Seq};
 pub use manifest::{read_manifest, FileEntry, Gap, Manifest, MANIFEST_NAME};
 pub use reader::{count_lines, list_files, Counts, MergeReader, ReadFilter};
 pub use repair::{scan_file, ScanResult};

@@ -6,11 +6,12 @@
 //! opened lazily: a file whose manifest says its smallest `rx` is later
 //! than every line still to merge stays closed, so a month of files costs
 //! a handful of open decoders, not thousands.
-use super::line::{parse_envelope, parse_rx_seq, sanitize_instrument, split_subject};
+use super::line::{parse_envelope, parse_rx_seq, split_subject};
 use super::manifest::{read_manifest_in, Manifest};
 use super::repair::date_dirs;
 use super::time::Date;
 use super::{ArchiveError, Codec, Result};
+use crate::subject;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::fs::{self, File};
@@ -112,7 +113,7 @@ impl ReadFilter {
     {
         let set: HashSet<Vec<u8>> = ids
             .into_iter()
-            .map(|i| sanitize_instrument(i.as_ref()).into_bytes())
+            .map(|i| subject::token(i.as_ref()).into_bytes())
             .collect();
         self.instruments = (!set.is_empty()).then_some(set);
         self

@@ -17,6 +17,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(normalize, m)?)?;
     m.add_function(wrap_pyfunction!(kraken_checksum, m)?)?;
     m.add_function(wrap_pyfunction!(venues, m)?)?;
+    m.add_function(wrap_pyfunction!(subject_token, m)?)?;
     Ok(())
 }
 
@@ -479,4 +480,22 @@ fn kraken_checksum(
 #[pyfunction]
 fn venues() -> Vec<&'static str> {
     Venue::ALL.iter().map(|v| v.as_str()).collect()
+}
+
+/// The subject token of a venue id (DESIGN §3; the rule is in `rust/subject.rs`).
+/// A lone surrogate, which no UTF-8 frame can carry, counts as U+FFFD, as it
+/// does when the core unescapes `\ud800` from a frame.
+#[pyfunction]
+fn subject_token(id: &Bound<'_, PyString>) -> PyResult<String> {
+    if let Ok(s) = id.to_str() {
+        return Ok(crate::subject::token(s));
+    }
+    // lone surrogates: through UTF-16, one U+FFFD each (pairs combine)
+    let units = id.call_method1("encode", ("utf-16-le", "surrogatepass"))?;
+    let bytes = units.downcast::<PyBytes>()?.as_bytes();
+    let wide: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    Ok(crate::subject::token(&String::from_utf16_lossy(&wide)))
 }

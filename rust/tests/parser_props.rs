@@ -164,11 +164,17 @@ fn unbase64(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// One subject token: what a bus accepts as a literal token.
+/// One subject token: what a bus accepts as a literal token (DESIGN §3):
+/// non-empty, at most 128 bytes, no wildcard, separator, whitespace, control
+/// character, quote or backslash.
 fn token_ok(t: &str) -> bool {
     !t.is_empty()
-        && t.bytes()
-            .all(|b| b.is_ascii_graphic() && !matches!(b, b'.' | b'*' | b'>'))
+        && t.len() <= ssmd_core::subject::MAX_TOKEN_BYTES
+        && t.chars().all(|c| {
+            !(c.is_whitespace()
+                || c.is_control()
+                || matches!(c, '.' | '*' | '>' | '/' | '"' | '\\'))
+        })
 }
 
 /// Everything one archived entry must satisfy.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import zlib
 from decimal import Decimal
@@ -10,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from ssmd.core import Processor, kraken_checksum, normalize, venues
+from ssmd.archive import ArchiveWriter, iter_lines
+from ssmd.archive.legacy import sanitize_instrument
+from ssmd.core import Processor, kraken_checksum, normalize, subject_token, venues
 from ssmd.errors import ConfigError, ParseError, SsmdError
+from ssmd.runtime.status import status_subject
 from ssmd.samples import frames, kraken_checksum_reference
 from ssmd.types import BookSnapshot, Quote, Trade
 
@@ -343,3 +347,59 @@ def test_polymarket_array_routing_work_is_linear() -> None:
         per.append(p.tape_visits / n)
     # work per element does not grow with the frame (it was O(n) per element)
     assert per[1] <= per[0] * 1.01, per
+
+
+# --- subject tokens (DESIGN §3): one rule, from the processor to the --instrument filter
+
+ODD_INSTRUMENTS = [
+    "ÉTH/USD",
+    "KXBTCD-26MAR1317-T65499.99",
+    "BTC USD",
+    "A>B*C",
+    "tab\there",
+    'quo"te\\back',
+    "x" * 5000,
+    "é" * 2500,  # 5 000 bytes of 2-byte characters
+    "0x" + "ab." * 60,  # just over 128 bytes after mapping
+]
+
+
+def test_subject_token_rule() -> None:
+    assert subject_token("ÉTH/USD") == "ÉTH_USD"
+    assert subject_token("a.b*c>d e/f\tg\u3000h") == "a_b_c_d_e_f_g_h"
+    assert subject_token('q"b\\c\x01') == "q_b_c_"
+    long = subject_token("x" * 5000)
+    digest = hashlib.sha256(b"x" * 5000).hexdigest()[:16]
+    assert long == "x" * 111 + "~" + digest and len(long.encode()) == 128
+    # cut on a character boundary: byte 111 is inside an "é"
+    cut = subject_token("é" * 2500)
+    assert cut == "é" * 55 + "~" + hashlib.sha256(("é" * 2500).encode()).hexdigest()[:16]
+    for i in ODD_INSTRUMENTS:
+        assert subject_token(subject_token(i)) == subject_token(i)  # tokens map to themselves
+    assert subject_token("") == "_"
+
+
+def test_odd_instruments_round_trip_through_the_archive(tmp_path: Path) -> None:
+    """process → archive write → subject → instrument filter, for every odd id."""
+    p = Processor("kraken", "c1")
+    frames = [
+        json.dumps(
+            {"channel": "ticker", "type": "update", "data": [{"symbol": inst, "bid": 1.5}]}
+        ).encode()
+        for inst in ODD_INSTRUMENTS
+    ]
+    batch = p.process(frames, 1_700_000_000_000_000_000)
+    subjects = [m["subject"] for m in batch.messages()]
+    assert subjects == [f"prod.kraken.json.ticker.{subject_token(i)}" for i in ODD_INSTRUMENTS]
+    assert all(len(s.rsplit(".", 1)[1].encode()) <= 128 for s in subjects)
+    # a status line about the instrument lands on the same token
+    for inst, subj in zip(ODD_INSTRUMENTS, subjects, strict=True):
+        assert status_subject("prod", "kraken", inst).rsplit(".", 1)[1] == subj.rsplit(".", 1)[1]
+    with ArchiveWriter(tmp_path, "kraken", "w", fsync=False) as w:
+        w.write(batch.lines())
+    lines = batch.lines().splitlines()
+    for inst, line in zip(ODD_INSTRUMENTS, lines, strict=True):
+        assert list(iter_lines(tmp_path, "kraken", instruments=[inst])) == [line], inst
+        assert list(iter_lines(tmp_path, "kraken", instruments=[subject_token(inst)])) == [line]
+        # the original-ssmd reader's filter maps the same way
+        assert sanitize_instrument(inst) == subject_token(inst)

@@ -56,7 +56,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ssmd._core import list_files
+from ssmd._core import list_files, subject_token
 from ssmd.core import Processor
 from ssmd.errors import ConfigError
 
@@ -92,7 +92,6 @@ BATCH_LINES = 2000
 _NAME = re.compile(r"([01]\d|2[0-3])([0-5]\d)(?:-(\d{1,4}))?\.jsonl(\.gz)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SSMD_NAME = re.compile(r"\d{4}-.+\.jsonl\.(gz|zst)(\.part)?")
-_UNSAFE = re.compile(r"[.*>/\s]")
 _READ_SIZE = 1 << 16
 _EPOCH = dt.date(1970, 1, 1)
 _NS_PER_DAY = 86_400 * 10**9
@@ -142,8 +141,8 @@ def legacy_venue(name: str) -> str:
 
 
 def sanitize_instrument(name: str) -> str:
-    """An instrument as it appears in subjects: ``.``, ``*``, ``>``, whitespace, ``/`` → ``_``."""
-    return _UNSAFE.sub("_", name)
+    """An instrument as it appears in subjects (the core's one rule, DESIGN §3)."""
+    return subject_token(name)
 
 
 def _parse_date(value: DateArg) -> dt.date:

@@ -34,10 +34,9 @@ import httpx
 import orjson
 
 from ssmd.connectors.secmaster import SecmasterReader
-from ssmd.core import Processor
+from ssmd.core import Processor, subject_token
 from ssmd.errors import ClassifiedError, ConfigError, ErrorClass, classify
 from ssmd.runtime.backoff import Backoff
-from ssmd.runtime.status import subject_token
 
 __all__ = [
     "ConnectorConfig",

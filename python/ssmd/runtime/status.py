@@ -17,23 +17,12 @@ from typing import Any
 
 import orjson
 
+from ssmd.core import subject_token
+
 __all__ = ["STATUS_EVENTS", "status_line", "status_subject", "subject_token"]
 
 #: the ``ssmd`` values of connector status lines
 STATUS_EVENTS = ("disconnect", "reconnect", "gap", "resync", "stall")
-
-# The core's byte map (rust/model.rs sanitize_token): printable ASCII except
-# . * > / " \ is kept; every other byte (space, controls, UTF-8) becomes "_".
-_TOKEN_MAP = bytes(b if 0x21 <= b < 0x7F and b not in b'.*>/"\\' else 0x5F for b in range(256))
-
-
-def subject_token(instrument: str) -> str:
-    """An instrument or connection id as one subject token (``BTC/USD`` -> ``BTC_USD``).
-
-    The same mapping as the core's, byte for byte, so status lines and data
-    lines of one instrument share a subject.
-    """
-    return instrument.encode("utf-8", "surrogatepass").translate(_TOKEN_MAP).decode("ascii")
 
 
 def status_subject(env: str, venue: str, token: str, category: str | None = None) -> str:

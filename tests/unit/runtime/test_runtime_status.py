@@ -6,8 +6,8 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ssmd.core import Processor
-from ssmd.runtime.status import status_line, status_subject, subject_token
+from ssmd.core import Processor, subject_token
+from ssmd.runtime.status import status_line, status_subject
 
 
 def test_status_line_shape() -> None:
@@ -26,13 +26,16 @@ def test_status_line_shape() -> None:
     assert status_subject("prod", "kalshi", "A.B", "crypto") == "prod.kalshi.crypto.json.status.A_B"
 
 
-@given(st.text(min_size=1, max_size=20))
+@given(st.text(min_size=1, max_size=200))
 def test_subject_token_matches_the_core(instrument: str) -> None:
-    # the core puts a Kraken symbol into its data subject; ours must be the same token
+    # the core puts a Kraken symbol into its data subject; a status line about
+    # that symbol must land on the same token, whatever the symbol
     frame = orjson.dumps(
         {"channel": "ticker", "type": "update", "data": [{"symbol": instrument, "bid": 1}]}
     )
     batch = Processor("kraken", "c").process([frame], 1)
-    subj = batch.groups()[0][0]
-    if ".json.ticker." in subj:
-        assert subj.split(".json.ticker.", 1)[1] == subject_token(instrument)
+    ((subj, _, count, _),) = batch.groups()
+    assert count == 1
+    assert subj == f"prod.kraken.json.ticker.{subject_token(instrument)}"
+    status = status_subject("prod", "kraken", instrument)
+    assert status.rsplit(".", 1)[1] == subj.rsplit(".", 1)[1]
