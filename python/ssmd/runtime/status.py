@@ -19,7 +19,7 @@ import orjson
 
 from ssmd.core import subject_token
 
-__all__ = ["STATUS_EVENTS", "status_line", "status_subject", "subject_token"]
+__all__ = ["STATUS_EVENTS", "status_line", "status_subject"]
 
 #: the ``ssmd`` values of connector status lines
 STATUS_EVENTS = ("disconnect", "reconnect", "gap", "resync", "stall")
