@@ -9,6 +9,7 @@
 pub mod archive;
 pub mod decimal;
 pub mod envelope;
+pub mod error;
 pub mod integrity;
 pub mod json;
 pub mod model;

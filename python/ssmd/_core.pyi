@@ -12,6 +12,7 @@ __all__ = [
     "Processor",
     "__version__",
     "count_lines",
+    "error_classes",
     "kraken_checksum",
     "list_files",
     "normalize",
@@ -82,6 +83,7 @@ def kraken_checksum(
 ) -> int: ...
 def venues() -> list[str]: ...
 def subject_token(id: str) -> str: ...
+def error_classes() -> dict[str, type[BaseException]]: ...
 
 # --- processor (end) ---
 

@@ -9,8 +9,9 @@ use std::sync::{Mutex, MutexGuard};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
-use super::errors::ssmd_error;
+use super::errors::archive_err;
 use crate::archive::{self, ArchiveError, Codec, Date, MergeReader, ReadFilter, WriterConfig};
+use crate::error::Error;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ArchiveWriter>()?;
@@ -22,18 +23,13 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 #[cold]
-fn to_py(py: Python<'_>, e: &ArchiveError) -> PyErr {
-    let name = if e.is_config() {
-        "ConfigError"
-    } else {
-        "SinkError"
-    };
-    ssmd_error(py, name, e.to_string())
+fn to_py(_py: Python<'_>, e: &ArchiveError) -> PyErr {
+    archive_err(e)
 }
 
 #[cold]
-fn config_error(py: Python<'_>, msg: String) -> PyErr {
-    ssmd_error(py, "ConfigError", msg)
+fn config_error(_py: Python<'_>, msg: String) -> PyErr {
+    Error::Config(msg).into()
 }
 
 /// A poisoned lock only means another thread panicked while holding it;

@@ -11,5 +11,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", crate::VERSION)?;
     processor::register(m)?;
     archive::register(m)?;
+    m.add_function(wrap_pyfunction!(errors::error_classes, m)?)?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use rustc_hash::FxHashMap;
 
-use super::errors::ssmd_error;
+use crate::error::Error;
 use crate::integrity::{KrakenBook, Side};
 use crate::model::Venue;
 use crate::processor::{self, Rx};
@@ -21,14 +21,14 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-fn venue_of(py: Python<'_>, name: &str) -> PyResult<Venue> {
+fn venue_of(name: &str) -> PyResult<Venue> {
     Venue::parse(name).ok_or_else(|| {
         let known: Vec<&str> = Venue::ALL.iter().map(|v| v.as_str()).collect();
-        ssmd_error(
-            py,
-            "ConfigError",
-            format!("unknown venue {name:?} (known: {})", known.join(", ")),
-        )
+        Error::Config(format!(
+            "unknown venue {name:?} (known: {})",
+            known.join(", ")
+        ))
+        .into()
     })
 }
 
@@ -36,13 +36,11 @@ fn venue_of(py: Python<'_>, name: &str) -> PyResult<Venue> {
 /// has lone surrogates, is replaced by its `surrogatepass` UTF-8 bytes so it
 /// becomes a malformed frame instead of an error for the whole batch).
 fn frame_objects<'py>(frames: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    let py = frames.py();
-    let not_frames = |what: String| {
-        ssmd_error(
-            py,
-            "ParseError",
-            format!("frames must be a sequence of bytes or str, got {what}"),
-        )
+    let not_frames = |what: String| -> PyErr {
+        Error::Type(format!(
+            "frames must be a sequence of bytes or str, got {what}"
+        ))
+        .into()
     };
     let mut objs = Vec::with_capacity(frames.len().unwrap_or(0));
     let iter = frames
@@ -93,20 +91,15 @@ impl Processor {
     // the default is processor::DEFAULT_MAX_FRAME_BYTES, written out for the text signature
     #[pyo3(signature = (venue, conn, env = "prod", *, replay = false, max_frame_bytes = 16_777_216))]
     fn new(
-        py: Python<'_>,
         venue: &str,
         conn: &str,
         env: &str,
         replay: bool,
         max_frame_bytes: usize,
     ) -> PyResult<Self> {
-        let v = venue_of(py, venue)?;
+        let v = venue_of(venue)?;
         if conn.is_empty() {
-            return Err(ssmd_error(
-                py,
-                "ConfigError",
-                "connection id must not be empty".into(),
-            ));
+            return Err(Error::Config("connection id must not be empty".into()).into());
         }
         let mut inner = processor::Processor::new(v, conn, env);
         inner.replay = replay;
@@ -164,25 +157,18 @@ impl Processor {
             Rx::All(t)
         } else {
             each = rx_ns.extract().map_err(|_| {
-                ssmd_error(
-                    py,
-                    "ConfigError",
-                    format!(
-                        "rx_ns must be an int or a sequence of ints, got {}",
-                        type_name(rx_ns)
-                    ),
-                )
+                Error::Type(format!(
+                    "rx_ns must be an int or a sequence of ints, got {}",
+                    type_name(rx_ns)
+                ))
             })?;
             if each.len() != slices.len() {
-                return Err(ssmd_error(
-                    py,
-                    "ConfigError",
-                    format!(
-                        "rx_ns has {} timestamps for {} frames",
-                        each.len(),
-                        slices.len()
-                    ),
-                ));
+                return Err(Error::Config(format!(
+                    "rx_ns has {} timestamps for {} frames",
+                    each.len(),
+                    slices.len()
+                ))
+                .into());
             }
             Rx::Each(&each)
         };
@@ -209,7 +195,6 @@ impl Processor {
     /// Kraken spot: the pair's price and quantity precisions for checksums.
     fn set_precision(
         &mut self,
-        py: Python<'_>,
         symbol: &str,
         price_precision: u32,
         qty_precision: u32,
@@ -219,31 +204,21 @@ impl Processor {
                 k.set_precision(symbol, price_precision, qty_precision);
                 Ok(())
             }
-            _ => Err(ssmd_error(
-                py,
-                "ConfigError",
-                "set_precision applies to kraken only".into(),
-            )),
+            _ => Err(Error::Config("set_precision applies to kraken only".into()).into()),
         }
     }
 
     /// Kraken spot: the subscribed book depth (levels kept per side).
-    fn set_book_depth(&mut self, py: Python<'_>, depth: usize) -> PyResult<()> {
+    fn set_book_depth(&mut self, depth: usize) -> PyResult<()> {
         match &mut self.inner.state {
             VenueState::Kraken(k) if depth >= 10 => {
                 k.depth = depth;
                 Ok(())
             }
-            VenueState::Kraken(_) => Err(ssmd_error(
-                py,
-                "ConfigError",
-                "book depth must be at least 10".into(),
-            )),
-            _ => Err(ssmd_error(
-                py,
-                "ConfigError",
-                "set_book_depth applies to kraken only".into(),
-            )),
+            VenueState::Kraken(_) => {
+                Err(Error::Config("book depth must be at least 10".into()).into())
+            }
+            _ => Err(Error::Config("set_book_depth applies to kraken only".into()).into()),
         }
     }
 
@@ -439,7 +414,7 @@ fn normalize<'py>(
     venue: &str,
     frames: &Bound<'py, PyAny>,
 ) -> PyResult<Bound<'py, PyBytes>> {
-    let v = venue_of(py, venue)?;
+    let v = venue_of(venue)?;
     let objs = frame_objects(frames)?;
     let slices = frame_slices(&objs)?;
     let out = py.allow_threads(|| {
@@ -455,7 +430,6 @@ fn normalize<'py>(
 /// Kraken spot v2 book checksum of the given levels (`(price, qty)` text).
 #[pyfunction]
 fn kraken_checksum(
-    py: Python<'_>,
     asks: Vec<(String, String)>,
     bids: Vec<(String, String)>,
     price_precision: u32,
@@ -465,11 +439,7 @@ fn kraken_checksum(
     for (side, levels) in [(Side::Ask, &asks), (Side::Bid, &bids)] {
         for (p, q) in levels {
             if !book.apply(side, p.as_bytes(), q.as_bytes()) {
-                return Err(ssmd_error(
-                    py,
-                    "ParseError",
-                    format!("not a decimal level: {p:?} {q:?}"),
-                ));
+                return Err(Error::Parse(format!("not a decimal level: {p:?} {q:?}")).into());
             }
         }
     }

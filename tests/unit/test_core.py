@@ -5,12 +5,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
+import sys
 import zlib
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
+import ssmd.errors
+from ssmd import _core
 from ssmd.archive import ArchiveWriter, iter_lines
 from ssmd.archive.legacy import sanitize_instrument
 from ssmd.core import Processor, kraken_checksum, normalize, subject_token, venues
@@ -48,15 +52,38 @@ def test_wrong_setup_calls_are_config_errors() -> None:
         Processor("kraken", "c").process([b"{}"], [1, 2])
 
 
-def test_frames_must_be_bytes_or_str() -> None:
-    with pytest.raises(ParseError, match="an item of type int"):
+def test_wrong_argument_types_are_type_errors() -> None:
+    with pytest.raises(TypeError, match="an item of type int"):
         Processor("kraken", "c").process([1], 0)  # type: ignore[list-item]
-    with pytest.raises(ParseError, match="got int"):
+    with pytest.raises(TypeError, match="got int"):
         Processor("kraken", "c").process(5, 0)  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="rx_ns must be"):
+    with pytest.raises(TypeError, match="rx_ns must be"):
         Processor("kraken", "c").process([b"{}"], "now")  # type: ignore[arg-type]
-    with pytest.raises(ParseError):
+    with pytest.raises(TypeError):
         normalize("kraken", [3.5])  # type: ignore[list-item]
+    with pytest.raises(TypeError):
+        Processor(5, "c")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        subject_token(b"x")  # type: ignore[arg-type]
+
+
+def test_every_core_error_is_a_class_of_ssmd_errors() -> None:
+    """Each Rust error variant resolves to the class of that name in
+    ssmd.errors (TypeError for a wrong argument type): a class missing there
+    fails here, never silently becoming another exception."""
+    classes = _core.error_classes()
+    assert set(classes) == {"ConfigError", "ParseError", "SinkError", "TypeError"}
+    for name, cls in classes.items():
+        if name == "TypeError":
+            assert cls is TypeError
+        else:
+            assert cls is getattr(ssmd.errors, name)
+            assert issubclass(cls, SsmdError)
+    # and the raising path uses them
+    with pytest.raises(ParseError):
+        kraken_checksum([("x", "1")], [], 1, 1)
+    with pytest.raises(ConfigError):
+        Processor("kraken", "c").set_book_depth(1)
 
 
 def test_str_and_bytes_frames_route_alike() -> None:
@@ -403,3 +430,21 @@ def test_odd_instruments_round_trip_through_the_archive(tmp_path: Path) -> None:
         assert list(iter_lines(tmp_path, "kraken", instruments=[subject_token(inst)])) == [line]
         # the original-ssmd reader's filter maps the same way
         assert sanitize_instrument(inst) == subject_token(inst)
+
+
+def test_a_missing_error_class_fails_loudly() -> None:
+    """No fallback: with SinkError gone from ssmd.errors, resolving it fails."""
+    code = (
+        "import ssmd.errors\n"
+        "del ssmd.errors.SinkError\n"
+        "from ssmd import _core\n"
+        "try:\n"
+        "    _core.error_classes()\n"
+        "except BaseException as e:\n"
+        "    print(type(e).__name__, e)\n"
+        "else:\n"
+        "    print('resolved')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "resolved" not in r.stdout
+    assert "SinkError" in r.stdout + r.stderr
