@@ -1,8 +1,12 @@
-"""Report files over the size budgets of STYLE.md item 5; exit 1 if any.
+"""Report files over their size budgets (STYLE item 5); exit 1 if any.
 
-Budgets: a Rust venue parser (``rust/venues/<venue>.rs``) 500 lines, a Python
-connector module (``python/ssmd/connectors/<venue>/*.py``) 300 lines. Shared
-logic belongs in a base module, not in one venue.
+Budgets: every module of ``python/ssmd/`` 700 lines; a Python connector
+module (``python/ssmd/connectors/<venue>/*.py``) 300 lines; a Rust venue
+parser (``rust/venues/<venue>.rs``) 500 lines. A module that grows past its
+budget is split by job; logic two venues share belongs in a base module.
+
+``PENDING`` lists files over budget whose split is work in progress, with who
+owns it; an entry whose file is back under budget fails until it is removed.
 """
 
 from __future__ import annotations
@@ -11,24 +15,46 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: (glob, lines, file names left out)
 BUDGETS = [
     ("rust/venues/*.rs", 500, {"mod.rs"}),
     ("python/ssmd/connectors/*/*.py", 300, {"__init__.py"}),
+    ("python/ssmd/**/*.py", 700, set()),
 ]
+#: path -> why it is still over budget
+PENDING = {
+    "python/ssmd/archive/verify.py": "the archive reader's work moves verify onto the Rust scanner",
+    "python/ssmd/sim/kalshi.py": "the simulators split by job, sim/<venue>/ like the connectors",
+    "python/ssmd/sim/kraken.py": "the simulators split by job, sim/<venue>/ like the connectors",
+    "python/ssmd/sim/server.py": "the simulators split by job, sim/<venue>/ like the connectors",
+}
 
 
-def main() -> int:
-    over = []
+def over_budget(root: Path = ROOT) -> dict[str, str]:
+    """``{path: "n lines (budget b)"}`` of every file over one of its budgets."""
+    over: dict[str, str] = {}
     for pattern, limit, skip in BUDGETS:
-        for path in sorted(ROOT.glob(pattern)):
+        for path in sorted(root.glob(pattern)):
             if path.name in skip:
                 continue
             n = len(path.read_text().splitlines())
-            if n > limit:
-                over.append(f"{path.relative_to(ROOT)}: {n} lines (budget {limit})")
-    for line in over:
-        print(f"over budget: {line}")
-    return 1 if over else 0
+            rel = str(path.relative_to(root))
+            if n > limit and rel not in over:
+                over[rel] = f"{n} lines (budget {limit})"
+    return over
+
+
+def main() -> int:
+    over = over_budget()
+    problems = [f"over budget: {p}: {why}" for p, why in over.items() if p not in PENDING]
+    problems += [
+        f"stale entry in PENDING of tools/check_budgets.py (under budget now? remove it): {p}"
+        for p in PENDING
+        if p not in over
+    ]
+    for line in problems:
+        print(line)
+    return 1 if problems else 0
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ssmd._core import __version__ as core_version
+from ssmd.core import core_version
 
 try:
     __version__ = version("ssmd")

@@ -12,16 +12,19 @@ from typing import Any
 
 import orjson
 
-from ssmd._core import Batch, Processor, kraken_checksum, subject_token, venues
+from ssmd._core import Batch, Processor, kraken_checksum, stamp_seq, subject_token, venues
+from ssmd._core import __version__ as core_version
 from ssmd._core import normalize as _normalize_lines
 from ssmd.types import Record, Venue, record_from_dict
 
 __all__ = [
     "Batch",
     "Processor",
+    "core_version",
     "kraken_checksum",
     "normalize",
     "normalize_lines",
+    "stamp_seq",
     "subject_token",
     "venues",
 ]

@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from ssmd._core import stamp_seq
 from ssmd.archive import ArchiveWriter
+from ssmd.core import stamp_seq
 from ssmd.runtime.status import status_line
 
 __all__ = ["ArchiverStats", "Source", "VenueArchiver", "last_archived_seq"]

@@ -18,7 +18,10 @@ A venue is three small classes (STYLE items 3 and 5), one file each under
   ``ConnectorConfig.database_url`` (``DATABASE_URL``) is set.
 
 The runtime (:mod:`ssmd.runtime`) owns sockets, reconnects, the desired set,
-stall detection and the sink; a venue never touches them.
+stall detection and the sink; a venue never touches them. The base classes
+here implement the runtime's plug (:mod:`ssmd.runtime.venue`:
+``Connector``, ``VenueSession``), whose records (:class:`InstrumentQuery`,
+:class:`Resolution`, :class:`ControlEvent`) venue modules import from here.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from ssmd.connectors.secmaster import SecmasterReader
 from ssmd.core import Processor, subject_token
 from ssmd.errors import ClassifiedError, ConfigError, ErrorClass, classify
 from ssmd.runtime.backoff import Backoff
+from ssmd.runtime.venue import ControlEvent, InstrumentQuery, Resolution
 
 __all__ = [
     "ConnectorConfig",
@@ -98,48 +102,6 @@ class ConnectorConfig:
     def replace(self, **changes: Any) -> ConnectorConfig:
         """A copy with ``changes`` (``None`` values are ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
-
-
-@dataclass(frozen=True)
-class InstrumentQuery:
-    """What the user asked for: names/ids, a category (Kalshi) or everything."""
-
-    symbols: tuple[str, ...] = ()
-    categories: tuple[str, ...] = ()
-    all: bool = False
-
-    @property
-    def empty(self) -> bool:
-        return not (self.symbols or self.categories or self.all)
-
-
-@dataclass
-class Resolution:
-    """Instruments to subscribe, with what the core and the watchdog need about them."""
-
-    #: venue instrument ids, as subscribed
-    instruments: list[str] = field(default_factory=list)
-    #: Kraken: symbol -> (price decimals, qty decimals) for book checksums
-    precisions: dict[str, tuple[int, int]] = field(default_factory=dict)
-    #: Kalshi: series -> category for subjects
-    categories: dict[str, str] = field(default_factory=dict)
-    #: instrument -> the id its data subjects carry, when not the instrument itself
-    #: (Polymarket: token -> condition id)
-    subject_ids: dict[str, str] = field(default_factory=dict)
-    #: subscribe the venue's channels without an instrument list (Kalshi --all)
-    global_subscription: bool = False
-
-
-@dataclass(frozen=True)
-class ControlEvent:
-    """A control frame as the runtime sees it."""
-
-    #: ``subscribed``, ``unsubscribed``, ``error``, ``pong``, ``info``, ``ignored``;
-    #: ``resubscribe`` (runtime redrives the instruments), ``resubscribed`` (session did)
-    kind: str
-    instruments: tuple[str, ...] = ()
-    channel: str | None = None
-    message: str = ""
 
 
 C = TypeVar("C", bound=ConnectorConfig)

@@ -3,10 +3,14 @@
 Venue knowledge lives in :mod:`ssmd.connectors`; this package runs any venue.
 Import from the modules themselves:
 
+* :mod:`.venue` — what the runtime asks of a venue (the ``Connector`` and
+  ``VenueSession`` protocols that :mod:`ssmd.connectors.base` implements);
 * :mod:`.capture` — :class:`~ssmd.runtime.capture.Capture`, a venue's
   instruments sharded over supervised connections, and ``run_capture``;
 * :mod:`.supervisor` — :class:`~ssmd.runtime.supervisor.Connection`:
-  connect, subscribe, read, reconnect;
+  connect, subscribe, read, reconnect; it talks to its capture through the
+  narrow :class:`~ssmd.runtime.supervisor.CaptureLink`;
+* :mod:`.stats` — a connection's counters and their move into :mod:`.metrics`;
 * :mod:`.backoff` — full-jitter backoff (what to retry is
   :func:`ssmd.errors.classify`);
 * :mod:`.desired` — the desired set and its diff into (un)subscribe requests;

@@ -21,22 +21,21 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ssmd.connectors.base import InstrumentQuery, VenueConnector
-from ssmd.core import Batch
 from ssmd.errors import ConnectorError, SsmdError
+from ssmd.runtime.backoff import Backoff
 from ssmd.runtime.desired import ShardPlan
 from ssmd.runtime.flow import FlowControl
 from ssmd.runtime.metrics import metrics
 from ssmd.runtime.shutdown import StopSignal, install_stop_signals
 from ssmd.runtime.sink import Sink
-from ssmd.runtime.supervisor import _NOT_DATA, Connection
-from ssmd.runtime.watchdog import CONNECTION
+from ssmd.runtime.supervisor import Connection
+from ssmd.runtime.venue import Connector, InstrumentQuery
 from ssmd.types import Venue
 
 if TYPE_CHECKING:
-    from ssmd.runtime.metrics import Metrics
+    from ssmd.core import Batch
 
-__all__ = ["Capture", "ConnectionStats", "default_writer", "run_capture"]
+__all__ = ["Capture", "ConnectionFactory", "default_writer", "run_capture", "start_connection"]
 
 log = logging.getLogger("ssmd.connect")
 
@@ -50,163 +49,29 @@ def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "-" for c in name) or "ssmd"
 
 
-class ConnectionStats:
-    """Plain counters of one connection, moved to Prometheus once a second."""
+def start_connection(capture: Capture, index: int) -> Connection:
+    """The default :data:`ConnectionFactory`: build shard ``index``'s connection and start it."""
+    conn = capture.build_connection(index)
+    conn.start()
+    return conn
 
-    #: the lag histogram samples one batch per this many seconds
-    LAG_EVERY = 0.5
 
-    def __init__(self, venue: str, conn: str, m: Metrics | None) -> None:
-        self.venue = venue
-        self.conn = conn
-        self.m = m
-        self.frames = 0
-        self.frame_bytes = 0
-        self.controls = 0
-        self.status_lines = 0
-        self.reconnects = 0
-        self.disconnects = 0
-        self.venue_errors = 0
-        self.resync_requests = 0
-        self.stalls: dict[str, int] = {}
-        self.kinds: dict[str, list[int]] = {}
-        #: subject -> [messages, bytes, last seen] since the last settle
-        self._acc: dict[str, list[Any]] = {}
-        self._published: dict[str, int] = {}
-        self._next_lag = 0.0
-        self._subs = 0
-        self._connected = False
-        self.counters: dict[str, int] = {}
-
-    def account(
-        self,
-        batch: Batch,
-        subjects: list[tuple[str, int, int]],
-        conn: Connection,
-        now: float,
-    ) -> None:
-        """Per-subject counts of one batch (settled about once a tick) and a lag sample.
-
-        ``subjects`` is ``Batch.subjects()``: ``(subject, lines, bytes)``. The
-        hot path only adds to a dict keyed by subject; parsing subjects,
-        per-kind totals and the watchdog's per-instrument rates happen in
-        :meth:`settle`, once per subject per tick instead of once per batch.
-        """
-        acc = self._acc
-        for subj, count, nbytes in subjects:
-            v = acc.get(subj)
-            if v is None:
-                acc[subj] = [count, nbytes, now]
-            else:
-                v[0] += count
-                v[1] += nbytes
-                v[2] = now
-        if self.m is not None and now >= self._next_lag:
-            self._next_lag = now + self.LAG_EVERY
-            now_ms = time.time_ns() / 1e6
-            h = self.m.lag.labels(self.venue)
-            for msg in batch.messages():
-                ts = msg.get("ts_ms")
-                if ts:
-                    h.observe(max(0.0, (now_ms - ts) / 1000.0))
-
-    def settle(self, conn: Connection) -> None:
-        """Fold the accumulated subjects into per-kind totals and watchdog activity."""
-        acc = self._acc
-        if not acc:
-            return
-        tracker = conn.tracker
-        keys = conn.keys
-        kinds = self.kinds
-        data = 0
-        last_data = 0.0
-        heard: dict[str, list[Any]] = {}  # key -> [messages, last time]: one report per key
-        for subj, (count, nbytes, at) in acc.items():
-            i = subj.find(".json.")
-            kind, _, key = subj[i + 6 :].partition(".")
-            kc = kinds.get(kind)
-            if kc is None:
-                kc = kinds[kind] = [0, 0]
-            kc[0] += count
-            kc[1] += nbytes
-            if kind in _NOT_DATA:
-                continue
-            data += count
-            last_data = max(last_data, at)
-            if key in keys:
-                h = heard.get(key)
-                if h is None:
-                    heard[key] = [count, at]
-                else:
-                    h[0] += count
-                    h[1] = max(h[1], at)
-                if key not in conn.key_subjects:
-                    conn.key_subjects[key] = f"{subj[:i]}.json.status.{key}"
-        acc.clear()
-        for key, (count, at) in heard.items():
-            tracker.seen(key, count, at)
-        if data:
-            tracker.seen(CONNECTION, data, last_data)
-
-    def stall(self, scope: str) -> None:
-        self.stalls[scope] = self.stalls.get(scope, 0) + 1
-
-    def subscriptions(self, n: int) -> None:
-        self._subs = n
-
-    def connected(self, up: bool) -> None:
-        self._connected = up
-
-    def _delta(self, name: str, value: int) -> int:
-        d = value - self._published.get(name, 0)
-        self._published[name] = value
-        return d
-
-    def publish(self, conn: Connection, sink_queue: int) -> None:
-        """Move counts into the Prometheus metrics (called by the watchdog tick)."""
-        self.settle(conn)
-        self.counters = conn.processor.counters()
-        m = self.m
-        if m is None:
-            return
-        v = self.venue
-        for kind, (n, b) in self.kinds.items():
-            dn, db = self._delta(f"k:{kind}", n), self._delta(f"b:{kind}", b)
-            if dn:
-                m.messages.labels(v, kind).inc(dn)
-            if db:
-                m.bytes.labels(v, kind).inc(db)
-        c = self.counters
-        for name, metric, value in (
-            ("frames", m.frames, self.frames),
-            ("frame_bytes", m.frame_bytes, c.get("bytes", 0)),
-            ("controls", m.controls, self.controls),
-            ("malformed", m.malformed, c.get("malformed", 0)),
-            ("gaps", m.gaps, c.get("gaps", 0)),
-            ("resyncs", m.resyncs, c.get("resyncs", 0)),
-            ("disconnects", m.disconnects, self.disconnects),
-            ("reconnects", m.reconnects, self.reconnects),
-            ("venue_errors", m.venue_errors, self.venue_errors),
-        ):
-            d = self._delta(name, value)
-            if d > 0:
-                metric.labels(v).inc(d)
-        for scope, n in self.stalls.items():
-            d = self._delta(f"s:{scope}", n)
-            if d:
-                m.stalls.labels(v, scope).inc(d)
-        m.subscriptions.labels(v, self.conn).set(self._subs)
-        m.connected.labels(v, self.conn).set(1 if self._connected else 0)
-        m.pending_frames.labels(v, self.conn).set(conn.pending)
-        m.sink_queue.labels(v).set(sink_queue)
+#: makes the connection of shard ``index`` (tests inject one that never dials)
+ConnectionFactory = Callable[["Capture", int], Connection]
 
 
 class Capture:
-    """One venue: instruments sharded over connections into one sink."""
+    """One venue: instruments sharded over connections into one sink.
+
+    It is the :class:`~ssmd.runtime.supervisor.CaptureLink` of its connections
+    (``stopping``, ``reading_paused``, ``deliver``, ``write_status``, ``fail``)
+    and the owner its :class:`~ssmd.runtime.flow.FlowControl` pauses
+    (``venue``, ``stopping``, ``readers``).
+    """
 
     def __init__(
         self,
-        connector: VenueConnector[Any],
+        connector: Connector,
         sink: Sink,
         *,
         env: str | None = None,
@@ -216,8 +81,10 @@ class Capture:
         backoff_cap: float = 30.0,
         with_metrics: bool = True,
         log_every: float = 60.0,
+        connection_factory: ConnectionFactory = start_connection,
     ) -> None:
         self.connector = connector
+        self.venue = connector.venue
         self.sink = sink
         self.env = env or os.environ.get("SSMD_ENV") or "prod"
         self.writer = writer or default_writer()
@@ -239,17 +106,53 @@ class Capture:
         self.started_at = time.monotonic()
         self.flow = FlowControl(self, sink)
         self._pub_flow: tuple[int, float] = (0, 0.0)
+        self._new_connection = connection_factory
+
+    # -- what the connections and the flow control ask of the capture ----
+
+    @property
+    def reading_paused(self) -> bool:
+        return self.flow.paused
+
+    @property
+    def readers(self) -> list[Connection]:
+        return self.connections
+
+    def deliver(self, batch: Batch) -> list[tuple[str, int, int]]:
+        """One core batch into the sink (the bus: one message per subject), then flow control."""
+        sink = self.sink
+        if sink.wants_groups:
+            groups = batch.groups()
+            sink.write_batch(batch, groups)
+            subjects = [(s, n, len(b)) for s, b, n, _ in groups]
+        else:
+            sink.write_batch(batch, ())
+            subjects = batch.subjects()
+        self.flow.check()
+        return subjects
+
+    def write_status(self, subject: str, line: bytes, msg_id: str) -> None:
+        self.sink.write_status(subject, line, msg_id)
 
     # -- the desired set -------------------------------------------------
 
-    def stats_for(self, conn: Connection) -> ConnectionStats:
-        return ConnectionStats(self.connector.venue, conn.conn_id, self._metrics)
+    def build_connection(self, index: int) -> Connection:
+        """Shard ``index``'s connection, not started."""
+        return Connection(
+            self,
+            self.connector,
+            index,
+            conn_prefix=self.conn_prefix,
+            env=self.env,
+            stall_timeout=self.stall_timeout,
+            backoff=Backoff(base=self.backoff_base, cap=self.backoff_cap),
+            metrics=self._metrics,
+        )
 
     def _connection(self, index: int) -> Connection:
         while len(self.connections) <= index:
-            c = Connection(self, len(self.connections))
+            c = self._new_connection(self, len(self.connections))
             self.connections.append(c)
-            c.start()
         return self.connections[index]
 
     def add(self, instruments: Iterable[str]) -> int:
@@ -340,10 +243,6 @@ class Capture:
             self.error = exc
         self._done.set()
 
-    def connection_failed(self, conn: Connection, exc: BaseException) -> None:
-        """A connection gave up (non-retryable): the capture stops with its error."""
-        self.fail(exc)
-
     async def _tick(self) -> None:
         step = max(0.05, min(1.0, self.stall_timeout / 4))
         last_pub = 0.0
@@ -365,7 +264,7 @@ class Capture:
                 if now >= judge_after:
                     c.check_stalls(now)
                 else:
-                    c.stats.settle(c)
+                    c.settle()
             if now - last_pub >= 1.0:
                 last_pub = now
                 self._publish()
@@ -398,7 +297,7 @@ class Capture:
     def _publish(self) -> None:
         q = getattr(self.sink, "queued_bytes", 0)
         for c in self.connections:
-            c.stats.publish(c, q)
+            c.publish(q)
         m = self._metrics
         if m is not None:
             f = self.flow
@@ -436,7 +335,7 @@ class Capture:
         """Archived messages per kind over every connection."""
         out: dict[str, int] = {}
         for c in self.connections:
-            c.stats.settle(c)
+            c.settle()
             for k, (n, _b) in c.stats.kinds.items():
                 out[k] = out.get(k, 0) + n
         return out
@@ -458,7 +357,7 @@ def _normal_close() -> Any:
 
 
 async def run_capture(
-    connector: VenueConnector[Any],
+    connector: Connector,
     query: InstrumentQuery,
     sink: Sink,
     *,

@@ -25,12 +25,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from ssmd.runtime.capture import Capture
-
-__all__ = ["FlowControl"]
+__all__ = ["FlowControl", "FlowOwner", "Reader"]
 
 log = logging.getLogger("ssmd.flow")
 
@@ -40,10 +38,33 @@ POLL = 0.002
 LOG_AFTER = 1.0
 
 
-class FlowControl:
-    """Pauses and resumes reading for one :class:`~ssmd.runtime.capture.Capture`."""
+class Reader(Protocol):
+    """A connection whose socket reads can be held."""
 
-    def __init__(self, capture: Capture, sink: Any) -> None:
+    def pause_reading(self) -> None: ...
+
+    def resume_reading(self, paused: float) -> None:
+        """Read again after a pause of ``paused`` seconds (which is not the venue's silence)."""
+        ...
+
+
+class FlowOwner(Protocol):
+    """What the flow control asks of its capture."""
+
+    @property
+    def venue(self) -> str: ...
+
+    @property
+    def stopping(self) -> bool: ...
+
+    @property
+    def readers(self) -> Sequence[Reader]: ...
+
+
+class FlowControl:
+    """Pauses and resumes reading for one capture (:class:`FlowOwner`)."""
+
+    def __init__(self, capture: FlowOwner, sink: Any) -> None:
         self.capture = capture
         self.sink = sink
         self.high_water = int(getattr(sink, "high_water", 0) or 0)
@@ -69,7 +90,7 @@ class FlowControl:
         if self.overflow:
             if q <= self.high_water // 2:
                 self.overflow = False
-                log.info("%s: sink drained; flow control on again", self.capture.connector.venue)
+                log.info("%s: sink drained; flow control on again", self.capture.venue)
             return
         if q >= self.high_water and not self.capture.stopping:
             self._pause()
@@ -78,10 +99,10 @@ class FlowControl:
         self.paused = True
         self.pauses += 1
         self._since = time.monotonic()
-        for c in self.capture.connections:
+        for c in self.capture.readers:
             c.pause_reading()
         self._task = asyncio.get_running_loop().create_task(
-            self._wait(), name=f"ssmd-{self.capture.connector.venue}-flow"
+            self._wait(), name=f"ssmd-{self.capture.venue}-flow"
         )
 
     async def _wait(self) -> None:
@@ -99,7 +120,7 @@ class FlowControl:
                     log.warning(
                         "%s: sink still behind after %.1fs (%d bytes queued); reading again, "
                         "its overflow policy applies",
-                        self.capture.connector.venue,
+                        self.capture.venue,
                         limit,
                         sink.queued_bytes,
                     )
@@ -119,14 +140,14 @@ class FlowControl:
         self.paused_seconds += dt
         self.longest = max(self.longest, dt)
         if read:
-            for c in self.capture.connections:
+            for c in self.capture.readers:
                 c.resume_reading(dt)
         if dt >= LOG_AFTER and now - self._logged >= 60.0:
             self._logged = now
             log.warning(
                 "%s: reading was paused %.1fs while the sink caught up "
                 "(%d pauses, %.1fs in all so far)",
-                self.capture.connector.venue,
+                self.capture.venue,
                 dt,
                 self.pauses,
                 self.paused_seconds,

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 
-from ssmd._core import Batch
 from ssmd.archive import ArchiveWriter
+from ssmd.core import Batch
 from ssmd.errors import SinkError
 
 __all__ = ["ArchiveSink", "MemorySink", "Sink"]

@@ -26,21 +26,23 @@ import logging
 import socket
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-from ssmd.connectors.base import ControlEvent, Session
 from ssmd.errors import ClassifiedError, ErrorClass, classify
 from ssmd.runtime.backoff import Backoff
 from ssmd.runtime.desired import SubscriptionState
+from ssmd.runtime.stats import ConnectionStats
 from ssmd.runtime.status import status_line, status_subject
+from ssmd.runtime.venue import Connector, ControlEvent, VenueSession
 from ssmd.runtime.watchdog import CONNECTION, HEARTBEAT, ActivityTracker, Stall
 
 if TYPE_CHECKING:
-    from ssmd.runtime.capture import Capture
+    from ssmd.core import Batch
+    from ssmd.runtime.metrics import Metrics
 
-__all__ = ["Connection"]
+__all__ = ["CaptureLink", "Connection"]
 
 log = logging.getLogger("ssmd.connect")
 
@@ -48,8 +50,6 @@ log = logging.getLogger("ssmd.connect")
 MAX_PENDING = 5000
 #: a connection that stayed up this long resets the backoff
 HEALTHY_AFTER = 10.0
-#: kinds that are not market data for the watchdog
-_NOT_DATA = frozenset(("status", "malformed"))
 _TEXT = WSMsgType.TEXT
 _BINARY = WSMsgType.BINARY
 _time_ns = time.time_ns
@@ -104,20 +104,58 @@ class _Listener(WSListener):
         self.conn.live_transport = None
 
 
+class CaptureLink(Protocol):
+    """What a :class:`Connection` asks of the capture that owns it; nothing else is shared."""
+
+    @property
+    def stopping(self) -> bool:
+        """The capture is shutting down: do not reconnect."""
+        ...
+
+    @property
+    def reading_paused(self) -> bool:
+        """Flow control holds every socket (the sink is behind): silence is ours."""
+        ...
+
+    def deliver(self, batch: Batch) -> list[tuple[str, int, int]]:
+        """Hand a core batch to the sink; returns its ``(subject, lines, bytes)`` for the counts."""
+        ...
+
+    def write_status(self, subject: str, line: bytes, msg_id: str) -> None:
+        """Hand one status line to the sink, in order with the data."""
+        ...
+
+    def fail(self, exc: BaseException) -> None:
+        """This connection cannot go on (a bug, a refused upgrade, a broken sink): stop."""
+        ...
+
+
 class Connection:
     """One shard of a venue capture, reconnected until the capture stops."""
 
-    def __init__(self, capture: Capture, index: int) -> None:
-        self.capture = capture
-        self.connector = capture.connector
-        self.config = capture.connector.config
+    def __init__(
+        self,
+        link: CaptureLink,
+        connector: Connector,
+        index: int,
+        *,
+        conn_prefix: str,
+        env: str,
+        stall_timeout: float,
+        backoff: Backoff,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.link = link
+        self.connector = connector
+        self.config = connector.config
         self.index = index
-        self.conn_id = f"{capture.conn_prefix}-{index}"
+        self.conn_id = f"{conn_prefix}-{index}"
+        self.env = env
         self._status_no = 0
-        self.venue = capture.connector.venue
-        self.processor = self.connector.new_processor(self.conn_id, capture.env)
+        self.venue = connector.venue
+        self.processor = connector.new_processor(self.conn_id, env)
         self.subs = SubscriptionState()
-        self.tracker = ActivityTracker(capture.stall_timeout)
+        self.tracker = ActivityTracker(stall_timeout)
         #: seconds within which the venue promises some frame (heartbeats), if it does
         self.heartbeat = self.connector.heartbeat_cadence()
         self._heard = 0.0  # last_rx last reported to the tracker's heartbeat key
@@ -125,8 +163,8 @@ class Connection:
         self.keys: dict[str, set[str]] = {}
         #: watchdog key -> status subject for lines about it
         self.key_subjects: dict[str, str] = {}
-        self.backoff = Backoff(base=capture.backoff_base, cap=capture.backoff_cap)
-        self.session: Session[Any] | None = None
+        self.backoff = backoff
+        self.session: VenueSession | None = None
         self.live_transport: WSTransport | None = None
         self.transport: WSTransport | None = None
         self.close_reason: str | None = None
@@ -143,7 +181,7 @@ class Connection:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._down_since: float | None = None
-        self.stats = capture.stats_for(self)
+        self.stats = ConnectionStats(self.venue, self.conn_id, metrics)
 
     # -- lifecycle -------------------------------------------------------
 
@@ -165,11 +203,11 @@ class Connection:
             raise
         except BaseException as exc:
             self.failed = exc
-            self.capture.connection_failed(self, exc)
+            self.link.fail(exc)
 
     async def _run(self) -> None:
         url = self.connector.ws_url
-        while not self.capture.stopping:
+        while not self.link.stopping:
             self.attempts += 1
             try:
                 # the TCP connect has no timeout of its own: bound the whole attempt
@@ -218,7 +256,7 @@ class Connection:
             await self._pause(delay)
 
     def _stopping(self) -> bool:
-        return self.capture.stopping
+        return self.link.stopping
 
     async def _pause(self, delay: float) -> None:
         self._wake.clear()
@@ -249,7 +287,7 @@ class Connection:
         self.close_reason = None
         if self.config.recv_buffer > 0:
             self._set_recv_buffer(transport, self.config.recv_buffer)
-        if self.capture.flow.paused:
+        if self.link.reading_paused:
             self.pause_reading()
         self.last_rx = self.connected_at = now
         self.connects += 1
@@ -289,7 +327,7 @@ class Connection:
             "disconnect",
             {"reason": reason, "uptime_ms": int(up * 1000), "instruments": len(self.subs)},
         )
-        if not self.capture.stopping:
+        if not self.link.stopping:
             log.warning("%s: disconnected (%s) after %.1fs", self.conn_id, reason, up)
         return up
 
@@ -313,7 +351,7 @@ class Connection:
         while not transport.is_disconnected:
             await asyncio.sleep(step)
             now = time.monotonic()
-            if self.capture.flow.paused:
+            if self.link.reading_paused:
                 continue  # not reading: silence is ours, not the venue's
             if now - self.last_rx > limit:
                 log.warning("%s: nothing received for %.0fs; reconnecting", self.conn_id, limit)
@@ -355,7 +393,7 @@ class Connection:
         try:
             self._process(frames, rxs)
         except Exception as exc:
-            self.capture.fail(exc)
+            self.link.fail(exc)
 
     def _process(self, frames: list[bytes], rxs: list[int]) -> None:
         now = time.monotonic()
@@ -364,15 +402,7 @@ class Connection:
         stats = self.stats
         stats.frames += len(frames)
         if len(batch):
-            sink = self.capture.sink
-            if sink.wants_groups:  # the bus: one message per subject
-                groups = batch.groups()
-                sink.write_batch(batch, groups)
-                stats.account(batch, [(s, n, len(b)) for s, b, n, _ in groups], self, now)
-            else:  # the archive: the lines as they are
-                sink.write_batch(batch, ())
-                stats.account(batch, batch.subjects(), self, now)
-            self.capture.flow.check()
+            stats.account(batch, self.link.deliver(batch), now)
         if batch.controls:
             self._controls(batch.controls)
         if batch.resyncs:
@@ -532,9 +562,7 @@ class Connection:
             insts = sorted(self.keys.get(st.key, ()))
             redo = self.redrive(insts)
             self.stats.stall("instrument")
-            subject = self.key_subjects.get(st.key) or status_subject(
-                self.capture.env, self.venue, st.key
-            )
+            subject = self.key_subjects.get(st.key) or status_subject(self.env, self.venue, st.key)
             self.record(
                 "stall",
                 {
@@ -557,7 +585,7 @@ class Connection:
 
     def check_stalls(self, now: float) -> None:
         self.drain()  # frames already received count (a starved loop is not a stall)
-        self.stats.settle(self)
+        self.settle()
         if self.live and now - self.connected_at >= self.tracker.bound:
             if self.heartbeat is not None and self.last_rx > self._heard:
                 self._heard = self.last_rx  # any frame from the venue is a heartbeat
@@ -568,15 +596,24 @@ class Connection:
                 stalls.sort(key=lambda s: s.key != CONNECTION)
                 self.on_stalls(stalls)
 
+    def settle(self) -> None:
+        """Fold the counts since the last tick into the totals and the watchdog."""
+        self.stats.settle(self.tracker, self.keys, self.key_subjects)
+
+    def publish(self, sink_queue: int) -> None:
+        """Settle, then move the counts into the Prometheus metrics."""
+        self.settle()
+        self.stats.publish(self.processor.counters(), self.pending, sink_queue)
+
     # -- status lines ----------------------------------------------------
 
     def record(self, event: str, detail: dict[str, Any], subject: str | None = None) -> None:
         """Write an ssmd status line into the sink, in order with the data."""
         self.drain()
-        subj = subject or status_subject(self.capture.env, self.venue, self.conn_id)
+        subj = subject or status_subject(self.env, self.venue, self.conn_id)
         detail = {"conn": self.conn_id, **detail}
         self._status_no += 1
-        self.capture.sink.write_status(
+        self.link.write_status(
             subj,
             status_line(event, self.conn_id, subj, detail),
             f"{self.conn_id}:s{self._status_no}",

@@ -146,56 +146,48 @@ class ModelTransport:
 
 async def _scenario(events: list[Any], cap: int) -> None:
     connector = create("kraken", {"max_per_connection": cap, "ws_url": "ws://127.0.0.1:9/v2"})
-    cap_ = Capture(connector, MemorySink(), writer="t", with_metrics=False)
     transports: dict[int, ModelTransport] = {}
-    orig = Capture._connection
 
-    def no_task(self: Capture, index: int) -> Connection:
-        before = len(self.connections)
-        Connection.start, saved = (lambda self: None), Connection.start  # type: ignore[method-assign]
-        try:
-            c = orig(self, index)
-        finally:
-            Connection.start = saved  # type: ignore[method-assign]
-        for new in self.connections[before:]:
-            t = transports[new.index] = ModelTransport()
-            new.opened(t)  # type: ignore[arg-type]
+    def model_connection(capture: Capture, index: int) -> Connection:
+        """A connection that never dials: it talks to a model of the venue."""
+        c = capture.build_connection(index)
+        t = transports[index] = ModelTransport()
+        c.opened(t)  # type: ignore[arg-type]
         return c
 
-    Capture._connection = no_task  # type: ignore[method-assign]
-    try:
-        for op, arg in events:
-            if op == "add":
-                cap_.add(arg)
-            elif op == "remove":
-                cap_.remove(arg)
-            elif op == "drop" and arg < len(cap_.connections):
-                c = cap_.connections[arg]
-                if c.transport is not None:
-                    c.closed()
-                    transports[arg] = ModelTransport()  # the venue forgets everything
-            elif op == "connect" and arg < len(cap_.connections):
-                c = cap_.connections[arg]
-                if c.transport is None:
-                    c.opened(transports[arg])  # type: ignore[arg-type]
-            elif op == "redrive":
-                for c in cap_.connections:
-                    c.redrive(arg)
-                    c.resync(arg)
-        for i, c in enumerate(cap_.connections):
+    cap_ = Capture(
+        connector, MemorySink(), writer="t", with_metrics=False, connection_factory=model_connection
+    )
+    for op, arg in events:
+        if op == "add":
+            cap_.add(arg)
+        elif op == "remove":
+            cap_.remove(arg)
+        elif op == "drop" and arg < len(cap_.connections):
+            c = cap_.connections[arg]
+            if c.transport is not None:
+                c.closed()
+                transports[arg] = ModelTransport()  # the venue forgets everything
+        elif op == "connect" and arg < len(cap_.connections):
+            c = cap_.connections[arg]
             if c.transport is None:
-                c.opened(transports[i])  # type: ignore[arg-type]
-        union: Counter[str] = Counter()
-        for i, c in enumerate(cap_.connections):
-            t = transports[i]
-            assert not t.violations, t.violations
-            for ch in connector.channels:
-                assert t.symbols(ch) == c.subs.desired
-            union.update(c.subs.desired)
-        assert set(union) == cap_.desired
-        assert all(n == 1 for n in union.values())
-    finally:
-        Capture._connection = orig  # type: ignore[method-assign]
+                c.opened(transports[arg])  # type: ignore[arg-type]
+        elif op == "redrive":
+            for c in cap_.connections:
+                c.redrive(arg)
+                c.resync(arg)
+    for i, c in enumerate(cap_.connections):
+        if c.transport is None:
+            c.opened(transports[i])  # type: ignore[arg-type]
+    union: Counter[str] = Counter()
+    for i, c in enumerate(cap_.connections):
+        t = transports[i]
+        assert not t.violations, t.violations
+        for ch in connector.channels:
+            assert t.symbols(ch) == c.subs.desired
+        union.update(c.subs.desired)
+    assert set(union) == cap_.desired
+    assert all(n == 1 for n in union.values())
 
 
 @settings(max_examples=150, deadline=None)
@@ -209,7 +201,7 @@ def test_status_lines_of_reconnect_are_in_the_sink() -> None:
         sink = MemorySink()
         connector = create("kraken", {"ws_url": "ws://127.0.0.1:9/v2"})
         capture = Capture(connector, sink, writer="t", with_metrics=False, env="test")
-        conn = Connection(capture, 0)
+        conn = capture.build_connection(0)
         conn.add(["BTC/USD"])
         conn.opened(ModelTransport())  # type: ignore[arg-type]
         conn.close_reason = "test"
