@@ -9,7 +9,9 @@ __all__ = [
     "ArchiveReader",
     "ArchiveWriter",
     "Batch",
+    "LineChunks",
     "Processor",
+    "ReadWarning",
     "__version__",
     "count_lines",
     "error_classes",
@@ -145,6 +147,44 @@ class ArchiveReader:
     ) -> ArchiveReader: ...
     def __iter__(self) -> Iterator[bytes]: ...
     def __next__(self) -> bytes: ...
+    @property
+    def warnings(self) -> list[ReadWarning]: ...
+
+@final
+class ReadWarning:
+    """What reading one file could not read, or that the file was skipped."""
+
+    def __new__(
+        cls,
+        file: str | PathLike[str],
+        reason: str,
+        *,
+        members_dropped: int = 0,
+        bytes_dropped: int = 0,
+        lines_dropped: int = 0,
+    ) -> ReadWarning: ...
+    @property
+    def file(self) -> str: ...
+    @property
+    def members_dropped(self) -> int: ...
+    @property
+    def bytes_dropped(self) -> int: ...
+    @property
+    def lines_dropped(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+
+@final
+class LineChunks:
+    """Chunks of complete lines of one gzip, zstd or plain file, skipping damage."""
+
+    def __new__(
+        cls, path: str | PathLike[str], *, codec: str = "gzip", verify: bool = True
+    ) -> LineChunks: ...
+    def __iter__(self) -> Iterator[bytes]: ...
+    def __next__(self) -> bytes: ...
+    @property
+    def warning(self) -> ReadWarning | None: ...
 
 def list_files(
     root: str | PathLike[str],
@@ -154,7 +194,9 @@ def list_files(
     *,
     include_parts: bool = False,
 ) -> list[str]: ...
-def count_lines(files: Sequence[str | PathLike[str]]) -> dict[str, int]: ...
+def count_lines(
+    files: Sequence[str | PathLike[str]],
+) -> tuple[dict[str, int], list[ReadWarning]]: ...
 def stamp_seq(
     seqs: Sequence[int],
     payloads: Sequence[bytes],

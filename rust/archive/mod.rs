@@ -12,6 +12,7 @@ mod line;
 mod lock;
 mod manifest;
 mod reader;
+mod recover;
 mod repair;
 mod stamp;
 mod time;
@@ -24,6 +25,10 @@ use std::path::Path;
 pub use line::{parse_envelope, parse_rx_seq, split_subject, Envelope, RxSeq, Seq};
 pub use manifest::{read_manifest, FileEntry, Gap, Manifest, MANIFEST_NAME};
 pub use reader::{count_lines, list_files, Counts, MergeReader, ReadFilter};
+pub use recover::{
+    open_lines, open_lines_with, Damage, FileCodec, Lines, MemberReader, Piece, ReadWarning,
+    MAX_LINE_BYTES, VERIFY_MEMBER_BYTES,
+};
 pub use repair::{scan_file, ScanResult};
 pub use stamp::{stamp, Stamped};
 pub use time::Date;
@@ -160,5 +165,7 @@ impl ArchiveError {
 /// Result of archive operations.
 pub type Result<T> = std::result::Result<T, ArchiveError>;
 
+#[cfg(test)]
+mod recover_tests;
 #[cfg(test)]
 mod tests;

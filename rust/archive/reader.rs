@@ -6,16 +6,16 @@
 //! opened lazily: a file whose manifest says its smallest `rx` is later
 //! than every line still to merge stays closed, so a month of files costs
 //! a handful of open decoders, not thousands.
-use super::line::{parse_envelope, parse_rx_seq, split_subject};
+use super::line::{parse_envelope, split_subject};
 use super::manifest::{read_manifest_in, Manifest};
-use super::repair::date_dirs;
+use super::recover::{open_lines, Damage, Lines, ReadWarning};
+use super::repair::{date_dirs, same_file};
 use super::time::Date;
 use super::{ArchiveError, Codec, Result};
 use crate::subject;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
-use std::fs::{self, File};
-use std::io::{BufRead, BufReader};
+use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Archive files under `root` (all venues, or one), with dates in
@@ -133,19 +133,18 @@ impl ReadFilter {
 
     #[inline]
     fn check(&self, line: &[u8]) -> Check {
-        let Some(head) = parse_rx_seq(line) else {
+        // Every line yielded is a whole envelope line: the same rule as
+        // `count_lines` and `scan_file`, so they agree on what is readable.
+        let Some(env) = parse_envelope(line) else {
             return Check::Bad;
         };
-        let rx = head.rx;
+        let rx = env.rx;
         if self.rx_from.is_some_and(|f| rx < f) || self.rx_to.is_some_and(|t| rx >= t) {
             return Check::Skip;
         }
         if self.kinds.is_none() && self.instruments.is_none() {
             return Check::Keep(rx);
         }
-        let Some(env) = parse_envelope(line) else {
-            return Check::Bad;
-        };
         let Some((kind, inst)) = split_subject(env.subj) else {
             return Check::Skip;
         };
@@ -158,74 +157,86 @@ impl ReadFilter {
     }
 }
 
-/// A decompressing line stream over one archive file.
-fn open_decoder(path: &Path) -> Result<(Box<dyn BufRead + Send>, bool)> {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or_default();
-    let (codec, _, part) = Codec::of_file_name(name)
-        .ok_or_else(|| ArchiveError::Config(format!("not an archive file: {}", path.display())))?;
-    let file = File::open(path).map_err(|e| ArchiveError::io_path("opening", path, e))?;
-    let inner = BufReader::with_capacity(128 << 10, file);
-    let reader: Box<dyn BufRead + Send> = match codec {
-        Codec::Gzip => Box::new(BufReader::with_capacity(
-            256 << 10,
-            flate2::bufread::MultiGzDecoder::new(inner),
-        )),
-        Codec::Zstd => Box::new(BufReader::with_capacity(
-            256 << 10,
-            zstd::stream::read::Decoder::with_buffer(inner)
-                .map_err(|e| ArchiveError::io_path("opening", path, e))?,
-        )),
-    };
-    Ok((reader, part))
-}
-
 struct Stream {
     path: PathBuf,
-    reader: Box<dyn BufRead + Send>,
-    /// A `.part` file: a torn tail ends the stream quietly.
-    part: bool,
+    lines: Lines,
     line: Vec<u8>,
     lineno: u64,
+    bad: BadLines,
+}
+
+/// Lines that are not envelope lines, for the warning.
+#[derive(Default)]
+struct BadLines {
+    count: u64,
+    first: u64,
+}
+
+impl BadLines {
+    fn add(&mut self, lineno: u64) {
+        if self.count == 0 {
+            self.first = lineno;
+        }
+        self.count += 1;
+    }
+
+    /// Add them to the file's damage record.
+    fn record(&self, d: &mut Damage) {
+        if self.count > 0 {
+            d.lines += self.count;
+            d.note(format!(
+                "{} line{} not an envelope line (first: line {})",
+                self.count,
+                if self.count == 1 { " is" } else { "s are" },
+                self.first
+            ));
+        }
+    }
 }
 
 impl Stream {
     /// Read up to the next line that passes `filter`; its rx, or `None` at
     /// the end of the file.
-    fn advance(&mut self, filter: &ReadFilter) -> Result<Option<u64>> {
+    fn advance(&mut self, filter: &ReadFilter) -> Option<u64> {
         loop {
-            self.line.clear();
-            let n = match self.reader.read_until(b'\n', &mut self.line) {
-                Ok(n) => n,
-                Err(_) if self.part => return Ok(None),
-                Err(e) => return Err(ArchiveError::io_path("reading", &self.path, e)),
-            };
-            if n == 0 {
-                return Ok(None);
+            if !self.lines.next_line(&mut self.line) {
+                return None;
             }
             self.lineno += 1;
-            if self.line.last() != Some(&b'\n') {
-                if self.part {
-                    return Ok(None);
-                }
-                return Err(self.corrupt("last line is not terminated"));
-            }
+            let n = self.line.len();
             match filter.check(&self.line[..n - 1]) {
-                Check::Keep(rx) => return Ok(Some(rx)),
+                Check::Keep(rx) => return Some(rx),
                 Check::Skip => {}
-                Check::Bad => return Err(self.corrupt("not an envelope line")),
+                Check::Bad => self.bad.add(self.lineno),
             }
         }
     }
 
-    fn corrupt(&self, what: &str) -> ArchiveError {
-        ArchiveError::Corrupt {
-            path: self.path.display().to_string(),
-            reason: format!("line {}: {what}", self.lineno),
-        }
+    /// What reading the file lost, once it is read to its end.
+    fn warning(&mut self) -> Option<ReadWarning> {
+        self.bad.record(self.lines.damage_mut());
+        ReadWarning::from_damage(&self.path, &self.lines.source().damage)
     }
+}
+
+/// The set of listed files, to tell whether a finalized `.part` file's
+/// final name is read anyway.
+fn listed_set(files: &[PathBuf]) -> HashSet<PathBuf> {
+    files.iter().cloned().collect()
+}
+
+/// `files` without the `.part` files whose final name is listed too and is
+/// the same file (a finalize interrupted between link and unlink).
+fn without_twins(files: &[PathBuf]) -> Vec<PathBuf> {
+    let set = listed_set(files);
+    files
+        .iter()
+        .filter(|p| {
+            let is_part = p.extension().is_some_and(|e| e == "part");
+            !(is_part && set.contains(&p.with_extension("")) && same_file(p, &p.with_extension("")))
+        })
+        .cloned()
+        .collect()
 }
 
 struct Pending {
@@ -242,6 +253,8 @@ pub struct MergeReader {
     pending: Vec<Pending>,
     streams: Vec<Option<Stream>>,
     heap: BinaryHeap<Reverse<(u64, usize)>>,
+    listed: HashSet<PathBuf>,
+    warnings: Vec<ReadWarning>,
 }
 
 impl std::fmt::Debug for MergeReader {
@@ -257,6 +270,7 @@ impl MergeReader {
     /// Prepare to merge `files`. Files whose manifest range lies outside
     /// the filter's rx range are skipped without being opened.
     pub fn open(files: &[PathBuf], filter: ReadFilter) -> Result<MergeReader> {
+        let files = without_twins(files);
         let mut manifests: HashMap<PathBuf, Option<Manifest>> = HashMap::new();
         let mut pending = Vec::with_capacity(files.len());
         for (order, path) in files.iter().enumerate() {
@@ -291,6 +305,8 @@ impl MergeReader {
                 .collect(),
             streams: Vec::new(),
             heap: BinaryHeap::new(),
+            listed: listed_set(&files),
+            warnings: Vec::new(),
         })
     }
 
@@ -304,17 +320,27 @@ impl MergeReader {
                 }
             }
             let p = self.pending.pop().expect("peeked above");
-            let (reader, part) = open_decoder(&p.path)?;
+            let listed = &self.listed;
+            let lines = match open_lines(&p.path, None, &|q| listed.contains(q)) {
+                Ok(Some(lines)) => lines,
+                Ok(None) => continue,
+                Err(w) => {
+                    self.warnings.push(w);
+                    continue;
+                }
+            };
             let mut s = Stream {
                 path: p.path,
-                reader,
-                part,
+                lines,
                 line: Vec::new(),
                 lineno: 0,
+                bad: BadLines::default(),
             };
-            if let Some(rx) = s.advance(&self.filter)? {
+            if let Some(rx) = s.advance(&self.filter) {
                 self.heap.push(Reverse((rx, self.streams.len())));
                 self.streams.push(Some(s));
+            } else {
+                self.warnings.extend(s.warning());
             }
         }
         Ok(())
@@ -339,12 +365,21 @@ impl MergeReader {
             let s = slot.as_mut().expect("a stream in the heap is open");
             out.extend_from_slice(&s.line);
             n += 1;
-            match s.advance(&self.filter)? {
+            match s.advance(&self.filter) {
                 Some(rx) => self.heap.push(Reverse((rx, id))),
-                None => *slot = None,
+                None => {
+                    self.warnings.extend(s.warning());
+                    *slot = None;
+                }
             }
         }
         Ok(n)
+    }
+
+    /// Warnings so far, one per file that lost content or was skipped, in
+    /// the order found (a file's warning comes once it is read to its end).
+    pub fn warnings(&self) -> &[ReadWarning] {
+        &self.warnings
     }
 
     /// Files currently open (decoders alive), for diagnostics.
@@ -365,44 +400,48 @@ pub struct Counts {
     pub lines: u64,
     pub by_subject: BTreeMap<String, u64>,
     pub by_kind: BTreeMap<String, u64>,
+    /// Files that lost content or were skipped.
+    pub warnings: Vec<ReadWarning>,
 }
 
-/// Count the lines of `files` per subject and per kind (no merge, no
-/// filter). Lines whose subject has no `.json.{kind}` count under kind `""`.
+/// Count the readable lines of `files` per subject and per kind (no merge,
+/// no filter), skipping damage as the reader does. Lines whose subject has
+/// no `.json.{kind}` count under kind `""`.
 pub fn count_lines(files: &[PathBuf]) -> Result<Counts> {
+    let files = without_twins(files);
+    let listed = listed_set(&files);
     let mut subjects: HashMap<Vec<u8>, u64> = HashMap::new();
-    let mut total = 0;
-    for path in files {
-        let (mut reader, part) = open_decoder(path)?;
-        let mut line = Vec::new();
-        let mut lineno = 0u64;
-        loop {
-            line.clear();
-            let n = match reader.read_until(b'\n', &mut line) {
-                Ok(n) => n,
-                Err(_) if part => break,
-                Err(e) => return Err(ArchiveError::io_path("reading", path, e)),
-            };
-            if n == 0 || (part && line.last() != Some(&b'\n')) {
-                break;
+    let mut counts = Counts::default();
+    let mut line = Vec::new();
+    for path in &files {
+        let mut lines = match open_lines(path, None, &|q| listed.contains(q)) {
+            Ok(Some(l)) => l,
+            Ok(None) => continue,
+            Err(w) => {
+                counts.warnings.push(w);
+                continue;
             }
+        };
+        let mut bad = BadLines::default();
+        let mut lineno = 0u64;
+        while lines.next_line(&mut line) {
             lineno += 1;
-            let env = parse_envelope(&line).ok_or_else(|| ArchiveError::Corrupt {
-                path: path.display().to_string(),
-                reason: format!("line {lineno}: not an envelope line"),
-            })?;
+            let Some(env) = parse_envelope(&line) else {
+                bad.add(lineno);
+                continue;
+            };
             if let Some(c) = subjects.get_mut(env.subj) {
                 *c += 1;
             } else {
                 subjects.insert(env.subj.to_vec(), 1);
             }
-            total += 1;
+            counts.lines += 1;
         }
+        bad.record(lines.damage_mut());
+        counts
+            .warnings
+            .extend(ReadWarning::from_damage(path, &lines.source().damage));
     }
-    let mut counts = Counts {
-        lines: total,
-        ..Counts::default()
-    };
     for (subj, n) in subjects {
         let kind = split_subject(&subj).map_or(&b""[..], |(k, _)| k);
         *counts

@@ -10,12 +10,17 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 
 use super::errors::archive_err;
-use crate::archive::{self, ArchiveError, Codec, Date, MergeReader, ReadFilter, WriterConfig};
+use crate::archive::{
+    self, open_lines_with, ArchiveError, Codec, Date, FileCodec, Lines, MergeReader, ReadFilter,
+    WriterConfig,
+};
 use crate::error::Error;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ArchiveWriter>()?;
     m.add_class::<ArchiveReader>()?;
+    m.add_class::<ReadWarning>()?;
+    m.add_class::<LineChunks>()?;
     m.add_function(wrap_pyfunction!(list_files, m)?)?;
     m.add_function(wrap_pyfunction!(count_lines, m)?)?;
     m.add_function(wrap_pyfunction!(stamp_seq, m)?)?;
@@ -237,6 +242,175 @@ impl ArchiveReader {
             .map_err(|e| to_py(py, &e))?;
         Ok((n > 0).then(|| PyBytes::new(py, &buf)))
     }
+
+    /// Files that lost content or were skipped so far, one warning each,
+    /// in the order found (a file's comes once it is read to its end).
+    #[getter]
+    fn warnings(&self) -> Vec<ReadWarning> {
+        lock(&self.inner)
+            .warnings()
+            .iter()
+            .map(ReadWarning::from)
+            .collect()
+    }
+}
+
+/// What reading one file could not read (or that it skipped the file).
+#[pyclass(module = "ssmd._core", frozen, eq, get_all)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReadWarning {
+    /// The file.
+    file: String,
+    /// gzip members (zstd frames) dropped.
+    members_dropped: u64,
+    /// Compressed bytes skipped.
+    bytes_dropped: u64,
+    /// Lines dropped (partial, over-long or not envelope lines).
+    lines_dropped: u64,
+    /// What happened.
+    reason: String,
+}
+
+impl From<&archive::ReadWarning> for ReadWarning {
+    fn from(w: &archive::ReadWarning) -> ReadWarning {
+        ReadWarning {
+            file: w.path.to_string_lossy().into_owned(),
+            members_dropped: w.members,
+            bytes_dropped: w.bytes,
+            lines_dropped: w.lines,
+            reason: w.reason.clone(),
+        }
+    }
+}
+
+impl ReadWarning {
+    fn to_rust(&self) -> archive::ReadWarning {
+        archive::ReadWarning {
+            path: PathBuf::from(&self.file),
+            members: self.members_dropped,
+            bytes: self.bytes_dropped,
+            lines: self.lines_dropped,
+            reason: self.reason.clone(),
+        }
+    }
+}
+
+#[pymethods]
+impl ReadWarning {
+    #[new]
+    #[pyo3(signature = (file, reason, *, members_dropped = 0, bytes_dropped = 0, lines_dropped = 0))]
+    fn new(
+        file: PathBuf,
+        reason: String,
+        members_dropped: u64,
+        bytes_dropped: u64,
+        lines_dropped: u64,
+    ) -> Self {
+        ReadWarning {
+            file: file.to_string_lossy().into_owned(),
+            members_dropped,
+            bytes_dropped,
+            lines_dropped,
+            reason,
+        }
+    }
+
+    /// `{file}: {reason} (dropped …)`.
+    fn __str__(&self) -> String {
+        self.to_rust().message()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "ReadWarning(file={:?}, reason={:?}, members_dropped={}, bytes_dropped={}, lines_dropped={})",
+            self.file, self.reason, self.members_dropped, self.bytes_dropped, self.lines_dropped
+        )
+    }
+}
+
+/// Iterates over the lines of one file of any layout (gzip, zstd or plain
+/// text), skipping damage as the archive reader does: `bytes` chunks of
+/// complete `\n`-terminated lines (a last line without a newline gets one).
+/// `verify=False` hands each member out as it decodes instead of after its
+/// checksum passed, so a damaged member keeps the lines decoded before the
+/// damage. `warning` is set once the file is read to its end, if it lost
+/// content.
+#[pyclass(module = "ssmd._core")]
+pub struct LineChunks {
+    inner: Mutex<LinesState>,
+}
+
+struct LinesState {
+    path: PathBuf,
+    lines: Option<Lines>,
+    warning: Option<archive::ReadWarning>,
+}
+
+#[pymethods]
+impl LineChunks {
+    #[new]
+    #[pyo3(signature = (path, *, codec = "gzip", verify = true))]
+    fn new(py: Python<'_>, path: PathBuf, codec: &str, verify: bool) -> PyResult<Self> {
+        let codec = match codec {
+            "plain" => FileCodec::Plain,
+            c => Codec::parse(c).map(FileCodec::from).ok_or_else(|| {
+                config_error(
+                    py,
+                    format!("unknown codec {c:?}: use \"gzip\", \"zstd\" or \"plain\""),
+                )
+            })?,
+        };
+        let limit = if verify {
+            archive::VERIFY_MEMBER_BYTES
+        } else {
+            0
+        };
+        let opened = py.allow_threads(|| open_lines_with(&path, Some(codec), &|_| false, limit));
+        let (lines, warning) = match opened {
+            Ok(l) => (l, None),
+            Err(w) => (None, Some(w)),
+        };
+        Ok(LineChunks {
+            inner: Mutex::new(LinesState {
+                path,
+                lines,
+                warning,
+            }),
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        let mut buf = Vec::new();
+        py.allow_threads(|| {
+            let mut st = lock(&self.inner);
+            let LinesState {
+                path,
+                lines,
+                warning,
+            } = &mut *st;
+            let Some(src) = lines.as_mut() else { return };
+            let mut line = Vec::new();
+            while buf.len() < CHUNK_MAX_BYTES / 8 {
+                if !src.next_line(&mut line) {
+                    *warning = archive::ReadWarning::from_damage(path, &src.source().damage);
+                    *lines = None;
+                    break;
+                }
+                buf.extend_from_slice(&line);
+            }
+        });
+        (!buf.is_empty()).then(|| PyBytes::new(py, &buf))
+    }
+
+    /// What reading the file lost (set at its end), or why it was skipped.
+    #[getter]
+    fn warning(&self) -> Option<ReadWarning> {
+        lock(&self.inner).warning.as_ref().map(ReadWarning::from)
+    }
 }
 
 fn parse_date(py: Python<'_>, what: &str, s: Option<&str>) -> PyResult<Option<Date>> {
@@ -269,13 +443,18 @@ fn list_files(
         .collect())
 }
 
-/// Lines per subject over `files`.
+/// Readable lines per subject over `files`, and the warnings of files
+/// that lost content or were skipped.
 #[pyfunction]
-fn count_lines(py: Python<'_>, files: Vec<PathBuf>) -> PyResult<HashMap<String, u64>> {
+fn count_lines(
+    py: Python<'_>,
+    files: Vec<PathBuf>,
+) -> PyResult<(HashMap<String, u64>, Vec<ReadWarning>)> {
     let counts = py
         .allow_threads(|| archive::count_lines(&files))
         .map_err(|e| to_py(py, &e))?;
-    Ok(counts.by_subject.into_iter().collect())
+    let warnings = counts.warnings.iter().map(ReadWarning::from).collect();
+    Ok((counts.by_subject.into_iter().collect(), warnings))
 }
 
 /// Envelope lines of bus messages with their stream sequence stamped in

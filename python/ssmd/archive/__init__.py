@@ -9,7 +9,13 @@ A thin facade over the Rust writer and reader of :mod:`ssmd._core`:
   file in the day's ``manifest.json``. Opening a writer repairs the
   ``.part`` files a crashed run of the same writer left behind.
 * :class:`ArchiveReader` merges files in ``rx`` order and yields ``bytes``
-  chunks of complete lines; :func:`iter_lines` yields single lines.
+  chunks of complete lines; :func:`iter_lines` yields single lines. Both
+  read every intact gzip member (zstd frame) of every file and skip damage
+  to the next member: each file that lost content, or that was skipped (not
+  a regular file), gives one :class:`ReadWarning` (file, members, bytes and
+  lines dropped, reason), logged on the ``ssmd.archive`` logger or handed to
+  ``on_warning``. Open ``.part`` files are read up to their last complete
+  member. :func:`count_lines` counts by the same rules.
 * :func:`iter_legacy_lines` reads archives of the original ssmd
   (``{root}/{feed}/{stream}/{YYYY-MM-DD}/{HHMM}.jsonl.gz``, raw venue
   messages) through the core into the same envelope lines, ``rx`` taken from
@@ -36,7 +42,7 @@ from typing import Any
 
 import orjson
 
-from ssmd._core import ArchiveReader, ArchiveWriter, count_lines, list_files
+from ssmd._core import ArchiveReader, ArchiveWriter, LineChunks, ReadWarning, list_files
 from ssmd.archive.legacy import (
     LegacyFile,
     count_legacy_files,
@@ -44,6 +50,7 @@ from ssmd.archive.legacy import (
     is_legacy_layout,
     iter_legacy_lines,
 )
+from ssmd.archive.reading import OnWarning, chunks, count_lines, warn
 from ssmd.errors import ConfigError, SinkError
 
 __all__ = [
@@ -51,7 +58,11 @@ __all__ = [
     "ArchiveReader",
     "ArchiveWriter",
     "LegacyFile",
+    "LineChunks",
+    "OnWarning",
+    "ReadWarning",
     "archive_dir",
+    "chunks",
     "count_legacy_files",
     "count_lines",
     "find_legacy_files",
@@ -61,6 +72,7 @@ __all__ = [
     "list_files",
     "parse_date",
     "read_manifest",
+    "warn",
 ]
 
 #: Archive root when neither ``--dir`` nor ``SSMD_ARCHIVE_DIR`` is given.
@@ -109,15 +121,19 @@ def iter_lines(
     *,
     rx_from: int | None = None,
     rx_to: int | None = None,
+    on_warning: OnWarning | None = None,
 ) -> Iterator[bytes]:
     """Envelope lines (without their newline) of the archive in ``rx`` order.
 
-    Files are chosen by venue and date directory (``date_from..=date_to``);
-    ``kinds``/``instruments`` filter on the subject (instruments as in the
-    subject, ``BTC_USD``, or as the venue spells them, ``BTC/USD``) and
-    ``rx_from <= rx < rx_to`` on the receive time in ns.
+    Files are chosen by venue and date directory (``date_from..=date_to``),
+    open ``.part`` files included; ``kinds``/``instruments`` filter on the
+    subject (instruments as in the subject, ``BTC_USD``, or as the venue
+    spells them, ``BTC/USD``) and ``rx_from <= rx < rx_to`` on the receive
+    time in ns. Damage is skipped (see the module docstring): each file that
+    lost content gives a :class:`ReadWarning` to ``on_warning`` (default:
+    logged on ``ssmd.archive``).
     """
-    files = list_files(root, venue, _date_str(date_from), _date_str(date_to))
+    files = list_files(root, venue, _date_str(date_from), _date_str(date_to), include_parts=True)
     reader = ArchiveReader(
         files,
         kinds=None if kinds is None else list(kinds),
@@ -125,7 +141,7 @@ def iter_lines(
         rx_from=rx_from,
         rx_to=rx_to,
     )
-    for chunk in reader:
+    for chunk in chunks(reader, on_warning):
         lines = chunk.split(b"\n")
         lines.pop()  # every chunk ends with a newline
         yield from lines

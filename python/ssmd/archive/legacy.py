@@ -33,30 +33,36 @@ window (``-01``, ``-02``, …) continue the numbering of the file before them.
 Files of the same window start (several streams or venues) are merged by
 ``rx``; windows follow each other in time.
 
-A file that cannot be read to its end (truncated or corrupt gzip, I/O
-error) yields the complete lines that decompressed cleanly; a warning on
-the ``ssmd.archive`` logger names the file, the error and the partial line
-dropped, and reading goes on with the next file.
+Damage is handled by the same Rust reader as the ssmd layout
+(:class:`~ssmd._core.LineChunks`): every intact gzip member is read and a
+bad one is skipped to the next member. Unlike the ssmd layout, whose members
+are small and each checked before any of its lines is used, a member of an
+original file (often the whole file) is used as it decodes, so a truncated
+or corrupt member keeps the complete lines decoded before the damage. Each
+file that lost content
+gives one :class:`~ssmd._core.ReadWarning` to ``on_warning`` (default:
+logged on ``ssmd.archive``); reading goes on with the rest of the file and
+the next files. A name of the layout that is not a regular file (a FIFO, a
+directory, a dangling symlink) is skipped, never opened, with a warning.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import gzip
 import heapq
-import io
 import itertools
 import logging
 import operator
 import os
 import re
-import zlib
+import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ssmd._core import list_files, subject_token
+from ssmd._core import LineChunks, ReadWarning, list_files, subject_token
+from ssmd.archive.reading import OnWarning, warn
 from ssmd.core import Processor
 from ssmd.errors import ConfigError
 
@@ -92,7 +98,6 @@ BATCH_LINES = 2000
 _NAME = re.compile(r"([01]\d|2[0-3])([0-5]\d)(?:-(\d{1,4}))?\.jsonl(\.gz)?")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SSMD_NAME = re.compile(r"\d{4}-.+\.jsonl\.(gz|zst)(\.part)?")
-_READ_SIZE = 1 << 16
 _EPOCH = dt.date(1970, 1, 1)
 _NS_PER_DAY = 86_400 * 10**9
 _NS_PER_MIN = 60 * 10**9
@@ -162,7 +167,11 @@ def _dirs(path: Path) -> list[os.DirEntry[str]]:
 
 
 def _scan(
-    root: Path, venue: str | None, first: dt.date | None, last: dt.date | None
+    root: Path,
+    venue: str | None,
+    first: dt.date | None,
+    last: dt.date | None,
+    on_warning: OnWarning | None = None,
 ) -> Iterator[LegacyFile]:
     """Legacy files in directory order (feed, stream, date, name), lazily."""
     for feed in _dirs(root):
@@ -179,13 +188,34 @@ def _scan(
                     continue
                 if (first is not None and day < first) or (last is not None and day > last):
                     continue
-                yield from _day_files(Path(day_dir.path), feed_venue, stream.name, day)
+                yield from _day_files(Path(day_dir.path), feed_venue, stream.name, day, on_warning)
 
 
-def _day_files(path: Path, venue: str, stream: str, day: dt.date) -> Iterator[LegacyFile]:
+def _regular(entry: os.DirEntry[str], on_warning: OnWarning | None) -> bool:
+    """Whether a file of the layout is a regular file (following symlinks); warns when not."""
+    try:
+        mode = entry.stat().st_mode
+    except OSError as exc:
+        what = "a symbolic link to nothing" if entry.is_symlink() else str(exc.strerror or exc)
+        reason = f"skipped: {what}"
+    else:
+        if stat.S_ISREG(mode):
+            return True
+        kinds = {stat.S_ISFIFO: "a FIFO", stat.S_ISDIR: "a directory", stat.S_ISSOCK: "a socket"}
+        what = next((k for test, k in kinds.items() if test(mode)), "not a regular file")
+        reason = f"skipped: {what}"
+    (warn if on_warning is None else on_warning)(ReadWarning(entry.path, reason))
+    return False
+
+
+def _day_files(
+    path: Path, venue: str, stream: str, day: dt.date, on_warning: OnWarning | None
+) -> Iterator[LegacyFile]:
     try:
         with os.scandir(path) as it:
-            names = sorted(e.name for e in it if e.is_file())
+            names = sorted(
+                e.name for e in it if _NAME.fullmatch(e.name) and _regular(e, on_warning)
+            )
     except OSError as exc:
         _log.warning("%s: cannot list: %s", path, exc.strerror or exc)
         return
@@ -214,12 +244,16 @@ def find_legacy_files(
     venue: str | None = None,
     date_from: DateArg | None = None,
     date_to: DateArg | None = None,
+    *,
+    on_warning: OnWarning | None = None,
 ) -> list[LegacyFile]:
     """The original-layout files under ``root``, sorted by window start.
 
     ``venue`` accepts any feed spelling (``kraken_futures``…); dates select
     the date directories ``date_from..=date_to``. Ties (several streams or
     venues in one window) are ordered by venue, stream and collision suffix.
+    A name of the layout that is not a regular file gives a warning to
+    ``on_warning`` and is left out.
     """
     base = Path(root)
     if not base.is_dir():
@@ -227,7 +261,7 @@ def find_legacy_files(
     canonical = None if venue is None else legacy_venue(venue)
     first = None if date_from is None else _parse_date(date_from)
     last = None if date_to is None else _parse_date(date_to)
-    files = list(_scan(base, canonical, first, last))
+    files = list(_scan(base, canonical, first, last, on_warning))
     files.sort(key=lambda f: (f.window_start_ns, f.venue, f.stream, f.part))
     return files
 
@@ -242,9 +276,13 @@ def is_legacy_layout(root: PathArg) -> bool:
     base = Path(root)
     if not base.is_dir() or _has_ssmd_files(base):
         return False
-    if next(_scan(base, None, None, None), None) is None:
+    if next(_scan(base, None, None, None, _ignore), None) is None:
         return False
     return not list_files(base, include_parts=True)
+
+
+def _ignore(_: ReadWarning) -> None:
+    """Warnings while only guessing the layout: the read that follows reports them."""
 
 
 def _has_ssmd_files(root: Path) -> bool:
@@ -262,53 +300,25 @@ def _has_ssmd_files(root: Path) -> bool:
     return False
 
 
-def _raw_lines(f: LegacyFile) -> Iterator[bytes]:
-    """The file's lines without their newline; a clean final line lacking one too."""
-    complete = 0
-    pending: list[bytes] = []  # the start of a line not ended yet
-    try:
-        fh: gzip.GzipFile | io.BufferedReader = (
-            gzip.GzipFile(f.path, "rb") if f.compressed else open(f.path, "rb")  # noqa: SIM115
-        )
-    except OSError as exc:
-        _log.warning("%s: cannot open: %s; skipped", f.path, exc.strerror or exc)
-        return
-    with fh:
-        while True:
-            try:
-                # read1: one underlying read, so what decompressed before an
-                # error was returned by an earlier call and is never lost.
-                chunk = fh.read1(_READ_SIZE)
-            except (OSError, EOFError, zlib.error) as exc:
-                partial = sum(map(len, pending))
-                detail = f"; dropped a partial line of {partial} bytes" if partial else ""
-                _log.warning(
-                    "%s: read stopped after %d complete lines: %s%s",
-                    f.path,
-                    complete,
-                    exc,
-                    detail,
-                )
-                return
-            if not chunk:
-                break
-            if b"\n" not in chunk:
-                pending.append(chunk)
-                continue
-            if pending:
-                pending.append(chunk)
-                chunk = b"".join(pending)
-            lines = chunk.split(b"\n")
-            pending = [lines.pop()]
-            complete += len(lines)
-            yield from lines
-    tail = b"".join(pending)
-    if tail:
-        yield tail
+def _raw_lines(f: LegacyFile, on_warning: OnWarning | None) -> Iterator[bytes]:
+    """The file's lines without their newline, damage skipped (see the module docstring)."""
+    # verify=False: members are handed out as they decode, so a damaged one
+    # keeps the lines before the damage (the original files often hold one
+    # member for the whole file).
+    reader = LineChunks(f.path, codec="gzip" if f.compressed else "plain", verify=False)
+    for chunk in reader:
+        lines = chunk.split(b"\n")
+        lines.pop()  # every chunk ends with a newline
+        yield from lines
+    if reader.warning is not None:
+        (warn if on_warning is None else on_warning)(reader.warning)
 
 
 def _envelopes(
-    files: list[LegacyFile], processor: Processor, seen: list[int] | None = None
+    files: list[LegacyFile],
+    processor: Processor,
+    on_warning: OnWarning | None,
+    seen: list[int] | None = None,
 ) -> Iterator[bytes]:
     """Envelope lines of consecutive files of one stream and window, in order.
 
@@ -318,7 +328,7 @@ def _envelopes(
     for f in files:
         frames: list[bytes] = []
         rxs: list[int] = []
-        for line in _raw_lines(f):
+        for line in _raw_lines(f, on_warning):
             if line.endswith(b"\r"):
                 line = line[:-1]  # CRLF line ends
             if line.strip():
@@ -396,6 +406,7 @@ def iter_legacy_lines(
     rx_from: int | None = None,
     rx_to: int | None = None,
     env: str = "prod",
+    on_warning: OnWarning | None = None,
 ) -> Iterator[bytes]:
     """Envelope lines (without their newline) of an original-layout archive, in ``rx`` order.
 
@@ -406,8 +417,9 @@ def iter_legacy_lines(
     module docstring), so an instant selects at the window's granularity.
     ``env`` is the subject prefix. Streams lazily: at most one
     :data:`BATCH_LINES` batch per file of the current window is in memory.
+    Damage is skipped; warnings go to ``on_warning`` (default: logged).
     """
-    files = find_legacy_files(root, venue, date_from, date_to)
+    files = find_legacy_files(root, venue, date_from, date_to, on_warning=on_warning)
     keep = _Filter(kinds, instruments, rx_from, rx_to)
     processors: dict[tuple[str, str], Processor] = {}
     for start, window in itertools.groupby(files, key=operator.attrgetter("window_start_ns")):
@@ -421,7 +433,7 @@ def iter_legacy_lines(
                 proc = processors[ven, stream] = Processor(
                     ven, parts_list[0].conn, env, replay=True
                 )
-            sources.append(keep(_envelopes(parts_list, proc)))
+            sources.append(keep(_envelopes(parts_list, proc, on_warning)))
         merged = sources[0] if len(sources) == 1 else heapq.merge(*sources, key=_first)
         for _, line in merged:
             yield line
@@ -432,7 +444,7 @@ def _first(item: tuple[int, bytes]) -> int:
 
 
 def count_legacy_files(
-    files: Iterable[LegacyFile], *, env: str = "prod"
+    files: Iterable[LegacyFile], *, env: str = "prod", on_warning: OnWarning | None = None
 ) -> Iterator[tuple[LegacyFile, int, Counter[str]]]:
     """``(file, lines, envelope lines per subject)`` for each file, by reading it.
 
@@ -448,7 +460,7 @@ def count_legacy_files(
             proc = processors[f.venue, f.stream] = Processor(f.venue, f.conn, env, replay=True)
         seen = [0]
         subjects: Counter[str] = Counter()
-        for line in _envelopes([f], proc, seen):
+        for line in _envelopes([f], proc, on_warning, seen):
             at = line.index(b',"subj":"') + 9
             subjects[line[at : line.index(b'"', at)].decode()] += 1
         yield f, seen[0], subjects

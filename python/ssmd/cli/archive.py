@@ -2,6 +2,9 @@
 
 Both commands also read archives of the original ssmd (``--legacy``, or on
 their own when a directory holds nothing else): see :mod:`ssmd.archive.legacy`.
+Damaged files are read up to and past the damage; each file that lost
+content prints one ``ssmd: warning: …`` line on stderr, and ``--strict``
+turns any warning into exit status 1 once everything readable was printed.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import stat
 import sys
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -19,7 +23,9 @@ import typer
 
 from ssmd.archive import (
     ArchiveReader,
+    ReadWarning,
     archive_dir,
+    chunks,
     count_legacy_files,
     count_lines,
     find_legacy_files,
@@ -52,6 +58,14 @@ DirOpt = Annotated[
     ),
 ]
 VenueOpt = Annotated[str | None, typer.Option("--venue", help="Only this venue.")]
+StrictOpt = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Exit with status 1 if any file lost content or was skipped (after printing"
+        " everything readable); without it such files are warnings only.",
+    ),
+]
 LegacyOpt = Annotated[
     bool,
     typer.Option(
@@ -76,17 +90,55 @@ def _check_venue(root: Path, venue: str | None) -> None:
     raise ConfigError(f"no venue {venue!r} in {root} (found: {', '.join(found) or 'nothing'})")
 
 
+class _Warnings:
+    """Prints each reader warning as one ``ssmd: warning: …`` line and counts them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        log = logging.getLogger("ssmd.archive")
+        if not log.handlers:  # other ssmd.archive warnings: one line, no traceback
+            handler = logging.StreamHandler()
+            handler.setFormatter(logging.Formatter("ssmd: warning: %(message)s"))
+            log.addHandler(handler)
+            log.propagate = False
+
+    def __call__(self, warning: ReadWarning) -> None:
+        self.count += 1
+        typer.echo(f"ssmd: warning: {warning}", err=True)
+
+    def check(self, strict: bool) -> None:
+        """With ``--strict``, exit 1 when there was any warning."""
+        if strict and self.count:
+            s = "" if self.count == 1 else "s"
+            typer.echo(f"ssmd: error: {self.count} warning{s} (--strict)", err=True)
+            raise typer.Exit(1)
+
+
+def _regular(path: Path, warnings: _Warnings) -> bool:
+    """Whether ``path`` is a regular file (following symlinks); a warning when not."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        what = "a symbolic link to nothing" if path.is_symlink() else str(exc.strerror or exc)
+    else:
+        if stat.S_ISREG(mode):
+            return True
+        what = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a directory"
+            if stat.S_ISDIR(mode)
+            else ("not a regular file")
+        )
+    warnings(ReadWarning(path, f"skipped: {what}"))
+    return False
+
+
 def _legacy(root: Path, forced: bool, venue: str | None) -> bool:
     """Whether to read ``root`` as an original-ssmd archive (says so when guessed)."""
     if not forced and not is_legacy_layout(root):
         return False
     _check_legacy_venue(root, venue)
-    log = logging.getLogger("ssmd.archive")
-    if not log.handlers:  # unreadable files are warnings, not tracebacks
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("ssmd: warning: %(message)s"))
-        log.addHandler(handler)
-        log.propagate = False
     if not forced:
         typer.echo(
             f"ssmd: {root} holds only original-ssmd files"
@@ -189,20 +241,32 @@ def ls(
         bool, typer.Option("--counts", help="Add lines per kind (decompresses every file).")
     ] = False,
     legacy: LegacyOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
-    """List archive files with their manifest figures (original-ssmd files: their sizes)."""
+    """List archive files with their manifest figures (original-ssmd files: their sizes).
+
+    Open ``.part`` files are listed too (no manifest figures until finalized).
+    """
     root = _root(dir)
     first = None if date_from is None else _when("--from", date_from, end=False)[0]
     last = None if date_to is None else _when("--to", date_to, end=True)[0]
+    warnings = _Warnings()
     if _legacy(root, legacy, venue):
-        _ls_legacy(root, venue, first, last, counts=counts)
+        _ls_legacy(root, venue, first, last, counts=counts, warnings=warnings)
+        warnings.check(strict)
         return
     _check_venue(root, venue)
-    files = list_files(
-        root, venue, first.isoformat() if first else None, last.isoformat() if last else None
+    listed = list_files(
+        root,
+        venue,
+        first.isoformat() if first else None,
+        last.isoformat() if last else None,
+        include_parts=True,
     )
+    files = [name for name in listed if _regular(Path(name), warnings)]
     if not files:
         typer.echo(f"no archive files in {root}", err=True)
+        warnings.check(strict)
         return
     header = ["VENUE", "DATE", "FILE", "LINES", "RAW", "BYTES", "FIRST RX (UTC)", "LAST RX (UTC)"]
     if counts:
@@ -220,7 +284,10 @@ def ls(
         entry = manifests[ven, day].get(path.name, {})
         bytes_ = entry.get("bytes")
         if not isinstance(bytes_, int):
-            bytes_ = path.stat().st_size
+            try:
+                bytes_ = path.stat().st_size
+            except OSError:  # a .part finalized meanwhile
+                bytes_ = 0
         lines, raw = entry.get("lines"), entry.get("raw_bytes")
         total_bytes += bytes_
         total_lines += lines if isinstance(lines, int) else 0
@@ -237,7 +304,7 @@ def ls(
         ]
         if counts:
             kinds: Counter[str] = Counter()
-            for subject, n in count_lines([name]).items():
+            for subject, n in count_lines([name], on_warning=warnings).items():
                 kinds[_kind_of(subject)] += n
             total_kinds.update(kinds)
             row.append(_kinds(kinds))
@@ -256,12 +323,19 @@ def ls(
         total.append(_kinds(total_kinds))
     rows.append(total)
     _table(rows, right={3, 4, 5})
+    warnings.check(strict)
 
 
 def _ls_legacy(
-    root: Path, venue: str | None, first: dt.date | None, last: dt.date | None, *, counts: bool
+    root: Path,
+    venue: str | None,
+    first: dt.date | None,
+    last: dt.date | None,
+    *,
+    counts: bool,
+    warnings: _Warnings,
 ) -> None:
-    files = find_legacy_files(root, venue, first, last)
+    files = find_legacy_files(root, venue, first, last, on_warning=warnings)
     if not files:
         typer.echo(f"no original-ssmd archive files in {root}", err=True)
         return
@@ -280,7 +354,8 @@ def _ls_legacy(
         total_bytes += size or 0
         rows.append([f.venue, f.stream, f.date.isoformat(), f.name, _size(size)])
     if counts:
-        for row, (_, lines, subjects) in zip(rows[1:], count_legacy_files(files), strict=True):
+        counted = count_legacy_files(files, on_warning=warnings)
+        for row, (_, lines, subjects) in zip(rows[1:], counted, strict=True):
             kinds: Counter[str] = Counter()
             for subject, n in subjects.items():
                 kinds[_kind_of(subject)] += n
@@ -350,8 +425,13 @@ def cat(
         bool, typer.Option("--msg-only", help="Print only each line's venue message.")
     ] = False,
     legacy: LegacyOpt = False,
+    strict: StrictOpt = False,
 ) -> None:
-    """Write matching archive lines to stdout in receive-time order."""
+    """Write matching archive lines to stdout in receive-time order.
+
+    Open ``.part`` files are read up to their last complete member; damaged
+    files are read past the damage, with a warning on stderr per file.
+    """
     root = _root(dir)
     rx_from = rx_to = None
     first = last = None
@@ -362,10 +442,19 @@ def cat(
     if rx_from is not None and rx_to is not None and rx_to <= rx_from:
         raise ConfigError(f"--to {time_to} is not after --from {time_from}")
     reader: Iterable[bytes]
+    warnings = _Warnings()
     if _legacy(root, legacy, venue):
         # rx = window start + line index: a line never leaves its file's day.
         lines = iter_legacy_lines(
-            root, venue, first, last, kind or None, instrument or None, rx_from=rx_from, rx_to=rx_to
+            root,
+            venue,
+            first,
+            last,
+            kind or None,
+            instrument or None,
+            rx_from=rx_from,
+            rx_to=rx_to,
+            on_warning=warnings,
         )
         reader = _chunks(lines)
     else:
@@ -373,11 +462,16 @@ def cat(
         if last is not None:
             last += _DAY  # a late line can sit in the next day's first file
         files = list_files(
-            root, venue, first.isoformat() if first else None, last.isoformat() if last else None
+            root,
+            venue,
+            first.isoformat() if first else None,
+            last.isoformat() if last else None,
+            include_parts=True,
         )
-        reader = ArchiveReader(
+        merged = ArchiveReader(
             files, kinds=kind or None, instruments=instrument or None, rx_from=rx_from, rx_to=rx_to
         )
+        reader = chunks(merged, warnings)
     out = sys.stdout.buffer
     try:
         for chunk in reader:
@@ -389,6 +483,8 @@ def cat(
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+        return
+    warnings.check(strict)
 
 
 def _verify_day(option: str, value: str | None) -> dt.date | None:

@@ -14,6 +14,7 @@ from archive_helpers import SEC, SUBJECTS, T0, envelope, numbered
 from ssmd.archive import (
     ArchiveReader,
     ArchiveWriter,
+    ReadWarning,
     count_lines,
     iter_lines,
     list_files,
@@ -204,10 +205,16 @@ def test_errors(tmp_path: Path) -> None:
     bad = tmp_path / "kraken/2024-03-01/0000-x.jsonl.gz"
     bad.parent.mkdir(parents=True)
     bad.write_bytes(gzip.compress(b"not an envelope\n"))
-    with pytest.raises(SinkError, match="not an envelope"):
-        read_back([str(bad)])
-    with pytest.raises(SinkError):
-        count_lines([str(bad)])
+    # A line that is not an envelope is dropped with a warning, not an error.
+    reader = ArchiveReader([str(bad)])
+    assert b"".join(reader) == b""
+    [w] = reader.warnings
+    assert (w.file, w.members_dropped, w.bytes_dropped, w.lines_dropped) == (str(bad), 0, 0, 1)
+    assert w.reason == "1 line is not an envelope line (first: line 1)"
+    assert str(w) == f"{bad}: 1 line is not an envelope line (first: line 1) (dropped 1 line)"
+    got: list[ReadWarning] = []
+    assert count_lines([str(bad)], on_warning=got.append) == {}
+    assert got == [w]
     (bad.parent / "manifest.json").write_text("{")
     with pytest.raises(SinkError, match="invalid manifest"):
         read_manifest(tmp_path, "kraken", "2024-03-01")

@@ -1,0 +1,60 @@
+"""How readers report damage: :class:`ReadWarning` objects handed to ``on_warning``.
+
+Every reader of the archive (:func:`ssmd.archive.iter_lines`,
+:func:`count_lines`, the original-layout reader, ``ssmd archive cat``/``ls``)
+reads each intact gzip member (zstd frame) of each file and skips damage to
+the next member. Each file that lost content, or was skipped whole (not a
+regular file), gives one :class:`~ssmd._core.ReadWarning`: the file,
+members, compressed bytes and lines dropped, and the reason. Readers hand
+them to an ``on_warning`` callable; by default :func:`warn` logs them on the
+``ssmd.archive`` logger.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+
+from ssmd._core import ArchiveReader, ReadWarning
+from ssmd._core import count_lines as _count_lines
+
+__all__ = ["OnWarning", "chunks", "count_lines", "warn"]
+
+#: Where a reader hands its warnings (default: :func:`warn`).
+OnWarning = Callable[[ReadWarning], None]
+
+_log = logging.getLogger("ssmd.archive")
+
+
+def warn(warning: ReadWarning) -> None:
+    """The default ``on_warning``: log it on the ``ssmd.archive`` logger."""
+    _log.warning("%s", warning)
+
+
+def chunks(reader: ArchiveReader, on_warning: OnWarning | None = None) -> Iterator[bytes]:
+    """The reader's chunks; each new warning goes to ``on_warning`` as soon as it is found."""
+    report = warn if on_warning is None else on_warning
+    seen = 0
+    for chunk in reader:
+        yield chunk
+        seen = _report(reader, seen, report)
+    _report(reader, seen, report)
+
+
+def _report(reader: ArchiveReader, seen: int, report: OnWarning) -> int:
+    warnings = reader.warnings
+    for w in warnings[seen:]:
+        report(w)
+    return len(warnings)
+
+
+def count_lines(
+    files: Sequence[str | os.PathLike[str]], *, on_warning: OnWarning | None = None
+) -> dict[str, int]:
+    """Readable envelope lines per subject in ``files``, skipping damage as the reader does."""
+    counts, warnings = _count_lines(files)
+    report = warn if on_warning is None else on_warning
+    for w in warnings:
+        report(w)
+    return counts

@@ -1,0 +1,380 @@
+//! Tests of reading damaged files: [`super::recover`], through the merge
+//! reader and the counter.
+use super::*;
+use flate2::write::GzEncoder;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+const T0: u64 = 1_709_251_200_000_000_000;
+
+fn line(i: u64) -> String {
+    format!(
+        "{{\"rx\":{},\"conn\":\"c1\",\"subj\":\"prod.kraken.json.trade.BTC_USD\",\"msg\":{{\"i\":{i},\"pad\":\"{}\"}}}}\n",
+        T0 + i,
+        "x".repeat((i * 37 % 200) as usize)
+    )
+}
+
+fn gz(data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn zst(data: &[u8]) -> Vec<u8> {
+    let mut c = zstd::bulk::Compressor::new(1).unwrap();
+    c.set_parameter(zstd::zstd_safe::CParameter::ChecksumFlag(true))
+        .unwrap();
+    c.compress(data).unwrap()
+}
+
+/// `members` members of `per` lines each: (file bytes, member offsets, lines per member).
+fn members(codec: Codec, members: u64, per: u64) -> (Vec<u8>, Vec<usize>, Vec<Vec<String>>) {
+    let mut bytes = Vec::new();
+    let mut offsets = Vec::new();
+    let mut lines = Vec::new();
+    for m in 0..members {
+        let ls: Vec<String> = (m * per..(m + 1) * per).map(line).collect();
+        offsets.push(bytes.len());
+        let data = ls.concat();
+        bytes.extend(match codec {
+            Codec::Gzip => gz(data.as_bytes()),
+            Codec::Zstd => zst(data.as_bytes()),
+        });
+        lines.push(ls);
+    }
+    offsets.push(bytes.len());
+    (bytes, offsets, lines)
+}
+
+fn read(path: &Path) -> (Vec<String>, Option<ReadWarning>, Damage) {
+    let mut lines = open_lines(path, None, &|_| false).unwrap().unwrap();
+    let mut out = Vec::new();
+    let mut l = Vec::new();
+    while lines.next_line(&mut l) {
+        out.push(String::from_utf8(l.clone()).unwrap());
+    }
+    let d = lines.source().damage.clone();
+    (out, ReadWarning::from_damage(path, &d), d)
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let p = dir.join(name);
+    fs::write(&p, bytes).unwrap();
+    p
+}
+
+fn flatten(ls: &[Vec<String>]) -> Vec<String> {
+    ls.iter().flatten().cloned().collect()
+}
+
+#[test]
+fn a_corrupt_member_is_skipped_to_the_next() {
+    for codec in [Codec::Gzip, Codec::Zstd] {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut bytes, off, lines) = members(codec, 5, 40);
+        // 16 flipped bytes in the middle of member 2.
+        let mid = (off[2] + off[3]) / 2;
+        for b in &mut bytes[mid..mid + 16] {
+            *b ^= 0x5a;
+        }
+        let p = write(dir.path(), &format!("0000-a.{}", codec.extension()), &bytes);
+        let (got, w, d) = read(&p);
+        let want: Vec<String> = [&lines[0], &lines[1], &lines[3], &lines[4]]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        assert_eq!(got, want, "{codec}");
+        let w = w.expect("a warning");
+        assert_eq!((w.members, w.bytes), (1, (off[3] - off[2]) as u64), "{w:?}");
+        assert!(
+            w.reason.contains(&format!("at offset {}", off[2])),
+            "{}",
+            w.reason
+        );
+        assert!(w.message().starts_with(&p.display().to_string()));
+        assert_eq!(d.torn_tail, 0);
+    }
+}
+
+#[test]
+fn a_truncated_file_loses_only_its_torn_member() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, off, lines) = members(Codec::Gzip, 4, 50);
+    let cut = (off[3] + off[4]) / 2;
+    let p = write(dir.path(), "0000-a.jsonl.gz", &bytes[..cut]);
+    let (got, w, _) = read(&p);
+    assert_eq!(got, flatten(&lines[..3]));
+    let w = w.expect("a warning");
+    assert_eq!(
+        w.reason,
+        format!(
+            "the file ends inside the gzip member at offset {} (incomplete deflate stream)",
+            off[3]
+        )
+    );
+    assert_eq!((w.members, w.bytes, w.lines), (1, (cut - off[3]) as u64, 0));
+
+    // Members handed out as they decode (the original-ssmd reader): the
+    // torn member's complete lines stay.
+    let (got, w) = read_limited(&p, 0);
+    assert_eq!(got[..150], flatten(&lines[..3])[..]);
+    let tail = &got[150..];
+    assert!(!tail.is_empty() && tail.len() < 50);
+    assert_eq!(tail, &lines[3][..tail.len()]);
+    let w = w.unwrap();
+    assert!(w.reason.contains("bytes of it were read"), "{}", w.reason);
+    assert_eq!((w.members, w.lines), (1, 1));
+
+    // A `.part` ending inside a member: the torn tail goes quietly.
+    let p = write(dir.path(), "0000-b.jsonl.gz.part", &bytes[..cut]);
+    let (got, w, d) = read(&p);
+    assert_eq!(got, flatten(&lines[..3]));
+    assert!(w.is_none(), "{w:?}");
+    assert_eq!(d.torn_tail, (cut - off[3]) as u64);
+}
+
+#[test]
+fn garbage_around_members_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let (bytes, off, lines) = members(Codec::Gzip, 3, 20);
+    let mut damaged = b"junk before".to_vec();
+    damaged.extend_from_slice(&bytes[..off[1]]);
+    damaged.extend_from_slice(&[0u8; 4096]); // a zeroed block
+    damaged.extend_from_slice(&bytes[off[1]..]);
+    let after = b"\x1f\x8b\x08\x00 and more junk after";
+    damaged.extend_from_slice(after);
+    let p = write(dir.path(), "0000-a.jsonl.gz", &damaged);
+    let (got, w, _) = read(&p);
+    assert_eq!(got, flatten(&lines));
+    let w = w.unwrap();
+    assert_eq!(w.members, 1); // the fake header at the end
+    assert_eq!(w.bytes, 11 + 4096 + after.len() as u64);
+    assert!(
+        w.reason.contains("not a member at offset 0"),
+        "{}",
+        w.reason
+    );
+}
+
+#[test]
+fn empty_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write(dir.path(), "0000-a.jsonl.gz", b"");
+    let (got, w, _) = read(&p);
+    assert!(got.is_empty());
+    assert_eq!(w.unwrap().reason, "empty file");
+    let p = write(dir.path(), "0000-b.jsonl.zst.part", b"");
+    let (got, w, _) = read(&p);
+    assert!(got.is_empty() && w.is_none());
+}
+
+#[test]
+fn lines_never_span_a_break() {
+    // Members cut in the middle of lines (as bgzip does): whole lines come
+    // back across members, and the partial lines around a bad member go.
+    let dir = tempfile::tempdir().unwrap();
+    let text: String = (0..30).map(line).collect();
+    let cuts = [0, 1000, 2000, 3000, text.len()];
+    let mut bytes = Vec::new();
+    let mut off = Vec::new();
+    for w in cuts.windows(2) {
+        off.push(bytes.len());
+        bytes.extend(gz(&text.as_bytes()[w[0]..w[1]]));
+    }
+    off.push(bytes.len());
+    let p = write(dir.path(), "0000-a.jsonl.gz", &bytes);
+    assert_eq!(read(&p).0.concat(), text);
+
+    let mut bad = bytes.clone();
+    bad[off[2] + 20] ^= 0xff;
+    bad[off[2] + 21] ^= 0xff;
+    let p = write(dir.path(), "0000-b.jsonl.gz", &bad);
+    let (got, w, _) = read(&p);
+    let w = w.unwrap();
+    assert_eq!((w.members, w.lines), (1, 1));
+    // Every line returned is a line written, in order; the one cut by the
+    // break before the bad member is gone, and the fragment after it comes
+    // back as a line of its own (not an envelope: the reader drops it).
+    let written: Vec<String> = (0..30).map(line).collect();
+    let whole: Vec<&String> = got.iter().filter(|l| written.contains(l)).collect();
+    assert!(got.len() - whole.len() <= 1);
+    assert!(whole
+        .windows(2)
+        .all(|w| text.find(w[0].as_str()) < text.find(w[1].as_str())));
+    assert!(whole.len() < 30);
+}
+
+fn read_limited(path: &Path, limit: usize) -> (Vec<String>, Option<ReadWarning>) {
+    let file = fs::File::open(path).unwrap();
+    let len = file.metadata().unwrap().len();
+    let src = MemberReader::new(file, len, FileCodec::Gzip, false).with_verify_limit(limit);
+    let mut lines = Lines::new(src);
+    let mut out = Vec::new();
+    let mut l = Vec::new();
+    while lines.next_line(&mut l) {
+        out.push(String::from_utf8_lossy(&l).into_owned());
+    }
+    let w = ReadWarning::from_damage(path, &lines.source().damage);
+    (out, w)
+}
+
+#[test]
+fn a_large_member_is_handed_out_as_it_decodes() {
+    let dir = tempfile::tempdir().unwrap();
+    // One member bigger than the verification bound, then a small one.
+    let limit = 64 << 10;
+    let big: String = (0..2000).map(line).collect();
+    assert!(big.len() > 3 * limit);
+    let small = line(9_999_999);
+    let mut bytes = gz(big.as_bytes());
+    let first = bytes.len();
+    bytes.extend(gz(small.as_bytes()));
+    let p = write(dir.path(), "0000-a.jsonl.gz", &bytes);
+    let (got, w) = read_limited(&p, limit);
+    assert!(w.is_none());
+    assert_eq!(got.concat(), big.clone() + &small);
+
+    // Corrupt near its end: what was handed out stays, the rest goes.
+    let mut bad = bytes.clone();
+    bad[first - 100] ^= 0xff;
+    let p = write(dir.path(), "0000-b.jsonl.gz", &bad);
+    let (got, w) = read_limited(&p, limit);
+    let w = w.unwrap();
+    assert_eq!(w.members, 1);
+    assert!(w.reason.contains("bytes of it were read"), "{}", w.reason);
+    assert_eq!(got.last().unwrap(), &small);
+    // Handed out unchecked: up to the damage the lines are the written ones
+    // (after it, the decoder may have put out changed bytes before failing).
+    let written: Vec<String> = (0..2000).map(line).collect();
+    let same = got.iter().zip(&written).take_while(|(a, b)| a == b).count();
+    assert!(same > 1500, "{same}");
+}
+
+#[cfg(unix)]
+#[test]
+fn non_regular_files_are_skipped_unopened() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir.path().join("kraken/2024-03-01");
+    fs::create_dir_all(&day).unwrap();
+    let (bytes, _, lines) = members(Codec::Gzip, 2, 10);
+    fs::write(day.join("0000-a.jsonl.gz"), &bytes).unwrap();
+    let fifo = day.join("0000-b.jsonl.gz");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    fs::create_dir(day.join("0000-c.jsonl.gz")).unwrap();
+    std::os::unix::fs::symlink(day.join("nowhere"), day.join("0000-d.jsonl.gz")).unwrap();
+    fs::write(day.join("0000-e.jsonl.gz"), b"").unwrap();
+
+    let files = list_files(dir.path(), None, None, None, true).unwrap();
+    assert_eq!(files.len(), 5);
+    let mut r = MergeReader::open(&files, ReadFilter::default()).unwrap();
+    let mut out = Vec::new();
+    while r.read_chunk(&mut out, 100, usize::MAX).unwrap() > 0 {}
+    assert_eq!(String::from_utf8(out).unwrap(), flatten(&lines).concat());
+    let reasons: Vec<(String, String)> = r
+        .warnings()
+        .iter()
+        .map(|w| {
+            let name = w.path.file_name().unwrap().to_string_lossy().into_owned();
+            (name, w.reason.clone())
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("0000-b.jsonl.gz".into(), "skipped: a FIFO".into()),
+            ("0000-c.jsonl.gz".into(), "skipped: a directory".into()),
+            (
+                "0000-d.jsonl.gz".into(),
+                "skipped: a symbolic link to nothing".into()
+            ),
+            ("0000-e.jsonl.gz".into(), "empty file".into()),
+        ]
+    );
+    let counts = count_lines(&files).unwrap();
+    assert_eq!(counts.lines, 20);
+    assert_eq!(counts.warnings, r.warnings());
+}
+
+#[test]
+fn merge_reads_past_damage_and_reports_once_per_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir.path().join("kraken/2024-03-01");
+    fs::create_dir_all(&day).unwrap();
+    let (mut bytes, off, lines) = members(Codec::Gzip, 4, 25);
+    fs::write(day.join("0000-a.jsonl.gz"), &bytes).unwrap();
+    bytes[off[1] + 30] ^= 0x10;
+    fs::write(day.join("0000-b.jsonl.gz"), &bytes[..off[3] + 10]).unwrap();
+    // A line that is not an envelope, in a member that decodes.
+    let mut junk = lines[0][..3].concat();
+    junk.push_str("not json\n");
+    fs::write(day.join("0000-c.jsonl.gz"), gz(junk.as_bytes())).unwrap();
+    let files = list_files(dir.path(), None, None, None, false).unwrap();
+    let mut r = MergeReader::open(&files, ReadFilter::default()).unwrap();
+    let mut out = Vec::new();
+    while r.read_chunk(&mut out, 7, usize::MAX).unwrap() > 0 {}
+    let got = String::from_utf8(out).unwrap();
+    let mut want: Vec<String> = flatten(&lines);
+    want.extend(lines[0].iter().cloned());
+    want.extend(lines[2].iter().cloned());
+    want.extend(lines[0][..3].iter().cloned());
+    want.sort_by_key(|l| parse_rx_seq(l.as_bytes()).unwrap().rx);
+    let mut got_sorted: Vec<&str> = got.split_inclusive('\n').collect();
+    let rxs: Vec<u64> = got_sorted
+        .iter()
+        .map(|l| parse_rx_seq(l.as_bytes()).unwrap().rx)
+        .collect();
+    assert!(rxs.windows(2).all(|w| w[0] <= w[1]), "rx order");
+    got_sorted.sort_unstable();
+    let mut want_sorted: Vec<&str> = want.iter().map(String::as_str).collect();
+    want_sorted.sort_unstable();
+    assert_eq!(got_sorted, want_sorted);
+    let w = r.warnings();
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert!(w[0].path.ends_with("0000-b.jsonl.gz") || w[1].path.ends_with("0000-b.jsonl.gz"));
+    let c = w
+        .iter()
+        .find(|w| w.path.ends_with("0000-c.jsonl.gz"))
+        .unwrap();
+    assert_eq!(c.lines, 1);
+    assert_eq!(c.reason, "1 line is not an envelope line (first: line 4)");
+    let counts = count_lines(&files).unwrap();
+    assert_eq!(counts.lines as usize, want.len());
+}
+
+#[test]
+fn a_part_finalized_meanwhile_is_read_under_its_final_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let day = dir.path().join("kraken/2024-03-01");
+    fs::create_dir_all(&day).unwrap();
+    let (bytes, _, lines) = members(Codec::Gzip, 2, 5);
+    fs::write(day.join("0000-a.jsonl.gz.part"), &bytes).unwrap();
+    let files = list_files(dir.path(), None, None, None, true).unwrap();
+    fs::rename(
+        day.join("0000-a.jsonl.gz.part"),
+        day.join("0000-a.jsonl.gz"),
+    )
+    .unwrap();
+    let counts = count_lines(&files).unwrap();
+    assert_eq!(counts.lines, 10);
+    assert!(counts.warnings.is_empty());
+
+    // Both names of one file (a finalize cut between link and unlink): once.
+    fs::hard_link(
+        day.join("0000-a.jsonl.gz"),
+        day.join("0000-a.jsonl.gz.part"),
+    )
+    .unwrap();
+    let files = list_files(dir.path(), None, None, None, true).unwrap();
+    assert_eq!(files.len(), 2);
+    let counts = count_lines(&files).unwrap();
+    assert_eq!(counts.lines, 10);
+    let mut r = MergeReader::open(&files, ReadFilter::default()).unwrap();
+    let mut out = Vec::new();
+    while r.read_chunk(&mut out, 100, usize::MAX).unwrap() > 0 {}
+    assert_eq!(String::from_utf8(out).unwrap(), flatten(&lines).concat());
+}
