@@ -1,9 +1,7 @@
-//! Integrity checks: sequence tracking (Kalshi `seq` per `sid`, Kraken
-//! Futures `seq` per product) and the Kraken spot v2 book with its CRC32.
+//! Sequence tracking shared by the venues whose messages are numbered
+//! (Kalshi `seq` per `sid`, Kraken Futures `seq` per product).
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use crate::decimal;
+use std::collections::BTreeSet;
 
 /// How many missing sequence numbers are remembered per stream, so that a
 /// late (reordered) message is told apart from a duplicate.
@@ -87,110 +85,6 @@ impl SeqTracker {
     }
 }
 
-/// Book side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
-    Bid,
-    Ask,
-}
-
-#[derive(Debug, Clone)]
-struct Level {
-    price: Vec<u8>,
-    qty: Vec<u8>,
-    /// Checksum text of this level for the precisions it was built with.
-    digits: Option<(u32, u32, Vec<u8>)>,
-}
-
-/// A Kraken spot v2 L2 book kept only to verify checksums.
-#[derive(Debug, Default, Clone)]
-pub struct KrakenBook {
-    bids: BTreeMap<i128, Level>,
-    asks: BTreeMap<i128, Level>,
-    /// Largest number of price / qty decimals seen on the wire.
-    pub seen_price_scale: u32,
-    pub seen_qty_scale: u32,
-    /// False until a snapshot arrives, and after a mismatch.
-    pub synced: bool,
-}
-
-impl KrakenBook {
-    pub fn clear(&mut self) {
-        self.bids.clear();
-        self.asks.clear();
-    }
-
-    /// Set one level (`qty == 0` deletes it). False when the numbers do not parse.
-    pub fn apply(&mut self, side: Side, price: &[u8], qty: &[u8]) -> bool {
-        let (Some((key, p_scale, _)), Some((_, q_scale, q_zero))) =
-            (decimal::level_facts(price), decimal::level_facts(qty))
-        else {
-            return false;
-        };
-        self.seen_price_scale = self.seen_price_scale.max(p_scale);
-        self.seen_qty_scale = self.seen_qty_scale.max(q_scale);
-        let book = match side {
-            Side::Bid => &mut self.bids,
-            Side::Ask => &mut self.asks,
-        };
-        if q_zero {
-            book.remove(&key);
-        } else {
-            book.insert(
-                key,
-                Level {
-                    price: price.to_vec(),
-                    qty: qty.to_vec(),
-                    digits: None,
-                },
-            );
-        }
-        true
-    }
-
-    /// Drop levels beyond `depth` on each side (no deletes are sent for them).
-    pub fn truncate(&mut self, depth: usize) {
-        while self.bids.len() > depth {
-            self.bids.pop_first(); // lowest bid is the worst
-        }
-        while self.asks.len() > depth {
-            self.asks.pop_last(); // highest ask is the worst
-        }
-    }
-
-    pub fn depth(&self) -> (usize, usize) {
-        (self.bids.len(), self.asks.len())
-    }
-
-    /// CRC32 over the top 10 asks (ascending) then top 10 bids (descending),
-    /// each level as price and qty fixed to the pair's precisions, point and
-    /// leading zeros removed.
-    pub fn checksum(&mut self, price_prec: u32, qty_prec: u32) -> u32 {
-        // one contiguous buffer: crc32fast's fast path needs long inputs
-        let mut all = Vec::with_capacity(512);
-        for l in self
-            .asks
-            .values_mut()
-            .take(10)
-            .chain(self.bids.values_mut().rev().take(10))
-        {
-            match &l.digits {
-                Some((pp, qp, d)) if *pp == price_prec && *qp == qty_prec => {
-                    all.extend_from_slice(d)
-                }
-                _ => {
-                    let mut d = Vec::with_capacity(24);
-                    decimal::checksum_digits(&l.price, price_prec, &mut d);
-                    decimal::checksum_digits(&l.qty, qty_prec, &mut d);
-                    all.extend_from_slice(&d);
-                    l.digits = Some((price_prec, qty_prec, d));
-                }
-            }
-        }
-        crc32fast::hash(&all)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,20 +125,5 @@ mod tests {
         assert!(matches!(t.check(1_000_000_000), SeqCheck::Gap { .. }));
         assert!(t.missing.len() <= MAX_REMEMBERED_MISSING);
         assert_eq!(t.check(2), SeqCheck::Duplicate);
-    }
-
-    #[test]
-    fn book_truncates_worst_levels() {
-        let mut b = KrakenBook::default();
-        for p in ["1.0", "2.0", "3.0"] {
-            b.apply(Side::Bid, p.as_bytes(), b"1");
-            b.apply(Side::Ask, format!("1{p}").as_bytes(), b"1");
-        }
-        b.truncate(2);
-        assert_eq!(b.depth(), (2, 2));
-        assert!(b.bids.contains_key(&decimal::key(b"3.0").unwrap()));
-        assert!(b.asks.contains_key(&decimal::key(b"11.0").unwrap()));
-        b.apply(Side::Bid, b"3.0", b"0");
-        assert_eq!(b.depth(), (1, 2));
     }
 }

@@ -15,6 +15,7 @@ pub mod json;
 pub mod model;
 pub mod normalize;
 pub mod processor;
+pub mod records;
 pub mod subject;
 pub mod venues;
 

@@ -87,8 +87,6 @@ pub struct Item<'a> {
     pub dedupe: Option<Cow<'a, str>>,
     /// Element index inside an array frame.
     pub elem: u32,
-    /// Kalshi series (for the category lookup), when known.
-    pub series: Option<Cow<'a, str>>,
     /// Short reason, for malformed items.
     pub reason: &'static str,
 }
@@ -109,7 +107,6 @@ impl<'a> Item<'a> {
             seq: None,
             dedupe: None,
             elem: 0,
-            series: None,
             reason: "",
         }
     }
@@ -132,7 +129,6 @@ impl<'a> Item<'a> {
             seq: None,
             dedupe: None,
             elem: 0,
-            series: None,
             reason: "",
         }
     }

@@ -1,13 +1,12 @@
 //! One processor per venue connection: a batch of raw frames in, envelope
 //! lines plus routing facts out. This is the call Python makes once per batch.
 
-use rustc_hash::FxHashMap as HashMap;
-
 use crate::envelope;
+use crate::error::Error;
 use crate::json::{self, Tape};
 use crate::model::{Class, Item, Resync, Venue};
 use crate::subject::{category_token, push_token};
-use crate::venues::{Counters, Out, VenueState};
+use crate::venues::{self, Counters, Out, Setting, VenueParser};
 
 /// Where one enveloped message sits in [`Batch::buf`], with its routing facts.
 #[derive(Debug, Clone)]
@@ -80,9 +79,8 @@ pub struct Processor {
     conn: String,
     conn_json: Vec<u8>,
     conn_token: Vec<u8>,
-    pub state: VenueState,
+    parser: Box<dyn VenueParser>,
     frame_no: u64,
-    categories: HashMap<String, String>,
     pub counters: Counters,
     tape: Tape,
     /// See [`Out::replay`].
@@ -102,18 +100,17 @@ impl Processor {
         json::write_str(&mut conn_json, conn.as_bytes());
         let mut conn_token = Vec::new();
         push_token(conn, &mut conn_token);
+        let parser = venues::parser(venue);
         Processor {
             venue,
             env: category_token(env),
             conn: conn.to_owned(),
             conn_json,
             conn_token,
-            state: VenueState::new(venue),
+            tape: Tape::with_depth(parser.tape_depth()),
+            parser,
             frame_no: 0,
-            categories: HashMap::default(),
             counters: Counters::default(),
-            // Kraken routing reads data[0] (depth 3); the others need two levels
-            tape: Tape::with_depth(if venue == Venue::Kraken { 3 } else { 2 }),
             replay: false,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
         }
@@ -134,22 +131,21 @@ impl Processor {
         self.frame_no
     }
 
-    /// Kalshi: category of a series (`KXBTCD` → `Crypto`), from the secmaster.
-    pub fn set_category(&mut self, series: &str, category: &str) {
-        self.categories
-            .insert(series.to_owned(), category_token(category));
+    /// Hand a setting to the venue's parser (an error if it does not apply).
+    pub fn configure(&mut self, setting: Setting<'_>) -> Result<(), Error> {
+        self.parser.configure(setting)
     }
 
     /// Forget what is kept for `instrument` (unsubscribed, or moved to another
     /// connection): its book and sequence state.
     pub fn forget(&mut self, instrument: &str) {
-        self.state.forget(instrument);
+        self.parser.forget(instrument);
     }
 
-    /// A new connection: forget sequence and book state, keep counters and
-    /// the frame ordinal (message ids stay unique).
+    /// A new connection: forget sequence and book state, keep settings,
+    /// counters and the frame ordinal (message ids stay unique).
     pub fn reset(&mut self) {
-        self.state.reset();
+        self.parser.reset();
     }
 
     /// Process a batch of raw frames.
@@ -186,7 +182,7 @@ impl Processor {
                     counters: &mut self.counters,
                     replay: self.replay,
                 };
-                self.state.parse(frame, &mut self.tape, &mut out);
+                self.parser.parse(frame, &mut self.tape, &mut out);
             }
             if items.len() > 1 {
                 // an array frame: room for its lines at once, not by doubling
@@ -224,16 +220,8 @@ impl Processor {
         buf.push(b'.');
         buf.extend_from_slice(self.venue.as_str().as_bytes());
         let whole_connection = it.instrument.is_empty();
-        if self.venue == Venue::Kalshi && !whole_connection {
+        if let Some(cat) = self.parser.category(&it) {
             buf.push(b'.');
-            let series = match &it.series {
-                Some(s) => s.as_ref(),
-                None => it.instrument.split('-').next().unwrap_or(""),
-            };
-            let cat = self
-                .categories
-                .get(series)
-                .map_or("unknown", String::as_str);
             buf.extend_from_slice(cat.as_bytes());
         }
         buf.extend_from_slice(b".json.");
@@ -303,7 +291,11 @@ mod tests {
     #[test]
     fn category_from_series() {
         let mut p = Processor::new(Venue::Kalshi, "c1", "prod");
-        p.set_category("KXBTCD", "Crypto");
+        p.configure(Setting::Category {
+            series: "KXBTCD",
+            category: "Crypto",
+        })
+        .unwrap();
         let f = br#"{"type":"trade","sid":2,"seq":5,"msg":{"trade_id":"t","market_ticker":"KXBTCD-26MAR1213-T69499.99","ts":1}}"#;
         let b = p.process(&[f], Rx::All(1));
         assert_eq!(

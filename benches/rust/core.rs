@@ -5,6 +5,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ssmd_core::model::Venue;
+use ssmd_core::normalize::Normalizer;
 use ssmd_core::processor::{Processor, Rx};
 
 fn load(venue: &str) -> Vec<Vec<u8>> {
@@ -79,13 +80,11 @@ fn bench(c: &mut Criterion) {
             });
         });
         g.bench_function("normalize", |b| {
+            let n = Normalizer::new(venue);
             let mut out = Vec::with_capacity(bytes * 2);
             b.iter(|| {
                 out.clear();
-                slices
-                    .iter()
-                    .map(|f| ssmd_core::normalize::normalize(venue, f, &mut out))
-                    .sum::<usize>()
+                slices.iter().map(|f| n.write(f, &mut out)).sum::<usize>()
             });
         });
         g.finish();

@@ -18,6 +18,7 @@ __all__ = [
     "kraken_checksum",
     "list_files",
     "normalize",
+    "record_fields",
     "stamp_seq",
     "subject_token",
     "venues",
@@ -86,6 +87,7 @@ def kraken_checksum(
 def venues() -> list[str]: ...
 def subject_token(id: str) -> str: ...
 def error_classes() -> dict[str, type[BaseException]]: ...
+def record_fields() -> dict[str, list[str]]: ...
 
 # --- processor (end) ---
 

@@ -6,10 +6,12 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use rustc_hash::FxHashMap;
 
 use crate::error::Error;
-use crate::integrity::{KrakenBook, Side};
 use crate::model::Venue;
+use crate::normalize::Normalizer;
 use crate::processor::{self, Rx};
-use crate::venues::VenueState;
+use crate::records::BookSide;
+use crate::venues::kraken::KrakenBook;
+use crate::venues::Setting;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Processor>()?;
@@ -18,6 +20,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kraken_checksum, m)?)?;
     m.add_function(wrap_pyfunction!(venues, m)?)?;
     m.add_function(wrap_pyfunction!(subject_token, m)?)?;
+    m.add_function(wrap_pyfunction!(record_fields, m)?)?;
     Ok(())
 }
 
@@ -181,15 +184,18 @@ impl Processor {
     }
 
     /// Kalshi: the category of a series, from the secmaster.
-    fn set_category(&mut self, series: &str, category: &str) {
-        self.inner.set_category(series, category);
+    fn set_category(&mut self, series: &str, category: &str) -> PyResult<()> {
+        Ok(self
+            .inner
+            .configure(Setting::Category { series, category })?)
     }
 
     /// Kalshi: many series → category at once.
-    fn set_categories(&mut self, mapping: HashMap<String, String>) {
-        for (s, c) in mapping {
-            self.inner.set_category(&s, &c);
+    fn set_categories(&mut self, mapping: HashMap<String, String>) -> PyResult<()> {
+        for (series, category) in &mapping {
+            self.set_category(series, category)?;
         }
+        Ok(())
     }
 
     /// Kraken spot: the pair's price and quantity precisions for checksums.
@@ -199,27 +205,16 @@ impl Processor {
         price_precision: u32,
         qty_precision: u32,
     ) -> PyResult<()> {
-        match &mut self.inner.state {
-            VenueState::Kraken(k) => {
-                k.set_precision(symbol, price_precision, qty_precision);
-                Ok(())
-            }
-            _ => Err(Error::Config("set_precision applies to kraken only".into()).into()),
-        }
+        Ok(self.inner.configure(Setting::Precision {
+            symbol,
+            price: price_precision,
+            qty: qty_precision,
+        })?)
     }
 
     /// Kraken spot: the subscribed book depth (levels kept per side).
     fn set_book_depth(&mut self, depth: usize) -> PyResult<()> {
-        match &mut self.inner.state {
-            VenueState::Kraken(k) if depth >= 10 => {
-                k.depth = depth;
-                Ok(())
-            }
-            VenueState::Kraken(_) => {
-                Err(Error::Config("book depth must be at least 10".into()).into())
-            }
-            _ => Err(Error::Config("set_book_depth applies to kraken only".into()).into()),
-        }
+        Ok(self.inner.configure(Setting::BookDepth(depth))?)
     }
 
     /// Forget the book and sequence state kept for `instrument` (unsubscribed,
@@ -418,9 +413,10 @@ fn normalize<'py>(
     let objs = frame_objects(frames)?;
     let slices = frame_slices(&objs)?;
     let out = py.allow_threads(|| {
+        let normalizer = Normalizer::new(v);
         let mut out = Vec::with_capacity(slices.iter().map(|s| s.len()).sum::<usize>());
         for s in &slices {
-            crate::normalize::normalize(v, s, &mut out);
+            normalizer.write(s, &mut out);
         }
         out
     });
@@ -436,7 +432,7 @@ fn kraken_checksum(
     qty_precision: u32,
 ) -> PyResult<u32> {
     let mut book = KrakenBook::default();
-    for (side, levels) in [(Side::Ask, &asks), (Side::Bid, &bids)] {
+    for (side, levels) in [(BookSide::Ask, &asks), (BookSide::Bid, &bids)] {
         for (p, q) in levels {
             if !book.apply(side, p.as_bytes(), q.as_bytes()) {
                 return Err(Error::Parse(format!("not a decimal level: {p:?} {q:?}")).into());
@@ -468,4 +464,14 @@ fn subject_token(id: &Bound<'_, PyString>) -> PyResult<String> {
         .map(|c| u16::from_le_bytes([c[0], c[1]]))
         .collect();
     Ok(crate::subject::token(&String::from_utf16_lossy(&wide)))
+}
+
+/// `{record type: field names in JSON order}` of the normalized records,
+/// as the Rust structs declare them (`ssmd.types` is checked against it).
+#[pyfunction]
+fn record_fields() -> HashMap<&'static str, Vec<&'static str>> {
+    crate::records::RECORD_FIELDS
+        .iter()
+        .map(|(kind, fields)| (*kind, fields.to_vec()))
+        .collect()
 }

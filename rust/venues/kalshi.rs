@@ -9,10 +9,16 @@ use std::collections::BTreeSet;
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::{parse_object, series_of, text, Out, StatusVal};
+use super::{parse_object, text, Out, Setting, StatusVal, VenueParser};
+use crate::error::Error;
 use crate::integrity::{SeqCheck, SeqTracker};
-use crate::json::{Tape, Val};
-use crate::model::{Class, Item};
+use crate::json::{self, Tape, Ty, Val};
+use crate::model::{Class, Item, Venue};
+use crate::records::{
+    sort_levels, BookDelta, BookSide, BookSnapshot, Change, DeltaMode, Level, Lifecycle, Quote,
+    Raw, Record, Side, Text, Trade,
+};
+use crate::subject::category_token;
 
 /// Markets remembered per orderbook sid for resync requests.
 const MAX_BOOK_MARKETS_PER_SID: usize = 10_000;
@@ -21,21 +27,87 @@ const MAX_BOOK_MARKETS_PER_SID: usize = 10_000;
 pub struct Kalshi {
     seqs: HashMap<u64, SeqTracker>,
     book_markets: HashMap<u64, BTreeSet<String>>,
+    /// Series → subject category token (from the secmaster).
+    categories: HashMap<String, String>,
 }
 
 fn secs_to_ms(v: Option<Val<'_>>) -> Option<i64> {
     v.and_then(|v| v.as_i64()).map(|s| s * 1000)
 }
 
-impl Kalshi {
-    /// Stop remembering `market` for book resyncs.
-    pub fn forget(&mut self, market: &str) {
+/// Exchange time of a message: `ts_ms`, else `ts` in seconds.
+fn exchange_ms(ts_ms: Option<Val<'_>>, ts: Option<Val<'_>>) -> Option<i64> {
+    ts_ms.and_then(|v| v.as_i64()).or_else(|| secs_to_ms(ts))
+}
+
+/// Lifecycle time: when the market was determined, else settled.
+fn lifecycle_ms(determined: Option<Val<'_>>, settled: Option<Val<'_>>) -> Option<i64> {
+    secs_to_ms(determined.or(settled))
+}
+
+/// The series of a market or event ticker: `SERIES` of `SERIES-EVENT-MARKET`.
+fn series_of(ticker: &str) -> &str {
+    ticker.split('-').next().unwrap_or("")
+}
+
+impl VenueParser for Kalshi {
+    fn venue(&self) -> Venue {
+        Venue::Kalshi
+    }
+
+    fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
+        self.route(frame, tape, out);
+    }
+
+    /// Kalshi subjects carry the series category (`unknown` until the
+    /// secmaster says); lines about the whole connection have none.
+    fn category(&self, item: &Item<'_>) -> Option<&str> {
+        if item.instrument.is_empty() {
+            return None;
+        }
+        let series = series_of(&item.instrument);
+        Some(
+            self.categories
+                .get(series)
+                .map_or("unknown", String::as_str),
+        )
+    }
+
+    fn normalize<'a>(&self, frame: &'a [u8], out: &mut Vec<Record<'a>>) {
+        if let Ok(v) = json::parse(frame) {
+            if v.ty == Ty::Object {
+                normalize(v, out);
+            }
+        }
+    }
+
+    fn configure(&mut self, setting: Setting<'_>) -> Result<(), Error> {
+        match setting {
+            Setting::Category { series, category } => {
+                self.categories
+                    .insert(series.to_owned(), category_token(category));
+                Ok(())
+            }
+            s => Err(super::not_for(Venue::Kalshi, s)),
+        }
+    }
+
+    /// Stop remembering `market` for book resyncs (sequence state per `sid`
+    /// is shared by many markets and stays).
+    fn forget(&mut self, market: &str) {
         for set in self.book_markets.values_mut() {
             set.remove(market);
         }
     }
 
-    pub fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
+    fn reset(&mut self) {
+        self.seqs.clear();
+        self.book_markets.clear();
+    }
+}
+
+impl Kalshi {
+    fn route<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
         let Some(v) = parse_object(frame, tape, out) else {
             return;
         };
@@ -61,7 +133,7 @@ impl Kalshi {
             "market_lifecycle_v2" | "event_lifecycle" | "event_fee_update" => ("lifecycle", false),
             _ => ("", false),
         };
-        let msg = msg.filter(|m| m.ty == crate::json::Ty::Object);
+        let msg = msg.filter(|m| m.ty == Ty::Object);
         // one walk over msg for everything routing needs
         let [market, event, trade_id, ts_ms, ts, determined, settled] = match msg {
             Some(m) => v.get_many_in(
@@ -80,14 +152,7 @@ impl Kalshi {
         };
         let instrument = text(market).or_else(|| text(event));
         let mut item = if kind.is_empty() {
-            let mut it = Item::new(
-                Class::Unknown,
-                ty,
-                instrument.clone().unwrap_or_default(),
-                frame,
-            );
-            it.series = instrument.as_ref().map(series_of);
-            it
+            Item::new(Class::Unknown, ty, instrument.unwrap_or_default(), frame)
         } else {
             if msg.is_none() {
                 out.malformed("missing msg", frame);
@@ -97,11 +162,10 @@ impl Kalshi {
                 out.malformed("missing market_ticker", frame);
                 return;
             };
-            let mut it = Item::new(Class::Data, kind, instrument.clone(), frame);
-            it.series = Some(series_of(&instrument));
+            let mut it = Item::new(Class::Data, kind, instrument, frame);
             it.ts_ms = match kind {
-                "lifecycle" => secs_to_ms(determined.or(settled)),
-                _ => ts_ms.and_then(|v| v.as_i64()).or_else(|| secs_to_ms(ts)),
+                "lifecycle" => lifecycle_ms(determined, settled),
+                _ => exchange_ms(ts_ms, ts),
             };
             it.dedupe = text(trade_id);
             it
@@ -210,5 +274,186 @@ impl Kalshi {
                 true
             }
         }
+    }
+}
+
+/// A size field, else the legacy integer count as fixed-point text.
+fn size_of<'a>(fp: Option<Val<'a>>, count: Option<Val<'a>>) -> Text<'a> {
+    Text::of(fp).or(|| Text::count(count))
+}
+
+/// A dollar price field, else the legacy integer cents.
+fn price_of<'a>(dollars: Option<Val<'a>>, cents: Option<Val<'a>>) -> Text<'a> {
+    Text::of(dollars).or(|| Text::cents(cents))
+}
+
+/// One side of an orderbook snapshot: `[[price, size], …]` in fixed-point
+/// dollars, or legacy `[[cents, size], …]`.
+fn snapshot_side<'a>(m: Val<'a>, keys: [&str; 3]) -> Vec<Level<'a>> {
+    let [fp, dollars, cents] = m.get_many(keys);
+    let pair = |p: Val<'a>| {
+        let mut it = p.items();
+        (it.next(), it.next())
+    };
+    if let Some(l) = fp.or(dollars) {
+        l.items()
+            .map(|p| {
+                let (price, size) = pair(p);
+                Level {
+                    price: Text::of(price),
+                    size: Text::of(size),
+                }
+            })
+            .collect()
+    } else {
+        cents
+            .iter()
+            .flat_map(|l| l.items())
+            .map(|p| {
+                let (price, size) = pair(p);
+                Level {
+                    price: Text::cents(price),
+                    size: Text::of(size),
+                }
+            })
+            .collect()
+    }
+}
+
+/// Normalize one Kalshi message. Books are YES bids plus NO bids; a NO bid
+/// at `p` is a YES ask at `1 − p`.
+fn normalize<'a>(v: Val<'a>, out: &mut Vec<Record<'a>>) {
+    const V: Venue = Venue::Kalshi;
+    let [ty, seq, msg] = v.get_many(["type", "seq", "msg"]);
+    let (Some(ty), Some(m)) = (ty.and_then(|t| t.str_raw()), msg) else {
+        return;
+    };
+    let seq = seq.and_then(|s| s.as_u64());
+    let [ticker, ts_ms, ts] = m.get_many(["market_ticker", "ts_ms", "ts"]);
+    let instrument = Text::of(ticker);
+    let ts = exchange_ms(ts_ms, ts);
+    match ty {
+        b"ticker" => {
+            let [yb, ya, ybs, yas, pd, yb_c, ya_c, p_c] = m.get_many([
+                "yes_bid_dollars",
+                "yes_ask_dollars",
+                "yes_bid_size_fp",
+                "yes_ask_size_fp",
+                "price_dollars",
+                "yes_bid",
+                "yes_ask",
+                "price",
+            ]);
+            let last = if pd.is_some() {
+                Text::of(pd)
+            } else {
+                Text::cents(p_c)
+            };
+            out.push(Record::Quote(Quote {
+                venue: V,
+                instrument,
+                ts,
+                bid: price_of(yb, yb_c),
+                bid_size: Text::of(ybs),
+                ask: price_of(ya, ya_c),
+                ask_size: Text::of(yas),
+                last,
+            }));
+        }
+        b"trade" => {
+            let [yp, cfp, outcome, taker, id, yp_c, count] = m.get_many([
+                "yes_price_dollars",
+                "count_fp",
+                "taker_outcome_side",
+                "taker_side",
+                "trade_id",
+                "yes_price",
+                "count",
+            ]);
+            out.push(Record::Trade(Trade {
+                venue: V,
+                instrument,
+                ts,
+                seq,
+                price: price_of(yp, yp_c),
+                size: size_of(cfp, count),
+                side: Side::of(Text::of(outcome).or(|| Text::of(taker))),
+                trade_id: Text::of(id),
+            }));
+        }
+        b"orderbook_snapshot" => {
+            let mut bids = snapshot_side(m, ["yes_dollars_fp", "yes_dollars", "yes"]);
+            let mut asks: Vec<Level<'a>> = snapshot_side(m, ["no_dollars_fp", "no_dollars", "no"])
+                .into_iter()
+                .map(|l| Level {
+                    price: l.price.one_minus(),
+                    size: l.size,
+                })
+                .collect();
+            sort_levels(&mut bids, BookSide::Bid);
+            sort_levels(&mut asks, BookSide::Ask);
+            out.push(Record::BookSnapshot(BookSnapshot {
+                venue: V,
+                instrument,
+                ts,
+                seq,
+                bids,
+                asks,
+                checksum: None,
+            }));
+        }
+        b"orderbook_delta" => {
+            let [pd, p_c, dfp, d, side] =
+                m.get_many(["price_dollars", "price", "delta_fp", "delta", "side"]);
+            let price = price_of(pd, p_c);
+            let size = Text::of(dfp).or(|| Text::of(d));
+            let change = match side.and_then(|s| s.str_raw()) {
+                Some(b"no") => Change {
+                    side: BookSide::Ask,
+                    price: price.one_minus(),
+                    size,
+                },
+                _ => Change {
+                    side: BookSide::Bid,
+                    price,
+                    size,
+                },
+            };
+            out.push(Record::BookDelta(BookDelta {
+                venue: V,
+                instrument,
+                ts,
+                seq,
+                mode: DeltaMode::Add,
+                changes: vec![change],
+                checksum: None,
+            }));
+        }
+        b"market_lifecycle_v2" => {
+            let [event, determined, settled] =
+                m.get_many(["event_type", "determination_ts", "settled_ts"]);
+            out.push(Record::Lifecycle(Lifecycle {
+                venue: V,
+                instrument,
+                ts: lifecycle_ms(determined, settled),
+                event: Text::of(event),
+                detail: Raw(Some(m.raw)),
+            }));
+        }
+        b"event_lifecycle" | b"event_fee_update" => {
+            let event = if ty == b"event_lifecycle" {
+                "event_lifecycle"
+            } else {
+                "event_fee_update"
+            };
+            out.push(Record::Lifecycle(Lifecycle {
+                venue: V,
+                instrument: Text::of(m.get("event_ticker")),
+                ts: None,
+                event: Text::Word(event),
+                detail: Raw(Some(m.raw)),
+            }));
+        }
+        _ => {}
     }
 }

@@ -7,13 +7,19 @@
 //! text until then, and counted as such). A mismatch records a `resync`
 //! status line and asks the connector to resubscribe that symbol only.
 
+use std::collections::BTreeMap;
+
 use rustc_hash::FxHashMap as HashMap;
 
-use super::{parse_object, text, Out, StatusVal};
+use super::{parse_object, text, Out, Setting, StatusVal, VenueParser};
 use crate::decimal;
-use crate::integrity::{KrakenBook, Side};
-use crate::json::{Tape, Val};
-use crate::model::{Class, Item};
+use crate::error::Error;
+use crate::json::{self, Tape, Ty, Val};
+use crate::model::{Class, Item, Venue};
+use crate::records::{
+    object_levels, sort_levels, BookDelta, BookSide, BookSnapshot, Change, DeltaMode, Quote, Raw,
+    Record, Side, Status, Text, Trade,
+};
 
 /// Depth the connector subscribes to unless told otherwise.
 pub const DEFAULT_DEPTH: usize = 10;
@@ -22,7 +28,7 @@ pub const DEFAULT_DEPTH: usize = 10;
 pub struct Kraken {
     books: HashMap<String, KrakenBook>,
     precisions: HashMap<String, (u32, u32)>,
-    pub depth: usize,
+    depth: usize,
 }
 
 impl Default for Kraken {
@@ -35,22 +41,61 @@ impl Default for Kraken {
     }
 }
 
-impl Kraken {
-    /// Forget books; keep precisions and depth (they describe the pairs).
-    pub fn reset(&mut self) {
-        self.books.clear();
+/// Smallest book depth the venue offers.
+pub const MIN_DEPTH: usize = 10;
+
+impl VenueParser for Kraken {
+    fn venue(&self) -> Venue {
+        Venue::Kraken
+    }
+
+    /// Routing reads `data[0]`.
+    fn tape_depth(&self) -> usize {
+        3
+    }
+
+    fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
+        self.route(frame, tape, out);
+    }
+
+    fn normalize<'a>(&self, frame: &'a [u8], out: &mut Vec<Record<'a>>) {
+        if let Ok(v) = json::parse(frame) {
+            if v.ty == Ty::Object {
+                normalize(v, out);
+            }
+        }
+    }
+
+    fn configure(&mut self, setting: Setting<'_>) -> Result<(), Error> {
+        match setting {
+            Setting::Precision { symbol, price, qty } => {
+                self.precisions.insert(symbol.to_owned(), (price, qty));
+                Ok(())
+            }
+            Setting::BookDepth(depth) if depth >= MIN_DEPTH => {
+                self.depth = depth;
+                Ok(())
+            }
+            Setting::BookDepth(_) => Err(Error::Config(format!(
+                "book depth must be at least {MIN_DEPTH}"
+            ))),
+            s => Err(super::not_for(Venue::Kraken, s)),
+        }
     }
 
     /// Drop the book kept for `symbol` (its precision stays: it describes the pair).
-    pub fn forget(&mut self, symbol: &str) -> bool {
-        self.books.remove(symbol).is_some()
+    fn forget(&mut self, symbol: &str) {
+        self.books.remove(symbol);
     }
 
-    pub fn set_precision(&mut self, symbol: &str, price: u32, qty: u32) {
-        self.precisions.insert(symbol.to_owned(), (price, qty));
+    /// Forget books; keep precisions and depth (they describe the pairs).
+    fn reset(&mut self) {
+        self.books.clear();
     }
+}
 
-    pub fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
+impl Kraken {
+    fn route<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
         let Some(v) = parse_object(frame, tape, out) else {
             return;
         };
@@ -132,7 +177,7 @@ impl Kraken {
             book.synced = true;
         }
         let mut parsed = true;
-        for (side, levels) in [(Side::Bid, bids), (Side::Ask, asks)] {
+        for (side, levels) in [(BookSide::Bid, bids), (BookSide::Ask, asks)] {
             for l in levels.iter().flat_map(Val::items) {
                 let [p, q] = l.get_many(["price", "qty"]);
                 match (p.and_then(|p| p.num_text()), q.and_then(|q| q.num_text())) {
@@ -174,5 +219,215 @@ impl Kraken {
             ],
         );
         out.resync(symbol, reason);
+    }
+}
+
+/// Normalize one Kraken spot message: one record per element of `data`.
+fn normalize<'a>(v: Val<'a>, out: &mut Vec<Record<'a>>) {
+    const V: Venue = Venue::Kraken;
+    let [channel, ty, data] = v.get_many(["channel", "type", "data"]);
+    let Some(channel) = channel.and_then(|c| c.str_raw()) else {
+        return;
+    };
+    for d in data.iter().flat_map(|d| d.items()) {
+        let [sym, ts] = d.get_many(["symbol", "timestamp"]);
+        let instrument = Text::of(sym);
+        let ts = ts.and_then(|t| t.str_raw()).and_then(decimal::rfc3339_ms);
+        let record = match channel {
+            b"ticker" => {
+                let [bid, bq, ask, aq, last] =
+                    d.get_many(["bid", "bid_qty", "ask", "ask_qty", "last"]);
+                Record::Quote(Quote {
+                    venue: V,
+                    instrument,
+                    ts,
+                    bid: Text::of(bid),
+                    bid_size: Text::of(bq),
+                    ask: Text::of(ask),
+                    ask_size: Text::of(aq),
+                    last: Text::of(last),
+                })
+            }
+            b"trade" => {
+                let [p, q, side, id] = d.get_many(["price", "qty", "side", "trade_id"]);
+                Record::Trade(Trade {
+                    venue: V,
+                    instrument,
+                    ts,
+                    seq: id.and_then(|i| i.as_u64()),
+                    price: Text::of(p),
+                    size: Text::of(q),
+                    side: Side::of(Text::of(side)),
+                    trade_id: Text::of(id),
+                })
+            }
+            b"book" => {
+                let [bids, asks, ck] = d.get_many(["bids", "asks", "checksum"]);
+                let checksum = ck.and_then(|c| c.as_u64());
+                if ty.and_then(|t| t.str_raw()) == Some(b"snapshot") {
+                    let mut bids = object_levels(bids, "qty");
+                    let mut asks = object_levels(asks, "qty");
+                    sort_levels(&mut bids, BookSide::Bid);
+                    sort_levels(&mut asks, BookSide::Ask);
+                    Record::BookSnapshot(BookSnapshot {
+                        venue: V,
+                        instrument,
+                        ts,
+                        seq: None,
+                        bids,
+                        asks,
+                        checksum,
+                    })
+                } else {
+                    let side = |levels, side| {
+                        object_levels(levels, "qty")
+                            .into_iter()
+                            .map(move |l| Change {
+                                side,
+                                price: l.price,
+                                size: l.size,
+                            })
+                    };
+                    let changes = side(bids, BookSide::Bid)
+                        .chain(side(asks, BookSide::Ask))
+                        .collect();
+                    Record::BookDelta(BookDelta {
+                        venue: V,
+                        instrument,
+                        ts,
+                        seq: None,
+                        mode: DeltaMode::Set,
+                        changes,
+                        checksum,
+                    })
+                }
+            }
+            b"status" => Record::Status(Status {
+                venue: V,
+                instrument: Text::Null,
+                ts: None,
+                status: Text::of(d.get("system")),
+                detail: Raw(Some(d.raw)),
+            }),
+            _ => return,
+        };
+        out.push(record);
+    }
+}
+
+#[derive(Debug, Clone)]
+struct CheckLevel {
+    price: Vec<u8>,
+    qty: Vec<u8>,
+    /// Checksum text of this level for the precisions it was built with.
+    digits: Option<(u32, u32, Vec<u8>)>,
+}
+
+/// A Kraken spot v2 L2 book kept only to verify checksums.
+#[derive(Debug, Default, Clone)]
+pub struct KrakenBook {
+    bids: BTreeMap<i128, CheckLevel>,
+    asks: BTreeMap<i128, CheckLevel>,
+    /// Largest number of price / qty decimals seen on the wire.
+    pub seen_price_scale: u32,
+    pub seen_qty_scale: u32,
+    /// False until a snapshot arrives, and after a mismatch.
+    pub synced: bool,
+}
+
+impl KrakenBook {
+    pub fn clear(&mut self) {
+        self.bids.clear();
+        self.asks.clear();
+    }
+
+    /// Set one level (`qty == 0` deletes it). False when the numbers do not parse.
+    pub fn apply(&mut self, side: BookSide, price: &[u8], qty: &[u8]) -> bool {
+        let (Some((key, p_scale, _)), Some((_, q_scale, q_zero))) =
+            (decimal::level_facts(price), decimal::level_facts(qty))
+        else {
+            return false;
+        };
+        self.seen_price_scale = self.seen_price_scale.max(p_scale);
+        self.seen_qty_scale = self.seen_qty_scale.max(q_scale);
+        let book = match side {
+            BookSide::Bid => &mut self.bids,
+            BookSide::Ask => &mut self.asks,
+        };
+        if q_zero {
+            book.remove(&key);
+        } else {
+            book.insert(
+                key,
+                CheckLevel {
+                    price: price.to_vec(),
+                    qty: qty.to_vec(),
+                    digits: None,
+                },
+            );
+        }
+        true
+    }
+
+    /// Drop levels beyond `depth` on each side (no deletes are sent for them).
+    pub fn truncate(&mut self, depth: usize) {
+        while self.bids.len() > depth {
+            self.bids.pop_first(); // lowest bid is the worst
+        }
+        while self.asks.len() > depth {
+            self.asks.pop_last(); // highest ask is the worst
+        }
+    }
+
+    pub fn depth(&self) -> (usize, usize) {
+        (self.bids.len(), self.asks.len())
+    }
+
+    /// CRC32 over the top 10 asks (ascending) then top 10 bids (descending),
+    /// each level as price and qty fixed to the pair's precisions, point and
+    /// leading zeros removed.
+    pub fn checksum(&mut self, price_prec: u32, qty_prec: u32) -> u32 {
+        // one contiguous buffer: crc32fast's fast path needs long inputs
+        let mut all = Vec::with_capacity(512);
+        for l in self
+            .asks
+            .values_mut()
+            .take(10)
+            .chain(self.bids.values_mut().rev().take(10))
+        {
+            match &l.digits {
+                Some((pp, qp, d)) if *pp == price_prec && *qp == qty_prec => {
+                    all.extend_from_slice(d)
+                }
+                _ => {
+                    let mut d = Vec::with_capacity(24);
+                    decimal::checksum_digits(&l.price, price_prec, &mut d);
+                    decimal::checksum_digits(&l.qty, qty_prec, &mut d);
+                    all.extend_from_slice(&d);
+                    l.digits = Some((price_prec, qty_prec, d));
+                }
+            }
+        }
+        crc32fast::hash(&all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn book_truncates_worst_levels() {
+        let mut b = KrakenBook::default();
+        for p in ["1.0", "2.0", "3.0"] {
+            b.apply(BookSide::Bid, p.as_bytes(), b"1");
+            b.apply(BookSide::Ask, format!("1{p}").as_bytes(), b"1");
+        }
+        b.truncate(2);
+        assert_eq!(b.depth(), (2, 2));
+        assert!(b.bids.contains_key(&decimal::key(b"3.0").unwrap()));
+        assert!(b.asks.contains_key(&decimal::key(b"11.0").unwrap()));
+        b.apply(BookSide::Bid, b"3.0", b"0");
+        assert_eq!(b.depth(), (1, 2));
     }
 }

@@ -6,10 +6,14 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::{parse_object, text, Out, StatusVal};
+use super::{parse_object, text, Out, StatusVal, VenueParser};
 use crate::integrity::{SeqCheck, SeqTracker};
-use crate::json::Tape;
-use crate::model::{Class, Item};
+use crate::json::{self, Tape, Ty, Val};
+use crate::model::{Class, Item, Venue};
+use crate::records::{
+    object_levels, sort_levels, BookDelta, BookSide, BookSnapshot, Change, DeltaMode, Quote,
+    Record, Side, Text, Trade,
+};
 
 #[derive(Debug, Default)]
 pub struct KrakenFutures {
@@ -17,14 +21,37 @@ pub struct KrakenFutures {
     books: HashMap<String, SeqTracker>,
 }
 
-impl KrakenFutures {
+impl VenueParser for KrakenFutures {
+    fn venue(&self) -> Venue {
+        Venue::KrakenFutures
+    }
+
+    fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
+        self.route(frame, tape, out);
+    }
+
+    fn normalize<'a>(&self, frame: &'a [u8], out: &mut Vec<Record<'a>>) {
+        if let Ok(v) = json::parse(frame) {
+            if v.ty == Ty::Object {
+                normalize(v, out);
+            }
+        }
+    }
+
     /// Drop the trade and book sequence state of `product`.
-    pub fn forget(&mut self, product: &str) {
+    fn forget(&mut self, product: &str) {
         self.trades.remove(product);
         self.books.remove(product);
     }
 
-    pub fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
+    fn reset(&mut self) {
+        self.trades.clear();
+        self.books.clear();
+    }
+}
+
+impl KrakenFutures {
+    fn route<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
         let Some(v) = parse_object(frame, tape, out) else {
             return;
         };
@@ -185,5 +212,90 @@ fn record(
             );
             true
         }
+    }
+}
+
+/// Normalize one Kraken Futures message.
+fn normalize<'a>(v: Val<'a>, out: &mut Vec<Record<'a>>) {
+    const V: Venue = Venue::KrakenFutures;
+    let [feed, product, time, seq] = v.get_many(["feed", "product_id", "time", "seq"]);
+    let Some(feed) = feed.and_then(|f| f.str_raw()) else {
+        return;
+    };
+    let instrument = Text::of(product);
+    let seq = seq.and_then(|s| s.as_u64());
+    let trade = |t: Val<'a>| {
+        let [p, q, side, uid, time, seq] =
+            t.get_many(["price", "qty", "side", "uid", "time", "seq"]);
+        Record::Trade(Trade {
+            venue: V,
+            instrument,
+            ts: time.and_then(|t| t.as_i64()),
+            seq: seq.and_then(|s| s.as_u64()),
+            price: Text::of(p),
+            size: Text::of(q),
+            side: Side::of(Text::of(side)),
+            trade_id: Text::of(uid),
+        })
+    };
+    match feed {
+        b"ticker" => {
+            let [bid, bs, ask, as_, last] =
+                v.get_many(["bid", "bid_size", "ask", "ask_size", "last"]);
+            out.push(Record::Quote(Quote {
+                venue: V,
+                instrument,
+                ts: time.and_then(|t| t.as_i64()),
+                bid: Text::of(bid),
+                bid_size: Text::of(bs),
+                ask: Text::of(ask),
+                ask_size: Text::of(as_),
+                last: Text::of(last),
+            }));
+        }
+        b"trade" => out.push(trade(v)),
+        b"trade_snapshot" => {
+            // newest first on the wire; records go out oldest first
+            let trades: Vec<Val<'a>> = v.get("trades").iter().flat_map(|t| t.items()).collect();
+            out.extend(trades.into_iter().rev().map(trade));
+        }
+        b"book_snapshot" => {
+            let [bids, asks, ts] = v.get_many(["bids", "asks", "timestamp"]);
+            let mut bids = object_levels(bids, "qty");
+            let mut asks = object_levels(asks, "qty");
+            sort_levels(&mut bids, BookSide::Bid);
+            sort_levels(&mut asks, BookSide::Ask);
+            out.push(Record::BookSnapshot(BookSnapshot {
+                venue: V,
+                instrument,
+                ts: ts.and_then(|t| t.as_i64()),
+                seq,
+                bids,
+                asks,
+                checksum: None,
+            }));
+        }
+        b"book" => {
+            let [side, p, q, ts] = v.get_many(["side", "price", "qty", "timestamp"]);
+            let side = if side.and_then(|s| s.str_raw()) == Some(b"sell") {
+                BookSide::Ask
+            } else {
+                BookSide::Bid
+            };
+            out.push(Record::BookDelta(BookDelta {
+                venue: V,
+                instrument,
+                ts: ts.and_then(|t| t.as_i64()),
+                seq,
+                mode: DeltaMode::Set,
+                changes: vec![Change {
+                    side,
+                    price: Text::of(p),
+                    size: Text::of(q),
+                }],
+                checksum: None,
+            }));
+        }
+        _ => {}
     }
 }

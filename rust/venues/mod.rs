@@ -1,11 +1,13 @@
-//! One module per venue: frame → routed items, with that venue's integrity
-//! state. Every venue has the same shape: a state struct with `parse` and
-//! `reset`, dispatched through [`VenueState`].
+//! One module per venue, each implementing [`VenueParser`]: frame → routed
+//! items (with that venue's integrity state) and frame → normalized records.
+//! The processor and the bindings only ever see the trait.
 
 use std::borrow::Cow;
 
+use crate::error::Error;
 use crate::json::{self, Doc, Tape};
 use crate::model::{Class, Item, Resync, Venue};
+use crate::records::Record;
 
 pub mod kalshi;
 pub mod kraken;
@@ -111,62 +113,86 @@ pub enum StatusVal<'s> {
     S(&'s str),
 }
 
-/// Per-connection venue state.
-#[derive(Debug)]
-pub enum VenueState {
-    Kalshi(kalshi::Kalshi),
-    Kraken(kraken::Kraken),
-    KrakenFutures(kraken_futures::KrakenFutures),
-    Polymarket(polymarket::Polymarket),
+/// A setting a connector hands to its venue's parser.
+#[derive(Debug, Clone, Copy)]
+pub enum Setting<'s> {
+    /// Kraken spot: a pair's price and quantity decimals (book checksums).
+    Precision {
+        symbol: &'s str,
+        price: u32,
+        qty: u32,
+    },
+    /// Kraken spot: the subscribed book depth.
+    BookDepth(usize),
+    /// Kalshi: the category of a series, from the secmaster.
+    Category { series: &'s str, category: &'s str },
 }
 
-impl VenueState {
-    pub fn new(venue: Venue) -> Self {
-        match venue {
-            Venue::Kalshi => VenueState::Kalshi(kalshi::Kalshi::default()),
-            Venue::Kraken => VenueState::Kraken(kraken::Kraken::default()),
-            Venue::KrakenFutures => {
-                VenueState::KrakenFutures(kraken_futures::KrakenFutures::default())
-            }
-            Venue::Polymarket => VenueState::Polymarket(polymarket::Polymarket::default()),
+impl Setting<'_> {
+    /// The Python method that makes this setting.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Setting::Precision { .. } => "set_precision",
+            Setting::BookDepth(_) => "set_book_depth",
+            Setting::Category { .. } => "set_category",
         }
     }
+}
 
-    /// Route one frame (valid UTF-8 already checked by the caller).
-    pub fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
-        match self {
-            VenueState::Kalshi(s) => s.parse(frame, tape, out),
-            VenueState::Kraken(s) => s.parse(frame, tape, out),
-            VenueState::KrakenFutures(s) => s.parse(frame, tape, out),
-            VenueState::Polymarket(s) => s.parse(frame, tape, out),
-        }
+/// One venue's parser: every piece of its wire knowledge (routing,
+/// integrity, normalization) is behind this trait, in `venues/<venue>.rs`.
+/// One instance per connection holds that connection's state.
+pub trait VenueParser: Send + Sync + std::fmt::Debug {
+    fn venue(&self) -> Venue;
+
+    /// Depth of containers whose fields routing reads from the tape (root = 1).
+    fn tape_depth(&self) -> usize {
+        2
+    }
+
+    /// Route one frame of a batch (valid UTF-8, checked by the caller) into
+    /// items, updating sequence and book state.
+    fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>);
+
+    /// The subject category of a routed item, for venues whose subjects have one.
+    fn category(&self, _item: &Item<'_>) -> Option<&str> {
+        None
+    }
+
+    /// Normalize one frame (or archived message) to records; control frames,
+    /// unknown types and unparsable input give none.
+    fn normalize<'a>(&self, frame: &'a [u8], out: &mut Vec<Record<'a>>);
+
+    /// Apply a setting; one that does not apply to this venue is an error.
+    fn configure(&mut self, setting: Setting<'_>) -> Result<(), Error> {
+        Err(not_for(self.venue(), setting))
     }
 
     /// Forget the state kept for one instrument (it was unsubscribed or
     /// moved to another connection), so per-connection state stays bounded
-    /// by what is subscribed. Sequence state per Kalshi `sid` is shared by
-    /// many markets and stays.
-    pub fn forget(&mut self, instrument: &str) {
-        match self {
-            VenueState::Kalshi(s) => s.forget(instrument),
-            VenueState::Kraken(s) => {
-                s.forget(instrument);
-            }
-            VenueState::KrakenFutures(s) => s.forget(instrument),
-            VenueState::Polymarket(s) => {
-                s.epochs.remove(instrument);
-            }
-        }
-    }
+    /// by what is subscribed.
+    fn forget(&mut self, instrument: &str);
 
-    /// Forget sequence and book state (a new connection).
-    pub fn reset(&mut self) {
-        match self {
-            VenueState::Kalshi(s) => *s = kalshi::Kalshi::default(),
-            VenueState::Kraken(s) => s.reset(),
-            VenueState::KrakenFutures(s) => *s = kraken_futures::KrakenFutures::default(),
-            VenueState::Polymarket(s) => *s = polymarket::Polymarket::default(),
-        }
+    /// Forget sequence and book state (a new connection); settings stay.
+    fn reset(&mut self);
+}
+
+/// The error for a setting `venue` has no use for.
+pub(crate) fn not_for(venue: Venue, setting: Setting<'_>) -> Error {
+    Error::Config(format!(
+        "{} does not apply to {}",
+        setting.method(),
+        venue.as_str()
+    ))
+}
+
+/// A fresh parser (with a connection's empty state) for `venue`.
+pub fn parser(venue: Venue) -> Box<dyn VenueParser> {
+    match venue {
+        Venue::Kalshi => Box::<kalshi::Kalshi>::default(),
+        Venue::Kraken => Box::<kraken::Kraken>::default(),
+        Venue::KrakenFutures => Box::<kraken_futures::KrakenFutures>::default(),
+        Venue::Polymarket => Box::<polymarket::Polymarket>::default(),
     }
 }
 
@@ -200,13 +226,4 @@ pub(crate) fn text<'a>(v: Option<json::Val<'a>>) -> Option<Cow<'a, str>> {
         _ => None,
     }?;
     (!t.is_empty()).then_some(t)
-}
-
-/// Cheap wrapper: turn the leading `SERIES` of `SERIES-EVENT-MARKET` into a Cow.
-pub(crate) fn series_of<'a>(ticker: &Cow<'a, str>) -> Cow<'a, str> {
-    let end = ticker.find('-').unwrap_or(ticker.len());
-    match ticker {
-        Cow::Borrowed(t) => Cow::Borrowed(&t[..end]),
-        Cow::Owned(t) => Cow::Owned(t[..end].to_owned()),
-    }
 }

@@ -7,9 +7,13 @@
 
 use rustc_hash::FxHashMap as HashMap;
 
-use super::{text, Out};
+use super::{text, Out, VenueParser};
 use crate::json::{self, Tape, Ty, Val};
-use crate::model::{Class, Item};
+use crate::model::{Class, Item, Venue};
+use crate::records::{
+    object_levels, sort_levels, BookDelta, BookSide, BookSnapshot, Change, DeltaMode, Lifecycle,
+    Quote, Raw, Record, Side, Text, Trade,
+};
 
 /// Keys routing reads from every event.
 const KEYS: [&str; 8] = [
@@ -29,11 +33,40 @@ const MAX_TRACKED_TOKENS: usize = 200_000;
 #[derive(Debug, Default)]
 pub struct Polymarket {
     /// Full books seen per token id.
-    pub epochs: HashMap<String, u64>,
+    epochs: HashMap<String, u64>,
+}
+
+impl VenueParser for Polymarket {
+    fn venue(&self) -> Venue {
+        Venue::Polymarket
+    }
+
+    fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
+        self.route(frame, tape, out);
+    }
+
+    fn normalize<'a>(&self, frame: &'a [u8], out: &mut Vec<Record<'a>>) {
+        let Ok(v) = json::parse(frame) else {
+            return;
+        };
+        match v.ty {
+            Ty::Array => v.items().for_each(|e| normalize(e, out)),
+            Ty::Object => normalize(v, out),
+            _ => {}
+        }
+    }
+
+    fn forget(&mut self, token: &str) {
+        self.epochs.remove(token);
+    }
+
+    fn reset(&mut self) {
+        self.epochs.clear();
+    }
 }
 
 impl Polymarket {
-    pub fn parse<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
+    fn route<'a>(&mut self, frame: &'a [u8], tape: &mut Tape, out: &mut Out<'_, 'a>) {
         let trimmed = frame.trim_ascii();
         if trimmed == b"PONG" || trimmed == b"PING" {
             out.control(if trimmed == b"PONG" { "pong" } else { "ping" }, frame);
@@ -124,5 +157,134 @@ impl Polymarket {
             }
         }
         out.push(it);
+    }
+}
+
+/// Normalize one Polymarket event. Records are per token (`asset_id`);
+/// subjects use the condition id (`market`).
+fn normalize<'a>(e: Val<'a>, out: &mut Vec<Record<'a>>) {
+    const V: Venue = Venue::Polymarket;
+    if e.ty != Ty::Object {
+        return;
+    }
+    let [ty, market, asset, ts, bids, asks] = e.get_many([
+        "event_type",
+        "market",
+        "asset_id",
+        "timestamp",
+        "bids",
+        "asks",
+    ]);
+    let ts = ts.and_then(|t| t.as_i64());
+    let token = Text::of(asset);
+    match ty.and_then(|t| t.str_raw()) {
+        Some(b"book") | None if bids.is_some() || asks.is_some() => {
+            let mut bids = object_levels(bids, "size");
+            let mut asks = object_levels(asks, "size");
+            sort_levels(&mut bids, BookSide::Bid);
+            sort_levels(&mut asks, BookSide::Ask);
+            out.push(Record::BookSnapshot(BookSnapshot {
+                venue: V,
+                instrument: token,
+                ts,
+                seq: None,
+                bids,
+                asks,
+                checksum: None,
+            }));
+        }
+        Some(b"price_change") => price_change(e, token, ts, out),
+        Some(b"last_trade_price") => {
+            let [p, s, side, txh] = e.get_many(["price", "size", "side", "transaction_hash"]);
+            out.push(Record::Trade(Trade {
+                venue: V,
+                instrument: token,
+                ts,
+                seq: None,
+                price: Text::of(p),
+                size: Text::of(s),
+                side: Side::of(Text::of(side)),
+                trade_id: Text::of(txh),
+            }));
+        }
+        Some(b"best_bid_ask") => {
+            let [b, a] = e.get_many(["best_bid", "best_ask"]);
+            out.push(Record::Quote(Quote {
+                venue: V,
+                instrument: token,
+                ts,
+                bid: Text::of(b),
+                bid_size: Text::Null,
+                ask: Text::of(a),
+                ask_size: Text::Null,
+                last: Text::Null,
+            }));
+        }
+        Some(b"tick_size_change") => out.push(Record::Lifecycle(Lifecycle {
+            venue: V,
+            instrument: token,
+            ts,
+            event: Text::Word("tick_size_change"),
+            detail: Raw(Some(e.raw)),
+        })),
+        Some(t @ (b"new_market" | b"market_resolved")) => {
+            let event = if t == b"new_market" {
+                "new_market"
+            } else {
+                "market_resolved"
+            };
+            out.push(Record::Lifecycle(Lifecycle {
+                venue: V,
+                instrument: Text::of(market),
+                ts,
+                event: Text::Word(event),
+                detail: Raw(Some(e.raw)),
+            }));
+        }
+        _ => {}
+    }
+}
+
+/// `price_change`: one delta per token, in order of first appearance.
+/// Current schema: `price_changes[]` with a token per change; legacy (before
+/// 2025-09-15): the event's `asset_id` and `changes[]`.
+fn price_change<'a>(e: Val<'a>, token: Text<'a>, ts: Option<i64>, out: &mut Vec<Record<'a>>) {
+    let (items, legacy) = match e.get("price_changes") {
+        Some(pc) => (pc, false),
+        None => match e.get("changes") {
+            Some(c) => (c, true),
+            None => return,
+        },
+    };
+    let mut groups: Vec<(Text<'a>, Vec<Change<'a>>)> = Vec::new();
+    // one hash lookup per change: many tokens in one message stay linear
+    let mut index: HashMap<Option<&'a [u8]>, usize> = HashMap::default();
+    for c in items.items() {
+        let [a, p, s, side] = c.get_many(["asset_id", "price", "size", "side"]);
+        let a = if legacy { token } else { Text::of(a) };
+        let side = match Side::of(Text::of(side)) {
+            Some(Side::Sell) => BookSide::Ask,
+            _ => BookSide::Bid,
+        };
+        let g = *index.entry(a.wire()).or_insert_with(|| {
+            groups.push((a, Vec::new()));
+            groups.len() - 1
+        });
+        groups[g].1.push(Change {
+            side,
+            price: Text::of(p),
+            size: Text::of(s),
+        });
+    }
+    for (instrument, changes) in groups {
+        out.push(Record::BookDelta(BookDelta {
+            venue: Venue::Polymarket,
+            instrument,
+            ts,
+            seq: None,
+            mode: DeltaMode::Set,
+            changes,
+            checksum: None,
+        }));
     }
 }

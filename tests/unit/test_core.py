@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -17,11 +18,18 @@ import ssmd.errors
 from ssmd import _core
 from ssmd.archive import ArchiveWriter, iter_lines
 from ssmd.archive.legacy import sanitize_instrument
-from ssmd.core import Processor, kraken_checksum, normalize, subject_token, venues
+from ssmd.core import (
+    Processor,
+    kraken_checksum,
+    normalize,
+    normalize_lines,
+    subject_token,
+    venues,
+)
 from ssmd.errors import ConfigError, ParseError, SsmdError
 from ssmd.runtime.status import status_subject
 from ssmd.samples import frames, kraken_checksum_reference
-from ssmd.types import BookSnapshot, Quote, Trade
+from ssmd.types import BookDelta, BookSnapshot, Lifecycle, Quote, Status, Trade
 
 FIX = Path(__file__).resolve().parent.parent / "fixtures"
 
@@ -44,8 +52,12 @@ def test_unknown_venue_is_config_error() -> None:
 def test_wrong_setup_calls_are_config_errors() -> None:
     with pytest.raises(ConfigError):
         Processor("kalshi", "")
-    with pytest.raises(ConfigError, match="kraken only"):
+    with pytest.raises(ConfigError, match="set_precision does not apply to kalshi"):
         Processor("kalshi", "c").set_precision("X", 1, 1)
+    with pytest.raises(ConfigError, match="set_category does not apply to kraken"):
+        Processor("kraken", "c").set_categories({"KXBTCD": "Crypto"})
+    with pytest.raises(ConfigError, match="set_book_depth does not apply to polymarket"):
+        Processor("polymarket", "c").set_book_depth(10)
     with pytest.raises(ConfigError, match="at least 10"):
         Processor("kraken", "c").set_book_depth(5)
     with pytest.raises(ConfigError, match="2 timestamps for 1 frames"):
@@ -448,3 +460,30 @@ def test_a_missing_error_class_fails_loudly() -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert "resolved" not in r.stdout
     assert "SinkError" in r.stdout + r.stderr
+
+
+def test_record_dataclasses_match_the_rust_structs() -> None:
+    """ssmd.types loads normalized lines into dataclasses whose fields must be
+    the Rust structs' fields, in the same order (rust/records.rs)."""
+    rust = _core.record_fields()
+    python = {
+        "trade": Trade,
+        "quote": Quote,
+        "book_snapshot": BookSnapshot,
+        "book_delta": BookDelta,
+        "lifecycle": Lifecycle,
+        "status": Status,
+    }
+    assert set(rust) == set(python)
+    for kind, cls in python.items():
+        assert [f.name for f in dataclasses.fields(cls)] == rust[kind], kind
+    # and every key of a normalized line is a field, in that order
+    line = normalize_lines(
+        "kraken",
+        [
+            b'{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy",'
+            b'"price":1.5,"qty":2,"ord_type":"limit","trade_id":7,'
+            b'"timestamp":"2026-01-01T00:00:00.000000Z"}]}'
+        ],
+    )
+    assert list(json.loads(line)) == ["type", *rust["trade"]]
