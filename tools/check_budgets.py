@@ -1,8 +1,9 @@
 """Report files over their size budgets (STYLE item 5); exit 1 if any.
 
-Budgets: every module of ``python/ssmd/`` 700 lines; a Python connector
-module (``python/ssmd/connectors/<venue>/*.py``) 300 lines; a Rust venue
-parser (``rust/venues/<venue>.rs``) 500 lines. A module that grows past its
+Budgets: every module of ``python/ssmd/`` and every Rust file under ``rust/``
+(tests included) 700 lines; a Python connector module
+(``python/ssmd/connectors/<venue>/*.py``) 300 lines; a Rust venue parser
+(``rust/venues/<venue>.rs``) 500 lines. A module that grows past its
 budget is split by job; logic two venues share belongs in a base module.
 
 ``PENDING`` lists files over budget whose split is work in progress, with who
@@ -20,6 +21,7 @@ BUDGETS = [
     ("rust/venues/*.rs", 500, {"mod.rs"}),
     ("python/ssmd/connectors/*/*.py", 300, {"__init__.py"}),
     ("python/ssmd/**/*.py", 700, set()),
+    ("rust/**/*.rs", 700, set()),
 ]
 #: path -> why it is still over budget
 PENDING = {
@@ -27,6 +29,8 @@ PENDING = {
     "python/ssmd/sim/kalshi.py": "the simulators split by job, sim/<venue>/ like the connectors",
     "python/ssmd/sim/kraken.py": "the simulators split by job, sim/<venue>/ like the connectors",
     "python/ssmd/sim/server.py": "the simulators split by job, sim/<venue>/ like the connectors",
+    "rust/archive/recover.rs": "the archive reader engineer splits the recovering reader by job",
+    "rust/archive/tests.rs": "the archive reader engineer splits the archive tests by job",
 }
 
 
