@@ -19,6 +19,7 @@ __all__ = [
     "BookDelta",
     "BookSnapshot",
     "Channel",
+    "Codec",
     "Lifecycle",
     "Quote",
     "Record",
@@ -91,6 +92,13 @@ _REST_ROOTS = {
     Venue.KRAKEN_FUTURES: "https://futures.kraken.com/derivatives/api/v3",
     Venue.POLYMARKET: "https://gamma-api.polymarket.com",
 }
+
+
+class Codec(str, enum.Enum):
+    """Archive compression: one gzip member or zstd frame per flush."""
+
+    GZIP = "gzip"
+    ZSTD = "zstd"
 
 
 class Channel(str, enum.Enum):

@@ -85,10 +85,8 @@ DateArg = str | dt.date
 
 
 def archive_dir(path: PathArg | None = None) -> Path:
-    """The archive root: ``path``, else ``$SSMD_ARCHIVE_DIR``, else ``./data``."""
-    if path is not None:
-        return Path(path)
-    return Path(os.environ.get("SSMD_ARCHIVE_DIR") or DEFAULT_DIR)
+    """The archive root: ``path``, else ``./data`` (the CLI passes ``SSMD_ARCHIVE_DIR``)."""
+    return Path(DEFAULT_DIR if path is None else path)
 
 
 def parse_date(value: DateArg) -> dt.date:

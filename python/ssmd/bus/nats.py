@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import time
 from collections import deque
@@ -49,8 +48,8 @@ DEFAULT_URL = "nats://localhost:4222"
 
 
 def nats_url(url: str | None = None) -> str:
-    """``url``, else ``$NATS_URL``, else ``nats://localhost:4222``."""
-    return url or os.environ.get("NATS_URL") or DEFAULT_URL
+    """``url``, else ``nats://localhost:4222`` (the CLI passes ``--nats``/``NATS_URL``)."""
+    return url or DEFAULT_URL
 
 
 def redact(url: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from ssmd.bus.archiver import ArchiverStats, VenueArchiver, last_archived_seq
 from ssmd.bus.nats import JetStreamSource, connect, ensure_streams, redact, stream_info
-from ssmd.bus.streams import spec_for_venue, stream_specs
+from ssmd.bus.streams import StreamSpec, spec_for_venue, stream_specs
 from ssmd.errors import ConfigError
 from ssmd.runtime.shutdown import StopSignal, install_stop_signals
 from ssmd.types import Venue
@@ -41,10 +41,11 @@ async def run_archiver(
     stop: StopSignal | None = None,
     signals: bool = True,
     metrics: Any = None,
+    specs: Sequence[StreamSpec] | None = None,
     **archiver_args: Any,
 ) -> list[ArchiverStats]:
-    """Archive ``venues`` from JetStream until SIGTERM/SIGINT, ``stop`` or ``duration``."""
-    specs = stream_specs(env)
+    """Archive ``venues`` from JetStream until a stop signal, ``stop`` or ``duration``."""
+    specs = list(specs) if specs is not None else stream_specs(env)
     nc = await connect(url, name=f"ssmd-archive-{writer}")
     stop = stop or StopSignal()
     remove = install_stop_signals(stop) if signals else None
@@ -146,9 +147,10 @@ async def archive_health(
     env: str,
     url: str | None = None,
     consumer: str = "archiver",
+    specs: Sequence[StreamSpec] | None = None,
 ) -> tuple[list[VenueHealth], str | None]:
     """Stream, consumer and archive figures per venue; the second value is a NATS error."""
-    specs = stream_specs(env)
+    specs = list(specs) if specs is not None else stream_specs(env)
     out = [VenueHealth(v, spec_for_venue(v, specs).name) for v in venues]
     for h in out:
         _archive_side(Path(root), h)

@@ -259,6 +259,11 @@ class BusSink:
     def inflight(self) -> int:
         return len(self._inflight)
 
+    @property
+    def unconfirmed_lines(self) -> int:
+        """Lines written and not yet acknowledged (queued or in flight)."""
+        return sum(p.lines for p in self._queue) + sum(p.lines for p in self._inflight.values())
+
     # -- core --------------------------------------------------------------
 
     def put(self, subject: str, data: bytes, msg_id: str, lines: int, bounded: bool = True) -> None:

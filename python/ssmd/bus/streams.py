@@ -12,7 +12,6 @@ in every environment. Limits are the seed's; each can be overridden with
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -108,8 +107,8 @@ class StreamSpec:
 
 
 def env_name(env: str | None = None) -> str:
-    """The environment (subject prefix): ``env``, else ``$SSMD_ENV``, else ``prod``."""
-    value = env if env is not None else os.environ.get("SSMD_ENV") or "prod"
+    """The environment (subject prefix): ``env``, else ``prod`` (the CLI passes ``SSMD_ENV``)."""
+    value = env if env is not None else "prod"
     if not _ENV.fullmatch(value):
         raise ConfigError(f"bad SSMD_ENV {value!r}: use lower-case letters, digits, '-' or '_'")
     return value
@@ -215,14 +214,15 @@ def stream_specs(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> list[StreamSpec]:
-    """Every stream ssmd uses, with environment and explicit overrides applied.
+    """Every stream ssmd uses, with ``SSMD_STREAM_*`` values (``environ``, which the CLI
+    takes from :attr:`ssmd.settings.Settings.streams`) and explicit overrides applied.
 
     ``overrides`` maps a stream name to ``{"max_bytes": int, "max_msgs": int, "max_age": float,
     "replicas": int, "storage": "file"|"memory"}``; they win over the
     ``SSMD_STREAM_*`` variables.
     """
     env = env_name(env)
-    environ = os.environ if environ is None else environ
+    environ = {} if environ is None else environ
     out = []
     for spec in _defaults(env):
         changes: dict[str, Any] = {}

@@ -7,13 +7,18 @@ import sys
 import typer
 
 from ssmd.cli._app import app
-from ssmd.errors import SsmdError
+from ssmd.errors import ConfigError, SsmdError
 
 __all__ = ["app", "main"]
 
 
 def main() -> None:
-    """Entry point: run the app, turning ssmd errors into one-line messages."""
+    """Entry point: run the app, turning errors into one-line messages.
+
+    Exit status 2: a usage or configuration error (bad flag, setting or file);
+    1: the command could not do its job (a venue or server unreachable, the
+    disk); 130: interrupted. A group given no command prints its help.
+    """
     from ssmd.cli import (  # noqa: F401  (registers commands)
         archive,
         archive_service,
@@ -29,10 +34,27 @@ def main() -> None:
     )
 
     try:
-        app()
-    except SsmdError as exc:
-        typer.echo(f"ssmd: error: {exc}", err=True)
-        sys.exit(2)
+        result = app(standalone_mode=False)
+    except ConfigError as exc:  # the user's to fix: a flag, a setting, a file
+        _fail(str(exc), 2)
+    except SsmdError as exc:  # it did not work: a venue, a server, the disk
+        _fail(str(exc), 1)
     except KeyboardInterrupt:
-        typer.echo("ssmd: interrupted", err=True)
-        sys.exit(130)
+        _fail("interrupted", 130)
+    except typer.Abort:
+        _fail("interrupted", 130)
+    except typer.TyperException as exc:  # click's usage errors, as one line
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            exc.show()  # type: ignore[attr-defined]
+            sys.exit(getattr(exc, "exit_code", 2))
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see: {ctx.command_path} -h)" if ctx is not None else ""
+        _fail(f"{message}{hint}", getattr(exc, "exit_code", 2))
+    if isinstance(result, int) and result:
+        sys.exit(result)
+
+
+def _fail(message: str, code: int) -> None:
+    typer.echo(f"ssmd: error: {message}", err=True)
+    sys.exit(code)

@@ -24,7 +24,6 @@ import typer
 from ssmd.archive import (
     ArchiveReader,
     ReadWarning,
-    archive_dir,
     chunks,
     count_legacy_files,
     count_lines,
@@ -36,27 +35,21 @@ from ssmd.archive import (
     read_manifest,
 )
 from ssmd.archive.legacy import LEGACY_FEEDS, legacy_venue
-from ssmd.cli._app import app
+from ssmd.cli._app import app, group
+from ssmd.cli.options import Dir, settings
 from ssmd.errors import ConfigError
 
-archive_app = typer.Typer(
-    name="archive",
-    help="Read and check the gzip JSONL archive.",
-    no_args_is_help=True,
+archive_app = group(
+    "archive",
+    "The gzip JSONL archive: `run` the archiver service (NATS -> archive); list, read and "
+    "check what is on disk.",
 )
 app.add_typer(archive_app, name="archive")
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _DAY = dt.timedelta(days=1)
 
-DirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--dir",
-        help="Archive root [default: $SSMD_ARCHIVE_DIR, else ./data].",
-        show_default=False,
-    ),
-]
+DirOpt = Dir
 VenueOpt = Annotated[str | None, typer.Option("--venue", help="Only this venue.")]
 StrictOpt = Annotated[
     bool,
@@ -77,7 +70,7 @@ LegacyOpt = Annotated[
 
 
 def _root(path: Path | None) -> Path:
-    root = archive_dir(path)
+    root = settings(archive_dir=path).archive_dir
     if not root.is_dir():
         raise ConfigError(f"archive directory not found: {root}")
     return root

@@ -1,156 +1,188 @@
-"""``ssmd archive`` (no subcommand): the archiver service; ``ssmd archive status``.
+"""``ssmd archive run``: the archiver service; ``ssmd archive status``.
 
 The archiver drains each venue's JetStream stream (durable pull consumer
 ``archiver``) into the gzip JSONL archive and acknowledges only what is
-fsynced. Needs ``NATS_URL`` (or ``--nats``); without a bus the connector
-writes the archive itself (``ssmd connect``).
+fsynced. It needs NATS (``--nats`` or ``NATS_URL``); without a bus the
+connector writes the archive itself (``ssmd connect``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
-from pathlib import Path
+from dataclasses import asdict
 from typing import Annotated, Any
 
-import orjson
 import typer
 
-from ssmd.archive import archive_dir
 from ssmd.cli.archive import archive_app
+from ssmd.cli.options import (
+    Dir,
+    JsonOut,
+    LogFormat,
+    LogLevel,
+    MetricsPort,
+    Nats,
+    Venues,
+    duration,
+    echo_json,
+    need_nats,
+    require,
+    service_settings,
+    settings,
+    table,
+)
 from ssmd.errors import ConfigError
+from ssmd.types import Codec, Venue
 
-VenuesOpt = Annotated[
-    list[str] | None,
-    typer.Option("--venue", help="Venue to archive (repeat; default: all four)."),
-]
-DirOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--dir", help="Archive root [default: $SSMD_ARCHIVE_DIR, else ./data].", show_default=False
-    ),
-]
-NatsOpt = Annotated[
-    str | None,
-    typer.Option("--nats", help="NATS server [default: $NATS_URL].", show_default=False),
-]
-ConsumerOpt = Annotated[str, typer.Option("--consumer", help="Durable consumer name.")]
+Consumer = Annotated[str, typer.Option("--consumer", metavar="NAME", help="Durable consumer name.")]
 
 
-def _nats(url: str | None) -> str:
-    url = url or os.environ.get("NATS_URL")
-    if not url:
-        raise ConfigError(
-            "the archiver reads NATS JetStream: set NATS_URL or --nats "
-            "(without a bus, `ssmd connect` writes the archive itself)"
-        )
-    return url
+def _venues(venue: list[Venue] | None) -> list[str]:
+    return [v.value for v in (dict.fromkeys(venue) if venue else Venue)]
 
 
-@archive_app.callback(invoke_without_command=True)
-def archive_service(
-    ctx: typer.Context,
-    venue: VenuesOpt = None,
-    dir: DirOpt = None,
-    nats: NatsOpt = None,
-    consumer: ConsumerOpt = "archiver",
+@archive_app.command(
+    "run",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd archive run --nats nats://127.0.0.1:4222 --dir /srv/ssmd/data\n"
+    "  ssmd archive run --venue kalshi --venue kraken --codec zstd --duration 6h",
+)
+def archive_run(
+    venue: Venues = None,
+    dir_: Dir = None,
+    nats: Nats = None,
+    consumer: Consumer = "archiver",
     writer: Annotated[
-        str, typer.Option("--writer", help="Writer name in file names.")
+        str, typer.Option("--writer", metavar="NAME", help="Writer name in file names.")
     ] = "archiver",
     rotation: Annotated[
-        int, typer.Option("--rotation", min=60, help="File rotation window, seconds.")
-    ] = 900,
-    codec: Annotated[str, typer.Option("--codec", help="gzip or zstd.")] = "gzip",
+        float,
+        typer.Option(
+            "--rotation",
+            parser=duration,
+            metavar="DURATION",
+            help="File rotation window.",
+            show_default="15m",
+        ),
+    ] = 900.0,
+    codec: Annotated[Codec, typer.Option("--codec", help="Archive codec.")] = Codec.GZIP,
     flush_interval: Annotated[
         float,
-        typer.Option("--flush-interval", min=0.01, help="Seconds between durable writes (acks)."),
+        typer.Option(
+            "--flush-interval",
+            parser=duration,
+            metavar="DURATION",
+            help="Time between durable writes (acknowledgements).",
+            show_default="1s",
+        ),
     ] = 1.0,
-    batch: Annotated[int, typer.Option("--batch", min=1, help="Messages per fetch.")] = 4096,
-    duration: Annotated[
-        float | None, typer.Option("--duration", min=0, help="Stop cleanly after SECONDS.")
+    batch: Annotated[
+        int, typer.Option("--batch", min=1, max=1 << 20, metavar="N", help="Messages per fetch.")
+    ] = 4096,
+    duration_: Annotated[
+        float | None,
+        typer.Option(
+            "--duration",
+            parser=duration,
+            metavar="DURATION",
+            help="Stop cleanly after this long.",
+            show_default="until a signal",
+        ),
     ] = None,
-    metrics_port: Annotated[
-        int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port.")
-    ] = None,
-    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")] = (
-        "info"
-    ),
+    metrics_port: MetricsPort = None,
+    log_level: LogLevel = None,
+    log_format: LogFormat = None,
+    json_out: JsonOut = False,
 ) -> None:
-    """Read and check the gzip JSONL archive; with no command, run the archiver service."""
-    if ctx.invoked_subcommand is not None:
-        return
+    """Run the archiver service: JetStream streams -> the gzip JSONL archive, until stopped.
+
+    Each venue's stream is read by a durable pull consumer; a message is
+    acknowledged only once the gzip member holding it is written and fsynced.
+    """
+    require("nats", "bus", "ssmd archive run")
+    s = service_settings(
+        archive_dir=dir_, nats_url=nats, log_level=log_level, log_format=log_format
+    )
+    url = need_nats(s.nats_url, "ssmd archive run")
+    if rotation < 60:
+        raise ConfigError("--rotation must be at least 60 s")
+    if flush_interval < 0.01:
+        raise ConfigError("--flush-interval must be at least 10 ms")
     from ssmd.bus.service import check_venues, run_archiver
-    from ssmd.bus.streams import env_name
-    from ssmd.cli.connect import setup_logging
+    from ssmd.bus.streams import stream_specs
     from ssmd.runtime.metrics import metrics, serve
 
-    setup_logging(log_level)
-    if codec not in ("gzip", "zstd"):
-        raise ConfigError(f"bad --codec {codec!r}: gzip or zstd")
-    venues = check_venues(venue or [])
-    url = _nats(nats)
-    root = archive_dir(dir)
+    venues = check_venues(_venues(venue))
     if metrics_port is not None:
         try:
             serve(metrics_port)
         except OSError as exc:
             raise ConfigError(f"cannot serve metrics on port {metrics_port}: {exc}") from exc
+    root = s.archive_dir
     stats = asyncio.run(
         run_archiver(
             venues,
             root,
-            env=env_name(),
+            env=s.env,
             url=url,
             consumer=consumer,
             writer=writer,
-            duration=duration,
+            duration=duration_,
             metrics=metrics(),
-            rotation_secs=rotation,
-            codec=codec,
+            specs=stream_specs(s.env, environ=s.streams),
+            rotation_secs=int(rotation),
+            codec=codec.value,
             flush_interval=flush_interval,
             batch=batch,
         )
     )
-    for s in stats:
+    if json_out:
+        echo_json({"archive": str(root), "venues": [st.as_dict() for st in stats]})
+        return
+    for st in stats:
         typer.echo(
-            f"ssmd archive {s.venue}: {s.messages:,} messages, {s.lines:,} lines, "
-            f"{s.bytes_in:,} bytes -> {s.bytes_out:,} compressed, {s.skipped:,} skipped "
-            f"(already archived), {s.gaps} gap(s) ({s.missing:,} messages gone), "
-            f"{s.malformed} malformed -> {root / s.venue}"
+            f"ssmd archive {st.venue}: {st.messages:,} messages, {st.lines:,} lines, "
+            f"{st.bytes_in:,} bytes -> {st.bytes_out:,} compressed, {st.skipped:,} skipped "
+            f"(already archived), {st.gaps:,} gap(s) ({st.missing:,} messages gone), "
+            f"{st.malformed:,} malformed -> {root / st.venue}"
         )
 
 
 @archive_app.command("status")
 def archive_status(
-    venue: VenuesOpt = None,
-    dir: DirOpt = None,
-    nats: NatsOpt = None,
-    consumer: ConsumerOpt = "archiver",
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    venue: Venues = None,
+    dir_: Dir = None,
+    nats: Nats = None,
+    consumer: Consumer = "archiver",
+    json_out: JsonOut = False,
 ) -> None:
     """Archiver lag and health per venue: stream, consumer pending, last write, bytes today."""
-    from dataclasses import asdict
-
     from ssmd.bus.service import age, archive_health, check_venues
-    from ssmd.bus.streams import env_name
+    from ssmd.bus.streams import stream_specs
 
-    venues = check_venues(venue or [])
-    root = archive_dir(dir)
-    url = nats or os.environ.get("NATS_URL")
+    s = settings(archive_dir=dir_, nats_url=nats)
+    url = need_nats(s.nats_url, "ssmd archive status")
+    root = s.archive_dir
+    if not root.is_dir():
+        raise ConfigError(f"archive directory {root} does not exist (--dir, SSMD_ARCHIVE_DIR)")
+    venues = check_venues(_venues(venue))
     health, err = asyncio.run(
-        archive_health(venues, root, env=env_name(), url=url, consumer=consumer)
+        archive_health(
+            venues,
+            root,
+            env=s.env,
+            url=url,
+            consumer=consumer,
+            specs=stream_specs(s.env, environ=s.streams),
+        )
     )
-    if as_json:
+    if json_out:
         out: dict[str, Any] = {"venues": [asdict(h) for h in health], "nats_error": err}
-        typer.echo(orjson.dumps(out).decode())
+        echo_json(out)
         return
     if err:
         typer.echo(f"NATS: {err}", err=True)
-
-    def n(v: int | None) -> str:
-        return "-" if v is None else f"{v:,}"
-
-    rows = [
+    rows: list[tuple[Any, ...]] = [
         (
             "venue",
             "stream",
@@ -164,26 +196,19 @@ def archive_status(
             "bytes today",
         )
     ]
-    for h in health:
-        rows.append(
-            (
-                h.venue,
-                h.stream,
-                n(h.stream_messages),
-                n(h.last_seq),
-                n(h.consumer_pending),
-                n(h.archived_seq),
-                age(h.last_write),
-                n(h.files_today),
-                n(h.lines_today),
-                n(h.bytes_today),
-            )
+    rows += [
+        (
+            h.venue,
+            h.stream,
+            h.stream_messages,
+            h.last_seq,
+            h.consumer_pending,
+            h.archived_seq,
+            age(h.last_write),
+            h.files_today,
+            h.lines_today,
+            h.bytes_today,
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        typer.echo(
-            "  ".join(
-                c.ljust(w) if i < 2 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(r, widths, strict=True))
-            )
-        )
+        for h in health
+    ]
+    table(rows, left=2)

@@ -1,105 +1,104 @@
-"""``ssmd connect <venue>``: capture a venue's market data.
+"""``ssmd connect <venue>``: the capture service.
 
-With ``NATS_URL`` (or ``--nats``) every envelope goes to its subject on
+With ``--nats`` (``NATS_URL``) every envelope goes to its subject on
 JetStream (the venue's stream is created or updated first) and ``ssmd
-archive`` writes the archive. Without it the connector writes the archive
-itself: ``--archive DIR`` (default ``$SSMD_ARCHIVE_DIR`` or ``./data``). SIGINT/SIGTERM and ``--duration`` stop cleanly: buffered frames
-are processed, the archive is flushed, fsynced and finalized.
+archive run`` writes the archive; ``memory://`` runs that bus and archiver in
+this process. Without it the connector writes the archive itself under
+``--dir`` (``SSMD_ARCHIVE_DIR``, default ``./data``). SIGINT, SIGTERM, SIGHUP
+and ``--duration`` stop cleanly: buffered frames are processed, the archive is
+flushed, fsynced and finalized.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from ssmd.archive import archive_dir
-from ssmd.bus.local import is_memory_url
 from ssmd.cli._app import app
+from ssmd.cli.options import (
+    DatabaseUrl,
+    Dir,
+    JsonOut,
+    LogFormat,
+    LogLevel,
+    MetricsPort,
+    check_url,
+    duration,
+    echo_json,
+    require,
+    service_settings,
+    split,
+)
 from ssmd.connectors.base import InstrumentQuery
-from ssmd.connectors.registry import create
-from ssmd.errors import ConfigError
-from ssmd.types import Venue
-
-LOG_LEVELS = ("debug", "info", "warning", "error")
+from ssmd.errors import ConfigError, ConnectorError
+from ssmd.types import Codec, Venue
 
 
-def _split(value: str | None) -> tuple[str, ...]:
-    if not value:
-        return ()
-    return tuple(s.strip() for s in value.split(",") if s.strip())
-
-
-def setup_logging(level: str) -> None:
-    """Configure the root handler (only entry points do this, STYLE item 16)."""
-    if level.lower() not in LOG_LEVELS:
-        raise ConfigError(f"bad --log-level {level!r} (use {', '.join(LOG_LEVELS)})")
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # picows and httpx at debug would log upgrade and request headers (Kalshi's signed ones)
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
-    logging.getLogger("picows").setLevel(logging.WARNING)
-
-
-@app.command()
+@app.command(
+    epilog="Examples:\n\n\b\n"
+    "  ssmd connect kraken --symbols BTC/USD,ETH/USD --duration 1h\n"
+    "  ssmd connect kalshi --category Economics --nats nats://127.0.0.1:4222\n"
+    "  ssmd connect polymarket --all --dir /srv/ssmd/data --log-format json"
+)
 def connect(
-    venue: Annotated[str, typer.Argument(help=f"Venue: {Venue.names()}.")],
-    url: Annotated[
-        str | None, typer.Option("--url", help="WebSocket URL (a simulator, a proxy).")
-    ] = None,
-    rest_url: Annotated[
-        str | None, typer.Option("--rest-url", help="REST API root used for discovery.")
-    ] = None,
+    venue: Annotated[Venue, typer.Argument(help="The venue to capture.", show_default=False)],
     symbols: Annotated[
         str | None,
-        typer.Option("--symbols", help="Comma-separated instruments (venue names or ids)."),
+        typer.Option("--symbols", metavar="A,B", help="Instruments (venue names or ids)."),
     ] = None,
     all_: Annotated[
         bool, typer.Option("--all", help="Every active instrument the venue lists.")
     ] = False,
     category: Annotated[
-        str | None, typer.Option("--category", help="Kalshi: series categories, comma-separated.")
+        str | None,
+        typer.Option("--category", metavar="A,B", help="Kalshi: these series categories."),
     ] = None,
     channels: Annotated[
-        str | None, typer.Option("--channels", help="Only these channels, comma-separated.")
+        str | None,
+        typer.Option(
+            "--channels",
+            metavar="A,B",
+            help="Only these channels.",
+            show_default="the venue's defaults",
+        ),
     ] = None,
-    archive: Annotated[
-        Path | None,
-        typer.Option("--archive", help="Archive root (default $SSMD_ARCHIVE_DIR or ./data)."),
+    ws_url: Annotated[
+        str | None,
+        typer.Option(
+            "--ws-url",
+            metavar="URL",
+            help="WebSocket endpoint (a simulator, a proxy) [env var: SSMD_<VENUE>_WS_URL].",
+            show_default="the venue's",
+        ),
     ] = None,
+    rest_url: Annotated[
+        str | None,
+        typer.Option(
+            "--rest-url",
+            metavar="URL",
+            help="REST API root for discovery [env var: SSMD_<VENUE>_REST_URL].",
+            show_default="the venue's",
+        ),
+    ] = None,
+    dir_: Dir = None,
     writer: Annotated[
-        str | None, typer.Option("--writer", help="Writer name in file names (default: host).")
+        str | None,
+        typer.Option("--writer", metavar="NAME", help="Writer name in file names."),
     ] = None,
-    duration: Annotated[
-        float | None, typer.Option("--duration", min=0, help="Stop cleanly after SECONDS.")
-    ] = None,
-    metrics_port: Annotated[
-        int | None, typer.Option("--metrics-port", help="Serve Prometheus /metrics on this port.")
-    ] = None,
-    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")] = (
-        "info"
-    ),
-    stall_timeout: Annotated[
-        float, typer.Option("--stall-timeout", min=0.1, help="Data stall bound in seconds.")
-    ] = 10.0,
-    codec: Annotated[
-        str, typer.Option("--codec", help="Archive codec: gzip (the default) or zstd.")
-    ] = "gzip",
-    nats_url: Annotated[
+    codec: Annotated[Codec, typer.Option("--codec", help="Archive codec.")] = Codec.GZIP,
+    nats: Annotated[
         str | None,
         typer.Option(
             "--nats",
+            envvar="NATS_URL",
+            show_envvar=True,
+            metavar="URL",
+            show_default="unset: write the archive here",
             help="Publish to this NATS JetStream server instead of writing the archive"
-            " ('memory://': the in-process bus and archiver) [default: $NATS_URL; unset ="
-            " embedded archive].",
-            show_default=False,
+            " (memory:// runs the bus and the archiver in this process).",
         ),
     ] = None,
     bus_buffer: Annotated[
@@ -107,42 +106,94 @@ def connect(
         typer.Option(
             "--bus-buffer-mb",
             min=1,
+            max=4096,
+            metavar="MB",
             help="Unconfirmed bus data kept while NATS is slow or down; past it, data is"
             " dropped and recorded as a gap.",
         ),
     ] = 64,
     max_per_connection: Annotated[
         int | None,
-        typer.Option("--max-per-connection", min=1, help="Instruments per connection (sharding)."),
-    ] = None,
-    database_url: Annotated[
-        str | None,
         typer.Option(
-            "--database-url",
-            help="Resolve instruments through the secmaster in this PostgreSQL database"
-            " (default: $DATABASE_URL; unset or '': the venue's REST API).",
-            show_default=False,
+            "--max-per-connection",
+            min=1,
+            metavar="N",
+            help="Instruments per connection (sharding).",
+            show_default="the venue's",
         ),
     ] = None,
+    database_url: DatabaseUrl = None,
+    duration_: Annotated[
+        float | None,
+        typer.Option(
+            "--duration",
+            parser=duration,
+            metavar="DURATION",
+            help="Stop cleanly after this long (90, 15m, 6h, 7d).",
+            show_default="until a signal",
+        ),
+    ] = None,
+    stall_timeout: Annotated[
+        float,
+        typer.Option(
+            "--stall-timeout",
+            parser=duration,
+            metavar="DURATION",
+            help="Data stall bound.",
+            show_default="10s",
+        ),
+    ] = 10.0,
+    metrics_port: MetricsPort = None,
+    log_level: LogLevel = None,
+    log_format: LogFormat = None,
+    json_out: JsonOut = False,
 ) -> None:
-    """Capture a venue's market data into the archive until stopped."""
-    setup_logging(log_level)
-    if codec not in ("gzip", "zstd"):
-        raise ConfigError(f"bad --codec {codec!r}: gzip or zstd")
-    settings: dict[str, Any] = {}
-    for key, value in (
-        ("ws_url", url),
-        ("rest_url", rest_url),
-        ("channels", _split(channels) or None),
-        ("max_per_connection", max_per_connection),
-        ("database_url", os.environ.get("DATABASE_URL") if database_url is None else database_url),
-    ):
-        if value is not None:
-            settings[key] = value
-    connector = create(venue, settings)
-    query = InstrumentQuery(symbols=_split(symbols), categories=_split(category), all=all_)
+    """Capture a venue's market data until stopped: into the archive, or onto NATS.
+
+    Without --nats the connector writes the gzip JSONL archive itself; with it,
+    every message goes to JetStream and `ssmd archive run` writes the archive.
+    A summary is printed at the end; the exit status is 1 when no connection
+    could ever be made.
+    """
+    s = service_settings(
+        archive_dir=dir_,
+        nats_url=nats,
+        database_url=database_url,
+        log_level=log_level,
+        log_format=log_format,
+    )
+    if stall_timeout < 0.1:
+        raise ConfigError("--stall-timeout must be at least 0.1 s")
+    vs = s.venue(venue)
+    config: dict[str, Any] = {}
+    ws = ws_url or vs.ws_url
+    rest = rest_url or vs.rest_url
+    if ws is not None:
+        config["ws_url"] = check_url(ws, "--ws-url", ("ws", "wss"))
+    if rest is not None:
+        config["rest_url"] = check_url(rest, "--rest-url", ("http", "https"))
+    if channels:
+        config["channels"] = split(channels)
+    if max_per_connection is not None:
+        config["max_per_connection"] = max_per_connection
+    if s.database_url:
+        config["database_url"] = check_url(
+            s.database_url, "--database-url", ("postgresql", "postgres")
+        )
+    if venue is Venue.KALSHI:
+        config["api_key"] = s.kalshi_api_key
+        config["private_key_path"] = (
+            str(s.kalshi_private_key_path) if s.kalshi_private_key_path else None
+        )
+    from ssmd.connectors.registry import create
+
+    connector = create(venue, config)
+    query = InstrumentQuery(symbols=split(symbols), categories=split(category), all=all_)
     if query.empty and not connector.accepts_empty_query():
         raise ConfigError("say which instruments: --symbols A,B, --all or --category C")
+    nats_url = s.nats_url
+    if nats_url:
+        nats_url = check_url(nats_url, "--nats", ("nats", "tls", "memory"))
     if metrics_port is not None:
         from ssmd.runtime.metrics import serve
 
@@ -152,48 +203,49 @@ def connect(
             raise ConfigError(f"cannot serve metrics on port {metrics_port}: {exc}") from exc
     from ssmd.runtime.capture import default_writer, run_capture
 
-    root = archive_dir(archive)
+    root = s.archive_dir
     name = writer or default_writer()
-    nats = nats_url or os.environ.get("NATS_URL")
     bus_stats: dict[str, int] = {}
 
     async def main() -> Any:
+        from ssmd.bus.local import is_memory_url
+
         nc = None
         local = None
-        if nats and is_memory_url(nats):
+        if nats_url and is_memory_url(nats_url):
             from ssmd.bus.local import LocalPipeline
-            from ssmd.bus.streams import env_name
             from ssmd.runtime.metrics import metrics
 
-            local = LocalPipeline(
-                connector.venue, root, env=env_name(), writer=name, metrics=metrics()
-            )
+            local = LocalPipeline(connector.venue, root, env=s.env, writer=name, metrics=metrics())
             await local.start()
             sink: Any = local
-        elif nats:
+        elif nats_url:
+            require("nats", "bus", "ssmd connect --nats")
             from ssmd.bus.nats import open_bus_sink
-            from ssmd.bus.streams import env_name
+            from ssmd.bus.streams import stream_specs
             from ssmd.runtime.metrics import metrics
 
             sink, nc = await open_bus_sink(
                 connector.venue,
-                env=env_name(),
-                url=nats,
+                env=s.env,
+                url=nats_url,
+                specs=stream_specs(s.env, environ=s.streams),
                 max_pending_bytes=bus_buffer << 20,
                 metrics=metrics(),
             )
         else:
             from ssmd.runtime.sink import ArchiveSink
 
-            sink = ArchiveSink(root, connector.venue, name, codec=codec)
+            sink = ArchiveSink(root, connector.venue, name, codec=codec.value)
         try:
             return await run_capture(
                 connector,
                 query,
                 sink,
-                duration=duration,
+                duration=duration_,
                 signals=True,
                 writer=name,
+                env=s.env,
                 stall_timeout=stall_timeout,
             )
         finally:
@@ -204,29 +256,64 @@ def connect(
                 bus_stats.update(local.sink.stats())
 
     capture = asyncio.run(main())
-    t = capture.totals()
-    kinds = ", ".join(f"{k}={n:,}" for k, n in sorted(capture.kinds().items()))
-    typer.echo(
-        f"ssmd connect {connector.venue}: {t.get('frames', 0):,} frames, "
-        f"{t.get('data', 0):,} messages ({kinds or 'none'}), {t.get('malformed', 0)} malformed, "
-        f"{t.get('gaps', 0)} gaps, {t.get('reconnects', 0)} reconnects, {t.get('stalls', 0)} stalls "
-        f"-> {_where(nats, root)}"
-    )
-    if bus_stats:
-        typer.echo(
-            f"bus: {bus_stats['lines_acked']:,} lines in {bus_stats['published']:,} messages "
-            f"confirmed ({bus_stats['duplicates']} duplicates dropped by the server, "
-            f"{bus_stats['resent']} re-sent), {bus_stats['dropped_lines']:,} lines dropped "
-            f"in {bus_stats['gaps']} gap(s)"
+    summary = _summary(capture, connector.venue, nats_url, root, bus_stats)
+    if json_out:
+        echo_json(summary)
+    else:
+        _print(summary)
+    if not summary["connected"]:
+        raise ConnectorError(
+            f"{connector.venue}: never connected to {connector.ws_url}"
+            + (f" ({summary['last_failure']})" if summary["last_failure"] else "")
         )
+
+
+def _summary(
+    capture: Any, venue: str, nats: str | None, root: Path, bus_stats: dict[str, int]
+) -> dict[str, Any]:
+    t = capture.totals()
     f = capture.flow
-    if f.pauses:
+    return {
+        "venue": venue,
+        "destination": _where(nats, root),
+        "connected": any(c.connects for c in capture.connections),
+        "last_failure": next((c.last_failure for c in capture.connections if c.last_failure), None),
+        "frames": t.get("frames", 0),
+        "messages": t.get("data", 0),
+        "kinds": dict(sorted(capture.kinds().items())),
+        "malformed": t.get("malformed", 0),
+        "gaps": t.get("gaps", 0),
+        "reconnects": t.get("reconnects", 0),
+        "stalls": t.get("stalls", 0),
+        "read_pauses": f.pauses,
+        "read_paused_seconds": round(f.paused_seconds, 3),
+        "longest_pause_seconds": round(f.longest, 3),
+        "pause_overflows": f.overflows,
+        "bus": bus_stats or None,
+    }
+
+
+def _print(s: dict[str, Any]) -> None:
+    kinds = ", ".join(f"{k}={n:,}" for k, n in s["kinds"].items())
+    typer.echo(
+        f"ssmd connect {s['venue']}: {s['frames']:,} frames, {s['messages']:,} messages "
+        f"({kinds or 'none'}), {s['malformed']:,} malformed, {s['gaps']:,} gaps, "
+        f"{s['reconnects']:,} reconnects, {s['stalls']:,} stalls -> {s['destination']}"
+    )
+    b = s["bus"]
+    if b:
         typer.echo(
-            f"flow control: reading paused {f.pauses:,} time(s) while the sink caught up, "
-            f"{f.paused_seconds:.1f}s in all (longest {f.longest:.1f}s)"
+            f"bus: {b['lines_acked']:,} lines in {b['published']:,} messages confirmed "
+            f"({b['duplicates']:,} duplicates dropped by the server, {b['resent']:,} re-sent), "
+            f"{b['dropped_lines']:,} lines dropped in {b['gaps']:,} gap(s)"
+        )
+    if s["read_pauses"]:
+        typer.echo(
+            f"flow control: reading paused {s['read_pauses']:,} time(s) while the sink caught up, "
+            f"{s['read_paused_seconds']:.1f}s in all (longest {s['longest_pause_seconds']:.1f}s)"
             + (
-                f", {f.overflows} pause(s) ran out and the overflow policy applied"
-                if f.overflows
+                f", {s['pause_overflows']:,} pause(s) ran out and the overflow policy applied"
+                if s["pause_overflows"]
                 else ""
             )
         )
@@ -235,8 +322,13 @@ def connect(
 def _where(nats: str | None, root: Path) -> str:
     if not nats:
         return str(root)
+    from ssmd.bus.local import is_memory_url
+
     if is_memory_url(nats):
         return f"{root} (through the in-process bus)"
     from ssmd.bus.nats import redact
 
     return f"NATS {redact(nats)}"
+
+
+__all__ = ["connect"]

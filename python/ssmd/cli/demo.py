@@ -14,14 +14,16 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 
 from ssmd.archive import ArchiveWriter, count_lines, list_files
 from ssmd.cli._app import app
+from ssmd.cli.options import JsonOut, Venues, duration, echo_json, table
 from ssmd.core import Processor
+from ssmd.errors import ConfigError
 from ssmd.samples import frames
 from ssmd.types import Venue
 
@@ -29,14 +31,35 @@ BATCH = 1000
 KRAKEN_PRECISIONS = {"BTC/USD": (1, 8), "ETH/USD": (2, 8), "SOL/USD": (2, 8)}
 
 
-@app.command()
+#: most frames ``--offline -n`` generates (they are generated per venue as they are written)
+MAX_MESSAGES = 10_000_000
+
+
+@app.command(
+    epilog="Examples:\n\n\b\n"
+    "  ssmd demo\n"
+    "  ssmd demo --duration 30s --venue kraken --venue kalshi --dir ./demo-data\n"
+    "  ssmd demo --offline -n 1000000 --json"
+)
 def demo(
-    duration: Annotated[
-        float, typer.Option(min=0.5, help="Seconds to capture (live mode).")
+    duration_: Annotated[
+        float,
+        typer.Option(
+            "--duration",
+            parser=duration,
+            metavar="DURATION",
+            help="How long to capture (live mode).",
+            show_default="10s",
+        ),
     ] = 10.0,
     rate: Annotated[
         float,
-        typer.Option(min=1, help="Messages per second each venue simulator sends (live mode)."),
+        typer.Option(
+            min=1,
+            max=1_000_000,
+            metavar="PER_S",
+            help="Messages per second each venue simulator sends (live mode).",
+        ),
     ] = 5000.0,
     offline: Annotated[
         bool,
@@ -45,31 +68,46 @@ def demo(
     messages: Annotated[
         int,
         typer.Option(
-            "--messages", "-n", min=1, help="Frames to generate in all, split over the venues."
+            "--messages",
+            "-n",
+            min=1,
+            max=MAX_MESSAGES,
+            metavar="N",
+            help="Frames to generate in all, split over the venues (--offline).",
         ),
     ] = 200_000,
-    archive: Annotated[
+    dir_: Annotated[
         Path | None,
-        typer.Option("--archive", help="Archive directory (default: a new temporary directory)."),
+        typer.Option(
+            "--dir", metavar="DIR", help="Archive root.", show_default="a new temporary directory"
+        ),
     ] = None,
-    venue: Annotated[
-        list[str] | None,
-        typer.Option("--venue", help=f"Only these venues (repeatable): {Venue.names()}."),
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the sample generator.")] = 7,
+    venue: Venues = None,
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of the generators.")] = 7,
+    json_out: JsonOut = False,
 ) -> None:
-    """Capture every venue from its simulator into an archive, then summarize."""
-    chosen = list(dict.fromkeys(Venue.parse(v) for v in venue)) if venue else list(Venue)
-    root = archive or Path(tempfile.mkdtemp(prefix="ssmd-demo-"))
+    """The main job on its embedded default: simulators, connectors and the archive, no servers.
+
+    A simulator and a live connector run for every venue in this one process
+    over loopback WebSockets, into the gzip JSONL archive; then a summary is
+    printed (--json: one JSON object). --offline pushes generated frames
+    straight through the core instead.
+    """
+    if duration_ < 0.5:
+        raise ConfigError("--duration must be at least 0.5 s")
+    chosen = list(dict.fromkeys(venue)) if venue else list(Venue)
+    root = dir_ or Path(tempfile.mkdtemp(prefix="ssmd-demo-"))
     if not offline:
-        _live(root, chosen, duration, rate, seed)
+        _live(root, chosen, duration_, rate, seed, json_out)
         return
     per_venue = max(1, messages // len(chosen))
-    typer.echo(f"ssmd demo: {per_venue:,} frames per venue -> {root}")
-    rows = []
+    if not json_out:
+        typer.echo(f"ssmd demo: {per_venue:,} frames per venue -> {root}")
+    done = []
     t_all = time.perf_counter()
     for v in chosen:
-        typer.echo(f"  generating {v.value} ...", err=True)
+        if not json_out:
+            typer.echo(f"  generating {v.value} ...", err=True)
         data = frames(v, per_venue, seed)
         p = Processor(v.value, f"demo-{v.module}")
         if v is Venue.KRAKEN:
@@ -84,45 +122,127 @@ def demo(
                 w.flush()
             bytes_in, bytes_out = w.bytes_in, w.bytes_out
         secs = time.perf_counter() - t0
-        rows.append((v.value, p.counters(), bytes_in, bytes_out, secs))
+        done.append((v.value, p.counters(), bytes_in, bytes_out, secs))
     elapsed = time.perf_counter() - t_all
     kinds: Counter[tuple[str, str]] = Counter()
     for v in chosen:
         for subject, n in count_lines(list_files(root, v.value)).items():
             kinds[(v.value, subject.split(".json.", 1)[1].split(".", 1)[0])] += n
-    _print_table(rows, kinds)
+    out: list[dict[str, Any]] = [
+        {
+            "venue": name,
+            "frames": c["frames"],
+            "lines": c["data"] + c["status"] + c["unknown"] + c["malformed"],
+            "raw_bytes": bin_,
+            "compressed_bytes": bout,
+            "gaps": c["gaps"],
+            "malformed": c["malformed"],
+            "seconds": round(secs, 3),
+        }
+        for name, c, bin_, bout, secs in done
+    ]
+    by_kind = {f"{v}/{k}": n for (v, k), n in sorted(kinds.items())}
+    if json_out:
+        echo_json({"mode": "offline", "archive": str(root), "venues": out, "kinds": by_kind})
+        return
+    rows: list[tuple[Any, ...]] = [
+        ("venue", "frames", "lines", "raw MB", "gz MB", "ratio", "gaps", "malformed", "lines/s")
+    ]
+    rows += [
+        (
+            r["venue"],
+            r["frames"],
+            r["lines"],
+            r["raw_bytes"] / 1e6,
+            r["compressed_bytes"] / 1e6,
+            r["raw_bytes"] / r["compressed_bytes"] if r["compressed_bytes"] else 0.0,
+            r["gaps"],
+            r["malformed"],
+            int(r["lines"] / r["seconds"]) if r["seconds"] else 0,
+        )
+        for r in out
+    ]
+    table(rows)
+    typer.echo("lines per kind: " + orjson.dumps(by_kind).decode())
     typer.echo(f"archive: {root}  ({elapsed:.1f} s in all; try: ssmd archive ls --dir {root})")
 
 
-def _live(root: Path, venues: list[Venue], duration: float, rate: float, seed: int) -> None:
+def _live(
+    root: Path, venues: list[Venue], duration: float, rate: float, seed: int, json_out: bool
+) -> None:
     import asyncio
 
-    typer.echo(
-        f"ssmd demo: simulators + connectors for {', '.join(v.value for v in venues)}, {duration:g} s at {rate:,.0f} msg/s each -> {root}"
-    )
+    if not json_out:
+        typer.echo(
+            f"ssmd demo: simulators + connectors for {', '.join(v.value for v in venues)}, "
+            f"{duration:g} s at {rate:,.0f} msg/s each -> {root}"
+        )
     results = asyncio.run(_capture_all(root, venues, duration, rate, seed))
-    head = f"{'venue':<15}{'frames':>9}{'messages':>10}{'raw MB':>8}{'gz MB':>7}{'gaps':>6}{'malf':>6}{'reconn':>7}{'msg/s':>9}"
-    typer.echo(head)
-    typer.echo("-" * len(head))
+    out: list[dict[str, Any]] = []
     kinds: Counter[tuple[str, str]] = Counter()
     for name, totals, by_kind, bin_, bout in results:
         msgs = sum(by_kind.values())
-        typer.echo(
-            f"{name:<15}{totals.get('frames', 0):>9,}{msgs:>10,}{bin_ / 1e6:>8.1f}{bout / 1e6:>7.2f}"
-            f"{totals.get('gaps', 0):>6}{totals.get('malformed', 0):>6}{totals.get('reconnects', 0):>7}"
-            f"{msgs / duration:>9,.0f}"
+        out.append(
+            {
+                "venue": name,
+                "frames": totals.get("frames", 0),
+                "messages": msgs,
+                "raw_bytes": bin_,
+                "compressed_bytes": bout,
+                "gaps": totals.get("gaps", 0),
+                "malformed": totals.get("malformed", 0),
+                "reconnects": totals.get("reconnects", 0),
+                "per_second": round(msgs / duration),
+            }
         )
         for k, n in by_kind.items():
             kinds[(name, k)] += n
-    typer.echo(
-        "messages per kind: "
-        + orjson.dumps({f"{v}/{k}": n for (v, k), n in sorted(kinds.items())}).decode()
-    )
+    per_kind = {f"{v}/{k}": n for (v, k), n in sorted(kinds.items())}
+    if json_out:
+        echo_json({"mode": "live", "archive": str(root), "venues": out, "kinds": per_kind})
+        return
+    rows: list[tuple[Any, ...]] = [
+        (
+            "venue",
+            "frames",
+            "messages",
+            "raw MB",
+            "gz MB",
+            "gaps",
+            "malformed",
+            "reconnects",
+            "msg/s",
+        )
+    ]
+    rows += [
+        (
+            r["venue"],
+            r["frames"],
+            r["messages"],
+            r["raw_bytes"] / 1e6,
+            r["compressed_bytes"] / 1e6,
+            r["gaps"],
+            r["malformed"],
+            r["reconnects"],
+            r["per_second"],
+        )
+        for r in out
+    ]
+    table(rows)
+    typer.echo("messages per kind: " + orjson.dumps(per_kind).decode())
     typer.echo(f"archive: {root}  (try: ssmd archive ls --dir {root} --counts)")
 
 
 async def _capture_all(
     root: Path, venues: list[Venue], duration: float, rate: float, seed: int
+) -> list[tuple[str, dict[str, int], dict[str, int], int, int]]:
+
+    with tempfile.TemporaryDirectory(prefix="ssmd-demo-key-") as keys:  # removed at the end
+        return await _capture_with(root, venues, duration, rate, seed, Path(keys))
+
+
+async def _capture_with(
+    root: Path, venues: list[Venue], duration: float, rate: float, seed: int, keydir: Path
 ) -> list[tuple[str, dict[str, int], dict[str, int], int, int]]:
     import asyncio
 
@@ -132,7 +252,6 @@ async def _capture_all(
     from ssmd.runtime.sink import ArchiveSink
     from ssmd.sim import start_sim
 
-    keydir = Path(tempfile.mkdtemp(prefix="ssmd-demo-key-"))
     public_pem = _throwaway_kalshi_key(keydir) if Venue.KALSHI in venues else None
     sims = [
         await start_sim(
@@ -184,23 +303,4 @@ def _throwaway_kalshi_key(keydir: Path) -> bytes:
     path.chmod(0o600)
     return key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def _print_table(
-    rows: list[tuple[str, dict[str, int], int, int, float]], kinds: Counter[tuple[str, str]]
-) -> None:
-    head = f"{'venue':<15}{'frames':>9}{'lines':>9}{'raw MB':>9}{'gz MB':>8}{'ratio':>7}{'gaps':>6}{'malf':>6}{'msg/s':>11}"
-    typer.echo(head)
-    typer.echo("-" * len(head))
-    for name, c, bin_, bout, secs in rows:
-        lines = c["data"] + c["status"] + c["unknown"] + c["malformed"]
-        ratio = bin_ / bout if bout else 0.0
-        typer.echo(
-            f"{name:<15}{c['frames']:>9,}{lines:>9,}{bin_ / 1e6:>9.1f}{bout / 1e6:>8.2f}{ratio:>7.1f}"
-            f"{c['gaps']:>6}{c['malformed']:>6}{lines / secs if secs else 0:>11,.0f}"
-        )
-    typer.echo(
-        "lines per kind: "
-        + orjson.dumps({f"{v}/{k}": n for (v, k), n in sorted(kinds.items())}).decode()
     )

@@ -6,20 +6,21 @@ from typing import Annotated
 
 import typer
 
-from ssmd.cli._app import app
+from ssmd.cli._app import app, group
+from ssmd.cli.options import LogFormat, LogLevel
 from ssmd.cli.secmaster import (
     AttemptsOpt,
     DatabaseOpt,
     JsonOpt,
     ProgressOpt,
     RateOpt,
-    VerboseOpt,
     settings,
     setup_logging,
     sync_command,
 )
+from ssmd.types import Venue
 
-kraken_app = typer.Typer(name="kraken", help="Kraken spot and Futures.", no_args_is_help=True)
+kraken_app = group("kraken", "Kraken spot and Futures: pairs in the secmaster.")
 app.add_typer(kraken_app, name="kraken")
 
 
@@ -28,22 +29,25 @@ def sync(
     url: Annotated[
         str | None,
         typer.Option(
+            "--rest-url",
             "--url",
             envvar="SSMD_KRAKEN_REST_URL",
             show_envvar=True,
-            help="Kraken spot API root including /0 [default: https://api.kraken.com/0].",
-            show_default=False,
+            metavar="URL",
+            help="Kraken spot API root including /0 (--url: the same).",
+            show_default=Venue.KRAKEN.rest_root,
         ),
     ] = None,
     futures_url: Annotated[
         str | None,
         typer.Option(
+            "--futures-rest-url",
             "--futures-url",
             envvar="SSMD_KRAKEN_FUTURES_REST_URL",
             show_envvar=True,
-            help="Kraken Futures API root including /derivatives/api/v3"
-            " [default: https://futures.kraken.com/derivatives/api/v3].",
-            show_default=False,
+            metavar="URL",
+            help="Kraken Futures API root including /derivatives/api/v3 (--futures-url: the same).",
+            show_default=Venue.KRAKEN_FUTURES.rest_root,
         ),
     ] = None,
     rate: RateOpt = None,
@@ -51,12 +55,13 @@ def sync(
     database_url: DatabaseOpt = None,
     as_json: JsonOpt = False,
     progress: ProgressOpt = None,
-    verbose: VerboseOpt = False,
+    log_level: LogLevel = None,
+    log_format: LogFormat = None,
 ) -> None:
     """Sync spot AssetPairs and Futures perpetuals into `pairs`."""
     from ssmd.secmaster.sync import Job
 
-    setup_logging(verbose)
+    setup_logging(log_level, log_format)
     s = settings(
         database_url,
         urls={"kraken": url, "kraken-futures": futures_url},

@@ -6,20 +6,21 @@ from typing import Annotated
 
 import typer
 
-from ssmd.cli._app import app
+from ssmd.cli._app import app, group
+from ssmd.cli.options import LogFormat, LogLevel
 from ssmd.cli.secmaster import (
     AttemptsOpt,
     DatabaseOpt,
     JsonOpt,
     ProgressOpt,
     RateOpt,
-    VerboseOpt,
     settings,
     setup_logging,
     sync_command,
 )
+from ssmd.types import Venue
 
-polymarket_app = typer.Typer(name="polymarket", help="Polymarket.", no_args_is_help=True)
+polymarket_app = group("polymarket", "Polymarket: conditions and tokens in the secmaster.")
 app.add_typer(polymarket_app, name="polymarket")
 
 
@@ -28,11 +29,13 @@ def sync(
     url: Annotated[
         str | None,
         typer.Option(
+            "--rest-url",
             "--url",
             envvar="SSMD_POLYMARKET_GAMMA_URL",
             show_envvar=True,
-            help="Gamma API root [default: https://gamma-api.polymarket.com].",
-            show_default=False,
+            metavar="URL",
+            help="Gamma API root (--url: the same).",
+            show_default=Venue.POLYMARKET.rest_root,
         ),
     ] = None,
     rate: RateOpt = None,
@@ -40,12 +43,13 @@ def sync(
     database_url: DatabaseOpt = None,
     as_json: JsonOpt = False,
     progress: ProgressOpt = None,
-    verbose: VerboseOpt = False,
+    log_level: LogLevel = None,
+    log_format: LogFormat = None,
 ) -> None:
     """Sync Gamma markets (keyset pages) into `polymarket_conditions` and `polymarket_tokens`."""
     from ssmd.secmaster.sync import Job
 
-    setup_logging(verbose)
+    setup_logging(log_level, log_format)
     s = settings(
         database_url, urls={"polymarket": url}, rates={"polymarket": rate}, attempts=attempts
     )

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
-import sys
 from collections.abc import Coroutine, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -18,7 +16,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import orjson
 import typer
 
-from ssmd.cli._app import app
+from ssmd.cli._app import app, group
+from ssmd.cli.options import DatabaseUrl, JsonOut, LogFormat, LogLevel, duration
+from ssmd.cli.options import settings as common_settings
+from ssmd.cli.options import setup_logging as options_setup_logging
 from ssmd.errors import ConfigError
 from ssmd.secmaster.config import KALSHI_STATUS_FILTERS as STATUS_FILTERS
 from ssmd.secmaster.config import SYNCS, SecmasterSettings
@@ -29,67 +30,49 @@ if TYPE_CHECKING:  # the database and HTTP stacks load only when a command runs
 
 T = TypeVar("T")
 
-secmaster_app = typer.Typer(
-    name="secmaster",
-    help="Security master: sync venue metadata into PostgreSQL, show and search it.",
-    no_args_is_help=True,
+secmaster_app = group(
+    "secmaster",
+    "Security master: sync venue metadata into PostgreSQL, show and search it.",
 )
 app.add_typer(secmaster_app, name="secmaster")
 
-DatabaseOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="DATABASE_URL",
-        help="PostgreSQL URL.",
-        show_envvar=True,
-        show_default=False,
-    ),
-]
+DatabaseOpt = DatabaseUrl
 RateOpt = Annotated[
     float | None,
     typer.Option(
-        "--rate", min=0, help="Requests per second to the venue (0: no limit) [default: per venue]."
+        "--rate",
+        min=0,
+        metavar="PER_S",
+        help="Requests per second to the venue (0: no limit) [env var: SSMD_<VENUE>_RATE].",
+        show_default="per venue",
     ),
 ]
 AttemptsOpt = Annotated[
     int | None,
     typer.Option(
-        "--attempts", min=1, help="Attempts per request on 429/5xx/timeouts [default: 5]."
+        "--attempts",
+        min=1,
+        max=100,
+        metavar="N",
+        help="Attempts per request on 429, 5xx and timeouts.",
+        show_default="5",
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")]
+JsonOpt = JsonOut
 ProgressOpt = Annotated[
     bool | None,
     typer.Option(
         "--progress/--no-progress",
-        help="Progress bars on stderr [default: when stderr is a terminal].",
-        show_default=False,
+        help="Progress bars on stderr.",
+        show_default="when stderr is a terminal",
     ),
 ]
-VerboseOpt = Annotated[bool, typer.Option("--verbose", "-v", help="Log every step (INFO).")]
 
 
-class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to the current ``sys.stderr`` (which rich redirects above its bars)."""
-
-    @property
-    def stream(self) -> Any:
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value: Any) -> None:
-        pass
-
-
-def setup_logging(verbose: bool) -> None:
-    log = logging.getLogger("ssmd.secmaster")
-    if not any(isinstance(h, _StderrHandler) for h in log.handlers):
-        handler = _StderrHandler()
-        handler.setFormatter(logging.Formatter("ssmd: %(levelname)s: %(message)s"))
-        log.addHandler(handler)
-        log.propagate = False
-    log.setLevel(logging.INFO if verbose else logging.WARNING)
+def setup_logging(log_level: str | None, log_format: str | None) -> None:
+    """Logging of a secmaster command (``--log-level``, ``--log-format``)."""
+    s = common_settings(log_level=log_level, log_format=log_format)
+    options_setup_logging(s.log_level, s.log_format)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -147,8 +130,18 @@ def settings(
     rates: dict[str, float | None] | None = None,
     attempts: int | None = None,
 ) -> SecmasterSettings:
+    """Flags over :class:`ssmd.settings.Settings` (environment, ``ssmd.toml``) over defaults."""
+    s = common_settings(database_url=database_url)
+    urls = dict(urls or {})
+    rates = dict(rates or {})
+    for v in Venue:
+        vs = s.venue(v)
+        if urls.get(v.value) is None:
+            urls[v.value] = vs.rest_url
+        if rates.get(v.value) is None:
+            rates[v.value] = vs.rate
     return SecmasterSettings.load(
-        database_url=database_url, urls=urls, rates=rates, attempts=attempts
+        {}, database_url=s.database_url, urls=urls, rates=rates, attempts=attempts
     )
 
 
@@ -171,16 +164,27 @@ def sync_command(
     finish(run(go()), as_json)
 
 
-@secmaster_app.command("sync")
+@secmaster_app.command(
+    "sync",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd secmaster sync --category Economics\n"
+    "  ssmd secmaster sync --all --json",
+)
 def sync(
     category: Annotated[
         list[str] | None,
-        typer.Option("--category", "-c", help="Only series of this Kalshi category (repeatable)."),
+        typer.Option(
+            "--category",
+            "-c",
+            metavar="CATEGORY",
+            help="Only series of this Kalshi category (repeat for more).",
+        ),
     ] = None,
     status: Annotated[
         str | None,
         typer.Option(
             "--status",
+            metavar="STATUS",
             help=f"Only events/markets with this Kalshi status filter ({', '.join(STATUS_FILTERS)});"
             " marks nothing delisted.",
         ),
@@ -191,12 +195,13 @@ def sync(
     url: Annotated[
         str | None,
         typer.Option(
+            "--rest-url",
             "--url",
             envvar="SSMD_KALSHI_REST_URL",
             show_envvar=True,
-            help="Kalshi API root including /trade-api/v2"
-            " [default: https://api.elections.kalshi.com/trade-api/v2].",
-            show_default=False,
+            metavar="URL",
+            help="Kalshi API root including /trade-api/v2 (--url: the same).",
+            show_default=Venue.KALSHI.rest_root,
         ),
     ] = None,
     rate: RateOpt = None,
@@ -204,10 +209,16 @@ def sync(
     database_url: DatabaseOpt = None,
     as_json: JsonOpt = False,
     progress: ProgressOpt = None,
-    verbose: VerboseOpt = False,
+    log_level: LogLevel = None,
+    log_format: LogFormat = None,
 ) -> None:
-    """Sync Kalshi series, fee changes, events and markets (--all: every venue)."""
-    setup_logging(verbose)
+    """Sync Kalshi series, fee changes, events and markets into PostgreSQL (--all: every venue).
+
+    Rows are upserted in bulk; only rows that changed are touched, and what a
+    venue stops listing is marked, never deleted. Exit status 1 when a listing
+    failed (the summary says which).
+    """
+    setup_logging(log_level, log_format)
     if status is not None and status not in STATUS_FILTERS:
         raise ConfigError(f"unknown --status {status!r} (one of: {', '.join(STATUS_FILTERS)})")
     from ssmd.secmaster.sync import Job
@@ -219,14 +230,8 @@ def sync(
     sync_command(s, jobs, as_json, progress)
 
 
-def _check_venue(venue: str | None) -> str | None:
-    """The CLI name of ``--venue`` (a module id is accepted too); ConfigError when unknown."""
-    if venue is None:
-        return None
-    try:
-        return Venue.parse(venue).value
-    except ConfigError:
-        raise ConfigError(f"unknown --venue {venue!r} (one of: {Venue.names()})") from None
+def _check_venue(venue: Venue | None) -> str | None:
+    return None if venue is None else venue.value
 
 
 async def _with_conn(s: SecmasterSettings, fn: Any) -> Any:
@@ -248,18 +253,21 @@ def _jsonable(rows: Any) -> str:
 @secmaster_app.command("show")
 def show(
     instrument: Annotated[
-        str, typer.Argument(help="Instrument id or symbol: KXBTCD-…, XXBTZUSD, BTC/USD, 0x… .")
+        str,
+        typer.Argument(
+            metavar="INSTRUMENT", help="Instrument id or symbol: KXBTCD-…, XXBTZUSD, BTC/USD, 0x… ."
+        ),
     ],
-    venue: Annotated[str | None, typer.Option("--venue", help="Only this venue.")] = None,
+    venue: Annotated[Venue | None, typer.Option("--venue", help="Only this venue.")] = None,
     database_url: DatabaseOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show one instrument from the `instruments` view, with the venue's record."""
     from ssmd.secmaster import query
 
-    venue = _check_venue(venue)
+    name = _check_venue(venue)
     s = settings(database_url)
-    found = run(_with_conn(s, lambda c: query.show(c, instrument, venue)))
+    found = run(_with_conn(s, lambda c: query.show(c, instrument, name)))
     if not found:
         raise ConfigError(f"no instrument {instrument!r} in the secmaster")
     if as_json:
@@ -281,19 +289,26 @@ def show(
 
 @secmaster_app.command("search")
 def search(
-    text: Annotated[str, typer.Argument(help="Text in the id, symbol, title or category.")],
-    venue: Annotated[str | None, typer.Option("--venue", help="Only this venue.")] = None,
-    status: Annotated[str | None, typer.Option("--status", help="Only this status.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many.")] = 50,
+    text: Annotated[
+        str, typer.Argument(metavar="TEXT", help="Text in the id, symbol, title or category.")
+    ],
+    venue: Annotated[Venue | None, typer.Option("--venue", help="Only this venue.")] = None,
+    status: Annotated[
+        str | None, typer.Option("--status", metavar="STATUS", help="Only this status.")
+    ] = None,
+    limit: Annotated[
+        int,
+        typer.Option("--limit", "-n", min=1, max=100_000, metavar="N", help="At most this many."),
+    ] = 50,
     database_url: DatabaseOpt = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Search the `instruments` view (case-insensitive substring)."""
     from ssmd.secmaster import query
 
-    venue = _check_venue(venue)
+    name = _check_venue(venue)
     s = settings(database_url)
-    rows = run(_with_conn(s, lambda c: query.search(c, text, venue, limit, status)))
+    rows = run(_with_conn(s, lambda c: query.search(c, text, name, limit, status)))
     if as_json:
         typer.echo(_jsonable(rows))
         return
@@ -308,15 +323,31 @@ def search(
         )
 
 
-@secmaster_app.command("schedule")
+@secmaster_app.command(
+    "run",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd secmaster run --interval 6h\n"
+    "  ssmd secmaster run --venue kalshi --category Economics --interval 30m",
+)
 def schedule(
     interval: Annotated[
-        str, typer.Option("--interval", help="Time between runs of each sync (90s, 30m, 6h).")
-    ] = "6h",
+        float,
+        typer.Option(
+            "--interval",
+            parser=duration,
+            metavar="DURATION",
+            help="Time between runs of each sync (90s, 30m, 6h).",
+            show_default="6h",
+        ),
+    ] = 6 * 3600.0,
     jitter: Annotated[
         float,
         typer.Option(
-            "--jitter", min=0, max=0.99, help="Random spread, as a fraction of the interval."
+            "--jitter",
+            min=0,
+            max=0.99,
+            metavar="FRACTION",
+            help="Random spread, as a fraction of the interval.",
         ),
     ] = 0.1,
     category: Annotated[
@@ -324,7 +355,9 @@ def schedule(
         typer.Option(
             "--category",
             "-c",
-            help="Kalshi categories, one sync each (repeatable) [default: every category of /series].",
+            metavar="CATEGORY",
+            help="Kalshi categories, one sync each (repeat for more).",
+            show_default="every category of /series",
         ),
     ] = None,
     per_category: Annotated[
@@ -335,22 +368,35 @@ def schedule(
     ] = True,
     venue: Annotated[
         list[str] | None,
-        typer.Option("--venue", help=f"Only these: {', '.join(SYNCS)} (repeatable)."),
+        typer.Option(
+            "--venue", metavar="SYNC", help=f"Only these syncs: {', '.join(SYNCS)} (repeat)."
+        ),
     ] = None,
     runs: Annotated[
         int | None,
         typer.Option(
-            "--runs", min=1, help="Stop after this many runs of each sync [default: never]."
+            "--runs",
+            min=1,
+            metavar="N",
+            help="Stop after this many runs of each sync.",
+            show_default="never",
         ),
     ] = None,
     database_url: DatabaseOpt = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Log warnings only.")] = False,
+    log_level: LogLevel = None,
+    log_format: LogFormat = None,
 ) -> None:
-    """Run every sync on its interval (Kalshi per category, Kraken, Polymarket), logging each run."""
+    """Run the secmaster service: every sync on its interval, logging each run.
+
+    Kalshi runs one sync per category (or one in all), Kraken and Polymarket
+    one each; a failed run is retried at its next turn.
+    """
     from ssmd.secmaster import schedule as sched
 
-    setup_logging(not quiet)
-    every = sched.parse_interval(interval)
+    setup_logging(log_level, log_format)
+    if interval <= 0:
+        raise ConfigError("--interval must be longer than 0 s")
+    every = interval
     chosen = venue or list(SYNCS)
     for v in chosen:
         if v not in SYNCS:

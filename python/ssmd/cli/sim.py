@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
-import signal
+import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from ssmd.cli._app import app
+from ssmd.cli.options import LogFormat, LogLevel, duration, service_settings
 from ssmd.errors import ConfigError
+from ssmd.runtime.shutdown import STOP_SIGNALS
 from ssmd.sim import FaultPlan, SimOptions, SimServer, start_sim
 from ssmd.types import Venue
 
@@ -39,85 +43,193 @@ def parse_rate(text: str) -> float:
 
 
 def parse_instruments(text: str | None) -> list[str] | int | None:
-    """A count (``500``) or a comma-separated list of ids."""
+    """A count (``500``, at most :data:`MAX_INSTRUMENTS`) or a comma-separated list of ids."""
     if text is None or not text.strip():
         return None
     if text.strip().isdigit():
         n = int(text)
-        if n < 1:
-            raise ConfigError("--instruments must be at least 1")
+        if not 1 <= n <= MAX_INSTRUMENTS:
+            raise ConfigError(f"--instruments must be 1 to {MAX_INSTRUMENTS:,}, got {n:,}")
         return n
     ids = [s.strip() for s in text.split(",") if s.strip()]
     if not ids:
         raise ConfigError(f"--instruments: no ids in {text!r}")
+    if len(ids) > MAX_INSTRUMENTS:
+        raise ConfigError(f"--instruments: at most {MAX_INSTRUMENTS:,} ids, got {len(ids):,}")
     return ids
 
 
-@app.command()
+#: largest universe ``--instruments N`` builds (each instrument has its own book and state)
+MAX_INSTRUMENTS = 100_000
+
+Fraction = Annotated[float, typer.Option(min=0.0, max=1.0, metavar="FRACTION")]
+
+
+@app.command(
+    epilog="Examples:\n\n\b\n"
+    "  ssmd sim kraken --rate 5000\n"
+    "  ssmd connect kraken --ws-url ws://127.0.0.1:PORT/ --rest-url http://127.0.0.1:PORT/0 "
+    "--symbols BTC/USD\n"
+    "  ssmd sim kalshi --key-dir ./sim-key     # writes a key pair it accepts, prints the exports\n"
+    "  ssmd sim polymarket --drop 0.01 --stall-after 30s --stall-for 5s"
+)
 def sim(
-    venue: Annotated[str, typer.Argument(help=f"Venue: {Venue.names()}.")],
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="WebSocket (and REST) port; 0 picks a free one.")] = 0,
+    venue: Annotated[Venue, typer.Argument(help="The venue to simulate.", show_default=False)],
+    host: Annotated[str, typer.Option(metavar="ADDR", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int,
+        typer.Option(
+            min=0, max=65535, metavar="PORT", help="WebSocket (and REST) port; 0 picks a free one."
+        ),
+    ] = 0,
     rest_port: Annotated[
         int | None,
-        typer.Option("--rest-port", help="Also serve REST alone on this port (0: a free one)."),
+        typer.Option(
+            "--rest-port",
+            min=0,
+            max=65535,
+            metavar="PORT",
+            help="Also serve REST alone on this port (0: a free one).",
+        ),
     ] = None,
     rate: Annotated[
-        str, typer.Option(help="Data messages per second over all connections, or 'max'.")
+        str,
+        typer.Option(metavar="PER_S|max", help="Data messages per second over all connections."),
     ] = "2000",
     instruments: Annotated[
         str | None,
-        typer.Option(help="Universe: a count, or comma-separated ids (default: the venue's own)."),
+        typer.Option(
+            metavar="N|A,B",
+            help=f"Universe: a count (at most {MAX_INSTRUMENTS:,}) or ids.",
+            show_default="the venue's own",
+        ),
     ] = None,
-    drop: Annotated[float, typer.Option(help="Fraction of data messages dropped.")] = 0.0,
-    duplicate: Annotated[float, typer.Option(help="Fraction sent twice.")] = 0.0,
-    reorder: Annotated[float, typer.Option(help="Fraction swapped with the next.")] = 0.0,
+    drop: Annotated[
+        float, typer.Option(min=0.0, max=1.0, metavar="FRACTION", help="Data messages dropped.")
+    ] = 0.0,
+    duplicate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, metavar="FRACTION", help="Sent twice.")
+    ] = 0.0,
+    reorder: Annotated[
+        float, typer.Option(min=0.0, max=1.0, metavar="FRACTION", help="Swapped with the next.")
+    ] = 0.0,
     corrupt_checksum: Annotated[
-        float, typer.Option(help="Fraction of Kraken book messages with a wrong CRC32.")
+        float,
+        typer.Option(
+            min=0.0, max=1.0, metavar="FRACTION", help="Kraken book messages with a wrong CRC32."
+        ),
     ] = 0.0,
     malformed: Annotated[
-        float, typer.Option(help="Fraction preceded by a broken frame (truncated / bad UTF-8).")
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            metavar="FRACTION",
+            help="Preceded by a broken frame (truncated / bad UTF-8).",
+        ),
     ] = 0.0,
     stall_after: Annotated[
-        float | None, typer.Option(help="Every this many seconds a connection's data stalls.")
+        float | None,
+        typer.Option(
+            parser=duration, metavar="DURATION", help="Every this long a connection's data stalls."
+        ),
     ] = None,
-    stall_for: Annotated[float, typer.Option(help="Length of each stall, seconds.")] = 5.0,
+    stall_for: Annotated[
+        float,
+        typer.Option(
+            parser=duration, metavar="DURATION", help="Length of each stall.", show_default="5s"
+        ),
+    ] = 5.0,
     disconnect_every: Annotated[
-        float | None, typer.Option(help="Close each connection after this many seconds.")
+        float | None,
+        typer.Option(
+            parser=duration, metavar="DURATION", help="Close each connection after this long."
+        ),
     ] = None,
     disconnect_after: Annotated[
-        int | None, typer.Option(help="Close each connection after this many data messages.")
+        int | None,
+        typer.Option(
+            min=1, metavar="N", help="Close each connection after this many data messages."
+        ),
     ] = None,
     kalshi_public_key: Annotated[
         Path | None,
-        typer.Option(help="Kalshi: PEM public key; upgrades must carry a valid signature."),
+        typer.Option(
+            metavar="PEM",
+            help="Kalshi: accept upgrades signed by this key's private half.",
+            show_default="a key pair of its own (--key-dir)",
+        ),
+    ] = None,
+    key_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-dir",
+            metavar="DIR",
+            help="Kalshi: write the key pair it accepts here (kept), and print the exports.",
+            show_default="a temporary directory, removed at exit",
+        ),
     ] = None,
     rest_rate: Annotated[
-        float, typer.Option(help="REST requests per second before 429 + Retry-After (0: no limit).")
+        float,
+        typer.Option(
+            min=0.0,
+            metavar="PER_S",
+            help="REST requests per second before 429 + Retry-After (0: no limit).",
+        ),
     ] = 0.0,
     ping_timeout: Annotated[
-        float, typer.Option(help="Kraken Futures: close a connection without a ping this long.")
+        float,
+        typer.Option(
+            parser=duration,
+            metavar="DURATION",
+            help="Kraken Futures: close a connection without a ping this long.",
+            show_default="60s",
+        ),
     ] = 60.0,
-    seed: Annotated[int, typer.Option(help="Seed of data and faults.")] = 7,
-    duration: Annotated[
-        float | None, typer.Option(help="Stop after this many seconds (default: until a signal).")
+    seed: Annotated[int, typer.Option(metavar="N", help="Seed of data and faults.")] = 7,
+    duration_: Annotated[
+        float | None,
+        typer.Option(
+            "--duration",
+            parser=duration,
+            metavar="DURATION",
+            help="Stop after this long.",
+            show_default="until a signal",
+        ),
     ] = None,
     stats_every: Annotated[
-        float, typer.Option(help="Seconds between stats lines on stderr (0: none).")
+        float,
+        typer.Option(
+            parser=duration,
+            metavar="DURATION",
+            help="Time between stats lines on stderr (0: none).",
+            show_default="5s",
+        ),
     ] = 5.0,
-    log_level: Annotated[str, typer.Option(help="Log level of the ssmd.sim logger.")] = "WARNING",
+    log_level: LogLevel = None,
+    log_format: LogFormat = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Print the listening addresses as one JSON line.")
+    ] = False,
 ) -> None:
-    """Serve a venue's WebSocket and REST protocol locally, with faults on demand."""
-    key = Venue.parse(venue)
-    level = logging.getLevelName(log_level.upper())
-    if not isinstance(level, int):
-        raise ConfigError(f"unknown --log-level {log_level!r}")
-    if duration is not None and duration <= 0:
-        raise ConfigError("--duration must be > 0")
-    if stats_every < 0:
-        raise ConfigError("--stats-every must be >= 0")
-    if kalshi_public_key is not None and key is not Venue.KALSHI:
-        raise ConfigError("--kalshi-public-key is for the kalshi simulator")
+    """Serve a venue's WebSocket and REST protocol locally, with faults on demand (docs/sim.md).
+
+    Prints its WebSocket and REST URLs, then a stats line every --stats-every on
+    stderr. The Kalshi simulator verifies signed upgrades: without
+    --kalshi-public-key it makes a key pair of its own and prints the two
+    variables `ssmd connect kalshi` needs.
+    """
+    key = venue
+    s = service_settings(log_level=log_level, log_format=log_format)
+    logging.getLogger("ssmd.sim").setLevel(
+        logging.WARNING
+        if s.log_level == "info" and log_level is None
+        else getattr(logging, s.log_level.upper())
+    )
+    if duration_ is not None and duration_ <= 0:
+        raise ConfigError("--duration must be longer than 0 s")
+    if (kalshi_public_key is not None or key_dir is not None) and key is not Venue.KALSHI:
+        raise ConfigError("--kalshi-public-key and --key-dir are for the kalshi simulator")
     faults = FaultPlan(
         drop=drop,
         duplicate=duplicate,
@@ -130,29 +242,75 @@ def sim(
         disconnect_every=disconnect_every,
     )
     options = SimOptions(rest_rate=rest_rate, ping_timeout=ping_timeout)
-    pem = None
-    if kalshi_public_key is not None:
-        try:
-            pem = kalshi_public_key.read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"cannot read {kalshi_public_key}: {exc.strerror}") from None
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    asyncio.run(
-        _serve(
-            key,
-            host=host,
-            port=port,
-            rest_port=rest_port,
-            rate=parse_rate(rate),
-            instruments=parse_instruments(instruments),
-            faults=faults,
-            options=options,
-            seed=seed,
-            pem=pem,
-            duration=duration,
-            stats_every=stats_every,
+    universe = parse_instruments(instruments)
+    with contextlib.ExitStack() as stack:
+        pem = None
+        exports: dict[str, str] = {}
+        if kalshi_public_key is not None:
+            try:
+                pem = kalshi_public_key.read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"cannot read {kalshi_public_key}: {exc.strerror}") from None
+        elif key is Venue.KALSHI:
+            where = key_dir
+            if where is None:
+                where = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(prefix="ssmd-sim-kalshi-"))
+                )
+            pem, private = write_key_pair(where)
+            exports = {"KALSHI_API_KEY": SIM_KEY_ID, "KALSHI_PRIVATE_KEY_PATH": str(private)}
+        asyncio.run(
+            _serve(
+                key,
+                host=host,
+                port=port,
+                rest_port=rest_port,
+                rate=parse_rate(rate),
+                instruments=universe,
+                faults=faults,
+                options=options,
+                seed=seed,
+                pem=pem,
+                duration=duration_,
+                stats_every=stats_every,
+                exports=exports,
+                json_out=json_out,
+            )
         )
+
+
+#: the key id the Kalshi simulator's own key pair goes by (any id is accepted)
+SIM_KEY_ID = "ssmd-sim"
+
+
+def write_key_pair(where: Path) -> tuple[bytes, Path]:
+    """Write a fresh RSA key pair into ``where``; returns (public PEM, private key path)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    try:
+        where.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {where}: {exc.strerror}") from None
+    k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = where / "kalshi-sim-private.pem"
+    public = where / "kalshi-sim-public.pem"
+    pub_pem = k.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
+    try:
+        private.write_bytes(
+            k.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        private.chmod(0o600)
+        public.write_bytes(pub_pem)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the key pair into {where}: {exc.strerror}") from None
+    return pub_pem, private
 
 
 async def _serve(
@@ -169,6 +327,8 @@ async def _serve(
     pem: bytes | None,
     duration: float | None,
     stats_every: float,
+    exports: dict[str, str],
+    json_out: bool,
 ) -> None:
     try:
         sim: SimServer = await start_sim(
@@ -187,15 +347,26 @@ async def _serve(
         raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     urls = sim.urls()
-    typer.echo(f"ssmd sim {venue.value}: ws {urls['ws']}")
-    typer.echo(f"ssmd sim {venue.value}: rest {urls['rest']}")
-    for name, url in urls.items():
-        if name not in ("ws", "rest"):
-            typer.echo(f"ssmd sim {venue.value}: {name} {url}")
+    if json_out:
+        typer.echo(json.dumps({"venue": venue.value, **urls, "env": exports}), nl=True)
+    else:
+        typer.echo(f"ssmd sim {venue.value}: ws {urls['ws']}")
+        typer.echo(f"ssmd sim {venue.value}: rest {urls['rest']}")
+        for name, url in urls.items():
+            if name not in ("ws", "rest"):
+                typer.echo(f"ssmd sim {venue.value}: {name} {url}")
+        if exports:
+            typer.echo(
+                f"ssmd sim {venue.value}: upgrades must be signed; in the connector's shell:\n"
+                + "".join(f"  export {k}={v}\n" for k, v in exports.items())
+                + f"  ssmd connect {venue.value} --ws-url {urls['ws']} --rest-url {urls['rest']}"
+                " --symbols ..."
+            )
+    sys.stdout.flush()
     deadline = loop.time() + duration if duration is not None else math.inf
     try:
         while not stop.is_set():
@@ -207,7 +378,7 @@ async def _serve(
             if stats_every and not stop.is_set():
                 typer.echo(sim.summary(), err=True)
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)
         await sim.stop()

@@ -9,21 +9,27 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from ssmd.cli._app import app
+from ssmd.cli._app import app, group
+from ssmd.cli.options import JsonOut, Nats, need_nats, require, settings
 from ssmd.errors import ConfigError
 
-streams_app = typer.Typer(
-    name="streams",
-    help="List, create/update and inspect the NATS JetStream streams (DESIGN section 3).",
-    no_args_is_help=True,
+streams_app = group(
+    "streams",
+    "List, create or update, and inspect the NATS JetStream streams ssmd uses (docs/bus.md).",
 )
 app.add_typer(streams_app, name="streams")
 
-NatsOpt = Annotated[
-    str | None,
-    typer.Option("--nats", help="NATS server [default: $NATS_URL].", show_default=False),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="JSON output.")]
+NatsOpt = Nats
+JsonOpt = JsonOut
+
+
+def _specs(nats: str | None, command: str) -> tuple[str, list[Any]]:
+    """The NATS URL and the stream specs of this environment (``SSMD_ENV``, ``SSMD_STREAM_*``)."""
+    require("nats", "bus", command)
+    from ssmd.bus.streams import stream_specs
+
+    s = settings(nats_url=nats)
+    return need_nats(s.nats_url, command), stream_specs(s.env, environ=s.streams)
 
 
 def _size(n: int) -> str:
@@ -45,7 +51,7 @@ def _age(secs: float) -> str:
     return f"{secs:.0f}s"
 
 
-async def _with_js(url: str | None, fn: Any) -> Any:
+async def _with_js(url: str, fn: Any) -> Any:
     from ssmd.bus.nats import connect
 
     nc = await connect(url, name="ssmd-streams", connect_timeout=3.0)
@@ -64,15 +70,13 @@ def _table(rows: Sequence[tuple[str, ...]]) -> None:
 @streams_app.command("ls")
 def streams_ls(nats: NatsOpt = None, as_json: JsonOpt = False) -> None:
     """Each stream ssmd uses: wanted limits and, when it exists, its state."""
+    url, specs = _specs(nats, "ssmd streams ls")
     from ssmd.bus.nats import stream_info
-    from ssmd.bus.streams import stream_specs
-
-    specs = stream_specs()
 
     async def go(js: Any) -> list[tuple[Any, Any]]:
         return [(s, await stream_info(js, s.name)) for s in specs]
 
-    found = asyncio.run(_with_js(nats, go))
+    found = asyncio.run(_with_js(url, go))
     if as_json:
         out = []
         for spec, info in found:
@@ -129,16 +133,18 @@ def streams_ls(nats: NatsOpt = None, as_json: JsonOpt = False) -> None:
 @streams_app.command("create")
 def streams_create(
     names: Annotated[
-        list[str] | None, typer.Argument(help="Streams to create/update (default: all).")
+        list[str] | None,
+        typer.Argument(
+            metavar="STREAM", help="Streams to create or update.", show_default="all"
+        ),
     ] = None,
     nats: NatsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Create missing streams and update changed ones (idempotent)."""
+    url, specs = _specs(nats, "ssmd streams create")
     from ssmd.bus.nats import ensure_streams
-    from ssmd.bus.streams import stream_specs
 
-    specs = stream_specs()
     if names:
         known = {s.name: s for s in specs}
         bad = [n for n in names if n not in known]
@@ -149,7 +155,7 @@ def streams_create(
         for s in list(specs):
             if s.source and s.source[0] not in names:
                 specs.insert(0, known[s.source[0]])
-    results = asyncio.run(_with_js(nats, lambda js: ensure_streams(js, specs)))
+    results = asyncio.run(_with_js(url, lambda js: ensure_streams(js, specs)))
     if as_json:
         typer.echo(orjson.dumps(results).decode())
         return
@@ -160,11 +166,12 @@ def streams_create(
 
 @streams_app.command("info")
 def streams_info(
-    name: Annotated[str, typer.Argument(help="Stream name, e.g. PROD_KRAKEN.")],
+    name: Annotated[str, typer.Argument(metavar="STREAM", help="Stream name, e.g. PROD_KRAKEN.")],
     nats: NatsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Configuration, state and consumers of one stream."""
+    url, _ = _specs(nats, "ssmd streams info")
     from ssmd.bus.nats import stream_info
 
     async def go(js: Any) -> tuple[Any, list[Any]]:
@@ -174,7 +181,7 @@ def streams_info(
         consumers = await js.consumers_info(name)
         return info, consumers
 
-    info, consumers = asyncio.run(_with_js(nats, go))
+    info, consumers = asyncio.run(_with_js(url, go))
     cfg, st = info.config, info.state
     if as_json:
         typer.echo(

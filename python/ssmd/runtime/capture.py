@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -86,7 +85,7 @@ class Capture:
         self.connector = connector
         self.venue = connector.venue
         self.sink = sink
-        self.env = env or os.environ.get("SSMD_ENV") or "prod"
+        self.env = env or "prod"
         self.writer = writer or default_writer()
         self.stall_timeout = stall_timeout
         self.backoff_base = backoff_base
@@ -341,6 +340,15 @@ class Capture:
         return out
 
 
+def _unconfirmed(sink: Sink) -> str | None:
+    """What a hard stop would lose from ``sink`` now, in words (``None``: nothing)."""
+    lines = getattr(sink, "unconfirmed_lines", None)
+    if lines is not None:
+        return f"{lines:,} line(s) not confirmed by the bus" if lines else None
+    queued = sink.queued_bytes
+    return f"{queued:,} bytes not yet durable in the archive" if queued else None
+
+
 async def close_sink(sink: Sink) -> None:
     """Flush and close ``sink`` (awaiting the bus sink's confirmations)."""
     aclose = getattr(sink, "aclose", None)
@@ -387,6 +395,7 @@ async def run_capture(
     )
     capture = Capture(connector, sink, **capture_args)
     stop = stop or StopSignal()
+    stop.report = lambda: _unconfirmed(sink)
     remove = install_stop_signals(stop) if signals else None
     try:
         await capture.start(resolution.instruments)

@@ -1,6 +1,7 @@
-"""Clean shutdown: SIGINT/SIGTERM or ``--duration`` stop reading, process what
-is buffered, then flush and close the sink (the archive's last member is
-fsynced and the file finalized with its manifest entry).
+"""Clean shutdown: SIGINT, SIGTERM, SIGHUP or ``--duration`` stop reading,
+process what is buffered, then flush and close the sink (the archive's last
+member is fsynced and the file finalized with its manifest entry). A second
+signal stops hard, after saying what that loses (:attr:`StopSignal.report`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import logging
 import signal
 from collections.abc import Callable
 
-__all__ = ["StopSignal", "install_stop_signals"]
+__all__ = ["STOP_SIGNALS", "StopSignal", "install_stop_signals"]
+
+#: the signals that stop a service cleanly (a terminal closing sends SIGHUP)
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 log = logging.getLogger("ssmd.connect")
 
@@ -22,6 +26,8 @@ class StopSignal:
     def __init__(self) -> None:
         self.event = asyncio.Event()
         self.reason: str | None = None
+        #: what a hard stop would lose now (e.g. "120 lines not confirmed by the bus"), if anything
+        self.report: Callable[[], str | None] | None = None
 
     def set(self, reason: str = "stop") -> None:
         if self.reason is None:
@@ -42,17 +48,25 @@ class StopSignal:
 
 
 def install_stop_signals(stop: StopSignal) -> Callable[[], None]:
-    """Route SIGINT and SIGTERM to ``stop``; returns a function that restores them.
+    """Route SIGINT, SIGTERM and SIGHUP to ``stop``; returns a function that restores them.
 
-    A second signal while stopping is left to the default handler (a
-    hard stop), so a hung shutdown can still be interrupted.
+    A second signal while stopping is left to the default handler (a hard
+    stop), so a hung shutdown can still be interrupted; what that drops is
+    logged first.
     """
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
 
     def handler(sig: signal.Signals) -> None:
         if stop.is_set:
-            log.warning("second %s: stopping hard", sig.name)
+            lost = None
+            if stop.report is not None:
+                with contextlib.suppress(Exception):
+                    lost = stop.report()
+            if lost:
+                log.error("second %s: stopping hard; %s are dropped", sig.name, lost)
+            else:
+                log.warning("second %s: stopping hard", sig.name)
             remove()
             signal.raise_signal(sig)
             return
@@ -65,7 +79,7 @@ def install_stop_signals(stop: StopSignal) -> Callable[[], None]:
                 loop.remove_signal_handler(s)
         installed.clear()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         try:
             loop.add_signal_handler(sig, handler, sig)
             installed.append(sig)

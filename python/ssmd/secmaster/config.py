@@ -17,7 +17,6 @@ Rates can be overridden with ``SSMD_<VENUE>_RATE`` (requests per second,
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
@@ -123,8 +122,10 @@ class SecmasterSettings:
         rates: Mapping[str, float | None] | None = None,
         attempts: int | None = None,
     ) -> SecmasterSettings:
-        """Defaults, then the environment, then explicit values (CLI flags)."""
-        env = os.environ if env is None else env
+        """Defaults, then ``env`` (environment variables the caller read: the CLI passes
+        none and gives :class:`ssmd.settings.Settings` values as ``urls``/``rates``), then
+        explicit values."""
+        env = {} if env is None else env
         apis: dict[str, VenueApi] = {}
         for venue in (v.value for v in Venue):
             url = (urls or {}).get(venue) or env.get(URL_ENV[venue]) or DEFAULT_URLS[venue]

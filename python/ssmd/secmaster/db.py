@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
-from ssmd.errors import ConfigError, SinkError
+from ssmd.errors import ConfigError, SinkError, SsmdError
 
 __all__ = [
     "MIGRATION_LOCK",
@@ -71,6 +71,12 @@ async def connect(dsn: str | None) -> Any:
         raise ConfigError("DATABASE_URL is not set (export it or pass --database-url)")
     if not dsn.startswith(("postgres://", "postgresql://")):
         raise ConfigError(f"DATABASE_URL must be a postgresql:// URL, got {redact(dsn)!r}")
+    try:
+        port = urlsplit(dsn).port  # a bad or out-of-range port raises ValueError
+    except ValueError as exc:
+        raise ConfigError(f"bad DATABASE_URL {redact(dsn)!r}: {exc}") from None
+    if port == 0:
+        raise ConfigError(f"bad DATABASE_URL {redact(dsn)!r}: port 0")
     error: BaseException | None = None
     try:
         return await asyncpg.connect(
@@ -88,6 +94,8 @@ async def database_errors(what: str) -> AsyncIterator[None]:
     error: BaseException | None = None
     try:
         yield
+    except SsmdError:
+        raise  # already says what failed (a venue that cannot be reached is not PostgreSQL's)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         error = exc
     if error is not None:

@@ -63,7 +63,7 @@ async def test_kill_9_then_restart_archives_every_message_once(
     spec = spec_for_venue("kraken", stream_specs(bus_env))
     await ensure_streams(js, [spec])
     env = {**os.environ, "NATS_URL": nats_url, "SSMD_ENV": bus_env}
-    cmd = [sys.executable, "-m", "ssmd", "archive", "--venue", "kraken", "--dir", str(tmp_path)]
+    cmd = [sys.executable, "-m", "ssmd", "archive", "run", "--venue", "kraken", "--dir", str(tmp_path)]
     fast = ["--flush-interval", "0.05", "--batch", "100"]
     try:
         await _publish(js, bus_env, 0, 2000)
@@ -121,13 +121,14 @@ async def test_kill_9_then_restart_archives_every_message_once(
 
 
 async def test_messages_aged_out_before_archiving_are_recorded_as_a_gap(
-    nats_url: str, bus_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    nats_url: str, bus_env: str, tmp_path: Path
 ) -> None:
     name = f"{bus_env.upper()}_KRAKEN"
-    monkeypatch.setenv(f"SSMD_STREAM_{name}_MAX_MSGS", "10")
+    # stream limits come from the environment through the settings (SSMD_STREAM_*)
+    specs = stream_specs(bus_env, environ={f"SSMD_STREAM_{name}_MAX_MSGS": "10"})
     nc = await connect(nats_url)
     js = nc.jetstream()
-    await ensure_streams(js, [spec_for_venue("kraken", stream_specs(bus_env))])
+    await ensure_streams(js, [spec_for_venue("kraken", specs)])
 
     async def archive_once() -> None:
         stop = StopSignal()
@@ -140,6 +141,7 @@ async def test_messages_aged_out_before_archiving_are_recorded_as_a_gap(
                 stop=stop,
                 signals=False,
                 flush_interval=0.05,
+                specs=specs,
             )
         )
         last = (await js.stream_info(name)).state.last_seq
@@ -192,21 +194,21 @@ def test_archive_status_and_service_errors(nats_url: str, bus_env: str, tmp_path
     ]
     env.pop("NATS_URL")
     r = subprocess.run(
-        [sys.executable, "-m", "ssmd", "archive", "--dir", str(tmp_path)],
+        [sys.executable, "-m", "ssmd", "archive", "run", "--dir", str(tmp_path)],
         capture_output=True,
         text=True,
         env=env,
         timeout=60,
     )
-    assert r.returncode == 2 and r.stderr.startswith("ssmd: error: the archiver reads NATS")
+    assert r.returncode == 2 and r.stderr.startswith("ssmd: error: ssmd archive run reads NATS")
     r = subprocess.run(
-        [sys.executable, "-m", "ssmd", "archive", "--venue", "binance", "--nats", nats_url],
+        [sys.executable, "-m", "ssmd", "archive", "run", "--venue", "binance", "--nats", nats_url],
         capture_output=True,
         text=True,
         env=env,
         timeout=60,
     )
-    assert r.returncode == 2 and "unknown venue 'binance'" in r.stderr
+    assert r.returncode == 2 and "'binance' is not one of" in r.stderr
 
 
 async def test_the_archiver_inbox_skips_nats_py_messages_and_others_keep_them(

@@ -375,7 +375,7 @@ async def test_unreachable_or_malformed_database_is_one_line_without_password(
             f"postgresql://ssmd:{PASSWORD}@127.0.0.1:{closed_port()}/ssmd",
             r"cannot connect to PostgreSQL at postgresql://ssmd:\*\*\*@127\.0\.0\.1",
         ),
-        (f"postgresql://ssmd:{PASSWORD}@127.0.0.1:notaport/ssmd", "is not a valid URL"),
+        (f"postgresql://ssmd:{PASSWORD}@127.0.0.1:notaport/ssmd", "bad DATABASE_URL .*notaport"),
         ("mysql://x@127.0.0.1/x", "must be a postgresql:// URL"),
     ]
     for dsn, match in cases:
@@ -424,11 +424,11 @@ async def ssmd_connect(
         "ssmd",
         "connect",
         "kraken",
-        "--url",
+        "--ws-url",
         sim.ws_url,
         "--rest-url",
         sim.rest_url,
-        "--archive",
+        "--dir",
         str(tmp),
         "--duration",
         "0.5",

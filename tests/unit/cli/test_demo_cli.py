@@ -29,7 +29,7 @@ def test_help_lists_groups() -> None:
 
 
 def test_offline_demo_writes_a_readable_archive(tmp_path: Path) -> None:
-    r = ssmd("demo", "--offline", "-n", "4000", "--archive", str(tmp_path))
+    r = ssmd("demo", "--offline", "-n", "4000", "--dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
     assert "polymarket" in r.stdout and "gaps" in r.stdout
     files = sorted(tmp_path.glob("*/*/*.jsonl.gz"))
@@ -50,7 +50,7 @@ def test_offline_demo_writes_a_readable_archive(tmp_path: Path) -> None:
 def test_demo_bad_venue_is_one_line_error() -> None:
     r = ssmd("demo", "--venue", "binance")
     assert r.returncode == 2
-    assert r.stderr.strip().count("\n") == 0 and "unknown venue" in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "is not one of" in r.stderr
     assert "Traceback" not in r.stderr
 
 
@@ -60,7 +60,7 @@ def test_bad_flag_is_usage_error() -> None:
 
 
 def test_live_demo_captures_every_venue_from_its_simulator(tmp_path: Path) -> None:
-    r = ssmd("demo", "--duration", "2", "--rate", "1000", "--archive", str(tmp_path))
+    r = ssmd("demo", "--duration", "2", "--rate", "1000", "--dir", str(tmp_path))
     assert r.returncode == 0, r.stderr
     rows = {
         line.split()[0]: line.split()

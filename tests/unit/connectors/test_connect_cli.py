@@ -31,7 +31,7 @@ def ssmd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["connect", "binance", "--all"], {}, "unknown venue"),
+        (["connect", "binance", "--all"], {}, "is not one of"),
         (["connect", "kraken"], {}, "say which instruments"),
         (["connect", "kraken", "--all", "--channels", "ohlc"], {}, "unknown channel"),
         (["connect", "kalshi", "--all"], {"KALSHI_API_KEY": ""}, "KALSHI_API_KEY is not set"),
@@ -61,11 +61,11 @@ async def test_sigterm_flushes_and_finalizes_the_archive(tmp_path: Path) -> None
             "kraken",
             "--symbols",
             "BTC/USD,ETH/USD",
-            "--url",
+            "--ws-url",
             sim.ws_url,
             "--rest-url",
             sim.rest_url,
-            "--archive",
+            "--dir",
             str(tmp_path),
             "--writer",
             "cli",

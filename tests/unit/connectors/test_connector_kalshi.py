@@ -88,15 +88,12 @@ def test_bad_keys_are_one_line_config_errors(tmp_path: Path, rsa_key: rsa.RSAPri
 def test_connector_needs_key_id_and_key(
     tmp_path: Path, rsa_key: rsa.RSAPrivateKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv("KALSHI_API_KEY", raising=False)
-    monkeypatch.delenv("KALSHI_PRIVATE_KEY_PATH", raising=False)
+    monkeypatch.setenv("KALSHI_API_KEY", "from-the-environment")  # never read by the library
     with pytest.raises(ConfigError, match="KALSHI_API_KEY"):
         create("kalshi")
     p = tmp_path / "k.pem"
     p.write_bytes(_pem(rsa_key, serialization.PrivateFormat.PKCS8))
-    monkeypatch.setenv("KALSHI_API_KEY", "kid")
-    monkeypatch.setenv("KALSHI_PRIVATE_KEY_PATH", str(p))
-    c = create("kalshi")
+    c = create("kalshi", {"api_key": "kid", "private_key_path": str(p)})
     assert "kid" not in repr(c.config) and str(p) not in repr(c.config)
     h = c.auth_headers("wss://h/trade-api/ws/v2")
     assert set(h) == {"KALSHI-ACCESS-KEY", "KALSHI-ACCESS-TIMESTAMP", "KALSHI-ACCESS-SIGNATURE"}

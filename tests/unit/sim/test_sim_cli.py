@@ -68,12 +68,14 @@ def test_duration_stops_by_itself() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["sim", "binance"], "unknown venue"),
-        (["sim", "kraken", "--drop", "1.5"], "drop must be a fraction"),
+        (["sim", "binance"], "is not one of"),
+        (["sim", "kraken", "--drop", "1.5"], "--drop"),
         (["sim", "kraken", "--rate", "fast"], "--rate must be a number"),
-        (["sim", "kraken", "--kalshi-public-key", "/nonexistent"], "is for the kalshi"),
+        (["sim", "kraken", "--kalshi-public-key", "/nonexistent"], "are for the kalshi"),
         (["sim", "kalshi", "--kalshi-public-key", "/nonexistent/key.pem"], "cannot read"),
-        (["sim", "kraken", "--instruments", "0"], "at least 1"),
+        (["sim", "kraken", "--instruments", "0"], "must be 1 to 100,000"),
+        (["sim", "kraken", "--instruments", "10000000"], "must be 1 to 100,000"),
+        (["sim", "kraken", "--port", "70000"], "--port"),
     ],
 )
 def test_bad_flags_are_one_line_errors(args: list[str], message: str) -> None:

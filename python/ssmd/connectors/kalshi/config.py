@@ -1,15 +1,14 @@
 """Kalshi settings and the API key (protocol sheet ``kalshi.md`` section 1).
 
 The key id and the private key file come only from the environment
-(``KALSHI_API_KEY``, ``KALSHI_PRIVATE_KEY_PATH``) and are never logged or
-shown in a repr. The file is PEM, PKCS#8 (``BEGIN PRIVATE KEY``) or PKCS#1
+(``KALSHI_API_KEY``, ``KALSHI_PRIVATE_KEY_PATH``, read once by
+:mod:`ssmd.settings` and passed in) and are never logged or shown in a repr. The file is PEM, PKCS#8 (``BEGIN PRIVATE KEY``) or PKCS#1
 (``BEGIN RSA PRIVATE KEY``); anything else is a one-line
 :class:`~ssmd.errors.ConfigError` before any connection is attempted.
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +21,6 @@ from ssmd.errors import ConfigError
 from ssmd.types import Venue
 
 __all__ = ["KalshiConfig", "load_private_key"]
-
-
-def _env(name: str) -> str | None:
-    return os.environ.get(name) or None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,11 +40,9 @@ class KalshiConfig(ConnectorConfig):
     #: REST page size for ``/markets``
     page_size: int = 1000
     #: API key id (``KALSHI_API_KEY``)
-    api_key: str | None = field(default_factory=lambda: _env("KALSHI_API_KEY"), repr=False)
+    api_key: str | None = field(default=None, repr=False)
     #: PEM private key file (``KALSHI_PRIVATE_KEY_PATH``)
-    private_key_path: str | None = field(
-        default_factory=lambda: _env("KALSHI_PRIVATE_KEY_PATH"), repr=False
-    )
+    private_key_path: str | None = field(default=None, repr=False)
 
 
 def load_private_key(path: str | Path | None) -> RSAPrivateKey:
