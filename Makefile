@@ -9,15 +9,15 @@ CARGO ?= cargo
 PY_PATHS := $(wildcard python tests benches tools)
 
 .DEFAULT_GOAL := help
-.PHONY: help install build-dev build-prod format lint test test-integration bench fixtures-update
+.PHONY: help install build-dev build-prod format lint test test-integration bench fixtures-update help-update
 
 help: ## Show this list of targets
 	@echo "Usage: make <target>"
 	@grep -E '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) \
 		| awk 'BEGIN {FS = ":.*## "} {printf "  %-18s %s\n", $$1, $$2}'
 
-install: ## Build and pip-install ssmd with the [test] extras into the current environment
-	$(PYTHON) -m pip install ".[test]"
+install: ## Build and pip-install ssmd with every extra and the test tools into the current environment
+	$(PYTHON) -m pip install ".[all,test]"
 
 build-dev: ## Build the extension in debug mode into the active venv (maturin develop)
 	$(MATURIN) develop
@@ -53,3 +53,6 @@ bench: ## Timed benchmarks: pytest-benchmark (benches/python) and criterion (car
 
 fixtures-update: ## Regenerate tests/fixtures/*/*.expected.jsonl (review the diff!)
 	$(PYTHON) tools/update_fixtures.py
+
+help-update: ## Regenerate tests/unit/cli/help/*.txt, the --help snapshots (review the diff!)
+	SSMD_UPDATE_HELP=1 $(PYTHON) -m pytest -q tests/unit/cli/test_cli_help.py

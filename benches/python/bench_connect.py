@@ -18,6 +18,7 @@ Timed run: ``python -m pytest benches/python/bench_connect.py --benchmark-only``
 from __future__ import annotations
 
 import asyncio
+import json
 import resource
 import sys
 import time
@@ -26,8 +27,6 @@ from typing import Any
 
 import pytest
 from baseline_connector import run_plain
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ssmd.connectors.base import InstrumentQuery
 from ssmd.connectors.registry import create
@@ -44,33 +43,27 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _settings(venue: str, ws: str, rest: str, root: Path) -> dict[str, Any]:
-    settings: dict[str, Any] = {"ws_url": ws, "rest_url": rest}
-    if venue == "kalshi":  # the simulator checks no signature unless given a public key
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = root / "kalshi.pem"
-        pem.write_bytes(
-            key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+def _settings(info: dict[str, Any]) -> dict[str, Any]:
+    """Connector settings from ``ssmd sim --json``: its addresses, and the Kalshi key it made."""
+    settings: dict[str, Any] = {"ws_url": info["ws"], "rest_url": info["rest"]}
+    env = info.get("env") or {}
+    if env:  # the Kalshi simulator verifies signed upgrades with a key pair of its own
+        settings.update(
+            api_key=env["KALSHI_API_KEY"], private_key_path=env["KALSHI_PRIVATE_KEY_PATH"]
         )
-        settings.update(api_key="bench", private_key_path=str(pem))
     return settings
 
 
 async def _measure(venue: str, impl: str, target: int, root: Path) -> dict[str, float]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "ssmd", "sim", venue, "--rate", "max", "--stats-every", "0",
+        sys.executable, "-m", "ssmd", "sim", venue, "--rate", "max", "--stats-every", "0", "--json",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     try:
         assert proc.stdout is not None
-        ws = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().split()[-1]
-        rest = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().split()[-1]
-        settings = _settings(venue, ws, rest, root)
+        info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        settings = _settings(info)
         if impl != "ssmd":
             r = await asyncio.wait_for(
                 run_plain(venue, settings, root, client="websockets", target=target), 300

@@ -83,6 +83,7 @@ async def _instrument_ids(venue: str) -> list[str]:
 async def _measure(venue: str, frames: int) -> dict[str, float]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ssmd", "sim", venue, "--rate", "max", "--stats-every", "0",
+        *(["--accept-unsigned"] if venue == "kalshi" else []),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip

@@ -36,7 +36,7 @@ from ssmd.archive import (
 )
 from ssmd.archive.legacy import LEGACY_FEEDS, legacy_venue
 from ssmd.cli._app import app, group
-from ssmd.cli.options import Dir, settings
+from ssmd.cli.options import VENUES, Dir, settings
 from ssmd.errors import ConfigError
 
 archive_app = group(
@@ -50,7 +50,9 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _DAY = dt.timedelta(days=1)
 
 DirOpt = Dir
-VenueOpt = Annotated[str | None, typer.Option("--venue", help="Only this venue.")]
+VenueOpt = Annotated[
+    str | None, typer.Option("--venue", metavar="VENUE", help=f"Only this venue ({VENUES}).")
+]
 StrictOpt = Annotated[
     bool,
     typer.Option(
@@ -225,10 +227,10 @@ def ls(
     dir: DirOpt = None,
     venue: VenueOpt = None,
     date_from: Annotated[
-        str | None, typer.Option("--from", help="First date (YYYY-MM-DD).", show_default=False)
+        str | None, typer.Option("--from", metavar="DATE", help="First date (YYYY-MM-DD).")
     ] = None,
     date_to: Annotated[
-        str | None, typer.Option("--to", help="Last date (YYYY-MM-DD).", show_default=False)
+        str | None, typer.Option("--to", metavar="DATE", help="Last date (YYYY-MM-DD, included).")
     ] = None,
     counts: Annotated[
         bool, typer.Option("--counts", help="Add lines per kind (decompresses every file).")
@@ -395,24 +397,29 @@ def cat(
         str | None,
         typer.Option(
             "--from",
+            metavar="WHEN",
             help="From this date or instant (YYYY-MM-DD, ISO datetime in UTC, or ns).",
-            show_default=False,
         ),
     ] = None,
     time_to: Annotated[
         str | None,
         typer.Option(
             "--to",
+            metavar="WHEN",
             help="Up to this date (inclusive) or instant (exclusive).",
-            show_default=False,
         ),
     ] = None,
     kind: Annotated[
-        list[str] | None, typer.Option("--kind", help="Only this kind (repeatable).")
+        list[str] | None,
+        typer.Option("--kind", metavar="KIND", help="Only this subject kind (repeat for more)."),
     ] = None,
     instrument: Annotated[
         list[str] | None,
-        typer.Option("--instrument", help="Only this instrument, e.g. BTC/USD (repeatable)."),
+        typer.Option(
+            "--instrument",
+            metavar="INSTRUMENT",
+            help="Only this instrument, e.g. BTC/USD (repeat for more).",
+        ),
     ] = None,
     msg_only: Annotated[
         bool, typer.Option("--msg-only", help="Print only each line's venue message.")
@@ -495,14 +502,14 @@ def verify(
     dir: DirOpt = None,
     venue: VenueOpt = None,
     date: Annotated[
-        str | None, typer.Option("--date", help="Only this day (YYYY-MM-DD).", show_default=False)
+        str | None, typer.Option("--date", metavar="DATE", help="Only this day (YYYY-MM-DD).")
     ] = None,
     date_from: Annotated[
-        str | None, typer.Option("--from", help="First day (YYYY-MM-DD).", show_default=False)
+        str | None, typer.Option("--from", metavar="DATE", help="First day (YYYY-MM-DD).")
     ] = None,
     date_to: Annotated[
         str | None,
-        typer.Option("--to", help="Last day (YYYY-MM-DD, included).", show_default=False),
+        typer.Option("--to", metavar="DATE", help="Last day (YYYY-MM-DD, included)."),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object instead of the report.")
@@ -511,8 +518,8 @@ def verify(
         bool | None,
         typer.Option(
             "--progress/--no-progress",
-            help="Progress bars on stderr (default: when stderr is a terminal).",
-            show_default=False,
+            help="Progress bars on stderr.",
+            show_default="when stderr is a terminal",
         ),
     ] = None,
 ) -> None:

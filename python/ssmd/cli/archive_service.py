@@ -157,6 +157,7 @@ def archive_status(
     json_out: JsonOut = False,
 ) -> None:
     """Archiver lag and health per venue: stream, consumer pending, last write, bytes today."""
+    require("nats", "bus", "ssmd archive status")
     from ssmd.bus.service import age, archive_health, check_venues
     from ssmd.bus.streams import stream_specs
 

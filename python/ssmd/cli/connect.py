@@ -177,6 +177,7 @@ def connect(
     if max_per_connection is not None:
         config["max_per_connection"] = max_per_connection
     if s.database_url:
+        require("asyncpg", "secmaster", "ssmd connect with a secmaster (DATABASE_URL)")
         config["database_url"] = check_url(
             s.database_url, "--database-url", ("postgresql", "postgres")
         )
@@ -194,6 +195,8 @@ def connect(
     nats_url = s.nats_url
     if nats_url:
         nats_url = check_url(nats_url, "--nats", ("nats", "tls", "memory"))
+        if not nats_url.startswith("memory:"):
+            require("nats", "bus", "ssmd connect --nats")
     if metrics_port is not None:
         from ssmd.runtime.metrics import serve
 
@@ -220,7 +223,6 @@ def connect(
             await local.start()
             sink: Any = local
         elif nats_url:
-            require("nats", "bus", "ssmd connect --nats")
             from ssmd.bus.nats import open_bus_sink
             from ssmd.bus.streams import stream_specs
             from ssmd.runtime.metrics import metrics

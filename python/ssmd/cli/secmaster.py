@@ -17,7 +17,7 @@ import orjson
 import typer
 
 from ssmd.cli._app import app, group
-from ssmd.cli.options import DatabaseUrl, JsonOut, LogFormat, LogLevel, duration
+from ssmd.cli.options import DatabaseUrl, JsonOut, LogFormat, LogLevel, duration, require
 from ssmd.cli.options import settings as common_settings
 from ssmd.cli.options import setup_logging as options_setup_logging
 from ssmd.errors import ConfigError
@@ -149,6 +149,7 @@ def sync_command(
     s: SecmasterSettings, jobs: list[Job], as_json: bool, show_progress: bool | None
 ) -> None:
     """Run the jobs with progress bars and print the summary; exit 1 if a listing failed."""
+    require("asyncpg", "secmaster", "the secmaster syncs")
     from ssmd.secmaster.sync import run_job, run_jobs
     from ssmd.secmaster.sync.base import make_progress
 
@@ -235,6 +236,7 @@ def _check_venue(venue: Venue | None) -> str | None:
 
 
 async def _with_conn(s: SecmasterSettings, fn: Any) -> Any:
+    require("asyncpg", "secmaster", "ssmd secmaster")
     from ssmd.secmaster import db
 
     conn = await db.connect(s.database_url)
@@ -391,6 +393,7 @@ def schedule(
     Kalshi runs one sync per category (or one in all), Kraken and Polymarket
     one each; a failed run is retried at its next turn.
     """
+    require("asyncpg", "secmaster", "ssmd secmaster run")
     from ssmd.secmaster import schedule as sched
 
     setup_logging(log_level, log_format)

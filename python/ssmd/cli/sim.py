@@ -169,6 +169,13 @@ def sim(
             show_default="a temporary directory, removed at exit",
         ),
     ] = None,
+    accept_unsigned: Annotated[
+        bool,
+        typer.Option(
+            "--accept-unsigned",
+            help="Kalshi: accept every upgrade, signed or not (no key pair is made).",
+        ),
+    ] = False,
     rest_rate: Annotated[
         float,
         typer.Option(
@@ -228,8 +235,13 @@ def sim(
     )
     if duration_ is not None and duration_ <= 0:
         raise ConfigError("--duration must be longer than 0 s")
-    if (kalshi_public_key is not None or key_dir is not None) and key is not Venue.KALSHI:
-        raise ConfigError("--kalshi-public-key and --key-dir are for the kalshi simulator")
+    kalshi_only = kalshi_public_key is not None or key_dir is not None or accept_unsigned
+    if kalshi_only and key is not Venue.KALSHI:
+        raise ConfigError(
+            "--kalshi-public-key, --key-dir and --accept-unsigned are for the kalshi simulator"
+        )
+    if accept_unsigned and (kalshi_public_key is not None or key_dir is not None):
+        raise ConfigError("--accept-unsigned takes no key (--kalshi-public-key, --key-dir)")
     faults = FaultPlan(
         drop=drop,
         duplicate=duplicate,
@@ -251,7 +263,7 @@ def sim(
                 pem = kalshi_public_key.read_bytes()
             except OSError as exc:
                 raise ConfigError(f"cannot read {kalshi_public_key}: {exc.strerror}") from None
-        elif key is Venue.KALSHI:
+        elif key is Venue.KALSHI and not accept_unsigned:
             where = key_dir
             if where is None:
                 where = Path(

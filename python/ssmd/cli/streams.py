@@ -134,9 +134,7 @@ def streams_ls(nats: NatsOpt = None, as_json: JsonOpt = False) -> None:
 def streams_create(
     names: Annotated[
         list[str] | None,
-        typer.Argument(
-            metavar="STREAM", help="Streams to create or update.", show_default="all"
-        ),
+        typer.Argument(metavar="STREAM", help="Streams to create or update.", show_default="all"),
     ] = None,
     nats: NatsOpt = None,
     as_json: JsonOpt = False,

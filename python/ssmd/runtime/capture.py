@@ -411,12 +411,15 @@ async def run_capture(
             for w in waiters:
                 w.cancel()
     finally:
+        stop.set("done")  # from here a signal is a second one: it stops hard, saying what it drops
         try:
             await capture.stop()
         finally:
-            if remove is not None:
-                remove()
-            await close_sink(sink)
+            try:
+                await close_sink(sink)
+            finally:
+                if remove is not None:
+                    remove()
     if capture.error is not None:
         raise capture.error
     return capture

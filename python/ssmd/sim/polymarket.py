@@ -622,6 +622,10 @@ class PolymarketSession(Session):
                     sent["book"] += 1
             else:
                 other = self.venue.conditions[int(rnd() * len(self.venue.conditions))]
+                if stalled and (
+                    stalled(other.yes) or stalled(other.no) or stalled(other.condition_id)
+                ):
+                    continue  # a stalled market is silent on the lifecycle events too
                 events.append(self._lifecycle(other, ts, resolved=rnd() < 0.5))
             if len(events) > 1 and rnd() < 0.3:
                 out.append(("[" + ",".join(events) + "]").encode())  # a burst in one array frame

@@ -63,7 +63,17 @@ async def test_kill_9_then_restart_archives_every_message_once(
     spec = spec_for_venue("kraken", stream_specs(bus_env))
     await ensure_streams(js, [spec])
     env = {**os.environ, "NATS_URL": nats_url, "SSMD_ENV": bus_env}
-    cmd = [sys.executable, "-m", "ssmd", "archive", "run", "--venue", "kraken", "--dir", str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ssmd",
+        "archive",
+        "run",
+        "--venue",
+        "kraken",
+        "--dir",
+        str(tmp_path),
+    ]
     fast = ["--flush-interval", "0.05", "--batch", "100"]
     try:
         await _publish(js, bus_env, 0, 2000)

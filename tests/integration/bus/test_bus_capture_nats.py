@@ -176,3 +176,61 @@ async def test_a_restart_longer_than_the_buffer_pauses_the_venue_instead_of_drop
     # no stall and no reconnect of the venue connection was recorded for the pause
     events = [x["msg"]["ssmd"] for x in lines if isinstance(x["msg"], dict) and "ssmd" in x["msg"]]
     assert "stall" not in events and "reconnect" not in events
+
+
+async def test_a_second_signal_while_the_bus_is_down_says_what_it_drops(
+    private_nats: Any, tmp_path: Path
+) -> None:
+    """SIGTERM waits for the bus to confirm; a second SIGTERM stops hard and says what is lost."""
+    import os
+    import signal
+    import sys
+
+    sim = await start_sim("kraken", rate=2000.0)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ssmd",
+            "connect",
+            "kraken",
+            "--symbols",
+            ",".join(SYMBOLS),
+            "--ws-url",
+            sim.ws_url,
+            "--rest-url",
+            sim.rest_url,
+            "--nats",
+            private_nats.url,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "DATABASE_URL": ""},
+        )
+        assert proc.stderr is not None
+        seen: list[str] = []
+
+        async def wait_log(needle: str, timeout: float) -> None:
+            async def grow() -> bool:
+                assert proc.stderr is not None
+                line = await asyncio.wait_for(proc.stderr.readline(), timeout)
+                seen.append(line.decode())
+                return needle in seen[-1]
+
+            await async_wait_until(grow, timeout=timeout, message=needle)
+
+        await wait_log("publishing to stream", 30)
+        await async_wait_until(lambda: _sent(sim) > 2000, timeout=20)
+        private_nats.stop(kill=True)  # the bus is gone: nothing more is confirmed
+        await asyncio.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        await wait_log("stopping", 10)
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        await sim.stop()
+    text = "".join(seen) + err.decode()
+    assert proc.returncode == -signal.SIGTERM, text
+    line = next((x for x in text.splitlines() if "second SIGTERM" in x), text[-2000:])
+    assert "stopping hard" in line and "not confirmed by the bus are dropped" in line, line
+    dropped = int(line.split("stopping hard; ")[1].split(" line")[0].replace(",", ""))
+    assert dropped > 0

@@ -50,7 +50,10 @@ def test_user_errors_are_one_line(args: list[str], env: dict[str, str], message:
     assert "Traceback" not in r.stderr
 
 
-async def test_sigterm_flushes_and_finalizes_the_archive(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+async def test_a_stop_signal_flushes_and_finalizes_the_archive(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     sim = await start_sim("kraken", rate=2000.0)
     try:
         proc = await asyncio.create_subprocess_exec(
@@ -80,7 +83,7 @@ async def test_sigterm_flushes_and_finalizes_the_archive(tmp_path: Path) -> None
 
         await async_wait_until(parts, timeout=30, message="archive file opened")
         await async_wait_until(lambda: sim.stats()["messages"].get("trade", 0) > 100, timeout=20)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         out, err = await asyncio.wait_for(proc.communicate(), 30)
     finally:
         await sim.stop()
@@ -93,3 +96,55 @@ async def test_sigterm_flushes_and_finalizes_the_archive(tmp_path: Path) -> None
     last = [orjson.loads(x) for x in lines if b'"ssmd":' in x][-1]
     assert ssmd_events([last]) == ["disconnect"] and last["msg"]["reason"] == "shutdown"
     assert list((tmp_path / "kraken").glob("*/manifest.json"))
+
+
+async def test_a_connector_that_never_connects_exits_non_zero(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    sim = await start_sim("kraken", rate=10.0)  # discovery works, the WebSocket does not
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ssmd",
+            "connect",
+            "kraken",
+            "--symbols",
+            "BTC/USD",
+            "--ws-url",
+            f"ws://127.0.0.1:{closed}/",
+            "--rest-url",
+            sim.rest_url,
+            "--dir",
+            str(tmp_path),
+            "--duration",
+            "2s",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "NATS_URL": "", "DATABASE_URL": ""},
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 30)
+    finally:
+        await sim.stop()
+    errors = [x for x in err.decode().splitlines() if x.startswith("ssmd: error:")]
+    assert proc.returncode == 1, err.decode()
+    assert len(errors) == 1 and "never connected" in errors[0] and str(closed) in errors[0]
+    assert "Traceback" not in err.decode()
+    assert "0 messages" in out.decode()  # the summary is still printed
+
+
+def test_bad_urls_and_ports_are_one_line_errors() -> None:
+    for args, message in (
+        (["connect", "kraken", "--all", "--ws-url", "ws://127.0.0.1:99999/"], "out of range"),
+        (["connect", "kraken", "--all", "--ws-url", "http://x/"], "must be ws:// or wss://"),
+        (["connect", "kraken", "--all", "--metrics-port", "70000"], "--metrics-port"),
+        (["connect", "kraken", "--all", "--nats", "nats://h:port"], "bad --nats"),
+        (["connect", "kraken", "--all", "--duration", "soon"], "bad duration"),
+    ):
+        r = ssmd(*args)
+        assert r.returncode == 2, (args, r.stderr)
+        err = r.stderr.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("ssmd: error:") and message in err[0], err

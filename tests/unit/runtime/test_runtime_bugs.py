@@ -104,8 +104,8 @@ async def test_ssmd_connect_exits_non_zero_with_one_traceback(tmp_path: Path) ->
 
         KrakenConnector.auth_headers = auth_headers  # the bug, in this process only
         sys.argv = ["ssmd", "connect", "kraken", "--symbols", "BTC/USD",
-                    "--url", {sim.ws_url!r}, "--rest-url", {sim.rest_url!r},
-                    "--archive", {str(tmp_path)!r}, "--duration", "30"]
+                    "--ws-url", {sim.ws_url!r}, "--rest-url", {sim.rest_url!r},
+                    "--dir", {str(tmp_path)!r}, "--duration", "30"]
         from ssmd.cli import main
         main()
         """

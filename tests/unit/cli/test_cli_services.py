@@ -1,0 +1,139 @@
+"""The CLI's conventions as a user meets them: groups print help, optional extras,
+the simulator's Kalshi key, and ``ssmd demo`` cleaning up after itself."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ssmd.archive import iter_lines
+
+GROUPS = ["archive", "secmaster", "db", "kraken", "polymarket", "streams"]
+
+
+def ssmd(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ssmd", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_a_group_given_no_command_prints_its_help_and_runs_nothing(group: str) -> None:
+    r = ssmd(group, env={"NATS_URL": "nats://127.0.0.1:1"})
+    assert r.returncode == 2
+    assert r.stdout.startswith(f"Usage: ssmd {group} [OPTIONS] COMMAND") and "Commands:" in r.stdout
+    assert "ssmd: error" not in r.stderr  # nothing was started, nothing failed
+
+
+def test_version_flags() -> None:
+    for flag in ("--version", "-V"):
+        r = ssmd(flag)
+        assert r.returncode == 0 and r.stdout.startswith("ssmd ") and "(core " in r.stdout
+
+
+def _blocked(tmp_path: Path, *modules: str) -> dict[str, str]:
+    """An environment in which importing ``modules`` fails, as if never installed."""
+    for m in modules:
+        (tmp_path / "blocked" / m).mkdir(parents=True)
+        (tmp_path / "blocked" / m / "__init__.py").write_text(
+            f"raise ImportError('{m} is not installed (test)')\n"
+        )
+    return {"PYTHONPATH": str(tmp_path / "blocked")}
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "extra"),
+    [
+        (["archive", "run"], {"NATS_URL": "nats://127.0.0.1:1"}, "bus"),
+        (["streams", "ls"], {"NATS_URL": "nats://127.0.0.1:1"}, "bus"),
+        (["connect", "kraken", "--all", "--nats", "nats://127.0.0.1:1"], {}, "bus"),
+        (["db", "migrate"], {"DATABASE_URL": "postgresql://x@127.0.0.1:1/x"}, "secmaster"),
+        (
+            ["secmaster", "search", "x"],
+            {"DATABASE_URL": "postgresql://x@127.0.0.1:1/x"},
+            "secmaster",
+        ),
+    ],
+)
+def test_a_missing_extra_is_named_in_one_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], extra: str
+) -> None:
+    r = ssmd(*args, env={**env, **_blocked(tmp_path, "nats", "asyncpg", "redis")})
+    assert r.returncode == 2, r.stderr
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and f"[{extra}] extra" in err[0] and f"ssmd[{extra}]" in err[0], err
+
+
+def test_the_core_install_captures_and_reads_without_any_extra(tmp_path: Path) -> None:
+    env = {**_blocked(tmp_path, "nats", "asyncpg", "redis"), "NATS_URL": "", "DATABASE_URL": ""}
+    root = tmp_path / "data"
+    r = ssmd("demo", "--offline", "-n", "2000", "--dir", str(root), env=env)
+    assert r.returncode == 0, r.stderr
+    r = ssmd("archive", "ls", "--dir", str(root), env=env)
+    assert r.returncode == 0 and "kraken" in r.stdout, r.stderr
+
+
+def test_the_kalshi_simulator_hands_out_a_key_the_connector_accepts(tmp_path: Path) -> None:
+    command = ["sim", "kalshi", "--json", "--rate", "500", "--stats-every", "0", "--duration", "60"]
+    with subprocess.Popen(
+        [sys.executable, "-m", "ssmd", *command],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as sim:
+        try:
+            assert sim.stdout is not None
+            info = json.loads(sim.stdout.readline())
+            keys = Path(info["env"]["KALSHI_PRIVATE_KEY_PATH"])
+            assert keys.is_file() and info["env"]["KALSHI_API_KEY"]
+            r = ssmd(
+                "connect",
+                "kalshi",
+                "--all",
+                "--ws-url",
+                info["ws"],
+                "--rest-url",
+                info["rest"],
+                "--dir",
+                str(tmp_path),
+                "--duration",
+                "3s",
+                env={**info["env"], "NATS_URL": "", "DATABASE_URL": ""},
+            )
+        finally:
+            sim.terminate()
+            sim.communicate(timeout=20)
+    assert r.returncode == 0, r.stderr
+    assert sum(1 for _ in iter_lines(tmp_path, "kalshi")) > 100
+    assert not keys.exists()  # a key pair in a temporary directory goes with the simulator
+
+
+def test_demo_removes_the_key_files_it_creates(tmp_path: Path) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    r = ssmd(
+        "demo",
+        "--duration",
+        "1s",
+        "--venue",
+        "kalshi",
+        "--dir",
+        str(tmp_path / "data"),
+        "--json",
+        env={"TMPDIR": str(scratch)},
+    )
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["venues"][0]["venue"] == "kalshi" and out["venues"][0]["messages"] > 0
+    assert list(scratch.iterdir()) == []
