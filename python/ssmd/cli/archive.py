@@ -9,6 +9,7 @@ turns any warning into exit status 1 once everything readable was printed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -36,7 +37,7 @@ from ssmd.archive import (
 )
 from ssmd.archive.legacy import LEGACY_FEEDS, legacy_venue
 from ssmd.cli._app import app, group
-from ssmd.cli.options import VENUES, Dir, settings
+from ssmd.cli.options import VENUES, Dir, JsonOut, echo_json, settings
 from ssmd.errors import ConfigError
 
 archive_app = group(
@@ -51,7 +52,8 @@ _DAY = dt.timedelta(days=1)
 
 DirOpt = Dir
 VenueOpt = Annotated[
-    str | None, typer.Option("--venue", metavar="VENUE", help=f"Only this venue ({VENUES}).")
+    list[str] | None,
+    typer.Option("--venue", metavar="VENUE", help=f"Only this venue; repeat for more ({VENUES})."),
 ]
 StrictOpt = Annotated[
     bool,
@@ -78,6 +80,23 @@ def _root(path: Path | None) -> Path:
     return root
 
 
+def _one(venues: list[str] | None, what: str) -> str | None:
+    """The one ``--venue`` a reading mode takes (``None``: all)."""
+    if not venues:
+        return None
+    if len(set(venues)) > 1:
+        raise ConfigError(f"{what} reads one --venue at a time")
+    return venues[0]
+
+
+def _files(root: Path, venues: list[str] | None, first: str | None, last: str | None) -> list[str]:
+    """The archive files of ``venues`` (all when none), ``.part`` files included."""
+    wanted: list[str | None] = list(dict.fromkeys(venues)) if venues else [None]
+    for v in wanted:
+        _check_venue(root, v)
+    return [f for v in wanted for f in list_files(root, v, first, last, include_parts=True)]
+
+
 def _check_venue(root: Path, venue: str | None) -> None:
     if venue is None or (root / venue).is_dir():
         return
@@ -100,6 +119,11 @@ class _Warnings:
     def __call__(self, warning: ReadWarning) -> None:
         self.count += 1
         typer.echo(f"ssmd: warning: {warning}", err=True)
+
+    def note(self, message: str) -> None:
+        """A warning of the command's own (a filter that matched nothing, say)."""
+        self.count += 1
+        typer.echo(f"ssmd: warning: {message}", err=True)
 
     def check(self, strict: bool) -> None:
         """With ``--strict``, exit 1 when there was any warning."""
@@ -129,11 +153,11 @@ def _regular(path: Path, warnings: _Warnings) -> bool:
     return False
 
 
-def _legacy(root: Path, forced: bool, venue: str | None) -> bool:
+def _legacy(root: Path, forced: bool, venues: list[str] | None) -> bool:
     """Whether to read ``root`` as an original-ssmd archive (says so when guessed)."""
     if not forced and not is_legacy_layout(root):
         return False
-    _check_legacy_venue(root, venue)
+    _check_legacy_venue(root, _one(venues, "--legacy"))
     if not forced:
         typer.echo(
             f"ssmd: {root} holds only original-ssmd files"
@@ -237,6 +261,7 @@ def ls(
     ] = False,
     legacy: LegacyOpt = False,
     strict: StrictOpt = False,
+    json_out: JsonOut = False,
 ) -> None:
     """List archive files with their manifest figures (original-ssmd files: their sizes).
 
@@ -247,22 +272,18 @@ def ls(
     last = None if date_to is None else _when("--to", date_to, end=True)[0]
     warnings = _Warnings()
     if _legacy(root, legacy, venue):
-        _ls_legacy(root, venue, first, last, counts=counts, warnings=warnings)
+        _ls_legacy(root, _one(venue, "--legacy"), first, last, counts=counts, warnings=warnings)
         warnings.check(strict)
         return
-    _check_venue(root, venue)
-    listed = list_files(
-        root,
-        venue,
-        first.isoformat() if first else None,
-        last.isoformat() if last else None,
-        include_parts=True,
+    listed = _files(
+        root, venue, first.isoformat() if first else None, last.isoformat() if last else None
     )
     files = [name for name in listed if _regular(Path(name), warnings)]
-    if not files:
+    if not files and not json_out:
         typer.echo(f"no archive files in {root}", err=True)
         warnings.check(strict)
         return
+    listing: list[dict[str, Any]] = []
     header = ["VENUE", "DATE", "FILE", "LINES", "RAW", "BYTES", "FIRST RX (UTC)", "LAST RX (UTC)"]
     if counts:
         header.append("KINDS")
@@ -284,6 +305,18 @@ def ls(
             except OSError:  # a .part finalized meanwhile
                 bytes_ = 0
         lines, raw = entry.get("lines"), entry.get("raw_bytes")
+        item: dict[str, Any] = {
+            "venue": ven,
+            "date": day,
+            "file": path.name,
+            "open": path.name.endswith(".part"),
+            "lines": lines if isinstance(lines, int) else None,
+            "raw_bytes": raw if isinstance(raw, int) else None,
+            "bytes": bytes_,
+            "first_rx": entry.get("first_rx"),
+            "last_rx": entry.get("last_rx"),
+        }
+        listing.append(item)
         total_bytes += bytes_
         total_lines += lines if isinstance(lines, int) else 0
         total_raw += raw if isinstance(raw, int) else 0
@@ -303,7 +336,12 @@ def ls(
                 kinds[_kind_of(subject)] += n
             total_kinds.update(kinds)
             row.append(_kinds(kinds))
+            item["kinds"] = dict(sorted(kinds.items()))
         rows.append(row)
+    if json_out:
+        echo_json({"root": str(root), "files": listing})
+        warnings.check(strict)
+        return
     total = [
         "total",
         "",
@@ -443,11 +481,12 @@ def cat(
         raise ConfigError(f"--to {time_to} is not after --from {time_from}")
     reader: Iterable[bytes]
     warnings = _Warnings()
+    files: list[str] = []
     if _legacy(root, legacy, venue):
         # rx = window start + line index: a line never leaves its file's day.
         lines = iter_legacy_lines(
             root,
-            venue,
+            _one(venue, "--legacy"),
             first,
             last,
             kind or None,
@@ -458,24 +497,21 @@ def cat(
         )
         reader = _chunks(lines)
     else:
-        _check_venue(root, venue)
         if last is not None:
             last += _DAY  # a late line can sit in the next day's first file
-        files = list_files(
-            root,
-            venue,
-            first.isoformat() if first else None,
-            last.isoformat() if last else None,
-            include_parts=True,
+        files = _files(
+            root, venue, first.isoformat() if first else None, last.isoformat() if last else None
         )
         merged = ArchiveReader(
             files, kinds=kind or None, instruments=instrument or None, rx_from=rx_from, rx_to=rx_to
         )
         reader = chunks(merged, warnings)
     out = sys.stdout.buffer
+    wrote = False
     try:
         for chunk in reader:
             out.write(_msg_only(chunk) if msg_only else chunk)
+            wrote = True
         out.flush()
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, and keep Python
@@ -484,7 +520,56 @@ def cat(
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
         return
+    if not wrote and (kind or instrument) and not legacy and files:
+        _nothing_matched(files, kind or [], instrument or [], warnings)
     warnings.check(strict)
+
+
+def _nothing_matched(
+    files: list[str], kinds: list[str], instruments: list[str], warnings: _Warnings
+) -> None:
+    """Say why the filters matched nothing: a kind or instrument the files do not hold."""
+    from difflib import get_close_matches
+
+    from ssmd.core import subject_token
+    from ssmd.types import Channel
+
+    subjects = count_lines(files)
+    there_kinds = sorted({_kind_of(s) for s in subjects})
+    there_insts = sorted({s.rsplit(".", 1)[1] for s in subjects if ".json." in s})
+    known = sorted({c.value for c in Channel} | set(there_kinds))
+    for k in kinds:
+        if k not in there_kinds and k not in known:
+            raise ConfigError(f"unknown --kind {k!r} (subject kinds: {', '.join(known)})")
+        if k not in there_kinds:
+            warnings.note(f"no line of kind {k!r} here (kinds here: {', '.join(there_kinds)})")
+    for inst in instruments:
+        token = subject_token(inst)
+        if token not in there_insts:
+            close = get_close_matches(token, there_insts, n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            warnings.note(
+                f"no line of instrument {inst!r} here ({len(there_insts):,} instruments"
+                f" in these files{hint})"
+            )
+
+
+def _merge(results: list[Any]) -> Any:
+    """One verify result of several venues' (each venue is checked on its own)."""
+    if len(results) == 1:
+        return results[0]
+    first = results[0]
+    merged = dataclasses.replace(
+        first,
+        days=[d for r in results for d in r.days],
+        files=[f for r in results for f in r.files],
+        gaps=[g for r in results for g in r.gaps],
+        duplicates=[d for r in results for d in r.duplicates],
+        resets=[x for r in results for x in r.resets],
+        issues=[i for r in results for i in r.issues],
+        seconds=sum(r.seconds for r in results),
+    )
+    return merged
 
 
 def _verify_day(option: str, value: str | None) -> dt.date | None:
@@ -573,7 +658,9 @@ def verify(
         )
 
     root = _root(dir)
-    _check_venue(root, venue)
+    wanted: list[str | None] = list(dict.fromkeys(venue)) if venue else [None]
+    for v in wanted:
+        _check_venue(root, v)
     if date is not None and (date_from is not None or date_to is not None):
         raise ConfigError("--date cannot be combined with --from/--to")
     first = _verify_day("--date" if date else "--from", date or date_from)
@@ -584,9 +671,9 @@ def verify(
         from ssmd.secmaster.sync.base import make_progress
 
         with make_progress(True) as bars:
-            result = verify_archive(root, venue, first, last, progress=bars)
+            result = _merge([verify_archive(root, v, first, last, progress=bars) for v in wanted])
     else:
-        result = verify_archive(root, venue, first, last)
+        result = _merge([verify_archive(root, v, first, last) for v in wanted])
     if as_json:
         typer.echo(orjson.dumps(result.as_dict()).decode())
     elif not result.days:

@@ -157,3 +157,34 @@ def test_bad_input_is_one_line(
     assert err.count("\n") == 1, err
     assert err.startswith("ssmd: error: ") and message in err, err
     assert "Traceback" not in err
+
+
+def test_venue_repeats_and_ls_speaks_json(archive: tuple[Path, list[bytes]]) -> None:
+    root, lines = archive
+    r = ssmd("archive", "cat", "--dir", str(root), "--venue", "kraken", "--venue", "kalshi")
+    assert r.returncode == 0, r.stderr
+    got = r.stdout.splitlines()
+    assert len(got) == len(lines) + 1  # both venues, merged in rx order
+    rx = [orjson.loads(x)["rx"] for x in got]
+    assert rx == sorted(rx)
+    r = ssmd("archive", "ls", "--dir", str(root), "--venue", "kalshi", "--json")
+    assert r.returncode == 0, r.stderr
+    out = orjson.loads(r.stdout)
+    assert [(f["venue"], f["lines"]) for f in out["files"]] == [("kalshi", 1)]
+
+
+def test_filters_that_cannot_match_say_so(archive: tuple[Path, list[bytes]]) -> None:
+    root, _ = archive
+    r = ssmd("archive", "cat", "--dir", str(root), "--venue", "kalshi", "--kind", "trades")
+    assert r.returncode == 2 and r.stdout == b""
+    err = r.stderr.decode().strip().splitlines()
+    assert len(err) == 1 and "unknown --kind 'trades'" in err[0] and "ticker, trade)" in err[0], err
+    # a known kind these files do not hold: a warning naming the kinds they do
+    r = ssmd("archive", "cat", "--dir", str(root), "--venue", "kalshi", "--kind", "book")
+    assert r.returncode == 0 and r.stdout == b""
+    assert "no line of kind 'book' here (kinds here: trade)" in r.stderr.decode()
+    # an instrument spelled another way gets a hint, and --strict makes it an error
+    args = ["--dir", str(root), "--venue", "kalshi", "--instrument", "KXPRES-28-DJ"]
+    r = ssmd("archive", "cat", *args)
+    assert r.returncode == 0 and "did you mean KXPRES-28-DJT?" in r.stderr.decode(), r.stderr
+    assert ssmd("archive", "cat", *args, "--strict").returncode == 1
