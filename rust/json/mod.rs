@@ -104,7 +104,9 @@ pub fn parse_u64(t: &[u8]) -> Option<u64> {
     Some(v)
 }
 
-fn unescape(raw: &[u8]) -> Option<String> {
+/// Unescape the raw contents of a validated string (without its quotes);
+/// a lone surrogate escape becomes U+FFFD.
+pub fn unescape(raw: &[u8]) -> Option<String> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
