@@ -39,7 +39,6 @@ lint: ## ruff check, ruff format --check, mypy --strict, stubtest, cargo fmt --c
 	$(CARGO) clippy --features python --lib -- -D warnings
 	$(PYTHON) tools/check_budgets.py
 	$(PYTHON) tools/check_imports.py
-	$(PYTHON) tools/check_test_names.py
 
 test: ## Run the test suite (unit, venues, property; benches as smoke tests)
 	$(PYTHON) -m pytest --benchmark-disable

@@ -14,8 +14,12 @@ subject names). When a variable is unset or its server does not answer, the
 fixture skips with the reason, unless ``SSMD_REQUIRE_SERVICES=1`` (set by
 ``.ci/run``), where a missing service is a failure instead.
 
-Keep this file to services; area-specific fixtures go in subdirectory conftests.
-Nothing here imports ``ssmd``.
+The venues are simulated: ``make_sim`` starts ``ssmd sim`` servers on
+loopback and stops every one at teardown, so no test needs its own
+``try/finally``.
+
+Keep this file to services and simulators; area-specific fixtures go in
+subdirectory conftests. Nothing here imports ``ssmd`` at module level.
 """
 
 from __future__ import annotations
@@ -25,9 +29,9 @@ import itertools
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import NoReturn, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import pytest
@@ -155,3 +159,22 @@ def redis_url() -> Iterator[str]:
     finally:
         client.close()
     yield dsn
+
+
+@pytest.fixture
+async def make_sim() -> AsyncIterator[Callable[..., Awaitable[Any]]]:
+    """``await make_sim(venue, **start_sim_kwargs)``: a simulator on loopback, stopped at teardown."""
+    from ssmd.sim import start_sim
+
+    sims: list[Any] = []
+
+    async def make(venue: str, **kw: Any) -> Any:
+        sim = await start_sim(venue, **kw)
+        sims.append(sim)
+        return sim
+
+    try:
+        yield make
+    finally:
+        for sim in reversed(sims):
+            await sim.stop()

@@ -1,8 +1,9 @@
 """Test helpers shared by the whole suite.
 
-Import as ``from helpers import wait_until, async_wait_until``: pytest puts
-``tests/`` on ``sys.path`` because ``tests/conftest.py`` lives there and the
-tree has no ``__init__.py`` (rootdir-relative "prepend" import mode).
+Import as ``from helpers import wait_until, async_wait_until``: ``tests/`` is
+on ``sys.path`` through ``pythonpath`` in ``pyproject.toml`` (test modules
+themselves are imported with ``--import-mode=importlib``, so two of them may
+share a file name in different folders).
 
 Tests must poll for a condition with these helpers instead of sleeping a fixed
 time: they return as soon as the condition holds and fail with a clear message

@@ -7,7 +7,7 @@ the expected outputs.
 ``tests/fixtures/<venue>/ws_<channel>.jsonl`` with ``metadata.json`` (source,
 line numbers, provenance codes, sha256). Without it only the expected files
 ``ws_<channel>.expected.jsonl`` are regenerated from the raw frames by the
-current code; review them as a diff before committing (``make fixtures-update``).
+current code (the golden tests write them, see ``tests/golden.py``); review them as a diff before committing (``make fixtures-update``).
 
 Each expected line describes one input frame, processed in file order by one
 processor (so sequence and book state carry across frames):
@@ -20,7 +20,9 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -158,24 +160,15 @@ def split(shared: Path) -> None:
         (vdir / "metadata.json").write_text(json.dumps(meta, indent=2) + "\n")
 
 
-def expected_for(venue: str, path: Path, meta: dict[str, Any]) -> list[dict[str, Any]]:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from golden import run_fixture  # tests/golden.py: the one definition of the expected shape
-
-    return run_fixture(venue, path, meta)
-
-
 def regenerate() -> None:
+    """Rewrite every ``.expected.jsonl`` from the current code: the golden tests, run with
+    ``SSMD_UPDATE_GOLDEN=1``, write what they would compare (``tests/golden.py``)."""
+    env = {**os.environ, "SSMD_UPDATE_GOLDEN": "1"}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/venues"]
+    subprocess.run(cmd, cwd=ROOT, env=env, check=True)
     for venue in VENUE_FILES:
-        vdir = FIXTURES / venue
-        meta = json.loads((vdir / "metadata.json").read_text())
-        for path in sorted(vdir.glob("ws_*.jsonl")):
-            if path.name.endswith(".expected.jsonl"):
-                continue
-            rows = expected_for(venue, path, meta)
-            out = path.with_name(path.stem + ".expected.jsonl")
-            out.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
-            print(f"wrote {out.relative_to(ROOT)} ({len(rows)} frames)")
+        for out in sorted((FIXTURES / venue).glob("ws_*.expected.jsonl")):
+            print(f"wrote {out.relative_to(ROOT)}")
 
 
 def main() -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _golden_cases import cases, check
+
+from golden import cases, check
 
 
 @pytest.mark.parametrize(("venue", "path"), cases("kraken"))

@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from helpers import async_wait_until
+from sim_client import MakeSim
 from ssmd.archive import iter_lines
 from ssmd.bus.archiver import VenueArchiver
 from ssmd.bus.nats import JetStreamSource, connect, open_bus_sink
@@ -22,7 +23,6 @@ from ssmd.connectors.base import InstrumentQuery
 from ssmd.connectors.registry import create
 from ssmd.runtime.capture import Capture, run_capture
 from ssmd.runtime.shutdown import StopSignal
-from ssmd.sim import start_sim
 
 pytestmark = pytest.mark.integration
 
@@ -90,20 +90,17 @@ async def _capture(sim: Any, url: str, env: str, **bus: Any) -> tuple[Any, Any, 
 
 
 async def test_everything_sent_reaches_the_archive_once(
-    nats_url: str, bus_env: str, tmp_path: Path
+    nats_url: str, bus_env: str, tmp_path: Path, make_sim: MakeSim
 ) -> None:
-    sim = await start_sim("kraken", rate=4000.0)
-    try:
-        cap, sink, nc, stop, task = await _capture(sim, nats_url, bus_env)
-        await async_wait_until(lambda: _data(cap) >= 3000, timeout=20)
-        await sim.set_rate(0)
-        await async_wait_until(lambda: _data(cap) == _sent(sim), timeout=10)
-        sent = Counter(sim.stats()["messages"])
-        stop.set("test")
-        await asyncio.wait_for(task, 20)
-        await nc.close()
-    finally:
-        await sim.stop()
+    sim = await make_sim("kraken", rate=4000.0)
+    cap, sink, nc, stop, task = await _capture(sim, nats_url, bus_env)
+    await async_wait_until(lambda: _data(cap) >= 3000, timeout=20)
+    await sim.set_rate(0)
+    await async_wait_until(lambda: _data(cap) == _sent(sim), timeout=10)
+    sent = Counter(sim.stats()["messages"])
+    stop.set("test")
+    await asyncio.wait_for(task, 20)
+    await nc.close()
     assert sink.dropped_lines == 0 and sink.lines_acked > 0
     arch = await _archive_all(nats_url, bus_env, tmp_path, f"{bus_env.upper()}_KRAKEN")
     kinds, lines = _kinds(tmp_path)
@@ -113,26 +110,25 @@ async def test_everything_sent_reaches_the_archive_once(
     assert sorted(set(seqs)) == list(range(1, arch.stats.messages + 1))
 
 
-async def test_a_nats_restart_mid_capture_loses_nothing(private_nats: Any, tmp_path: Path) -> None:
-    sim = await start_sim("kraken", rate=3000.0)
-    try:
-        cap, sink, nc, stop, task = await _capture(sim, private_nats.url, "prod", ack_timeout=1.0)
-        await async_wait_until(lambda: sink.lines_acked >= 2000, timeout=20)
-        private_nats.stop(kill=True)
-        before = _data(cap)
-        await async_wait_until(lambda: _data(cap) >= before + 1500, timeout=20)  # NATS is down
-        assert sink.pending_bytes > 0
-        private_nats.start()
-        await async_wait_until(lambda: sink.inflight == 0 and sink.pending_bytes == 0, timeout=30)
-        await sim.set_rate(0)
-        await async_wait_until(lambda: _data(cap) == _sent(sim), timeout=10)
-        sent = Counter(sim.stats()["messages"])
-        stop.set("test")
-        await asyncio.wait_for(task, 30)
-        assert nc.stats["reconnects"] == 1
-        await nc.close()
-    finally:
-        await sim.stop()
+async def test_a_nats_restart_mid_capture_loses_nothing(
+    private_nats: Any, tmp_path: Path, make_sim: MakeSim
+) -> None:
+    sim = await make_sim("kraken", rate=3000.0)
+    cap, sink, nc, stop, task = await _capture(sim, private_nats.url, "prod", ack_timeout=1.0)
+    await async_wait_until(lambda: sink.lines_acked >= 2000, timeout=20)
+    private_nats.stop(kill=True)
+    before = _data(cap)
+    await async_wait_until(lambda: _data(cap) >= before + 1500, timeout=20)  # NATS is down
+    assert sink.pending_bytes > 0
+    private_nats.start()
+    await async_wait_until(lambda: sink.inflight == 0 and sink.pending_bytes == 0, timeout=30)
+    await sim.set_rate(0)
+    await async_wait_until(lambda: _data(cap) == _sent(sim), timeout=10)
+    sent = Counter(sim.stats()["messages"])
+    stop.set("test")
+    await asyncio.wait_for(task, 30)
+    assert nc.stats["reconnects"] == 1
+    await nc.close()
     assert sink.dropped_lines == 0
     await _archive_all(private_nats.url, "prod", tmp_path, "PROD_KRAKEN")
     kinds, _ = _kinds(tmp_path)
@@ -140,35 +136,32 @@ async def test_a_nats_restart_mid_capture_loses_nothing(private_nats: Any, tmp_p
 
 
 async def test_a_restart_longer_than_the_buffer_pauses_the_venue_instead_of_dropping(
-    private_nats: Any, tmp_path: Path
+    private_nats: Any, tmp_path: Path, make_sim: MakeSim
 ) -> None:
     """NATS down for longer than the buffer's pause mark lasts: the venue waits, no drop.
 
     The bound (8 MiB, pausing at 2 MiB) leaves room for one socket read of
     what the kernel buffered during the pause.
     """
-    sim = await start_sim("kraken", rate=6000.0)
-    try:
-        cap, sink, nc, stop, task = await _capture(
-            sim, private_nats.url, "prod", ack_timeout=1.0, max_pending_bytes=8 << 20
-        )
-        await async_wait_until(lambda: sink.lines_acked >= 2000, timeout=20)
-        private_nats.stop(kill=True)
-        await async_wait_until(lambda: cap.flow.paused, timeout=10, message="reading paused")
-        unread = _sent(sim) - _data(cap)
-        await asyncio.sleep(2.0)  # the venue goes on sending into the socket
-        assert cap.flow.paused and _sent(sim) - _data(cap) > unread + 3000
-        private_nats.start()
-        await async_wait_until(lambda: not cap.flow.paused, timeout=20, message="reading again")
-        await sim.set_rate(0)
-        await async_wait_until(lambda: _data(cap) == _sent(sim), timeout=20)
-        await async_wait_until(lambda: sink.inflight == 0 and sink.pending_bytes == 0, timeout=30)
-        sent = Counter(sim.stats()["messages"])
-        stop.set("test")
-        await asyncio.wait_for(task, 30)
-        await nc.close()
-    finally:
-        await sim.stop()
+    sim = await make_sim("kraken", rate=6000.0)
+    cap, sink, nc, stop, task = await _capture(
+        sim, private_nats.url, "prod", ack_timeout=1.0, max_pending_bytes=8 << 20
+    )
+    await async_wait_until(lambda: sink.lines_acked >= 2000, timeout=20)
+    private_nats.stop(kill=True)
+    await async_wait_until(lambda: cap.flow.paused, timeout=10, message="reading paused")
+    unread = _sent(sim) - _data(cap)
+    await asyncio.sleep(2.0)  # the venue goes on sending into the socket
+    assert cap.flow.paused and _sent(sim) - _data(cap) > unread + 3000
+    private_nats.start()
+    await async_wait_until(lambda: not cap.flow.paused, timeout=20, message="reading again")
+    await sim.set_rate(0)
+    await async_wait_until(lambda: _data(cap) == _sent(sim), timeout=20)
+    await async_wait_until(lambda: sink.inflight == 0 and sink.pending_bytes == 0, timeout=30)
+    sent = Counter(sim.stats()["messages"])
+    stop.set("test")
+    await asyncio.wait_for(task, 30)
+    await nc.close()
     assert sink.dropped_lines == 0 and sink.gaps == 0
     await _archive_all(private_nats.url, "prod", tmp_path, "PROD_KRAKEN")
     kinds, lines = _kinds(tmp_path)
@@ -179,55 +172,52 @@ async def test_a_restart_longer_than_the_buffer_pauses_the_venue_instead_of_drop
 
 
 async def test_a_second_signal_while_the_bus_is_down_says_what_it_drops(
-    private_nats: Any, tmp_path: Path
+    private_nats: Any, tmp_path: Path, make_sim: MakeSim
 ) -> None:
     """SIGTERM waits for the bus to confirm; a second SIGTERM stops hard and says what is lost."""
     import os
     import signal
     import sys
 
-    sim = await start_sim("kraken", rate=2000.0)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "ssmd",
-            "connect",
-            "kraken",
-            "--symbols",
-            ",".join(SYMBOLS),
-            "--ws-url",
-            sim.ws_url,
-            "--rest-url",
-            sim.rest_url,
-            "--nats",
-            private_nats.url,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "DATABASE_URL": ""},
-        )
-        assert proc.stderr is not None
-        seen: list[str] = []
+    sim = await make_sim("kraken", rate=2000.0)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ssmd",
+        "connect",
+        "kraken",
+        "--symbols",
+        ",".join(SYMBOLS),
+        "--ws-url",
+        sim.ws_url,
+        "--rest-url",
+        sim.rest_url,
+        "--nats",
+        private_nats.url,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "DATABASE_URL": ""},
+    )
+    assert proc.stderr is not None
+    seen: list[str] = []
 
-        async def wait_log(needle: str, timeout: float) -> None:
-            async def grow() -> bool:
-                assert proc.stderr is not None
-                line = await asyncio.wait_for(proc.stderr.readline(), timeout)
-                seen.append(line.decode())
-                return needle in seen[-1]
+    async def wait_log(needle: str, timeout: float) -> None:
+        async def grow() -> bool:
+            assert proc.stderr is not None
+            line = await asyncio.wait_for(proc.stderr.readline(), timeout)
+            seen.append(line.decode())
+            return needle in seen[-1]
 
-            await async_wait_until(grow, timeout=timeout, message=needle)
+        await async_wait_until(grow, timeout=timeout, message=needle)
 
-        await wait_log("publishing to stream", 30)
-        await async_wait_until(lambda: _sent(sim) > 2000, timeout=20)
-        private_nats.stop(kill=True)  # the bus is gone: nothing more is confirmed
-        await asyncio.sleep(1.0)
-        proc.send_signal(signal.SIGTERM)
-        await wait_log("stopping", 10)
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), 30)
-    finally:
-        await sim.stop()
+    await wait_log("publishing to stream", 30)
+    await async_wait_until(lambda: _sent(sim) > 2000, timeout=20)
+    private_nats.stop(kill=True)  # the bus is gone: nothing more is confirmed
+    await asyncio.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    await wait_log("stopping", 10)
+    proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
     text = "".join(seen) + err.decode()
     assert proc.returncode == -signal.SIGTERM, text
     line = next((x for x in text.splitlines() if "second SIGTERM" in x), text[-2000:])

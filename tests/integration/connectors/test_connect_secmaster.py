@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,15 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sim_client import MakeSim
 from ssmd.connectors.base import InstrumentQuery, Resolution
 from ssmd.connectors.registry import create
 from ssmd.errors import ConfigError
 from ssmd.secmaster import db
 from ssmd.secmaster.config import SecmasterSettings
 from ssmd.secmaster.sync import Job, run_job
-from ssmd.sim import SimServer, start_sim
+from ssmd.sim import SimServer
+from ssmd.types import Venue
 
 pytestmark = pytest.mark.integration
 
@@ -66,16 +67,9 @@ def kalshi_key(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 @pytest.fixture
-async def sims() -> AsyncIterator[dict[str, SimServer]]:
+async def sims(make_sim: MakeSim) -> dict[str, SimServer]:
     """Every venue's simulator (slow data: only their REST endpoints matter here)."""
-    started: dict[str, SimServer] = {}
-    try:
-        for venue in ("kalshi", "kraken", "kraken-futures", "polymarket"):
-            started[venue] = await start_sim(venue, rate=1.0)
-        yield started
-    finally:
-        for sim in started.values():
-            await sim.stop()
+    return {v.value: await make_sim(v, rate=1.0) for v in Venue}
 
 
 async def sync(dsn: str, sims: dict[str, SimServer], job: str) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import zstandard
+
 from archive_helpers import T0, envelope
 
 EXT = {"gzip": "jsonl.gz", "zstd": "jsonl.zst"}

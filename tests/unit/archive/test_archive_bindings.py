@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 import zstandard
-from archive_helpers import SEC, SUBJECTS, T0, envelope, numbered
 
+from archive_helpers import SEC, SUBJECTS, T0, envelope, numbered
 from ssmd.archive import (
     ArchiveReader,
     ArchiveWriter,

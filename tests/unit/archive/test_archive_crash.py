@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 import zstandard
-from archive_helpers import crash_line
 
+from archive_helpers import crash_line
 from ssmd.archive import ArchiveReader, ArchiveWriter, list_files, read_manifest
 
 CHILD = textwrap.dedent(
@@ -57,7 +57,7 @@ def run_and_kill(
         [
             sys.executable,
             str(script),
-            str(Path(__file__).parent),
+            str(Path(__file__).resolve().parents[2]),  # tests/: archive_helpers
             str(root),
             codec,
             str(start),

@@ -14,8 +14,8 @@ import pytest
 
 from capture_helpers import ssmd_events
 from helpers import async_wait_until
+from sim_client import MakeSim
 from ssmd.archive import iter_lines, list_files
-from ssmd.sim import start_sim
 
 
 def ssmd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -52,41 +52,38 @@ def test_user_errors_are_one_line(args: list[str], env: dict[str, str], message:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 async def test_a_stop_signal_flushes_and_finalizes_the_archive(
-    tmp_path: Path, sig: signal.Signals
+    tmp_path: Path, sig: signal.Signals, make_sim: MakeSim
 ) -> None:
-    sim = await start_sim("kraken", rate=2000.0)
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "ssmd",
-            "connect",
-            "kraken",
-            "--symbols",
-            "BTC/USD,ETH/USD",
-            "--ws-url",
-            sim.ws_url,
-            "--rest-url",
-            sim.rest_url,
-            "--dir",
-            str(tmp_path),
-            "--writer",
-            "cli",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            # the embedded archive, and discovery from the simulator's REST
-            env={**os.environ, "NATS_URL": "", "DATABASE_URL": ""},
-        )
+    sim = await make_sim("kraken", rate=2000.0)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ssmd",
+        "connect",
+        "kraken",
+        "--symbols",
+        "BTC/USD,ETH/USD",
+        "--ws-url",
+        sim.ws_url,
+        "--rest-url",
+        sim.rest_url,
+        "--dir",
+        str(tmp_path),
+        "--writer",
+        "cli",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        # the embedded archive, and discovery from the simulator's REST
+        env={**os.environ, "NATS_URL": "", "DATABASE_URL": ""},
+    )
 
-        def parts() -> list[str]:
-            return list_files(tmp_path, "kraken", include_parts=True)
+    def parts() -> list[str]:
+        return list_files(tmp_path, "kraken", include_parts=True)
 
-        await async_wait_until(parts, timeout=30, message="archive file opened")
-        await async_wait_until(lambda: sim.stats()["messages"].get("trade", 0) > 100, timeout=20)
-        proc.send_signal(sig)
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
-    finally:
-        await sim.stop()
+    await async_wait_until(parts, timeout=30, message="archive file opened")
+    await async_wait_until(lambda: sim.stats()["messages"].get("trade", 0) > 100, timeout=20)
+    proc.send_signal(sig)
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err.decode()
     assert "ssmd connect kraken:" in out.decode()
     files = list_files(tmp_path, "kraken", include_parts=True)
@@ -98,37 +95,36 @@ async def test_a_stop_signal_flushes_and_finalizes_the_archive(
     assert list((tmp_path / "kraken").glob("*/manifest.json"))
 
 
-async def test_a_connector_that_never_connects_exits_non_zero(tmp_path: Path) -> None:
+async def test_a_connector_that_never_connects_exits_non_zero(
+    tmp_path: Path, make_sim: MakeSim
+) -> None:
     import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         closed = s.getsockname()[1]
-    sim = await start_sim("kraken", rate=10.0)  # discovery works, the WebSocket does not
-    try:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "ssmd",
-            "connect",
-            "kraken",
-            "--symbols",
-            "BTC/USD",
-            "--ws-url",
-            f"ws://127.0.0.1:{closed}/",
-            "--rest-url",
-            sim.rest_url,
-            "--dir",
-            str(tmp_path),
-            "--duration",
-            "2s",
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env={**os.environ, "NATS_URL": "", "DATABASE_URL": ""},
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 30)
-    finally:
-        await sim.stop()
+    sim = await make_sim("kraken", rate=10.0)  # discovery works, the WebSocket does not
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ssmd",
+        "connect",
+        "kraken",
+        "--symbols",
+        "BTC/USD",
+        "--ws-url",
+        f"ws://127.0.0.1:{closed}/",
+        "--rest-url",
+        sim.rest_url,
+        "--dir",
+        str(tmp_path),
+        "--duration",
+        "2s",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NATS_URL": "", "DATABASE_URL": ""},
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
     errors = [x for x in err.decode().splitlines() if x.startswith("ssmd: error:")]
     assert proc.returncode == 1, err.decode()
     assert len(errors) == 1 and "never connected" in errors[0] and str(closed) in errors[0]

@@ -13,7 +13,6 @@ stall. Nothing here may reconnect: these are instrument stalls.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +22,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-import ssmd.sim as sim_mod
 from capture_helpers import archive, capturing, data_count
 from helpers import async_wait_until
+from sim_client import MakeSim
 
 BOUND = 10.0
 #: a stall is checked once a tick (1 s at the default bound) on data settled that tick
@@ -119,17 +118,15 @@ def _stalls(case: Case) -> dict[str, list[dict[str, Any]]]:
 
 
 async def test_silences_soon_after_subscribe_are_flagged_within_the_bound_on_every_venue(
-    tmp_path: Path,
+    tmp_path: Path, make_sim: MakeSim
 ) -> None:
     key, key_path = _kalshi_key(tmp_path)
     sims = {
-        "kalshi": await sim_mod.start_sim(
-            "kalshi", rate=1000.0, kalshi_public_key=key.public_key()
-        ),
-        "kraken": await sim_mod.start_sim("kraken", rate=1000.0),
-        "kraken-futures": await sim_mod.start_sim("kraken-futures", rate=600.0),
-        "kraken-futures-trades": await sim_mod.start_sim("kraken-futures", rate=600.0),
-        "polymarket": await sim_mod.start_sim("polymarket", rate=1000.0),
+        "kalshi": await make_sim("kalshi", rate=1000.0, kalshi_public_key=key.public_key()),
+        "kraken": await make_sim("kraken", rate=1000.0),
+        "kraken-futures": await make_sim("kraken-futures", rate=600.0),
+        "kraken-futures-trades": await make_sim("kraken-futures", rate=600.0),
+        "polymarket": await make_sim("polymarket", rate=1000.0),
     }
     cases = [
         Case(
@@ -153,14 +150,7 @@ async def test_silences_soon_after_subscribe_are_flagged_within_the_bound_on_eve
         ),
         Case("polymarket", "polymarket", _conditions(sims["polymarket"], 5)),
     ]
-    try:
-        await asyncio.gather(
-            *(_run(c, sims[c.name], tmp_path / c.name) for c in cases), return_exceptions=False
-        )
-    finally:
-        for sim in sims.values():
-            with contextlib.suppress(Exception):
-                await sim.stop()
+    await asyncio.gather(*(_run(c, sims[c.name], tmp_path / c.name) for c in cases))
 
     for case in cases:
         stalls = _stalls(case)
@@ -210,15 +200,11 @@ async def _frozen(venue: str, sim: Any, root: Path, cadence: float, **settings: 
 
 
 async def test_a_venue_that_stops_its_heartbeats_is_reconnected_within_its_cadence(
-    tmp_path: Path,
+    tmp_path: Path, make_sim: MakeSim
 ) -> None:
-    kraken = await sim_mod.start_sim("kraken", rate=0.0)  # idle: heartbeats about once a second
-    futures = await sim_mod.start_sim("kraken-futures", rate=0.0)  # heartbeat feed, every 5 s
-    try:
-        await asyncio.gather(
-            _frozen("kraken", kraken, tmp_path / "k", 1.0),
-            _frozen("kraken-futures", futures, tmp_path / "f", 5.0, channels=("trade",)),
-        )
-    finally:
-        await kraken.stop()
-        await futures.stop()
+    kraken = await make_sim("kraken", rate=0.0)  # idle: heartbeats about once a second
+    futures = await make_sim("kraken-futures", rate=0.0)  # heartbeat feed, every 5 s
+    await asyncio.gather(
+        _frozen("kraken", kraken, tmp_path / "k", 1.0),
+        _frozen("kraken-futures", futures, tmp_path / "f", 5.0, channels=("trade",)),
+    )

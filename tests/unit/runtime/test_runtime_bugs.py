@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-import ssmd.sim as sim_mod
+from sim_client import MakeSim
 from ssmd.connectors.base import InstrumentQuery
 from ssmd.connectors.registry import create
 from ssmd.runtime.capture import run_capture
@@ -50,25 +50,22 @@ async def _capture(sim: Any, root: Path, break_it: Any) -> Any:
 
 
 async def test_a_bug_while_connecting_ends_the_capture(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, make_sim: MakeSim
 ) -> None:
-    sim = await sim_mod.start_sim("kraken", rate=100.0)
-    try:
-        caplog.set_level(logging.INFO, logger="ssmd")
-        t0 = time.monotonic()
-        with pytest.raises(AttributeError, match="no attribute 'sign'"):
-            await _capture(sim, tmp_path, lambda c: setattr(c, "auth_headers", _broken_auth))
-        assert time.monotonic() - t0 < 15  # not the 30 s of a reconnect loop
-        assert sim.stats()["connections_total"] == 0
-    finally:
-        await sim.stop()
+    sim = await make_sim("kraken", rate=100.0)
+    caplog.set_level(logging.INFO, logger="ssmd")
+    t0 = time.monotonic()
+    with pytest.raises(AttributeError, match="no attribute 'sign'"):
+        await _capture(sim, tmp_path, lambda c: setattr(c, "auth_headers", _broken_auth))
+    assert time.monotonic() - t0 < 15  # not the 30 s of a reconnect loop
+    assert sim.stats()["connections_total"] == 0
     assert not [r for r in caplog.records if "retry in" in r.getMessage()]
     bugs = [r for r in caplog.records if "stopping on a bug" in r.getMessage()]
     assert len(bugs) == 1 and bugs[0].exc_info is None  # the traceback leaves with the exception
 
 
-async def test_a_bug_on_the_data_path_ends_the_capture(tmp_path: Path) -> None:
-    sim = await sim_mod.start_sim("kraken", rate=500.0)
+async def test_a_bug_on_the_data_path_ends_the_capture(tmp_path: Path, make_sim: MakeSim) -> None:
+    sim = await make_sim("kraken", rate=500.0)
 
     def break_sessions(connector: Any) -> None:
         make = connector.new_session
@@ -84,16 +81,15 @@ async def test_a_bug_on_the_data_path_ends_the_capture(tmp_path: Path) -> None:
 
         connector.new_session = new_session
 
-    try:
-        with pytest.raises(TypeError, match="unsupported operand"):
-            await _capture(sim, tmp_path, break_sessions)  # the subscribe acks reach on_control
-        assert sim.stats()["connections_total"] == 1  # no reconnect
-    finally:
-        await sim.stop()
+    with pytest.raises(TypeError, match="unsupported operand"):
+        await _capture(sim, tmp_path, break_sessions)  # the subscribe acks reach on_control
+    assert sim.stats()["connections_total"] == 1  # no reconnect
 
 
-async def test_ssmd_connect_exits_non_zero_with_one_traceback(tmp_path: Path) -> None:
-    sim = await sim_mod.start_sim("kraken", rate=100.0)
+async def test_ssmd_connect_exits_non_zero_with_one_traceback(
+    tmp_path: Path, make_sim: MakeSim
+) -> None:
+    sim = await make_sim("kraken", rate=100.0)
     script = textwrap.dedent(
         f"""
         import sys
@@ -110,20 +106,17 @@ async def test_ssmd_connect_exits_non_zero_with_one_traceback(tmp_path: Path) ->
         main()
         """
     )
-    try:
-        t0 = time.monotonic()
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            script,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env={"PATH": "/usr/bin:/bin", "NATS_URL": "", "DATABASE_URL": ""},
-        )
-        _, err = await asyncio.wait_for(proc.communicate(), 25)
-        assert time.monotonic() - t0 < 25
-    finally:
-        await sim.stop()
+    t0 = time.monotonic()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        script,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin", "NATS_URL": "", "DATABASE_URL": ""},
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 25)
+    assert time.monotonic() - t0 < 25
     text = err.decode()
     assert proc.returncode not in (0, None), text
     assert text.count("Traceback (most recent call last)") == 1, text

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-import ssmd.sim as sim_mod
 from capture_helpers import capturing
 from helpers import async_wait_until
+from sim_client import MakeSim
 from ssmd.bus.memory import MemoryBus, MemoryTransport
 from ssmd.bus.sink import BusSink
 from ssmd.bus.streams import stream_specs
@@ -60,38 +60,35 @@ def _sent(sim: Any) -> int:
     return sum(sim.stats()["messages"].values())
 
 
-async def test_pause_holds_the_venue_and_loses_nothing(tmp_path: Path) -> None:
-    sim = await sim_mod.start_sim("kraken-futures", rate=3000.0)
+async def test_pause_holds_the_venue_and_loses_nothing(tmp_path: Path, make_sim: MakeSim) -> None:
+    sim = await make_sim("kraken-futures", rate=3000.0)
     sink = GatedSink(high_water=32 << 10)
-    try:
-        async with capturing(
-            sim, "kraken-futures", PRODUCTS, tmp_path, stall_timeout=1.0, sink=sink
-        ) as cap:
-            await async_wait_until(lambda: cap.totals().get("data", 0) >= 500, timeout=20)
-            # the receive buffer is fixed (not autotuned): one read after a pause is bounded
-            t = cap.connections[0].transport
-            assert t is not None
-            sock = t.underlying_transport.get_extra_info("socket")
-            assert 0 < sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) <= 2 * (4 << 20)
-            sink.hold = True
-            await async_wait_until(lambda: cap.flow.paused, timeout=10, message="paused")
-            # not reading: what the venue sends waits in socket buffers, not here
-            before = cap.totals()["data"]
-            await asyncio.sleep(2.5)  # over twice the stall bound and the keep-alive check
-            assert cap.flow.paused
-            assert cap.totals()["data"] - before < 2000  # only what was already read
-            assert _sent(sim) - cap.totals()["data"] > 1500  # the venue went on sending
-            sink.hold = False
-            sink.release()
-            await async_wait_until(lambda: not cap.flow.paused, timeout=5, message="resumed")
-            await sim.set_rate(0)
-            await async_wait_until(lambda: cap.totals()["data"] == _sent(sim), timeout=20)
-            t = cap.totals()
-            # the pause was not silence: no stall, no reconnect, no gap
-            assert t["stalls"] == 0 and t["reconnects"] == 0 and t["gaps"] == 0
-            assert t["read_pauses"] >= 1 and t["read_paused_ms"] >= 2000
-    finally:
-        await sim.stop()
+    async with capturing(
+        sim, "kraken-futures", PRODUCTS, tmp_path, stall_timeout=1.0, sink=sink
+    ) as cap:
+        await async_wait_until(lambda: cap.totals().get("data", 0) >= 500, timeout=20)
+        # the receive buffer is fixed (not autotuned): one read after a pause is bounded
+        t = cap.connections[0].transport
+        assert t is not None
+        sock = t.underlying_transport.get_extra_info("socket")
+        assert 0 < sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) <= 2 * (4 << 20)
+        sink.hold = True
+        await async_wait_until(lambda: cap.flow.paused, timeout=10, message="paused")
+        # not reading: what the venue sends waits in socket buffers, not here
+        before = cap.totals()["data"]
+        await asyncio.sleep(2.5)  # over twice the stall bound and the keep-alive check
+        assert cap.flow.paused
+        assert cap.totals()["data"] - before < 2000  # only what was already read
+        assert _sent(sim) - cap.totals()["data"] > 1500  # the venue went on sending
+        sink.hold = False
+        sink.release()
+        await async_wait_until(lambda: not cap.flow.paused, timeout=5, message="resumed")
+        await sim.set_rate(0)
+        await async_wait_until(lambda: cap.totals()["data"] == _sent(sim), timeout=20)
+        t = cap.totals()
+        # the pause was not silence: no stall, no reconnect, no gap
+        assert t["stalls"] == 0 and t["reconnects"] == 0 and t["gaps"] == 0
+        assert t["read_pauses"] >= 1 and t["read_paused_ms"] >= 2000
     assert sink.data_lines() == _sent(sim)
     # memory stayed near the mark: one socket read past it at most
     assert sink.max_queued < (32 << 10) + (4 << 20)
@@ -112,8 +109,10 @@ class _DeadTransport:
         return None
 
 
-async def test_bus_pause_ends_after_max_pause_then_drops_are_recorded(tmp_path: Path) -> None:
-    sim = await sim_mod.start_sim("kraken-futures", rate=3000.0)
+async def test_bus_pause_ends_after_max_pause_then_drops_are_recorded(
+    tmp_path: Path, make_sim: MakeSim
+) -> None:
+    sim = await make_sim("kraken-futures", rate=3000.0)
     sink = BusSink(
         _DeadTransport(),
         env="prod",
@@ -124,25 +123,22 @@ async def test_bus_pause_ends_after_max_pause_then_drops_are_recorded(tmp_path: 
     sink.max_pause = 0.5
     sink.ack_timeout = 3600.0
     await sink.start()
-    try:
-        # leaving the block closes the sink, which says what was never confirmed
-        with pytest.raises(SinkError, match="not confirmed") as closed:
-            async with capturing(sim, "kraken-futures", PRODUCTS, tmp_path, sink=sink) as cap:
-                await async_wait_until(lambda: cap.flow.pauses >= 1, timeout=20, message="paused")
-                await async_wait_until(
-                    lambda: cap.flow.overflows >= 1, timeout=5, message="overflow"
-                )
-                # reading again: the venue is drained, the sink's policy drops and counts
-                await async_wait_until(lambda: sink.dropped_lines > 100, timeout=10)
-                assert not cap.flow.paused
-                assert sink.pending_bytes <= sink.max_pending_bytes
-        # raised by the close alone, not while a failure of the block was on its way out
-        assert closed.value.__context__ is None
-    finally:
-        await sim.stop()
+    # leaving the block closes the sink, which says what was never confirmed
+    with pytest.raises(SinkError, match="not confirmed") as closed:
+        async with capturing(sim, "kraken-futures", PRODUCTS, tmp_path, sink=sink) as cap:
+            await async_wait_until(lambda: cap.flow.pauses >= 1, timeout=20, message="paused")
+            await async_wait_until(lambda: cap.flow.overflows >= 1, timeout=5, message="overflow")
+            # reading again: the venue is drained, the sink's policy drops and counts
+            await async_wait_until(lambda: sink.dropped_lines > 100, timeout=10)
+            assert not cap.flow.paused
+            assert sink.pending_bytes <= sink.max_pending_bytes
+    # raised by the close alone, not while a failure of the block was on its way out
+    assert closed.value.__context__ is None
 
 
-async def test_memory_bus_sink_pauses_instead_of_dropping(tmp_path: Path) -> None:
+async def test_memory_bus_sink_pauses_instead_of_dropping(
+    tmp_path: Path, make_sim: MakeSim
+) -> None:
     """A bus that is only slow: pauses absorb it, nothing is dropped."""
     bus = MemoryBus(stream_specs("prod"))
 
@@ -154,7 +150,7 @@ async def test_memory_bus_sink_pauses_instead_of_dropping(tmp_path: Path) -> Non
             await super().send(subject, data, msg_id, token)
 
     transport = Slow(bus)
-    sim = await sim_mod.start_sim("kraken-futures", rate=3000.0)
+    sim = await make_sim("kraken-futures", rate=3000.0)
     sink = BusSink(
         transport,
         env="prod",
@@ -164,17 +160,14 @@ async def test_memory_bus_sink_pauses_instead_of_dropping(tmp_path: Path) -> Non
     )
     await transport.start(sink)
     await sink.start()
-    try:
-        async with capturing(sim, "kraken-futures", PRODUCTS, tmp_path, sink=sink) as cap:
-            await async_wait_until(lambda: cap.flow.paused, timeout=20, message="paused")
-            await asyncio.sleep(1.0)
-            Slow.gate.set()
-            await async_wait_until(lambda: not cap.flow.paused, timeout=5)
-            await sim.set_rate(0)
-            await async_wait_until(lambda: cap.totals()["data"] == _sent(sim), timeout=20)
-            await async_wait_until(lambda: sink.lines_acked >= _sent(sim), timeout=20)
-    finally:
-        await sim.stop()
+    async with capturing(sim, "kraken-futures", PRODUCTS, tmp_path, sink=sink) as cap:
+        await async_wait_until(lambda: cap.flow.paused, timeout=20, message="paused")
+        await asyncio.sleep(1.0)
+        Slow.gate.set()
+        await async_wait_until(lambda: not cap.flow.paused, timeout=5)
+        await sim.set_rate(0)
+        await async_wait_until(lambda: cap.totals()["data"] == _sent(sim), timeout=20)
+        await async_wait_until(lambda: sink.lines_acked >= _sent(sim), timeout=20)
     assert sink.dropped_lines == 0 and sink.gaps == 0
     assert cap.flow.overflows == 0
 

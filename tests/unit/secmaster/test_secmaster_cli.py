@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from secmaster_server import Venues
 
+from secmaster_server import Venues
 from ssmd.secmaster import db
 
 ENV_KEYS = (

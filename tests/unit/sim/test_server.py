@@ -8,9 +8,9 @@ import time
 from typing import Any
 
 import pytest
-from sim_client import connect, http_get
 
 from helpers import async_wait_until
+from sim_client import connect, http_get
 from ssmd.errors import ConfigError
 from ssmd.sim import FaultPlan, SimOptions, start_sim
 from ssmd.sim.faults import FaultState

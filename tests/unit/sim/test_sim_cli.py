@@ -8,9 +8,9 @@ import subprocess
 import sys
 
 import pytest
-from sim_client import connect, http_get
 
 from helpers import async_wait_until
+from sim_client import connect, http_get
 
 
 def ssmd(*args: str) -> subprocess.CompletedProcess[str]:

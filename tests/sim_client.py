@@ -1,7 +1,6 @@
 """A plain picows client for the simulator tests, and small HTTP helpers.
 
-Imported as ``from sim_client import ...`` (pytest prepends this directory
-to ``sys.path``: the test tree has no ``__init__.py``).
+Imported as ``from sim_client import ...`` (``tests/`` is on the test path).
 """
 
 from __future__ import annotations
@@ -9,12 +8,19 @@ from __future__ import annotations
 import asyncio
 import urllib.error
 import urllib.request
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
 
-__all__ = ["Client", "connect", "http_get"]
+if TYPE_CHECKING:
+    from ssmd.sim import SimServer
+
+__all__ = ["Client", "MakeSim", "connect", "http_get"]
+
+#: the ``make_sim`` fixture (``tests/conftest.py``): ``await make_sim(venue, **start_sim_kwargs)``
+MakeSim = Callable[..., Awaitable["SimServer"]]
 
 
 class Client(WSListener):
