@@ -27,17 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "unit" / "secmaster"))
 
 from secmaster_server import (
     FakeKalshi,
@@ -47,7 +43,6 @@ from secmaster_server import (
     polymarket_market,
     start_venues,
 )
-
 from ssmd.secmaster import db
 from ssmd.secmaster.config import SecmasterSettings
 from ssmd.secmaster.sync import Job, run_jobs
