@@ -25,7 +25,6 @@ BUDGETS = [
 ]
 #: path -> why it is still over budget
 PENDING = {
-    "python/ssmd/archive/verify.py": "the archive reader's work moves verify onto the Rust scanner",
     "python/ssmd/sim/kalshi.py": "the simulators split by job, sim/<venue>/ like the connectors",
     "python/ssmd/sim/kraken.py": "the simulators split by job, sim/<venue>/ like the connectors",
     "python/ssmd/sim/server.py": "the simulators split by job, sim/<venue>/ like the connectors",

@@ -9,6 +9,7 @@ __all__ = [
     "ArchiveReader",
     "ArchiveWriter",
     "Batch",
+    "FileScan",
     "LineChunks",
     "Processor",
     "ReadWarning",
@@ -18,7 +19,9 @@ __all__ = [
     "kraken_checksum",
     "list_files",
     "normalize",
+    "read_manifest",
     "record_fields",
+    "scan_file",
     "stamp_seq",
     "subject_token",
     "venues",
@@ -206,5 +209,69 @@ def stamp_seq(
     bad_conn: str = "archiver",
     rx_ns: int | None = None,
 ) -> tuple[bytes, int, int]: ...
+
+@final
+class FileScan:
+    """What scanning one archive file found (``ssmd archive verify``)."""
+
+    @property
+    def codec(self) -> str: ...
+    @property
+    def part(self) -> bool: ...
+    @property
+    def gone(self) -> bool: ...
+    @property
+    def skipped(self) -> str | None: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def members(self) -> int: ...
+    @property
+    def lines(self) -> int: ...
+    @property
+    def raw_bytes(self) -> int: ...
+    @property
+    def first_rx(self) -> int | None: ...
+    @property
+    def last_rx(self) -> int | None: ...
+    @property
+    def first_seq(self) -> tuple[int, int] | None: ...
+    @property
+    def last_seq(self) -> tuple[int, int] | None: ...
+    @property
+    def gaps(self) -> list[tuple[int, str]]: ...
+    @property
+    def recorded(self) -> list[tuple[int, int]]: ...
+    @property
+    def segments(
+        self,
+    ) -> list[
+        tuple[
+            list[tuple[int, int]],
+            int,
+            int,
+            list[int],
+            list[int],
+            tuple[int, int],
+            tuple[int, int],
+        ]
+    ]: ...
+    @property
+    def duplicates(self) -> list[tuple[int, int]]: ...
+    @property
+    def members_dropped(self) -> int: ...
+    @property
+    def bytes_dropped(self) -> int: ...
+    @property
+    def lines_dropped(self) -> int: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def torn_tail(self) -> int: ...
+
+def scan_file(path: str | PathLike[str]) -> FileScan: ...
+def read_manifest(day_dir: str | PathLike[str]) -> dict[str, Any] | None: ...
 
 # --- archive (end) ---

@@ -175,6 +175,25 @@ pub(crate) fn read_manifest_in(day_dir: &Path) -> Result<Option<Manifest>> {
         })
 }
 
+/// The manifest of a date directory as written (every key kept, values as
+/// they are), after checking that it is a valid manifest; `Ok(None)` when
+/// absent.
+pub fn read_manifest_value(day_dir: &Path) -> Result<Option<serde_json::Value>> {
+    let path = day_dir.join(MANIFEST_NAME);
+    let data = match fs::read(&path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ArchiveError::io_path("reading", &path, e)),
+    };
+    let invalid = |e: serde_json::Error| ArchiveError::Corrupt {
+        path: path.display().to_string(),
+        reason: format!("invalid manifest: {e}"),
+    };
+    let value: serde_json::Value = serde_json::from_slice(&data).map_err(invalid)?;
+    Manifest::deserialize(&value).map_err(invalid)?;
+    Ok(Some(value))
+}
+
 /// Merge `entries` (by name) into the manifest of `day_dir` and replace it
 /// atomically, under the directory's manifest lock.
 pub(crate) fn update_manifest(

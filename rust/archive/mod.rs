@@ -14,6 +14,8 @@ mod manifest;
 mod reader;
 mod recover;
 mod repair;
+mod scan;
+mod seqs;
 mod stamp;
 mod time;
 mod writer;
@@ -23,13 +25,14 @@ use std::io;
 use std::path::Path;
 
 pub use line::{parse_envelope, parse_rx_seq, split_subject, Envelope, RxSeq, Seq};
-pub use manifest::{read_manifest, FileEntry, Gap, Manifest, MANIFEST_NAME};
+pub use manifest::{read_manifest, read_manifest_value, FileEntry, Gap, Manifest, MANIFEST_NAME};
 pub use reader::{count_lines, list_files, Counts, MergeReader, ReadFilter};
 pub use recover::{
     open_lines, open_lines_with, Damage, FileCodec, Lines, MemberReader, Piece, ReadWarning,
     MAX_LINE_BYTES, VERIFY_MEMBER_BYTES,
 };
-pub use repair::{scan_file, ScanResult};
+pub use scan::{scan_file, ScanResult};
+pub use seqs::{Segment, SeqScan};
 pub use stamp::{stamp, Stamped};
 pub use time::Date;
 pub use writer::{ArchiveWriter, WriterConfig, WriterStats};

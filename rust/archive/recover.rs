@@ -206,6 +206,8 @@ pub struct MemberReader {
     end_torn: bool,
     /// End of the last member that decoded.
     good_end: u64,
+    /// Where the damage that runs to the end of the file starts.
+    tail_start: Option<u64>,
     /// Decompressed bytes of a member checked before it is handed out.
     verify_limit: usize,
     /// Members that decoded with a valid checksum.
@@ -232,6 +234,7 @@ impl MemberReader {
             end_after_break: false,
             end_torn: false,
             good_end: 0,
+            tail_start: None,
             verify_limit: VERIFY_MEMBER_BYTES,
             members: 0,
             damage,
@@ -244,6 +247,12 @@ impl MemberReader {
     pub fn with_verify_limit(mut self, limit: usize) -> MemberReader {
         self.verify_limit = limit;
         self
+    }
+
+    /// Where the damage that runs to the end of the file starts (a `.part`
+    /// file's torn tail included), once the end was reached.
+    pub fn tail_start(&self) -> Option<u64> {
+        self.tail_start
     }
 
     /// The next piece: data into `out` (cleared first), or the end.
@@ -446,6 +455,7 @@ impl MemberReader {
         };
         let bytes = self.file_len.saturating_sub(reg.start);
         self.end_after_break = true;
+        self.tail_start = Some(reg.start);
         if self.part {
             // The member being written, or the one a crash cut short.
             self.damage.torn_tail += bytes;
@@ -470,6 +480,7 @@ impl MemberReader {
     /// the last good member) is skipped.
     fn read_error(&mut self, e: &io::Error) {
         let start = self.region.take().map_or(self.good_end, |r| r.start);
+        self.tail_start = Some(start);
         self.damage.bytes += self.file_len.saturating_sub(start);
         self.damage.note(format!(
             "read error after offset {start}: {e}; the rest of the file is skipped"

@@ -378,3 +378,59 @@ fn a_part_finalized_meanwhile_is_read_under_its_final_name() {
     while r.read_chunk(&mut out, 100, usize::MAX).unwrap() > 0 {}
     assert_eq!(String::from_utf8(out).unwrap(), flatten(&lines).concat());
 }
+
+#[test]
+fn repair_cuts_only_a_damaged_tail_and_scan_agrees_with_the_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = WriterConfig::new(dir.path(), "kraken", "h1");
+    c.fsync = false;
+    let mut w = ArchiveWriter::open(c.clone()).unwrap();
+    for m in 0..4 {
+        w.write(
+            (m * 10..(m + 1) * 10)
+                .map(line)
+                .collect::<String>()
+                .as_bytes(),
+        )
+        .unwrap();
+        w.flush().unwrap();
+    }
+    let part = w.abandon();
+    let mut bytes = fs::read(&part).unwrap();
+    let mut ends = Vec::new();
+    let mut rest = &bytes[..];
+    while !rest.is_empty() {
+        let mut d = flate2::bufread::GzDecoder::new(rest);
+        std::io::Read::read_to_end(&mut d, &mut Vec::new()).unwrap();
+        rest = d.into_inner();
+        ends.push(bytes.len() - rest.len());
+    }
+    bytes[ends[0] + 20] ^= 0x08; // member 1
+    let kept = bytes.clone();
+    bytes.extend_from_slice(&gz(line(99).as_bytes())[..15]); // a torn fifth member
+    fs::write(&part, &bytes).unwrap();
+
+    let scan = scan_file(&part).unwrap();
+    assert_eq!(scan.valid_len, kept.len() as u64);
+    assert_eq!((scan.entry.lines, scan.entry.members), (30, 3));
+    assert_eq!(scan.damage.members, 1);
+    assert_eq!(scan.damage.torn_tail, 15);
+
+    // Repair keeps the good members after the damaged one and cuts the tail.
+    drop(ArchiveWriter::open(c).unwrap());
+    let files = list_files(dir.path(), None, None, None, true).unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(fs::read(&files[0]).unwrap(), kept);
+    let m = read_manifest(dir.path(), "kraken", Date::parse("2024-03-01").unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!((m.files[0].lines, m.files[0].members), (30, 3));
+    let (got, w, _) = read(&files[0]);
+    let want: Vec<String> = (0..10).chain(20..40).map(line).collect();
+    assert_eq!(got, want);
+    let w = w.unwrap();
+    assert_eq!((w.members, w.bytes), (1, (ends[1] - ends[0]) as u64));
+    let scan = scan_file(&files[0]).unwrap();
+    assert_eq!(scan.entry.lines, got.len() as u64);
+    assert_eq!(scan.error.as_deref(), Some(w.reason.as_str()));
+}

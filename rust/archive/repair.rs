@@ -1,129 +1,19 @@
-//! Member-by-member verification of archive files and start-up repair of
-//! `.part` files left by a crash (DESIGN §5).
-use super::line::{parse_envelope, parse_rx_seq};
-use super::manifest::{sync_dir, update_manifest, FileEntry, FileStats};
+//! Start-up repair of `.part` files left by a crash (DESIGN §5).
+use super::line::parse_envelope;
+use super::manifest::{sync_dir, update_manifest};
+use super::scan::scan_file;
 use super::time::Date;
 use super::{ArchiveError, Codec, Result};
-use memchr::{memchr_iter, memmem};
-use sha2::{Digest, Sha256};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek};
+use memchr::memmem;
+use std::fs::{self, OpenOptions};
+use std::io;
 use std::path::{Path, PathBuf};
-
-/// What a member-by-member scan of an archive file found.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ScanResult {
-    pub codec: Codec,
-    /// Length of the prefix made of complete, valid members.
-    pub valid_len: u64,
-    /// Length of the file.
-    pub file_len: u64,
-    /// Why the scan stopped before the end of the file, if it did.
-    pub error: Option<String>,
-    /// Manifest entry describing the valid prefix (name without `.part`).
-    pub entry: FileEntry,
-}
 
 /// The subject of a gap status line, `None` for any other line.
 #[inline]
 pub(crate) fn gap_subject(line: &[u8]) -> Option<&[u8]> {
     memmem::find(line, br#""ssmd":"gap""#)?;
     parse_envelope(line).filter(|e| e.is_gap()).map(|e| e.subj)
-}
-
-/// Account the lines of one decompressed member; `Err` names the problem.
-fn account_member(data: &[u8], stats: &mut FileStats) -> std::result::Result<(), String> {
-    if data.last().is_some_and(|&b| b != b'\n') {
-        return Err("member does not end with a newline".into());
-    }
-    let mut start = 0;
-    for end in memchr_iter(b'\n', data) {
-        let line = &data[start..end];
-        let head = parse_rx_seq(line)
-            .ok_or_else(|| format!("line without an rx prefix at member offset {start}"))?;
-        stats.add(head.rx, head.seq, line.len() + 1);
-        if let Some(subj) = gap_subject(line) {
-            stats.add_gap(head.rx, subj);
-        }
-        start = end + 1;
-    }
-    Ok(())
-}
-
-fn decode_member<R: BufRead>(codec: Codec, r: R, out: &mut Vec<u8>) -> io::Result<()> {
-    match codec {
-        Codec::Gzip => flate2::bufread::GzDecoder::new(r)
-            .read_to_end(out)
-            .map(drop),
-        Codec::Zstd => zstd::stream::read::Decoder::with_buffer(r)?
-            .single_frame()
-            .read_to_end(out)
-            .map(drop),
-    }
-}
-
-/// Verify an archive file (finalized or `.part`) member by member: each
-/// member must decompress with a valid checksum and hold complete envelope
-/// lines. Stops at the first bad member.
-pub fn scan_file(path: &Path) -> Result<ScanResult> {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or_else(|| ArchiveError::Config(format!("not a file name: {}", path.display())))?;
-    let (codec, stem, _) = Codec::of_file_name(name).ok_or_else(|| {
-        ArchiveError::Config(format!("not an archive file name: {}", path.display()))
-    })?;
-    let final_name = format!("{stem}.{}", codec.extension());
-    let err = |e| ArchiveError::io_path("reading", path, e);
-    let file = File::open(path).map_err(err)?;
-    let file_len = file.metadata().map_err(err)?.len();
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut stats = FileStats::default();
-    let mut members = 0;
-    let mut valid_len = 0;
-    let mut error = None;
-    let mut buf = Vec::new();
-    loop {
-        if reader.fill_buf().map_err(err)?.is_empty() {
-            break;
-        }
-        buf.clear();
-        if let Err(e) = decode_member(codec, &mut reader, &mut buf) {
-            error = Some(format!("bad member at offset {valid_len}: {e}"));
-            break;
-        }
-        let mut member = FileStats::default();
-        if let Err(reason) = account_member(&buf, &mut member) {
-            error = Some(format!("bad member at offset {valid_len}: {reason}"));
-            break;
-        }
-        stats.merge(&member);
-        members += 1;
-        valid_len = reader.stream_position().map_err(err)?;
-    }
-    let sha256 = sha256_prefix(path, valid_len)?;
-    Ok(ScanResult {
-        codec,
-        valid_len,
-        file_len,
-        error,
-        entry: stats.into_entry(final_name, valid_len, members, sha256, codec.name()),
-    })
-}
-
-fn sha256_prefix(path: &Path, len: u64) -> Result<String> {
-    let err = |e| ArchiveError::io_path("reading", path, e);
-    let mut f = File::open(path).map_err(err)?.take(len);
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(err)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex(&h.finalize()))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -243,7 +133,10 @@ pub(crate) fn repair_parts(
             let ent = ent.map_err(|e| ArchiveError::io_path("listing", &day_dir, e))?;
             if let Some(name) = ent.file_name().to_str() {
                 if let Some((_, stem, true)) = Codec::of_file_name(name) {
-                    if stem_belongs_to(stem, writer) {
+                    // A FIFO or directory with a part's name is no writer's
+                    // data: left alone (readers warn about it), never opened.
+                    let regular = fs::metadata(ent.path()).is_ok_and(|m| m.is_file());
+                    if stem_belongs_to(stem, writer) && regular {
                         parts.push(ent.path());
                     }
                 }
@@ -268,6 +161,11 @@ fn repair_one(
     fsync: bool,
 ) -> Result<Option<PathBuf>> {
     let scan = scan_file(part)?;
+    if scan.gone || scan.skipped.is_some() {
+        return Ok(None);
+    }
+    // Only a damaged tail is cut (the member a crash interrupted); damage
+    // before good members stays, and readers skip it.
     if scan.valid_len < scan.file_len {
         let f = OpenOptions::new()
             .write(true)

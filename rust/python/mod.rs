@@ -2,6 +2,7 @@
 use pyo3::prelude::*;
 
 mod archive;
+mod archive_scan;
 mod errors;
 mod processor;
 
@@ -11,6 +12,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", crate::VERSION)?;
     processor::register(m)?;
     archive::register(m)?;
+    archive_scan::register(m)?;
     m.add_function(wrap_pyfunction!(errors::error_classes, m)?)?;
     Ok(())
 }

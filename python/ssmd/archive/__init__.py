@@ -40,9 +40,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ssmd._core import ArchiveReader, ArchiveWriter, LineChunks, ReadWarning, list_files
+from ssmd._core import read_manifest as _read_manifest
 from ssmd.archive.legacy import (
     LegacyFile,
     count_legacy_files,
@@ -51,7 +50,7 @@ from ssmd.archive.legacy import (
     iter_legacy_lines,
 )
 from ssmd.archive.reading import OnWarning, chunks, count_lines, warn
-from ssmd.errors import ConfigError, SinkError
+from ssmd.errors import ConfigError
 
 __all__ = [
     "DEFAULT_DIR",
@@ -146,19 +145,13 @@ def iter_lines(
 
 
 def read_manifest(root: PathArg, venue: str, date: DateArg) -> dict[str, Any]:
-    """The manifest of one venue and day; an empty one when there is none."""
+    """The manifest of one venue and day as written; an empty one when there is none.
+
+    Read and checked by the Rust manifest reader (the one the archive reader
+    uses); :class:`~ssmd.errors.SinkError` when it is not a valid manifest.
+    """
     day = parse_date(date).isoformat()
-    path = Path(root) / venue / day / "manifest.json"
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+    manifest = _read_manifest(Path(root) / venue / day)
+    if manifest is None:
         return {"venue": venue, "date": day, "files": []}
-    except OSError as exc:
-        raise SinkError(f"cannot read {path}: {exc.strerror}") from exc
-    try:
-        manifest = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise SinkError(f"{path}: invalid manifest: {exc}") from exc
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
-        raise SinkError(f"{path}: invalid manifest: no files list")
     return manifest

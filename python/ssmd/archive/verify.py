@@ -3,14 +3,21 @@
 :func:`verify_archive` reads every file of the chosen venues and days once and
 returns a :class:`VerifyResult`:
 
-* **Files.** Each file named in ``{root}/{venue}/{date}/manifest.json`` must
-  exist and match its entry: sha256 and size of the compressed file; lines,
-  uncompressed bytes, members (gzip members, zstd frames), first/last ``rx``,
-  first/last ``seq`` and gap status lines of its content. It must decompress
-  member by member and every line must start with ``{"rx":<int>``. Finished
-  files (``*.jsonl.gz``, ``*.jsonl.zst``) that the manifest does not name are
-  errors; ``.part`` files are open (being written, or left by a crash until a
-  writer repairs them): notes, read up to their last complete member.
+* **Files.** Each file is scanned by the Rust scanner
+  (:func:`ssmd._core.scan_file`), which reads it exactly as the archive
+  reader does: every gzip member (zstd frame) whose checksum passes, damage
+  skipped to the next member, lines that are not envelope lines dropped. What
+  was lost is an error with the members, bytes and lines dropped, the same
+  figures the reader's warning gives; a name that is not a regular file (a
+  FIFO, a directory) is an error, never opened. Each file named in
+  ``{root}/{venue}/{date}/manifest.json`` (read by the Rust manifest reader)
+  must exist and match its entry: sha256 and size of the compressed file;
+  lines, uncompressed bytes, members, first/last ``rx``, first/last ``seq``
+  and gap status lines of its content (these only when nothing was lost).
+  Finished files (``*.jsonl.gz``, ``*.jsonl.zst``) that the manifest does
+  not name are errors; ``.part`` files are open (being written, or left by a
+  crash until a writer repairs them): notes, read up to their last complete
+  member (a torn last member is expected of them).
 * **Stream sequences.** Lines written by the archiver carry ``"seq":M`` or
   ``"seq":[M,i]`` (line ``i`` of bus message ``M``) after ``rx``. Per venue,
   the stream sequences of the checked days are ordered by value (not by
@@ -20,36 +27,38 @@ returns a :class:`VerifyResult`:
   same ``M`` (``[M,i]``) archived twice is a duplicate (an error). A file
   whose sequences all lie below those of the file before it (files in time
   order; not merely adjacent) is a stream reset: a note, and the sequences
-  from there on are checked as a new run. Lines without ``seq`` (the connector's embedded
-  archive) have no sequence check.
+  from there on are checked as a new run. Lines without ``seq`` (the
+  connector's embedded archive) have no sequence check.
 
-The hot loop does no per-line Python work: a regex over each decompressed
-block collects the ``rx``/``seq`` prefixes, orjson parses them in one call,
-and order, gaps and duplicates are found with C-level ``map``/``zip``
-passes. Only status lines (``.json.status`` in the block) are parsed as
-JSON. A file whose sequences are not strictly increasing is read a second
-time to locate its duplicates.
+The scanner returns each file's sequences as runs of consecutive ``M`` per
+segment (and, for a file out of stream order, its resets and duplicates);
+this module compares them across files.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import time
-import zlib
-from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from itertools import accumulate, compress, islice, repeat
-from operator import itemgetter, lt, sub
+from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any
 
-import orjson
-import zstandard
-
+from ssmd._core import FileScan, scan_file
 from ssmd.archive import archive_dir, parse_date, read_manifest
+from ssmd.archive.verify_result import (
+    DayCheck,
+    FileCheck,
+    Issue,
+    Level,
+    Mismatch,
+    SeqDuplicate,
+    SeqGap,
+    SeqReset,
+    VerifyProgress,
+    VerifyResult,
+)
 from ssmd.errors import ConfigError, SinkError
 
 if TYPE_CHECKING:
@@ -72,223 +81,8 @@ PathArg = str | os.PathLike[str]
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _EXTS = {".jsonl.gz": "gzip", ".jsonl.zst": "zstd"}
-_BLOCK = 256 << 10  # compressed bytes read at a time
 
-# The envelope prefix of a line (DESIGN §4): group 1 is `N`, `N,"seq":M` or
-# `N,"seq":[M,i]`. _HEADS matches every newline and the prefix of the line
-# after it, so one pass both counts the lines and finds the ones without a
-# valid prefix (an empty group).
-_INT = rb"(?:0|[1-9][0-9]*)"
-_HEAD_BODY = (
-    rb'\{"rx":(' + _INT + rb'(?:,"seq":(?:' + _INT + rb"|\[" + _INT + b"," + _INT + rb"\]))?)[,}]"
-)
-_HEADS = re.compile(rb"\n(?:" + _HEAD_BODY + rb")?")
-_HEAD = re.compile(_HEAD_BODY)
-_SEQ_KEY = b',"seq":'
-_STATUS = b".json.status"  # the subject of a status line (with or without an instrument)
-_GAP = b'"ssmd":"gap"'
-
-Level = Literal["error", "note"]
-FileStatus = Literal["ok", "bad", "missing", "unlisted", "open"]
-
-
-class VerifyProgress(Protocol):
-    """Where the check reports lines as it reads them (``ssmd.secmaster.sync.base.make_progress``)."""
-
-    def add(self, description: str) -> int: ...
-
-    def advance(self, task: int, n: int) -> None: ...
-
-    def done(self, task: int) -> None: ...
-
-
-# -- the result ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    """A manifest field that differs from what the file holds."""
-
-    field: str
-    manifest: Any
-    actual: Any
-
-
-@dataclass
-class FileCheck:
-    """One archive file: listed in a manifest, on disk, or both."""
-
-    venue: str
-    date: str
-    name: str
-    status: FileStatus
-    #: lines read (up to a decoding error); ``None`` when the file is missing
-    lines: int | None = None
-    mismatches: list[Mismatch] = field(default_factory=list)
-    #: why decoding stopped early (a bad member, a line without ``rx``, …)
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status in ("ok", "open")
-
-
-@dataclass(frozen=True)
-class SeqGap:
-    """Stream sequences ``first..last`` (inclusive) that no line carries."""
-
-    venue: str
-    date: str
-    first: int
-    last: int
-    recorded: bool
-    #: files holding the sequences just before and just after the gap
-    after_file: str
-    before_file: str
-
-    @property
-    def count(self) -> int:
-        return self.last - self.first + 1
-
-
-@dataclass(frozen=True)
-class SeqDuplicate:
-    """Stream sequences ``first..last`` archived twice (in one file or two)."""
-
-    venue: str
-    date: str
-    first: int
-    last: int
-    files: tuple[str, ...]
-
-    @property
-    def count(self) -> int:
-        return self.last - self.first + 1
-
-
-@dataclass(frozen=True)
-class SeqReset:
-    """The stream sequence went back between two files (time order): a reset stream."""
-
-    venue: str
-    date: str
-    file: str
-    previous_file: str
-    #: the range of the file before and of the file that went back
-    previous: tuple[int, int]
-    current: tuple[int, int]
-
-
-@dataclass(frozen=True)
-class Issue:
-    """One line of the report: an error (exit 1) or a note."""
-
-    level: Level
-    venue: str
-    date: str
-    file: str | None
-    message: str
-
-
-@dataclass
-class DayCheck:
-    """Figures of one venue and day."""
-
-    venue: str
-    date: str
-    files: int = 0
-    files_ok: int = 0
-    files_bad: int = 0
-    files_open: int = 0
-    lines: int = 0
-    #: stream sequences missing, recorded as gaps / not recorded
-    gaps_recorded: int = 0
-    gaps_unrecorded: int = 0
-    #: stream sequences archived twice
-    duplicates: int = 0
-    manifest_error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return (
-            self.files_bad == 0
-            and self.gaps_unrecorded == 0
-            and self.duplicates == 0
-            and self.manifest_error is None
-        )
-
-
-@dataclass
-class VerifyResult:
-    """What :func:`verify_archive` found."""
-
-    root: str
-    days: list[DayCheck] = field(default_factory=list)
-    files: list[FileCheck] = field(default_factory=list)
-    gaps: list[SeqGap] = field(default_factory=list)
-    duplicates: list[SeqDuplicate] = field(default_factory=list)
-    resets: list[SeqReset] = field(default_factory=list)
-    issues: list[Issue] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """No mismatch, bad or unlisted file, unrecorded gap or duplicate."""
-        return not any(i.level == "error" for i in self.issues)
-
-    @property
-    def lines(self) -> int:
-        return sum(d.lines for d in self.days)
-
-    @property
-    def errors(self) -> int:
-        return sum(i.level == "error" for i in self.issues)
-
-    @property
-    def notes(self) -> int:
-        return sum(i.level == "note" for i in self.issues)
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready form (``ssmd archive verify --json``); ``files`` lists only
-        the files that are not ``ok``, sequence ranges are ``from``/``to``/``count``."""
-
-        def seq_range(x: SeqGap | SeqDuplicate) -> dict[str, Any]:
-            d = asdict(x)
-            head = {"venue": d.pop("venue"), "date": d.pop("date")}
-            return head | {"from": d.pop("first"), "to": d.pop("last"), "count": x.count} | d
-
-        return {
-            "ok": self.ok,
-            "root": self.root,
-            "days": [asdict(d) | {"ok": d.ok} for d in self.days],
-            "files": [asdict(f) for f in self.files if f.status != "ok"],
-            "gaps": [seq_range(g) for g in self.gaps],
-            "duplicates": [seq_range(d) for d in self.duplicates],
-            "resets": [asdict(r) for r in self.resets],
-            "issues": [asdict(i) for i in self.issues],
-            "summary": {
-                "venues": len({d.venue for d in self.days}),
-                "days": len(self.days),
-                "files": len(self.files),
-                "files_bad": sum(not f.ok for f in self.files),
-                "files_open": sum(f.status == "open" for f in self.files),
-                "lines": self.lines,
-                "errors": self.errors,
-                "notes": self.notes,
-                "seconds": round(self.seconds, 3),
-            },
-        }
-
-
-# -- decoding ---------------------------------------------------------------------------
-
-
-class _Corrupt(Exception):
-    """Decoding stopped: a bad or truncated member."""
-
-
-class _Unreadable(Exception):
-    """The file could not be opened or read (the ``OSError`` is the argument)."""
+# -- one file: the Rust scanner ---------------------------------------------------------
 
 
 def _codec(name: str) -> tuple[str, bool] | None:
@@ -302,87 +96,6 @@ def _codec(name: str) -> tuple[str, bool] | None:
             return codec, part
     return None
 
-
-class _Decoder:
-    """Streams one file: sha256 and size of the compressed bytes, decompressed blocks."""
-
-    def __init__(self, path: Path, codec: str) -> None:
-        self.path = path
-        self.codec = codec
-        self.sha = hashlib.sha256()
-        self.size = 0
-        self.members = 0
-        self._zstd = zstandard.ZstdDecompressor() if codec == "zstd" else None
-
-    def _new(self) -> Any:
-        if self._zstd is not None:
-            return self._zstd.decompressobj()
-        return zlib.decompressobj(wbits=31)
-
-    def blocks(self) -> Iterator[bytes]:
-        """Decompressed data in file order; raises :class:`_Corrupt` at a bad member.
-
-        Every member (frame) is decoded by its own decompressor, so members are
-        counted, a torn or damaged one is located by its offset, and the data of
-        a member is handed out only once its checksum has passed.
-        """
-        d = self._new()
-        started = False  # the current member has received input
-        member_at = 0  # compressed offset where the current member starts
-        pending: list[bytes] = []  # output of the current member, held until it checks out
-        try:
-            f = self.path.open("rb")
-        except OSError as exc:
-            raise _Unreadable(exc) from None
-        with f:
-            while True:
-                try:
-                    block = f.read(_BLOCK)
-                except OSError as exc:
-                    raise _Unreadable(exc) from None
-                if not block:
-                    break
-                self.sha.update(block)
-                offset = self.size
-                self.size += len(block)
-                while block:
-                    started = True
-                    try:
-                        out = d.decompress(block)
-                    except (zlib.error, zstandard.ZstdError) as exc:
-                        raise _Corrupt(f"bad {self._unit()} at offset {member_at}: {exc}") from None
-                    if out:
-                        pending.append(out)
-                    if not d.eof:
-                        break
-                    yield from pending
-                    pending = []
-                    rest = d.unused_data
-                    self.members += 1
-                    member_at = offset + len(block) - len(rest)
-                    offset = member_at
-                    block = rest
-                    d = self._new()
-                    started = False
-        if started:
-            raise _Corrupt(f"truncated {self._unit()} at offset {member_at}")
-
-    def _unit(self) -> str:
-        return "zstd frame" if self.codec == "zstd" else "gzip member"
-
-    def drain(self) -> None:
-        """Hash the rest of the file after a decoding error (for sha256 and size)."""
-        try:
-            with self.path.open("rb") as f:
-                f.seek(self.size)
-                while block := f.read(1 << 20):
-                    self.sha.update(block)
-                    self.size += len(block)
-        except OSError:
-            pass  # the decoding error is reported; sha256 and size then differ too
-
-
-# -- stream sequences of one file --------------------------------------------------------
 
 Key = tuple[int, int]  # (M, i), i = -1 for a plain "seq":M
 
@@ -402,142 +115,16 @@ class _Segment:
     epoch: int = 0
 
 
-class _Seqs:
-    """Collects a file's ``seq`` values.
-
-    Fast mode (the normal case: the archiver writes in stream order) keeps
-    only runs of consecutive ``M`` and stops with ``failed`` at the first key
-    that is not larger than the one before it; collect mode keeps every key
-    for :meth:`segments` to sort out resets and duplicates.
-    """
-
-    def __init__(self, file: _FileScan, collect: bool) -> None:
-        self.file = file
-        self.collect = collect
-        self.failed = False
-        self.seg: _Segment | None = None
-        self.ms: list[int] = []
-        self.idx: list[int] = []
-
-    def add(self, ms: list[int], idx: list[int] | None) -> None:
-        if self.collect:
-            self.ms += ms
-            self.idx += repeat(-1, len(ms)) if idx is None else idx
-            return
-        if self.failed:
-            return
-        n = len(ms)
-        if idx is None:
-            increasing = all(map(lt, ms, islice(ms, 1, None)))
-            first_key: Key = (ms[0], -1)
-            last_key: Key = (ms[-1], -1)
-        else:
-            keys = list(zip(ms, idx, strict=True))
-            increasing = all(map(lt, keys, islice(keys, 1, None)))
-            first_key, last_key = keys[0], keys[-1]
-        seg = self.seg
-        if not increasing or (seg is not None and first_key <= seg.last_key):
-            self.failed = True
-            return
-        if idx is None and ms[-1] - ms[0] == n - 1:
-            breaks: list[int] = []
-        else:  # a run ends where M grows by more than one
-            diffs = map(sub, islice(ms, 1, None), ms)
-            breaks = list(compress(range(1, n), map(lt, repeat(1), diffs)))
-        starts = [0, *breaks]
-        ends = [*breaks, n]
-        runs = [[ms[a], ms[b - 1]] for a, b in zip(starts, ends, strict=True)]
-        first_m, last_m = ms[0], ms[-1]
-        if idx is None:
-            head, tail = {-1}, {-1}
-        else:
-            head = set(idx[: bisect_right(ms, first_m)])
-            tail = set(idx[bisect_left(ms, last_m) :])
-        if seg is None:
-            self.seg = _Segment(self.file, runs, first_m, last_m, head, tail, first_key, last_key)
-            return
-        if runs[0][0] <= seg.runs[-1][1] + 1:
-            seg.runs[-1][1] = runs[0][1]
-            del runs[0]
-        seg.runs += runs
-        if first_m == seg.first_m == seg.last_m:
-            seg.first_idx |= head
-        seg.last_idx = seg.last_idx | tail if first_m == last_m == seg.last_m else tail
-        seg.last_m = last_m
-        seg.last_key = last_key
-
-    def segments(self) -> tuple[list[_Segment], list[list[int]]]:
-        """The file's segments and, in collect mode, its duplicated ``M`` ranges."""
-        if not self.collect:
-            return ([] if self.seg is None else [self.seg]), []
-        ms, idx = self.ms, self.idx
-        if not ms:
-            return [], []
-        # A new segment starts where M drops below every M before it (a reset).
-        low = accumulate(ms, min)
-        cuts = list(compress(range(1, len(ms)), map(lt, islice(ms, 1, None), low)))
-        segments: list[_Segment] = []
-        dups: list[int] = []
-        for a, b in zip([0, *cuts], [*cuts, len(ms)], strict=True):
-            keys = sorted(zip(ms[a:b], idx[a:b], strict=True))
-            dups += [k[0] for k, k2 in zip(keys, islice(keys, 1, None), strict=False) if k == k2]
-            distinct = sorted(set(ms[a:b]))
-            diffs = map(sub, islice(distinct, 1, None), distinct)
-            breaks = list(compress(range(1, len(distinct)), map(lt, repeat(1), diffs)))
-            runs = [
-                [distinct[s], distinct[e - 1]]
-                for s, e in zip([0, *breaks], [*breaks, len(distinct)], strict=True)
-            ]
-            first_m, last_m = distinct[0], distinct[-1]
-            head = {i for _, i in keys[: bisect_left(keys, (first_m + 1, -2))]}
-            tail = {i for _, i in keys[bisect_left(keys, (last_m, -2)) :]}
-            segments.append(
-                _Segment(self.file, runs, first_m, last_m, head, tail, keys[0], keys[-1])
-            )
-        return segments, _ranges(sorted(set(dups)))
-
-
-def _ranges(values: list[int]) -> list[list[int]]:
-    """Sorted distinct integers as ``[lo, hi]`` runs."""
-    out: list[list[int]] = []
-    for v in values:
-        if out and v == out[-1][1] + 1:
-            out[-1][1] = v
-        else:
-            out.append([v, v])
-    return out
-
-
-# -- one file ---------------------------------------------------------------------------
-
-
 @dataclass
 class _FileScan:
-    """What reading one file found."""
+    """What scanning one file found (:func:`ssmd._core.scan_file`): what the
+    reader reads of it, with the same damage skipped."""
 
     venue: str
     date: str
     name: str
-    path: Path
-    codec: str
-    part: bool
-    collect: bool = False
-    size: int = 0
-    sha256: str = ""
-    members: int = 0
-    lines: int = 0
-    raw_bytes: int = 0
-    first_rx: int | None = None
-    last_rx: int | None = None
-    bad_lines: int = 0
-    first_bad_line: int | None = None
-    error: str | None = None
-    gone: bool = False  # removed (or renamed by its writer) before it could be read
-    gaps: list[dict[str, Any]] = field(default_factory=list)  # gap status lines {rx, subj}
-    recorded: list[tuple[int, int]] = field(default_factory=list)  # stream gaps from..to
+    scan: FileScan
     segments: list[_Segment] = field(default_factory=list)
-    dup_ranges: list[list[int]] = field(default_factory=list)
-    needs_collect: bool = False
     order: tuple[Any, ...] = ()
 
     @property
@@ -545,183 +132,25 @@ class _FileScan:
         return f"{self.date}/{self.name}"
 
     @property
-    def first_seq(self) -> Key | None:
-        return min((s.first_key for s in self.segments), default=None)
+    def first_rx(self) -> int | None:
+        return self.scan.first_rx
 
     @property
-    def last_seq(self) -> Key | None:
-        return max((s.last_key for s in self.segments), default=None)
+    def recorded(self) -> list[tuple[int, int]]:
+        return self.scan.recorded
+
+    @property
+    def dup_ranges(self) -> list[tuple[int, int]]:
+        return self.scan.duplicates
 
 
-class _Reader:
-    """Reads one file's lines block by block into a :class:`_FileScan`."""
-
-    def __init__(self, scan: _FileScan, tick: Callable[[int], None]) -> None:
-        self.scan = scan
-        self.seqs = _Seqs(scan, scan.collect)
-        self.tick = tick
-        self.carry = b""
-
-    def run(self) -> None:
-        scan = self.scan
-        decoder = _Decoder(scan.path, scan.codec)
-        try:
-            for out in decoder.blocks():
-                scan.raw_bytes += len(out)
-                self.feed(out)
-        except _Corrupt as exc:
-            if not scan.part:  # an open file may end in a torn member
-                scan.error = str(exc)
-            decoder.drain()
-        except _Unreadable as exc:
-            err: OSError = exc.args[0]
-            scan.error = f"cannot read: {err.strerror or err}"
-            scan.gone = isinstance(err, FileNotFoundError)
-        else:
-            if self.carry:
-                scan.error = "the last line has no newline"
-        scan.size = decoder.size
-        scan.sha256 = decoder.sha.hexdigest()
-        scan.members = decoder.members
-        if scan.bad_lines:
-            verb = "does" if scan.bad_lines == 1 else "do"
-            msg = (
-                f'{_n(scan.bad_lines, "line")} {verb} not start with {{"rx":<int>'
-                f" (first: line {scan.first_bad_line})"
-            )
-            scan.error = msg if scan.error is None else f"{scan.error}; {msg}"
-        scan.segments, scan.dup_ranges = self.seqs.segments()
-        scan.needs_collect = self.seqs.failed
-
-    def feed(self, out: bytes) -> None:
-        """Take one decompressed block: its first line (completing the carried
-        one) alone, then the lines up to its last newline in bulk."""
-        nl = out.find(b"\n")
-        if nl < 0:
-            self.carry += out
-            return
-        before = self.scan.lines
-        self.one(self.carry + out[: nl + 1])
-        last = out.rfind(b"\n")
-        if last > nl:
-            self.many(out, nl + 1, last + 1)
-        self.carry = out[last + 1 :]
-        self.tick(self.scan.lines - before)
-
-    def one(self, line: bytes) -> None:
-        self.scan.lines += 1
-        m = _HEAD.match(line)
-        if m is None:
-            self.bad(self.scan.lines)
-            return
-        self.heads([m.group(1)])
-        if _STATUS in line:
-            self.status(line[:-1])
-
-    def many(self, buf: bytes, start: int, end: int) -> None:
-        """Lines ``buf[start:end]``, each ending with a newline; ``buf[start-1]`` is one."""
-        heads = _HEADS.findall(buf, start - 1, end - 1)
-        if b"" in heads:  # some lines lack the rx prefix: find them one by one
-            for line in buf[start : end - 1].split(b"\n"):
-                self.one(line + b"\n")
-            return
-        self.scan.lines += len(heads)
-        self.heads(heads)
-        at = buf.find(_STATUS, start, end)
-        while at >= 0:
-            ls = buf.rfind(b"\n", start - 1, at) + 1
-            le = buf.find(b"\n", at, end)
-            self.status(buf[ls:le])
-            at = buf.find(_STATUS, le, end)
-
-    def bad(self, lineno: int) -> None:
-        scan = self.scan
-        scan.bad_lines += 1
-        if scan.first_bad_line is None:
-            scan.first_bad_line = lineno
-
-    def heads(self, heads: list[bytes]) -> None:
-        """The ``N[,"seq":…]`` prefixes of some lines, in file order.
-
-        The common shapes (no line with ``seq``; every line with ``"seq":M``;
-        every line with ``"seq":[M,i]``) become one flat JSON array for orjson;
-        anything else, or integers beyond 64 bits, goes line by line.
-        """
-        joined = b",".join(heads)
-        n = len(heads)
-        with_seq = joined.count(_SEQ_KEY)
-        indexed = joined.count(b"[")
-        ms: list[int] = []
-        idx: list[int] | None = None
-        try:
-            if with_seq == 0:
-                rxs: list[int] = orjson.loads(b"[" + joined + b"]")
-            elif with_seq == n and indexed == 0:
-                values = orjson.loads(b"[" + joined.replace(_SEQ_KEY, b",") + b"]")
-                rxs, ms = values[0::2], values[1::2]
-            elif with_seq == n and indexed == n:
-                flat = joined.replace(_SEQ_KEY + b"[", b",").replace(b"]", b"")
-                values = orjson.loads(b"[" + flat + b"]")
-                rxs, ms, idx = values[0::3], values[1::3], values[2::3]
-            else:
-                raise ValueError  # a mix of shapes
-        except ValueError:  # also orjson's JSONDecodeError
-            rxs, ms, idx = [], [], []
-            for h in heads:
-                rx, _, seq = h.partition(_SEQ_KEY)
-                rxs.append(int(rx))
-                if not seq:
-                    continue
-                if seq[0] == 0x5B:  # [M,i]
-                    m, _, i = seq[1:-1].partition(b",")
-                    ms.append(int(m))
-                    idx.append(int(i))
-                else:
-                    ms.append(int(seq))
-                    idx.append(-1)
-        scan = self.scan
-        lo, hi = min(rxs), max(rxs)
-        scan.first_rx = lo if scan.first_rx is None else min(lo, scan.first_rx)
-        scan.last_rx = hi if scan.last_rx is None else max(hi, scan.last_rx)
-        if ms:
-            self.seqs.add(ms, idx)
-
-    def status(self, line: bytes) -> None:
-        """A line whose text contains ``.json.status``: record gap status lines."""
-        try:
-            env = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(env, dict):
-            return
-        subj, rx, msg = env.get("subj"), env.get("rx"), env.get("msg")
-        if not isinstance(subj, str) or subj.partition(".json.")[2].split(".", 1)[0] != "status":
-            return
-        raw = line[line.find(b',"msg":', line.find(b'"subj":')) :]
-        if _GAP not in raw:
-            return
-        self.scan.gaps.append({"rx": rx, "subj": subj})
-        if (
-            isinstance(msg, dict)
-            and msg.get("ssmd") == "gap"
-            and msg.get("reason") == "stream"
-            and isinstance(msg.get("from"), int)
-            and isinstance(msg.get("to"), int)
-            and msg["from"] <= msg["to"]
-        ):
-            self.scan.recorded.append((msg["from"], msg["to"]))
-
-
-def _scan_file(scan: _FileScan, tick: Callable[[int], None]) -> None:
-    _Reader(scan, tick).run()
-    if scan.needs_collect:  # out of order: read again keeping every key
-        again = _FileScan(
-            scan.venue, scan.date, scan.name, scan.path, scan.codec, scan.part, collect=True
-        )
-        _Reader(again, lambda n: None).run()
-        scan.segments, scan.dup_ranges = again.segments, again.dup_ranges
-        for seg in scan.segments:
-            seg.file = scan
+def _scan_file(venue: str, date: str, name: str, path: Path) -> _FileScan:
+    f = _FileScan(venue, date, name, scan_file(path))
+    f.segments = [
+        _Segment(f, [list(r) for r in runs], fm, lm, set(fi), set(li), fk, lk)
+        for runs, fm, lm, fi, li, fk, lk in f.scan.segments
+    ]
+    return f
 
 
 # -- the manifest comparison --------------------------------------------------------------
@@ -741,7 +170,7 @@ def _norm_seq(value: Any) -> Any:
 
 def _compare(entry: dict[str, Any], scan: _FileScan) -> list[Mismatch]:
     """Manifest fields that differ from what was read (content fields only
-    when the file decoded to its end)."""
+    when nothing was lost reading it)."""
     out: list[Mismatch] = []
 
     def check(name: str, actual: Any, *, norm: Any = None) -> None:
@@ -751,19 +180,20 @@ def _compare(entry: dict[str, Any], scan: _FileScan) -> list[Mismatch]:
         if expected != actual:
             out.append(Mismatch(name, entry[name], actual))
 
-    check("bytes", scan.size)
-    check("sha256", scan.sha256)
-    check("codec", scan.codec)
-    if scan.error is not None:
+    s = scan.scan
+    check("bytes", s.size)
+    check("sha256", s.sha256)
+    check("codec", s.codec)
+    if s.error is not None:
         return out
-    check("lines", scan.lines)
-    check("raw_bytes", scan.raw_bytes)
-    check("members", scan.members)
-    check("first_rx", scan.first_rx)
-    check("last_rx", scan.last_rx)
-    check("first_seq", _seq_json(scan.first_seq), norm=_norm_seq)
-    check("last_seq", _seq_json(scan.last_seq), norm=_norm_seq)
-    check("gaps", scan.gaps, norm=_norm_gaps)
+    check("lines", s.lines)
+    check("raw_bytes", s.raw_bytes)
+    check("members", s.members)
+    check("first_rx", s.first_rx)
+    check("last_rx", s.last_rx)
+    check("first_seq", _seq_json(s.first_seq), norm=_norm_seq)
+    check("last_seq", _seq_json(s.last_seq), norm=_norm_seq)
+    check("gaps", [{"rx": rx, "subj": subj} for rx, subj in s.gaps], norm=_norm_gaps)
     return out
 
 
@@ -855,7 +285,9 @@ class _Verifier:
         self.day_checks[venue, day] = check
         self.result.days.append(check)
         ddir = self.root / venue / day
-        on_disk = {p.name: c for p in ddir.iterdir() if (c := _codec(p.name)) and p.is_file()}
+        # Every archive name, regular file or not: the scan reports what it
+        # cannot read (a FIFO, a directory), as the reader does.
+        on_disk = {p.name: c for p in ddir.iterdir() if (c := _codec(p.name))}
         entries, error = self.entries(venue, day)
         if entries is not None and any(n not in entries for n, c in on_disk.items() if not c[1]):
             entries, error = self.entries(venue, day)  # a writer may just have finished one
@@ -875,19 +307,34 @@ class _Verifier:
 
         scans = []
         for name in sorted(set(entries) | set(on_disk)):
-            codec = on_disk.get(name) or _codec(name)
-            if codec is None or not (ddir / name).is_file():
+            path = ddir / name
+            if _codec(name) is None or not (path.exists() or path.is_symlink()):
                 self.count(check, self.missing(venue, day, name))
                 continue
-            scan = _FileScan(venue, day, name, ddir / name, codec[0], codec[1])
-            _scan_file(scan, tick)
-            if scan.gone and scan.part:  # finished by its writer meanwhile
+            scan = _scan_file(venue, day, name, path)
+            s = scan.scan
+            if s.gone and s.part:  # finished by its writer meanwhile
                 continue
-            scans.append(scan)
-            fc = FileCheck(venue, day, name, "ok", scan.lines, error=scan.error)
+            if s.gone:
+                self.count(check, self.missing(venue, day, name))
+                continue
+            tick(s.lines)
+            fc = FileCheck(
+                venue,
+                day,
+                name,
+                "ok",
+                s.lines,
+                error=s.error if s.skipped is None else s.skipped,
+                members_dropped=s.members_dropped,
+                bytes_dropped=s.bytes_dropped,
+                lines_dropped=s.lines_dropped,
+            )
+            if s.skipped is None:
+                scans.append(scan)
             self.file(fc, scan, entries.get(name))
             self.count(check, fc)
-            check.lines += scan.lines
+            check.lines += s.lines
         if progress is not None and task is not None:
             progress.done(task)
         return scans
@@ -908,30 +355,35 @@ class _Verifier:
 
     def file(self, fc: FileCheck, scan: _FileScan, entry: dict[str, Any] | None) -> None:
         venue, day, name = fc.venue, fc.date, fc.name
-        if scan.part:
+        s = scan.scan
+        if s.skipped is not None:
+            fc.status = "bad"
+            self.issue("error", venue, day, name, f"unreadable: {s.skipped}")
+            return
+        if s.part:
             fc.status = "open"
+            torn = f", and a torn last member of {_n(s.torn_tail, 'byte')}" if s.torn_tail else ""
             self.issue(
                 "note",
                 venue,
                 day,
                 name,
-                f"open (being written or needs repair): {_n(scan.lines, 'line')} so far"
-                + ("" if scan.error is None else f" ({scan.error})"),
+                f"open (being written or needs repair): {_n(s.lines, 'line')} so far{torn}",
             )
-            return
-        if entry is None:
+        elif entry is None:
             fc.status = "unlisted"
-            self.issue("error", venue, day, name, f"not in the manifest ({_n(scan.lines, 'line')})")
+            self.issue("error", venue, day, name, f"not in the manifest ({_n(s.lines, 'line')})")
         else:
             fc.mismatches = _compare(entry, scan)
             if fc.mismatches:
                 fc.status = "bad"
                 for m in fc.mismatches:
                     self.issue("error", venue, day, name, _mismatch_text(m))
-        if scan.error is not None:
-            if fc.status == "ok":
+        if s.error is not None:
+            # What the reader skips with a warning, counted the same way.
+            if fc.status in ("ok", "open"):
                 fc.status = "bad"
-            self.issue("error", venue, day, name, f"corrupt: {scan.error}")
+            self.issue("error", venue, day, name, f"corrupt: {s.error}{_dropped(fc)}")
 
     # -- stream sequences --------------------------------------------------------------
 
@@ -1049,6 +501,19 @@ class _Verifier:
         where = f"twice in {f1.label}" if f1 is f2 else f"in {f1.label} and {f2.label}"
         text = f"stream seq {_span(lo, hi)} archived twice ({hi - lo + 1}): {where}"
         self.seq_issue(lo, "error", venue, later.date, text)
+
+
+def _dropped(fc: FileCheck) -> str:
+    parts = [
+        _n(n, word)
+        for n, word in (
+            (fc.members_dropped, "member"),
+            (fc.bytes_dropped, "byte"),
+            (fc.lines_dropped, "line"),
+        )
+        if n
+    ]
+    return f" (dropped {', '.join(parts)})" if parts else ""
 
 
 def _n(count: int, word: str) -> str:

@@ -243,3 +243,59 @@ def build_member(data: bytes) -> bytes:
     import gzip
 
     return gzip.compress(data, mtime=0)
+
+
+def test_verify_and_the_reader_agree(tmp_path: Path) -> None:
+    """Over one damaged archive, ``verify`` counts per file what the reader
+    reads, and reports loss with the reader's figures and reasons."""
+    from ssmd.archive.verify import verify_archive
+
+    with ArchiveWriter(tmp_path, "kraken", "w", fsync=False, max_buffer_bytes=4096) as w:
+        w.write(b"".join(line(i) for i in range(0, 2000)))  # 0000-w: many members
+    d = day_dir(tmp_path)
+    good = (d / "0000-w.jsonl.gz").read_bytes()
+    a = build("gzip", 10_000, [40] * 6)
+    flipped = bytearray(a.data)
+    flipped[a.members[2].start + 25] ^= 0x40
+    (d / "0100-a.jsonl.gz").write_bytes(bytes(flipped))
+    z = build("zstd", 20_000, [40] * 4)
+    (d / "0115-z.jsonl.zst").write_bytes(z.data[: z.members[3].start + 9] + b"")
+    (d / "0130-g.jsonl.gz").write_bytes(good[:100] + b"garbage" + good[100:])  # inside member 0
+    (d / "0145-e.jsonl.gz").write_bytes(b"")
+    os.mkfifo(d / "0200-f.jsonl.gz")
+    p = build("gzip", 30_000, [40] * 3)
+    (d / "0215-p.jsonl.gz.part").write_bytes(p.data[: p.members[2].start + 30])  # torn tail
+    mixed = build("gzip", 40_000, [5]).data + build("gzip", 0, [0]).data
+    (d / "0230-m.jsonl.gz").write_bytes(mixed + __import__("gzip").compress(b"not json\n"))
+
+    result = verify_archive(tmp_path, "kraken")
+    checks = {f.name: f for f in result.files}
+    total = 0
+    for path in sorted(d.iterdir()):
+        if path.name == "manifest.json" or path.name.startswith("."):
+            continue
+        reader = ArchiveReader([path])
+        n = b"".join(reader).count(b"\n")
+        total += n
+        fc = checks[path.name]
+        warnings = reader.warnings
+        assert fc.lines == n, path.name
+        if warnings:
+            [w] = warnings
+            got = (fc.error, fc.members_dropped, fc.bytes_dropped, fc.lines_dropped)
+            assert got == (w.reason, w.members_dropped, w.bytes_dropped, w.lines_dropped)
+            assert not fc.ok
+        else:
+            assert fc.error is None, (path.name, fc.error)
+    assert sum(f.lines or 0 for f in result.files) == total
+    assert len(list(iter_lines(tmp_path, "kraken", on_warning=lambda _: None))) == total
+    bad = sorted(f.name for f in result.files if not f.ok)
+    assert bad == [
+        "0100-a.jsonl.gz",
+        "0115-z.jsonl.zst",
+        "0130-g.jsonl.gz",
+        "0145-e.jsonl.gz",
+        "0200-f.jsonl.gz",
+        "0230-m.jsonl.gz",
+    ]
+    assert checks["0215-p.jsonl.gz.part"].status == "open"

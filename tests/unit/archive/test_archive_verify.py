@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 
 import ssmd.cli.archive  # noqa: F401  (registers the archive commands)
 from ssmd.archive import ArchiveWriter
-from ssmd.archive import verify as verify_module
 from ssmd.archive.verify import verify_archive
 from ssmd.bus import MemoryBus, stream_specs
 from ssmd.bus.archiver import VenueArchiver
@@ -181,13 +180,9 @@ def test_unrecorded_gaps_and_duplicates(root: Path) -> None:
     ]
 
 
-def test_batch_line_archived_twice_is_a_duplicate(
-    root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Many members, read in small blocks (members and lines cut across
-    blocks): the fast path over a long file, then one line of a bus message
-    repeated (the slow path finds it)."""
-    monkeypatch.setattr(verify_module, "_BLOCK", 1000)
+def test_batch_line_archived_twice_is_a_duplicate(root: Path) -> None:
+    """Many members: the fast path over a long file, then one line of a bus
+    message repeated (the scan in collect mode finds it)."""
     lines = [env(T0 + k * 10_000, (k // 7, k % 7)) for k in range(30_000)]
     write(root, "kalshi", "a", lines, max_buffer_bytes=64 << 10)
     code, doc = as_json(root)
@@ -225,7 +220,8 @@ def test_corrupt_missing_and_unlisted_files(root: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     write(other, "kalshi", "x", [env(T0 + 200 * MIN, None)])
     shutil.copy(other / "kalshi" / DAY1 / "0315-x.jsonl.gz", day / "0315-x.jsonl.gz")
-    # Not written by ssmd: two members, a line without the rx prefix, no final newline.
+    # Not written by ssmd: two members, a line that is not an envelope, no
+    # final newline (the last line is read all the same, as the reader does).
     member = gzip.compress(env(T0 + 201 * MIN) + b'{"x":1}\n' + env(T0 + 202 * MIN))
     (day / "0330-y.jsonl.gz").write_bytes(member + gzip.compress(env(T0 + 203 * MIN)[:-1]))
 
@@ -240,11 +236,12 @@ def test_corrupt_missing_and_unlisted_files(root: Path, tmp_path: Path) -> None:
     assert errors[2].startswith(
         "error: kalshi 2024-03-01 0030-a.jsonl.gz: corrupt: bad gzip member at offset 0:"
     )
+    assert errors[2].endswith(f"(dropped 1 member, {len(data)} bytes)")
     assert errors[3] == "error: kalshi 2024-03-01 0315-x.jsonl.gz: not in the manifest (1 line)"
     assert errors[4:6] == [
         "error: kalshi 2024-03-01 0330-y.jsonl.gz: not in the manifest (3 lines)",
-        "error: kalshi 2024-03-01 0330-y.jsonl.gz: corrupt: the last line has no newline;"
-        ' 1 line does not start with {"rx":<int> (first: line 2)',
+        "error: kalshi 2024-03-01 0330-y.jsonl.gz: corrupt: 1 line is not an envelope line"
+        " (first: line 2) (dropped 1 line)",
     ]
     # The sequences of the missing file (15..29) and of the corrupt one (30..40,
     # and two of the three lines of 41) are gone: one unrecorded gap.
