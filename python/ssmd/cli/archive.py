@@ -180,33 +180,58 @@ def _ns(t: dt.datetime) -> int:
     return (t - _EPOCH) // dt.timedelta(microseconds=1) * 1000
 
 
+#: The largest receive time an archive line can carry (``rx`` is a u64 of ns).
+_MAX_NS = 2**64 - 1
+_WHEN_FORMS = "YYYY-MM-DD, an ISO datetime (YYYY-MM-DDTHH:MM[:SS], UTC) or ns since the epoch"
+
+
 def _when(option: str, value: str, *, end: bool) -> tuple[dt.date, int]:
     """``(date, rx ns)`` of a ``--from``/``--to`` value.
 
     A date means its whole day (``--to`` a date includes that day); a
     datetime (ISO 8601, UTC unless it has an offset) or an integer of ns
-    since the epoch is an instant (``--to`` is exclusive).
+    since the epoch is an instant (``--to`` is exclusive). Times before
+    1970 or beyond what an ``rx`` can hold (ns below 2**64, about the year
+    2554), and anything after 9999, are a :class:`ConfigError`; a date or
+    datetime after the last ``rx`` possible is taken as that last one.
     """
     if value.isdigit() and len(value) > 10:
         ns = int(value)
+        if ns > _MAX_NS:
+            raise ConfigError(
+                f"bad {option} {value!r}: ns since the epoch must be below 2**64 (the year 2554)"
+            )
         return dt.datetime.fromtimestamp(ns // 10**9, dt.timezone.utc).date(), ns
+    t: dt.datetime | None = None
+    day: dt.date | None = None
     if len(value) == 10:
         try:
             day = parse_date(value)
         except ConfigError:
-            pass
-        else:
-            start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
-            return day, _ns(start + _DAY if end else start)
+            day = None
     try:
-        t = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
+        if day is not None:
+            t = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+            if end:
+                t = (
+                    t + _DAY
+                    if day < dt.date.max
+                    else dt.datetime.max.replace(tzinfo=dt.timezone.utc)
+                )
+        else:
+            t = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
+            t = (
+                t.replace(tzinfo=dt.timezone.utc)
+                if t.tzinfo is None
+                else t.astimezone(dt.timezone.utc)
+            )
     except ValueError:
-        raise ConfigError(
-            f"bad {option} {value!r}: expected YYYY-MM-DD, an ISO datetime"
-            " (YYYY-MM-DDTHH:MM[:SS], UTC) or ns since the epoch"
-        ) from None
-    t = t.replace(tzinfo=dt.timezone.utc) if t.tzinfo is None else t.astimezone(dt.timezone.utc)
-    return t.date(), _ns(t)
+        raise ConfigError(f"bad {option} {value!r}: expected {_WHEN_FORMS}") from None
+    except OverflowError:  # an offset that moves it out of years 1-9999
+        raise ConfigError(f"bad {option} {value!r}: out of range") from None
+    if t < _EPOCH:
+        raise ConfigError(f"bad {option} {value!r}: before 1970-01-01 (rx is ns since the epoch)")
+    return (day or t.date()), min(_ns(t), _MAX_NS)
 
 
 def _utc(ns: Any) -> str:
@@ -497,7 +522,7 @@ def cat(
         )
         reader = _chunks(lines)
     else:
-        if last is not None:
+        if last is not None and last < dt.date.max:
             last += _DAY  # a late line can sit in the next day's first file
         files = _files(
             root, venue, first.isoformat() if first else None, last.isoformat() if last else None
@@ -577,9 +602,12 @@ def _verify_day(option: str, value: str | None) -> dt.date | None:
     if value is None:
         return None
     try:
-        return parse_date(value)
+        day = parse_date(value)
     except ConfigError:
         raise ConfigError(f"bad {option} {value!r}: expected YYYY-MM-DD") from None
+    if day < _EPOCH.date():
+        raise ConfigError(f"bad {option} {value!r}: before 1970-01-01")
+    return day
 
 
 @archive_app.command("verify")

@@ -102,6 +102,19 @@ def test_cat_in_rx_order_with_filters(archive: tuple[Path, list[bytes]]) -> None
     assert r.stdout.count(b"\n") == 1
 
 
+def test_far_ends_of_time_are_open_bounds(archive: tuple[Path, list[bytes]]) -> None:
+    """The last day and the largest ns there are read as bounds, not errors."""
+    root, lines = archive
+    for to in ("9999-12-31", "18446744073709551615", "3000-01-01T00:00Z"):
+        r = ssmd("archive", "cat", "--dir", str(root), "--venue", "kraken", "--to", to)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == b"".join(lines)
+    r = ssmd("archive", "cat", "--dir", str(root), "--from", "1970-01-01", "--venue", "kraken")
+    assert r.stdout == b"".join(lines)
+    r = ssmd("archive", "ls", "--dir", str(root), "--to", "9999-12-31")
+    assert r.returncode == 0, r.stderr
+
+
 def test_default_dir(archive: tuple[Path, list[bytes]], tmp_path: Path) -> None:
     root, _ = archive
     r = ssmd("archive", "cat", "--venue", "kalshi", env={"SSMD_ARCHIVE_DIR": str(root)})
@@ -144,6 +157,18 @@ def test_cat_into_closed_pipe_is_quiet(tmp_path: Path) -> None:
             ["cat", "--dir", "{root}", "--from", "2024-03-02", "--to", "2024-03-01T00:00"],
             "is not after",
         ),
+        # Out of range but well formed: one line, never a traceback.
+        (["cat", "--dir", "{root}", "--from", "1969-12-31"], "before 1970-01-01"),
+        (["ls", "--dir", "{root}", "--to", "1969-07-20T20:17Z"], "before 1970-01-01"),
+        (["cat", "--dir", "{root}", "--from", "0001-01-01"], "before 1970-01-01"),
+        (["cat", "--dir", "{root}", "--to", "99999999999999999999999"], "below 2**64"),
+        (["ls", "--dir", "{root}", "--from", "18446744073709551616"], "below 2**64"),
+        (["cat", "--dir", "{root}", "--from", "10000-01-01"], "bad --from '10000-01-01'"),
+        (["cat", "--dir", "{root}", "--from", "9999-12-31T23:00-05:00"], "out of range"),
+        (["cat", "--dir", "{root}", "--to", "0001-01-01T00:00+01:00"], "out of range"),
+        (["verify", "--dir", "{root}", "--from", "1969-12-31"], "before 1970-01-01"),
+        (["verify", "--dir", "{root}", "--date", "10000-01-01"], "bad --date"),
+        (["status", "--dir", "{missing}"], "archive directory not found"),
     ],
 )
 def test_bad_input_is_one_line(
