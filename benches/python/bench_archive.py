@@ -1,7 +1,9 @@
-"""Archive writer throughput: the Rust writer against Python's ``gzip`` module.
+"""Archive throughput: the Rust writer against Python's ``gzip`` module, and
+the Rust reader and ``verify`` scanner against reading with Python's ``gzip``.
 
-Both write the same JSONL: envelope lines (DESIGN §4) built from the shared
-venue fixtures (``../shared/fixtures/*.jsonl`` or ``$SSMD_FIXTURES``) with
+All use the same JSONL: envelope lines (DESIGN §4) built from the venue
+fixtures of this repository (``tests/fixtures/<venue>/ws_*.jsonl``, the raw
+frames; a missing fixture tree is an error, never a silent stand-in) with
 every short numeric field (prices, sizes, timestamps, sequence numbers)
 varied by a seeded generator, and ``rx`` increasing, so the input is not
 trivially repetitive. About 32 MB in a timed run, 1 MB under
@@ -19,14 +21,14 @@ from __future__ import annotations
 
 import functools
 import gzip
-import os
 import zlib
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ssmd.archive import ArchiveWriter
+from ssmd.archive import ArchiveReader, ArchiveWriter, list_files
+from ssmd.archive.verify import verify_archive
 
 TIMED_BYTES = 32 << 20
 SMOKE_BYTES = 1 << 20
@@ -51,27 +53,23 @@ class _Rng:
         return (z ^ (z >> 31)) % n
 
 
-def _fixtures_dir() -> Path:
-    env = os.environ.get("SSMD_FIXTURES")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / ".." / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
+
+
+def fixture_files() -> list[Path]:
+    """The raw frame files, ``tests/fixtures/<venue>/ws_<channel>.jsonl``, sorted."""
+    return sorted(
+        p for p in FIXTURES.glob("*/ws_*.jsonl") if not p.name.endswith(".expected.jsonl")
+    )
 
 
 def _frames() -> list[tuple[str, bytes]]:
     frames = []
-    for path in sorted(_fixtures_dir().glob("*.jsonl")):
-        venue = path.stem.replace("_", "-")
+    for path in fixture_files():
+        venue = path.parent.name.replace("_", "-")
         frames += [(venue, line) for line in path.read_bytes().split(b"\n") if line.strip()]
     if not frames:
-        frames = [
-            (
-                "kraken",
-                b'{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy",'
-                b'"price":97234.5,"qty":0.00123,"ord_type":"market","trade_id":123456789,'
-                b'"timestamp":"2026-01-01T00:00:00.123456Z"}]}',
-            )
-        ]
+        raise FileNotFoundError(f"no fixture frames in {FIXTURES}/<venue>/ws_*.jsonl")
     return frames
 
 
@@ -231,3 +229,64 @@ def test_python_gzip(benchmark: Any, tmp_path: Path, level: int) -> None:
     path = benchmark.pedantic(run, rounds=_rounds(benchmark), iterations=1)
     raw = path.read_bytes()
     _record(benchmark, data, len(raw), zlib.decompress(raw, wbits=31) == data)
+
+
+@pytest.fixture
+def archive_root(tmp_path: Path, benchmark: Any) -> tuple[Path, bytes]:
+    """The workload written once by the default writer (gzip level 1)."""
+    data, calls = _workload(benchmark)
+    root = tmp_path / "read"
+    with ArchiveWriter(root, "bench", "w", fsync=False, rotation_secs=86_400) as w:
+        for chunk in calls:
+            w.write(chunk)
+    return root, data
+
+
+@pytest.mark.benchmark(group="archive-read")
+def test_rust_reader(benchmark: Any, archive_root: tuple[Path, bytes]) -> None:
+    """``ArchiveReader``: members checked, lines parsed and merged by ``rx``."""
+    root, data = archive_root
+    files = list_files(root, include_parts=True)
+    back = benchmark.pedantic(
+        lambda: b"".join(ArchiveReader(files)), rounds=_rounds(benchmark), iterations=1
+    )
+    compressed = sum(Path(f).stat().st_size for f in files)
+    _record(benchmark, data, compressed, back == data)
+
+
+@pytest.mark.benchmark(group="archive-read")
+def test_rust_verify(benchmark: Any, archive_root: tuple[Path, bytes]) -> None:
+    """``verify_archive``: the Rust scanner over every file, manifest and sequences."""
+    root, data = archive_root
+    result = benchmark.pedantic(
+        lambda: verify_archive(root), rounds=_rounds(benchmark), iterations=1
+    )
+    files = list_files(root, include_parts=True)
+    compressed = sum(Path(f).stat().st_size for f in files)
+    _record(benchmark, data, compressed, result.ok and result.lines == data.count(b"\n"))
+
+
+@pytest.mark.benchmark(group="archive-read")
+def test_python_gzip_lines(benchmark: Any, archive_root: tuple[Path, bytes]) -> None:
+    """Baseline: ``gzip.open`` iterating the lines of the same files (no checks, no merge)."""
+    root, data = archive_root
+    files = list_files(root, include_parts=True)
+
+    def run() -> bytes:
+        out = []
+        for f in files:
+            with gzip.open(f, "rb") as fh:
+                out.extend(fh)
+        return b"".join(out)
+
+    back = benchmark.pedantic(run, rounds=_rounds(benchmark), iterations=1)
+    compressed = sum(Path(f).stat().st_size for f in files)
+    _record(benchmark, data, compressed, back == data)
+
+
+def test_missing_fixtures_fail_loudly(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A checkout without the fixtures fails: no built-in frame stands in for them."""
+    monkeypatch.setitem(globals(), "FIXTURES", tmp_path)
+    with pytest.raises(FileNotFoundError, match="no fixture frames"):
+        _frames()
+    assert fixture_files() == []

@@ -1,7 +1,8 @@
 //! Archive writer throughput on realistic market-data JSONL.
 //!
-//! Input: envelope lines (DESIGN §4) built from the shared venue fixtures
-//! (`../shared/fixtures/*.jsonl`, or `SSMD_FIXTURES`) with every short
+//! Input: envelope lines (DESIGN §4) built from the venue fixtures
+//! of this repository (`tests/fixtures/<venue>/ws_*.jsonl`; missing ones are
+//! an error, never a silent stand-in) with every short
 //! numeric field (prices, sizes, timestamps, sequence numbers) varied by a
 //! seeded generator, so the data is not trivially repetitive. Reports
 //! `Throughput::Bytes` of JSONL input per gzip level and codec, and prints
@@ -46,35 +47,59 @@ impl Rng {
 }
 
 fn fixtures_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("SSMD_FIXTURES") {
-        return PathBuf::from(d);
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
-/// `(venue, frame)` pairs from the fixtures, or a built-in sample.
-fn frames() -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(fixtures_dir()) {
-        let mut paths: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for p in paths {
-            if p.extension().is_some_and(|e| e == "jsonl") {
-                let venue = p.file_stem().unwrap().to_string_lossy().replace('_', "-");
-                for l in std::fs::read_to_string(&p).unwrap_or_default().lines() {
-                    if !l.trim().is_empty() {
-                        out.push((venue.clone(), l.to_owned()));
-                    }
-                }
+/// The raw frame files, `tests/fixtures/<venue>/ws_<channel>.jsonl`, sorted.
+fn fixture_files() -> Vec<PathBuf> {
+    let dir = fixtures_dir();
+    let venues = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot list the fixtures {}: {e}", dir.display()));
+    let mut paths = Vec::new();
+    for v in venues {
+        let v = v.unwrap().path();
+        let Ok(rd) = std::fs::read_dir(&v) else {
+            continue;
+        };
+        for f in rd {
+            let p = f.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.starts_with("ws_")
+                && name.ends_with(".jsonl")
+                && !name.ends_with(".expected.jsonl")
+            {
+                paths.push(p);
             }
         }
     }
-    if out.is_empty() {
-        out.push((
-            "kraken".into(),
-            r#"{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy","price":97234.5,"qty":0.00123,"ord_type":"market","trade_id":123456789,"timestamp":"2026-01-01T00:00:00.123456Z"}]}"#.into(),
-        ));
+    paths.sort();
+    paths
+}
+
+/// `(venue, frame)` pairs from the fixtures; none is an error (no stand-in).
+fn frames() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for p in fixture_files() {
+        let venue = p
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace('_', "-");
+        let text = std::fs::read_to_string(&p)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
+        for l in text.lines() {
+            if !l.trim().is_empty() {
+                out.push((venue.clone(), l.to_owned()));
+            }
+        }
     }
+    assert!(
+        !out.is_empty(),
+        "no fixture frames in {}/<venue>/ws_*.jsonl",
+        fixtures_dir().display()
+    );
     out
 }
 
