@@ -168,7 +168,7 @@ def test_cat_into_closed_pipe_is_quiet(tmp_path: Path) -> None:
         (["cat", "--dir", "{root}", "--to", "0001-01-01T00:00+01:00"], "out of range"),
         (["verify", "--dir", "{root}", "--from", "1969-12-31"], "before 1970-01-01"),
         (["verify", "--dir", "{root}", "--date", "10000-01-01"], "bad --date"),
-        (["status", "--dir", "{missing}"], "archive directory not found"),
+        (["status", "--dir", "{missing}", "--nats", "nats://127.0.0.1:9"], "does not exist"),
     ],
 )
 def test_bad_input_is_one_line(
