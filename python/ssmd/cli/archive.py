@@ -35,6 +35,7 @@ from ssmd.archive import (
     parse_date,
     read_manifest,
 )
+from ssmd.archive.bounds import EPOCH, time_bound
 from ssmd.archive.legacy import LEGACY_FEEDS, legacy_venue
 from ssmd.cli._app import app, group
 from ssmd.cli.options import VENUES, Dir, JsonOut, echo_json, settings
@@ -47,7 +48,6 @@ archive_app = group(
 )
 app.add_typer(archive_app, name="archive")
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _DAY = dt.timedelta(days=1)
 
 DirOpt = Dir
@@ -176,64 +176,6 @@ def _check_legacy_venue(root: Path, venue: str | None) -> None:
         raise ConfigError(f"no venue {venue!r} in {root} (found: {', '.join(feeds) or 'nothing'})")
 
 
-def _ns(t: dt.datetime) -> int:
-    return (t - _EPOCH) // dt.timedelta(microseconds=1) * 1000
-
-
-#: The largest receive time an archive line can carry (``rx`` is a u64 of ns).
-_MAX_NS = 2**64 - 1
-_WHEN_FORMS = "YYYY-MM-DD, an ISO datetime (YYYY-MM-DDTHH:MM[:SS], UTC) or ns since the epoch"
-
-
-def _when(option: str, value: str, *, end: bool) -> tuple[dt.date, int]:
-    """``(date, rx ns)`` of a ``--from``/``--to`` value.
-
-    A date means its whole day (``--to`` a date includes that day); a
-    datetime (ISO 8601, UTC unless it has an offset) or an integer of ns
-    since the epoch is an instant (``--to`` is exclusive). Times before
-    1970 or beyond what an ``rx`` can hold (ns below 2**64, about the year
-    2554), and anything after 9999, are a :class:`ConfigError`; a date or
-    datetime after the last ``rx`` possible is taken as that last one.
-    """
-    if value.isdigit() and len(value) > 10:
-        ns = int(value)
-        if ns > _MAX_NS:
-            raise ConfigError(
-                f"bad {option} {value!r}: ns since the epoch must be below 2**64 (the year 2554)"
-            )
-        return dt.datetime.fromtimestamp(ns // 10**9, dt.timezone.utc).date(), ns
-    t: dt.datetime | None = None
-    day: dt.date | None = None
-    if len(value) == 10:
-        try:
-            day = parse_date(value)
-        except ConfigError:
-            day = None
-    try:
-        if day is not None:
-            t = dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
-            if end:
-                t = (
-                    t + _DAY
-                    if day < dt.date.max
-                    else dt.datetime.max.replace(tzinfo=dt.timezone.utc)
-                )
-        else:
-            t = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace(" ", "T", 1))
-            t = (
-                t.replace(tzinfo=dt.timezone.utc)
-                if t.tzinfo is None
-                else t.astimezone(dt.timezone.utc)
-            )
-    except ValueError:
-        raise ConfigError(f"bad {option} {value!r}: expected {_WHEN_FORMS}") from None
-    except OverflowError:  # an offset that moves it out of years 1-9999
-        raise ConfigError(f"bad {option} {value!r}: out of range") from None
-    if t < _EPOCH:
-        raise ConfigError(f"bad {option} {value!r}: before 1970-01-01 (rx is ns since the epoch)")
-    return (day or t.date()), min(_ns(t), _MAX_NS)
-
-
 def _utc(ns: Any) -> str:
     if not isinstance(ns, int):
         return "-"
@@ -293,8 +235,8 @@ def ls(
     Open ``.part`` files are listed too (no manifest figures until finalized).
     """
     root = _root(dir)
-    first = None if date_from is None else _when("--from", date_from, end=False)[0]
-    last = None if date_to is None else _when("--to", date_to, end=True)[0]
+    first = None if date_from is None else time_bound("--from", date_from, end=False)[0]
+    last = None if date_to is None else time_bound("--to", date_to, end=True)[0]
     warnings = _Warnings()
     if _legacy(root, legacy, venue):
         _ls_legacy(root, _one(venue, "--legacy"), first, last, counts=counts, warnings=warnings)
@@ -499,9 +441,9 @@ def cat(
     rx_from = rx_to = None
     first = last = None
     if time_from is not None:
-        first, rx_from = _when("--from", time_from, end=False)
+        first, rx_from = time_bound("--from", time_from, end=False)
     if time_to is not None:
-        last, rx_to = _when("--to", time_to, end=True)
+        last, rx_to = time_bound("--to", time_to, end=True)
     if rx_from is not None and rx_to is not None and rx_to <= rx_from:
         raise ConfigError(f"--to {time_to} is not after --from {time_from}")
     reader: Iterable[bytes]
@@ -605,7 +547,7 @@ def _verify_day(option: str, value: str | None) -> dt.date | None:
         day = parse_date(value)
     except ConfigError:
         raise ConfigError(f"bad {option} {value!r}: expected YYYY-MM-DD") from None
-    if day < _EPOCH.date():
+    if day < EPOCH.date():
         raise ConfigError(f"bad {option} {value!r}: before 1970-01-01")
     return day
 
