@@ -197,6 +197,8 @@ def _defaults(env: str) -> list[StreamSpec]:
             ("cdc.>",),
             max_bytes=100 * MiB,
             max_age=15 * 60.0,
+            # a CDC restart within it republishes nothing twice (docs/cdc.md)
+            duplicate_window=15 * 60.0,
             description="secmaster change data capture",
         ),
         StreamSpec(
@@ -204,6 +206,7 @@ def _defaults(env: str) -> list[StreamSpec]:
             ("signals.>",),
             max_bytes=64 * MiB,
             max_age=7 * DAY,
+            duplicate_window=10 * 60.0,
             description="signal runner output",
         ),
     ]

@@ -1,0 +1,263 @@
+"""``ssmd cdc run|status``: secmaster change data capture onto NATS JetStream."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import typer
+
+from ssmd.cli._app import app, group
+from ssmd.cli.options import (
+    DatabaseUrl,
+    JsonOut,
+    LogFormat,
+    LogLevel,
+    MetricsPort,
+    Nats,
+    check_url,
+    duration,
+    echo_json,
+    need_nats,
+    require,
+    service_settings,
+    settings,
+    table,
+)
+from ssmd.errors import ConfigError
+
+cdc_app = group(
+    "cdc",
+    "Change data capture: every committed row change of the secmaster onto NATS (cdc.>).",
+)
+app.add_typer(cdc_app, name="cdc")
+
+Slot = Annotated[str, typer.Option("--slot", metavar="NAME", help="Logical replication slot.")]
+Tables = Annotated[
+    str | None,
+    typer.Option(
+        "--tables",
+        envvar="CDC_TABLES",
+        show_envvar=True,
+        metavar="A,B",
+        help="Tables to capture.",
+        show_default="events,markets,series_fees,pairs,polymarket_conditions,polymarket_tokens,series",
+    ),
+]
+
+
+def _dsn(url: str | None) -> str:
+    if not url:
+        raise ConfigError("CDC reads the secmaster: give --database-url or set DATABASE_URL")
+    return check_url(url, "--database-url", ("postgresql", "postgres"))
+
+
+@cdc_app.command(
+    "run",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd cdc run --database-url postgresql://ssmd@127.0.0.1/ssmd --nats nats://127.0.0.1:4222\n"
+    "  ssmd cdc run --resync     # after PostgreSQL invalidated the slot",
+)
+def cdc_run(
+    database_url: DatabaseUrl = None,
+    nats: Nats = None,
+    slot: Slot = "ssmd_cdc",
+    tables: Tables = None,
+    resync: Annotated[
+        bool,
+        typer.Option(
+            "--resync",
+            help="Drop and recreate the slot, publish a snapshot of the tables (op snapshot),"
+            " then stream.",
+        ),
+    ] = False,
+    poll: Annotated[
+        float,
+        typer.Option(
+            "--poll",
+            parser=duration,
+            metavar="DURATION",
+            help="Wait between looks at an idle slot.",
+            show_default="20ms",
+        ),
+    ] = 0.02,
+    heartbeat: Annotated[
+        float,
+        typer.Option(
+            "--heartbeat",
+            parser=duration,
+            metavar="DURATION",
+            help="On a quiet database, a heartbeat this often keeps the slot advancing.",
+            show_default="10s",
+        ),
+    ] = 10.0,
+    batch: Annotated[
+        int,
+        typer.Option(
+            "--batch",
+            min=1,
+            max=1_000_000,
+            metavar="N",
+            help="Changes per round (whole transactions).",
+        ),
+    ] = 10_000,
+    duration_: Annotated[
+        float | None,
+        typer.Option(
+            "--duration",
+            parser=duration,
+            metavar="DURATION",
+            help="Stop cleanly after this long.",
+            show_default="until a signal",
+        ),
+    ] = None,
+    metrics_port: MetricsPort = None,
+    log_level: LogLevel = None,
+    log_format: LogFormat = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Run the CDC service: the slot's changes onto JetStream (SECMASTER_CDC), none lost.
+
+    One message per row change on cdc.TABLE.insert|update|delete, id {lsn}:{n}.
+    The slot advances only past transactions JetStream acknowledged in full.
+    """
+    require("asyncpg", "secmaster", "ssmd cdc run")
+    require("nats", "bus", "ssmd cdc run")
+    s = service_settings(
+        database_url=database_url,
+        nats_url=nats,
+        cdc_tables=tables,
+        log_level=log_level,
+        log_format=log_format,
+    )
+    dsn = _dsn(s.database_url)
+    url = need_nats(s.nats_url, "ssmd cdc run")
+    if metrics_port is not None:
+        from ssmd.runtime.metrics import serve
+
+        try:
+            serve(metrics_port)
+        except OSError as exc:
+            raise ConfigError(f"cannot serve metrics on port {metrics_port}: {exc}") from exc
+    from ssmd.cdc.service import CdcService
+    from ssmd.runtime.shutdown import StopSignal, install_stop_signals
+
+    service = CdcService(
+        dsn,
+        url,
+        tables=s.cdc_tables,
+        slot=slot,
+        batch=batch,
+        poll=poll,
+        heartbeat=heartbeat,
+        resync=resync,
+    )
+
+    async def main() -> Any:
+        stop = StopSignal()
+        remove = install_stop_signals(stop)
+        task = asyncio.create_task(service.run(stop.event))
+        try:
+            await asyncio.wait(
+                {task, asyncio.create_task(stop.wait())},
+                timeout=duration_,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            stop.set("done")
+            return await task
+        finally:
+            remove()
+
+    stats = asyncio.run(main())
+    if json_out:
+        echo_json(stats.as_dict())
+        return
+    typer.echo(
+        f"ssmd cdc: {stats.changes:,} change(s) in {stats.transactions:,} transaction(s)"
+        f" ({stats.duplicates:,} already in the stream), {stats.snapshot_rows:,} snapshot row(s),"
+        f" {stats.heartbeats:,} heartbeat(s), slot {stats.slot} confirmed at"
+        f" {stats.confirmed_lsn or '-'}"
+    )
+
+
+@cdc_app.command("status")
+def cdc_status(
+    database_url: DatabaseUrl = None,
+    nats: Nats = None,
+    slot: Slot = "ssmd_cdc",
+    json_out: JsonOut = False,
+) -> None:
+    """The slot's position and lag, and the stream's last change."""
+    require("asyncpg", "secmaster", "ssmd cdc status")
+    s = settings(database_url=database_url, nats_url=nats)
+    dsn = _dsn(s.database_url)
+
+    async def go() -> dict[str, Any]:
+        from ssmd.cdc.slot import slot_info
+        from ssmd.secmaster.db import connect
+
+        conn = await connect(dsn)
+        try:
+            info = await slot_info(conn, slot)
+        finally:
+            await conn.close()
+        out: dict[str, Any] = {"slot": info.as_dict() if info else None, "stream": None}
+        if s.nats_url:
+            out["stream"] = await _stream(need_nats(s.nats_url, "ssmd cdc status"))
+        return out
+
+    out = asyncio.run(go())
+    if json_out:
+        echo_json(out)
+        return
+    info = out["slot"]
+    if info is None:
+        raise ConfigError(f"no replication slot {slot!r} (ssmd cdc run creates it)")
+    rows: list[tuple[Any, ...]] = [
+        ("slot", "confirmed", "server", "lag bytes", "wal status", "active")
+    ]
+    rows.append(
+        (
+            info["slot"],
+            info["confirmed_lsn"],
+            info["server_lsn"],
+            info["lag_bytes"],
+            info["wal_status"],
+            info["active"],
+        )
+    )
+    table(rows, left=1)
+    st = out["stream"]
+    if st:
+        typer.echo(
+            f"stream SECMASTER_CDC: {st['messages']:,} message(s), last {st['last_subject'] or '-'}"
+            f" at {st['last_time'] or '-'}"
+        )
+    if info["wal_status"] == "lost":
+        raise ConfigError(
+            f"slot {slot!r} was invalidated by PostgreSQL: run `ssmd cdc run --resync`"
+        )
+
+
+async def _stream(url: str) -> dict[str, Any] | None:
+    from ssmd.bus.nats import connect, stream_info
+
+    nc = await connect(url, name="ssmd-cdc-status", connect_timeout=3.0)
+    try:
+        js = nc.jetstream()
+        info = await stream_info(js, "SECMASTER_CDC")
+        if info is None:
+            return None
+        last_subject = last_time = None
+        if info.state.last_seq:
+            msg = await js.get_msg("SECMASTER_CDC", info.state.last_seq)
+            last_subject = msg.subject
+            last_time = str(info.state.last_ts) if getattr(info.state, "last_ts", None) else None
+        return {
+            "messages": info.state.messages,
+            "last_seq": info.state.last_seq,
+            "last_subject": last_subject,
+            "last_time": last_time,
+        }
+    finally:
+        await nc.close()

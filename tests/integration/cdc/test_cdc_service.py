@@ -1,0 +1,320 @@
+"""``ssmd cdc run`` against real PostgreSQL (wal2json) and nats-server.
+
+Every committed change reaches the stream once: across SIGKILLs at any
+moment, for a transaction of 35 000 rows in bounded memory, and with the
+stream compared against what was committed, both ways.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from helpers import async_wait_until
+from ssmd.cdc.wal2json import parse_lsn
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def table(pg_dsn: str) -> AsyncIterator[tuple[str, str]]:
+    """A table of this test's own, and a slot name of its own."""
+    import asyncpg
+
+    name = f"cdc_t_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute(
+            f"CREATE TABLE {name} (id int PRIMARY KEY, v bigint NOT NULL, price numeric, note text)"
+        )
+    finally:
+        await conn.close()
+    yield name, f"s_{uuid.uuid4().hex[:10]}"
+
+
+def _cdc(pg_dsn: str, nats_url: str, table: str, slot: str, *extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ssmd", "cdc", "run", "--tables", table, "--slot", slot]
+        + ["--poll", "10ms", "--heartbeat", "1s", "--log-level", "warning", *extra],
+        env={**os.environ, "DATABASE_URL": pg_dsn, "NATS_URL": nats_url},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def _stream(nats_url: str, table: str) -> list[tuple[str, dict[str, Any], str]]:
+    """Every message of ``cdc.{table}.>`` in stream order: (subject, body, msg id)."""
+    import nats
+
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info("SECMASTER_CDC")
+        if not info.state.messages:
+            return []
+        sub = await js.pull_subscribe(f"cdc.{table}.>", stream="SECMASTER_CDC")
+        out = []
+        while True:
+            try:
+                msgs = await sub.fetch(1000, timeout=0.5)
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                break
+            for m in msgs:
+                out.append((m.subject, orjson.loads(m.data), m.headers["Nats-Msg-Id"]))
+                await m.ack()
+        await sub.unsubscribe()
+        return out
+    finally:
+        await nc.close()
+
+
+async def _count(nats_url: str, table: str) -> int:
+    return len(await _stream(nats_url, table))
+
+
+async def _started(pg_dsn: str, slot: str, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until the service created its slot: changes from then on are captured."""
+    import asyncpg
+
+    async def exists() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(proc.communicate()[1].decode())
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            return bool(
+                await conn.fetchval("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", slot)
+            )
+        finally:
+            await conn.close()
+
+    await async_wait_until(exists, timeout=30, message=f"slot {slot}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=30)
+
+
+async def test_changes_reach_the_stream_once_across_kills(
+    pg_dsn: str, nats_url: str, table: tuple[str, str]
+) -> None:
+    import asyncpg
+
+    name, slot = table
+    rng = random.Random(17)
+    await _started(pg_dsn, slot, proc := _cdc(pg_dsn, nats_url, name, slot))
+    expected: list[tuple[str, int, int | None]] = []  # (op, id, v)
+    live: list[int] = []
+    next_id = 0
+    counter = 0
+    kills = 0
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        for txn in range(400):
+            ops: list[tuple[str, int, int | None]] = []
+            async with conn.transaction():
+                for _ in range(rng.randint(1, 20)):
+                    counter += 1
+                    r = rng.random()
+                    if r < 0.5 or not live:
+                        next_id += 1
+                        await conn.execute(
+                            f"INSERT INTO {name} VALUES ($1, $2, $3, 'x')",
+                            next_id,
+                            counter,
+                            f"{counter}.0100",
+                        )
+                        live.append(next_id)
+                        ops.append(("insert", next_id, counter))
+                    elif r < 0.85:
+                        rid = rng.choice(live)
+                        await conn.execute(f"UPDATE {name} SET v = $2 WHERE id = $1", rid, counter)
+                        ops.append(("update", rid, counter))
+                    else:
+                        rid = live.pop(rng.randrange(len(live)))
+                        await conn.execute(f"DELETE FROM {name} WHERE id = $1", rid)
+                        ops.append(("delete", rid, None))
+            expected += ops
+            if txn in (60, 150, 230, 320):  # SIGKILL while a big transaction streams out
+                async with conn.transaction():
+                    for _ in range(1500):
+                        counter += 1
+                        next_id += 1
+                        await conn.execute(
+                            f"INSERT INTO {name} VALUES ($1, $2, $3, 'big')",
+                            next_id,
+                            counter,
+                            f"{counter}.0100",
+                        )
+                        live.append(next_id)
+                        expected.append(("insert", next_id, counter))
+                await asyncio.sleep(rng.uniform(0.0, 0.05))
+                proc.kill()
+                proc.communicate(timeout=10)
+                kills += 1
+                await asyncio.sleep(rng.uniform(0.05, 0.5))
+                proc = _cdc(pg_dsn, nats_url, name, slot)
+            if txn % 25 == 0:
+                await asyncio.sleep(0.02)
+    finally:
+        await conn.close()
+    try:
+        await async_wait_until(
+            lambda: _count_ge(nats_url, name, len(expected)), timeout=60, message="all changes"
+        )
+    finally:
+        out, err = _stop(proc)
+    assert proc.returncode == 0, err.decode()
+    got = await _stream(nats_url, name)
+    ids = [i for _, _, i in got]
+    assert len(ids) == len(set(ids)), "a change was stored twice"
+    seen = [
+        (b["op"], b["key"]["id"], None if b["op"] == "delete" else b["new"]["v"]) for _, b, _ in got
+    ]
+    assert sorted(seen) == sorted(expected)  # both ways: nothing missing, nothing extra
+    assert kills == 4 and len(expected) > 8000
+    # ordered by (lsn, n), and the subjects and bodies agree
+    order = [(parse_lsn(b["lsn"]), b["n"]) for _, b, _ in got]
+    assert order == sorted(order)
+    for subj, b, msg_id in got:
+        assert subj == f"cdc.{name}.{b['op']}" and msg_id == f"{b['lsn']}:{b['n']}"
+        if b["op"] == "insert":
+            assert b["new"]["price"] == f"{b['new']['v']}.0100"  # exact numeric text
+
+
+async def _count_ge(nats_url: str, table: str, n: int) -> bool:
+    return await _count(nats_url, table) >= n
+
+
+def _rss_kb(pid: int, field: str = "VmRSS") -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+async def test_a_35000_row_transaction_passes_in_bounded_memory(
+    pg_dsn: str, nats_url: str, table: tuple[str, str]
+) -> None:
+    import asyncpg
+
+    name, slot = table
+    proc = _cdc(pg_dsn, nats_url, name, slot, "--batch", "1000")
+    await _started(pg_dsn, slot, proc)
+    try:
+        conn = await asyncpg.connect(pg_dsn)
+        try:
+            await conn.execute(f"INSERT INTO {name} VALUES (0, 0, 0, 'warm-up')")
+            await async_wait_until(
+                lambda: _count_ge(nats_url, name, 1), timeout=30, message="warm-up change"
+            )
+            base = _rss_kb(proc.pid)
+            await conn.execute(
+                f"INSERT INTO {name} SELECT g, g, g * 0.01, repeat('x', 300)"
+                " FROM generate_series(1, 35000) g"
+            )
+        finally:
+            await conn.close()
+        await async_wait_until(
+            lambda: _count_ge(nats_url, name, 35001), timeout=120, message="35 000 changes"
+        )
+        peak = _rss_kb(proc.pid, "VmHWM")
+    finally:
+        _stop(proc)
+    # the transaction is ~15 MB of JSON; a reader that held it would grow by far more
+    grew_mb = (peak - base) / 1024
+    assert grew_mb < 30, f"RSS grew {grew_mb:.1f} MB while the transaction passed"
+    got = await _stream(nats_url, name)
+    assert len(got) == 35001 and len({i for _, _, i in got}) == 35001
+
+
+async def test_setup_mistakes_are_one_line_errors(
+    pg_dsn: str, nats_url: str, table: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncpg
+
+    from ssmd.cdc import slot as slot_mod
+    from ssmd.errors import ConfigError
+
+    name, slot = table
+    conn = await asyncpg.connect(pg_dsn)
+    role = f"r_{uuid.uuid4().hex[:8]}"
+    try:
+        # the plugin is not installed
+        monkeypatch.setattr(slot_mod, "PLUGIN", "no_such_plugin")
+        with pytest.raises(ConfigError, match="output plugin is not installed"):
+            await slot_mod.ensure_slot(conn, slot)
+        monkeypatch.undo()
+        # a role without REPLICATION
+        await conn.execute(f"CREATE ROLE {role} LOGIN")
+        dsn = pg_dsn.replace("//ssmd@", f"//{role}@")
+        r = subprocess.run(
+            [sys.executable, "-m", "ssmd", "cdc", "run", "--tables", name, "--slot", slot],
+            env={**os.environ, "DATABASE_URL": dsn, "NATS_URL": nats_url},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 2, r.stderr
+        err = r.stderr.strip().splitlines()
+        assert len(err) == 1 and f"ALTER ROLE {role} REPLICATION" in err[0], err
+    finally:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", role
+        )
+        await conn.execute(f"DROP ROLE IF EXISTS {role}")
+        await conn.close()
+    # NATS that cannot be reached
+    r = subprocess.run(
+        [sys.executable, "-m", "ssmd", "cdc", "run", "--tables", name, "--slot", slot],
+        env={**os.environ, "DATABASE_URL": pg_dsn, "NATS_URL": "nats://127.0.0.1:1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and r.stderr.startswith("ssmd: error: cannot reach NATS"), r.stderr
+
+
+async def test_status_and_resync_snapshot(
+    pg_dsn: str, nats_url: str, table: tuple[str, str]
+) -> None:
+    import asyncpg
+
+    name, slot = table
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await conn.execute(
+            f"INSERT INTO {name} SELECT g, g, 1.5, 'a' FROM generate_series(1, 50) g"
+        )
+    finally:
+        await conn.close()
+    proc = _cdc(pg_dsn, nats_url, name, slot, "--resync")
+    try:
+        await async_wait_until(lambda: _count_ge(nats_url, name, 50), timeout=30)
+    finally:
+        _stop(proc)
+    got = await _stream(nats_url, name)
+    snaps = [b for s, b, _ in got if s == f"cdc.{name}.snapshot"]
+    assert len(snaps) == 50 and {b["key"]["id"] for b in snaps} == set(range(1, 51))
+    assert len({b["lsn"] for b in snaps}) == 1  # all at the new slot's consistent point
+    r = subprocess.run(
+        [sys.executable, "-m", "ssmd", "cdc", "status", "--slot", slot, "--json"],
+        env={**os.environ, "DATABASE_URL": pg_dsn, "NATS_URL": nats_url},
+        capture_output=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    status = orjson.loads(r.stdout)
+    assert status["slot"]["slot"] == slot and status["slot"]["lag_bytes"] is not None
+    assert status["stream"]["messages"] >= 50
