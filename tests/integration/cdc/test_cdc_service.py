@@ -43,10 +43,24 @@ async def table(pg_dsn: str) -> AsyncIterator[tuple[str, str]]:
     yield name, f"s_{uuid.uuid4().hex[:10]}"
 
 
+FLAGS = ("--poll", "10ms", "--heartbeat", "1s", "--log-level", "warning")
+
+
 def _cdc(pg_dsn: str, nats_url: str, table: str, slot: str, *extra: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "ssmd", "cdc", "run", "--tables", table, "--slot", slot]
-        + ["--poll", "10ms", "--heartbeat", "1s", "--log-level", "warning", *extra],
+        [
+            sys.executable,
+            "-m",
+            "ssmd",
+            "cdc",
+            "run",
+            "--tables",
+            table,
+            "--slot",
+            slot,
+            *FLAGS,
+            *extra,
+        ],
         env={**os.environ, "DATABASE_URL": pg_dsn, "NATS_URL": nats_url},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -174,7 +188,7 @@ async def test_changes_reach_the_stream_once_across_kills(
             lambda: _count_ge(nats_url, name, len(expected)), timeout=60, message="all changes"
         )
     finally:
-        out, err = _stop(proc)
+        _, err = _stop(proc)
     assert proc.returncode == 0, err.decode()
     got = await _stream(nats_url, name)
     ids = [i for _, _, i in got]
