@@ -57,7 +57,11 @@ def _blocked(tmp_path: Path, *modules: str) -> dict[str, str]:
     [
         (["archive", "run"], {"NATS_URL": "nats://127.0.0.1:1"}, "bus"),
         (["streams", "ls"], {"NATS_URL": "nats://127.0.0.1:1"}, "bus"),
-        (["connect", "kraken", "--all", "--nats", "nats://127.0.0.1:1"], {}, "bus"),
+        (
+            ["connect", "kraken", "--all", "--nats", "nats://127.0.0.1:1"],
+            {"DATABASE_URL": ""},
+            "bus",
+        ),
         (["db", "migrate"], {"DATABASE_URL": "postgresql://x@127.0.0.1:1/x"}, "secmaster"),
         (
             ["secmaster", "search", "x"],
