@@ -65,10 +65,10 @@ class Client(WSListener):
         assert self.transport is not None
         self.transport.send_ping(payload)
 
-    def json(self, start: int = 0) -> list[Any]:
-        """Every parseable frame from ``start`` on, decoded."""
+    def json(self, start: int = 0, end: int | None = None) -> list[Any]:
+        """Every parseable frame from number ``start`` up to ``end``, decoded."""
         out = []
-        for f in self.frames[start:]:
+        for f in self.frames[start:end]:
             try:
                 out.append(orjson.loads(f))
             except orjson.JSONDecodeError:

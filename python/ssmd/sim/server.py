@@ -230,6 +230,9 @@ class SimConnection(WSListener):
         self.opened_at = now
         self.last_sent = now
         self.data_sent = 0
+        #: TEXT frames written to this connection, data and control: the client's
+        #: frame number ``frames_out`` is the next one the server writes
+        self.frames_out = 0
         #: data messages sent by the pump (snapshots not included)
         self.pumped = 0
         self.stall_until = 0.0
@@ -296,6 +299,7 @@ class SimConnection(WSListener):
             return
         assert self.transport is not None
         self.transport.send(WSMsgType.TEXT, payload)
+        self.frames_out += 1
         self.server.sent_controls[kind] += 1
         self.server.frames_sent += 1
         self.server.bytes_sent += len(payload)
@@ -346,6 +350,7 @@ class SimConnection(WSListener):
         buf = ws_text_frames(frames)
         self.transport.underlying_transport.write(buf)
         self.data_sent += len(frames)
+        self.frames_out += len(frames)
         srv = self.server
         srv.frames_sent += len(frames)
         srv.data_frames_sent += len(frames)
@@ -403,6 +408,12 @@ class SimServer:
         self.data_frames_sent = 0
         self.bytes_sent = 0
         self.rest_requests = 0
+        #: rounds of the pump and of the housekeeping so far (clocks of the
+        #: simulator's own progress, for tests that wait for something not to happen)
+        self.pump_rounds = 0
+        self.housekeeping_rounds = 0
+        #: seconds of pacing handed out as credit (``rate`` messages per such second)
+        self.paced_seconds = 0.0
         self.rejected_upgrades = 0
         self.connections_total = 0
         #: instrument id -> stall (its data is suppressed on every connection until then)
@@ -564,6 +575,7 @@ class SimServer:
           else whole connections (``conn=ID`` for one) go silent with
           keep-alives intact, or with ``keepalive=False`` silent altogether
           (no heartbeats, pings or pongs: a frozen venue, socket still open).
+          ``seconds=0`` ends a stall of the same scope.
         * ``disconnect``: close connections now (``conn=ID`` for one,
           ``abrupt=True`` drops TCP without a close frame).
         * ``drop``, ``duplicate``, ``reorder``, ``malformed``,
@@ -582,15 +594,20 @@ class SimServer:
             channel = kw.pop("channel", None)
             keepalive = bool(kw.pop("keepalive", True))
             self._no_more(fault, kw)
-            if channel is not None:
-                self.instrument_stalls[f"channel:{channel}"] = now + seconds
-                self.fault_counts["channel_stall"] += 1
-                return len(conns)
-            if instrument is not None:
-                self.instrument_stalls[str(instrument)] = now + seconds
-                self.fault_counts["instrument_stall"] += 1
+            if channel is not None or instrument is not None:
+                key = f"channel:{channel}" if channel is not None else str(instrument)
+                if seconds <= 0:  # ends that stall now
+                    self.instrument_stalls.pop(key, None)
+                    return len(conns)
+                self.instrument_stalls[key] = now + seconds
+                self.fault_counts[
+                    "channel_stall" if channel is not None else "instrument_stall"
+                ] += 1
                 return len(conns)
             for c in conns:
+                if seconds <= 0:  # ends the stall now
+                    c.stall_until = c.mute_until = 0.0
+                    continue
                 c.stall_until = max(c.stall_until, now + seconds)
                 if not keepalive:
                     c.mute_until = max(c.mute_until, now + seconds)
@@ -682,6 +699,7 @@ class SimServer:
         tick = self.options.tick
         last = loop.time()
         while True:
+            self.pump_rounds += 1
             if self.unthrottled:
                 now = time.monotonic()
                 wrote = False
@@ -717,6 +735,7 @@ class SimServer:
             total = sum(w for _, w in active)
             if not total or self.rate <= 0 or self.unthrottled:
                 continue
+            self.paced_seconds += dt
             per = self.rate * dt / total
             for c, w in active:
                 c.credit += per * w
@@ -729,6 +748,7 @@ class SimServer:
         plan = self.faults
         while True:
             await asyncio.sleep(0.05)
+            self.housekeeping_rounds += 1
             now = time.monotonic()
             for c in list(self._conns.values()):
                 try:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from archive_helpers import SEC, T0, envelope, numbered
 
+from archive_helpers import SEC, T0, envelope, numbered
 from ssmd.archive import ArchiveWriter
 
 

@@ -162,7 +162,10 @@ async def test_memory_bus_sink_pauses_instead_of_dropping(
     await sink.start()
     async with capturing(sim, "kraken-futures", PRODUCTS, tmp_path, sink=sink) as cap:
         await async_wait_until(lambda: cap.flow.paused, timeout=20, message="paused")
-        await asyncio.sleep(1.0)
+        unread = _sent(sim) - cap.totals()["data"]
+        # the pause holds while the venue sends 2000 more (the kernel keeps them)
+        await async_wait_until(lambda: _sent(sim) - cap.totals()["data"] > unread + 2000)
+        assert cap.flow.paused
         Slow.gate.set()
         await async_wait_until(lambda: not cap.flow.paused, timeout=5)
         await sim.set_rate(0)

@@ -12,9 +12,9 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from picows import WSHandshakeError
-from sim_client import Client, connect, http_get
 
 from helpers import async_wait_until
+from sim_client import Client, connect, http_get
 from ssmd.core import Processor
 from ssmd.sim import FaultPlan, SimOptions
 
@@ -277,11 +277,15 @@ async def test_one_subscription_stalls(make_sim: Any) -> None:
     c.send({"id": 1, "cmd": "subscribe", "params": {"channels": ["trade"], "market_tickers": mk}})  # fmt: skip
     c.send({"id": 2, "cmd": "subscribe", "params": {"channels": ["orderbook_delta"], "market_tickers": mk}})  # fmt: skip
     await async_wait_until(lambda: len(c.frames) > 200)
-    sim.inject("stall", channel="trade", seconds=0.6)
-    await asyncio.sleep(0.05)
+    conn = sim.connections()[0]
+    sim.inject("stall", channel="trade", seconds=30.0)
+    start = conn.frames_out  # frames from here to `end` are made during the stall
+    await async_wait_until(lambda: len(c.frames) >= start + 100)  # while the book sid goes on
+    end = conn.frames_out
+    assert sim.instrument_stalled("channel:trade")
+    assert {m["type"] for m in c.json(start, end)} == {"orderbook_delta"}
+    sim.inject("stall", channel="trade", seconds=0.0)  # over
     mark = len(c.frames)
-    await asyncio.sleep(0.3)
-    assert {m["type"] for m in c.json(mark)} == {"orderbook_delta"}
     await async_wait_until(lambda: any(m["type"] == "trade" for m in c.json(mark)))
     assert sim.stats()["faults"]["channel_stall"] == 1
     assert core(c.frames).counters()["gaps"] == 0  # a stall loses nothing

@@ -7,9 +7,8 @@ import socket
 import time
 from typing import Any
 
-from sim_client import Client, connect, http_get
-
 from helpers import async_wait_until
+from sim_client import Client, connect, http_get
 from ssmd.core import Processor
 from ssmd.sim import FaultPlan, SimOptions
 
@@ -153,8 +152,9 @@ async def test_heartbeat_when_idle_and_app_ping(make_sim: Any) -> None:
     sim = await make_sim("kraken", rate=0.0, options=SimOptions(heartbeat_interval=0.1))
     c = await connect(sim.ws_url)
     await async_wait_until(lambda: c.frames)
-    await asyncio.sleep(0.3)
-    assert not any(m.get("channel") == "heartbeat" for m in c.json())  # only after a subscription
+    rounds = sim.housekeeping_rounds
+    await async_wait_until(lambda: sim.housekeeping_rounds >= rounds + 10)  # 5 intervals
+    assert "heartbeat" not in sim.stats()["controls"]  # only after a subscription
     c.send({"method": "subscribe", "params": {"channel": "trade", "symbol": ["BTC/USD"]}})
     await async_wait_until(
         lambda: sum(m.get("channel") == "heartbeat" for m in c.json()) >= 3, timeout=5
@@ -269,16 +269,20 @@ async def test_stall_keeps_keepalives(make_sim: Any) -> None:
     c = await connect(sim.ws_url)
     c.send({"method": "subscribe", "params": {"channel": "trade", "symbol": SYMBOLS}})
     await async_wait_until(lambda: len(c.frames) > 100)
-    assert sim.inject("stall", seconds=0.8) == 1
-    await asyncio.sleep(0.1)
-    mark = len(c.frames)
+    assert sim.inject("stall", seconds=30.0) == 1
+    trades, sent = sim.sent_messages["trade"], sim.sent_controls.copy()
     c.send({"method": "ping", "req_id": 7})
-    await asyncio.sleep(0.5)
-    during = c.json(mark)
-    assert not any(m.get("channel") == "trade" for m in during)
-    assert any(m.get("method") == "pong" for m in during)
-    assert any(m.get("channel") == "heartbeat" for m in during)
+    await async_wait_until(
+        lambda: (
+            sim.sent_controls["pong"] > sent["pong"]
+            and sim.sent_controls["heartbeat"] >= sent["heartbeat"] + 3
+        )
+    )
+    assert sim.sent_messages["trade"] == trades  # no data during the stall, keep-alives go on
+    assert sim.inject("stall", seconds=0.0) == 1  # over
+    mark = len(c.frames)
     await async_wait_until(lambda: any(m.get("channel") == "trade" for m in c.json(mark)))
+    assert any(m.get("method") == "pong" and m.get("req_id") == 7 for m in c.json())
     assert sim.stats()["faults"]["stall"] == 1
 
 
@@ -289,12 +293,16 @@ async def test_instrument_stall_only_that_symbol(make_sim: Any) -> None:
         {"method": "subscribe", "params": {"channel": "trade", "symbol": ["BTC/USD", "ETH/USD"]}}
     )
     await async_wait_until(lambda: len(c.frames) > 100)
-    sim.inject("stall", instrument="BTC/USD", seconds=0.6)
-    await asyncio.sleep(0.05)
-    mark = len(c.frames)
-    await asyncio.sleep(0.4)
-    syms = {m["data"][0]["symbol"] for m in c.json(mark) if m.get("channel") == "trade"}
+    conn = sim.connections()[0]
+    sim.inject("stall", instrument="BTC/USD", seconds=30.0)
+    start = conn.frames_out  # frames from here to `end` are made during the stall
+    await async_wait_until(lambda: len(c.frames) >= start + 100)  # while ETH/USD goes on
+    end = conn.frames_out
+    assert sim.instrument_stalled("BTC/USD")
+    syms = {m["data"][0]["symbol"] for m in c.json(start, end) if m.get("channel") == "trade"}
     assert syms == {"ETH/USD"}
+    sim.inject("stall", instrument="BTC/USD", seconds=0.0)  # over
+    mark = len(c.frames)
     await async_wait_until(
         lambda: any(
             m.get("channel") == "trade" and m["data"][0]["symbol"] == "BTC/USD"

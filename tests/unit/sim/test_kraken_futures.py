@@ -7,9 +7,8 @@ import itertools
 import time
 from typing import Any
 
-from sim_client import Client, connect, http_get
-
 from helpers import async_wait_until
+from sim_client import Client, connect, http_get
 from ssmd.core import Processor
 from ssmd.sim import FaultPlan, SimOptions
 
@@ -118,13 +117,18 @@ async def test_closed_without_ping(make_sim: Any) -> None:
     pinging = await connect(sim.ws_url)
     for c in (quiet, pinging):
         c.send({"event": "subscribe", "feed": "trade", "product_ids": ["PF_XBTUSD"]})
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 2.0
-    while loop.time() < deadline:  # the keep-alive under test: a ping every 0.2 s
-        pinging.ping()
-        await asyncio.sleep(0.2)
-    assert quiet.disconnected.is_set()
-    assert not pinging.disconnected.is_set()
+
+    async def keep_alive() -> None:  # the keep-alive under test: a ping every 0.2 s
+        while True:
+            pinging.ping()
+            await asyncio.sleep(0.2)
+
+    task = asyncio.create_task(keep_alive())
+    try:
+        await async_wait_until(quiet.disconnected.is_set, timeout=10, message="quiet closed")
+        assert not pinging.disconnected.is_set()
+    finally:
+        task.cancel()
     assert pinging.pongs  # protocol pings are answered
     assert sim.stats()["connections"] == 1
 

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from typing import Any
 
 import orjson
-from sim_client import Client, connect, http_get
 
 from helpers import async_wait_until
+from sim_client import Client, connect, http_get
 from ssmd.core import Processor
 from ssmd.sim import SimOptions
 
 
-def events(c: Client, start: int = 0) -> list[dict[str, Any]]:
-    """Every event, array frames flattened (PONG and broken frames skipped)."""
+def events(c: Client, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
+    """Every event of frames ``start`` to ``end``, array frames flattened (PONG and
+    broken frames skipped)."""
     out: list[dict[str, Any]] = []
-    for m in c.json(start):
+    for m in c.json(start, end):
         out.extend(m if isinstance(m, list) else [m])
     return out
 
@@ -89,8 +89,8 @@ async def test_operation_subscribe_unsubscribe(make_sim: Any) -> None:
     await async_wait_until(lambda: len(events(c)) > 50)
     c.send({"assets_ids": toks[2:4], "operation": "subscribe"})
     c.send({"assets_ids": toks[:2], "operation": "unsubscribe"})
-    await asyncio.sleep(0.05)
-    mark = len(c.frames)
+    await async_wait_until(lambda: sim.stats()["subscriptions"] == {"c1": 2})
+    mark = sim.connections()[0].frames_out  # every later frame was made after both
     await async_wait_until(lambda: len(events(c, mark)) > 200)
     seen = set().union(*(assets_of(e) for e in events(c, mark)))
     assert seen == set(toks[2:4])
@@ -164,9 +164,14 @@ async def test_stall_one_condition(make_sim: Any) -> None:
     c = await connect(sim.ws_url)
     c.send({"assets_ids": [a.yes, a.no, b.yes, b.no], "type": "market"})
     await async_wait_until(lambda: len(events(c)) > 100)
-    sim.inject("stall", instrument=a.condition_id, seconds=0.6)
-    await asyncio.sleep(0.05)
+    conn = sim.connections()[0]
+    sim.inject("stall", instrument=a.condition_id, seconds=30.0)
+    start = conn.frames_out  # frames from here to `end` are made during the stall
+    await async_wait_until(lambda: len(c.frames) >= start + 100)  # while b goes on
+    end = conn.frames_out
+    assert sim.instrument_stalled(a.condition_id)
+    during = {e["market"] for e in events(c, start, end)}
+    assert during == {b.condition_id}
+    sim.inject("stall", instrument=a.condition_id, seconds=0.0)  # over
     mark = len(c.frames)
-    await asyncio.sleep(0.3)
-    assert {e["market"] for e in events(c, mark)} == {b.condition_id}
     await async_wait_until(lambda: any(e["market"] == a.condition_id for e in events(c, mark)))
