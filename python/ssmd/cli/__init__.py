@@ -17,6 +17,7 @@ def load_commands() -> typer.Typer:
     from ssmd.cli import (  # noqa: F401  (registers commands)
         archive,
         archive_service,
+        cache,
         cdc,
         connect,
         db,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-from archive_damage import EXT, build, day_dir, line, ssmd
 
+from archive_damage import EXT, build, day_dir, line, ssmd
 from ssmd.archive import (
     ArchiveReader,
     ArchiveWriter,

@@ -1,0 +1,289 @@
+"""``ssmd cache run``: Redis follows the secmaster's ``instruments`` view.
+
+At start (and after a Redis ``FLUSHDB`` or a CDC ``--resync``), the service
+attaches its durable consumer at the end of ``SECMASTER_CDC``, reads the
+whole view in one repeatable-read transaction together with the server's
+WAL position L, and swaps the rows into Redis atomically, fenced at (L, 0).
+Then every batch of ``cdc.>`` changes is turned into the instruments they
+touch (a market, the markets of an event or a series, a pair, a
+condition), those rows are read again from the view, and each is written
+with the (``lsn``, ``n``) of the change, unless the key already holds a
+later one; a row the view no longer has is deleted the same way. The batch
+is acknowledged after Redis has it, so a crash replays it, which changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from ssmd.cache.store import FIELDS, CacheStore, text
+from ssmd.cdc.wal2json import parse_lsn
+from ssmd.errors import ConfigError
+
+__all__ = ["CacheService", "CacheStats", "affected"]
+
+log = logging.getLogger("ssmd.cache")
+
+_VIEW = "SELECT " + ", ".join(FIELDS) + " FROM instruments"
+
+
+@dataclass
+class CacheStats:
+    bootstraps: int = 0
+    rows_loaded: int = 0
+    changes: int = 0  # CDC messages applied
+    written: int = 0  # instruments written
+    deleted: int = 0
+    stale: int = 0  # skipped: the key already held a later change
+    drift_checked: int = 0
+    drift: int = 0  # sampled keys that differed from PostgreSQL
+    last_apply: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Affected:
+    """What a batch of changes touched, for re-reading the view."""
+
+    kalshi: set[str]
+    events: set[str]
+    series: set[str]
+    pairs: set[str]
+    conditions: set[str]
+    snapshot: bool = False
+
+    def __bool__(self) -> bool:
+        return bool(self.kalshi or self.events or self.series or self.pairs or self.conditions)
+
+
+def affected(bodies: Sequence[dict[str, Any]]) -> Affected:
+    """The instruments (or their parents) a batch of CDC change bodies touches."""
+    a = Affected(set(), set(), set(), set(), set())
+    for b in bodies:
+        if b.get("op") == "snapshot":
+            a.snapshot = True
+        key = b.get("key") or {}
+        table = b.get("table")
+        if table == "markets" and "ticker" in key:
+            a.kalshi.add(str(key["ticker"]))
+        elif table == "events" and "event_ticker" in key:
+            a.events.add(str(key["event_ticker"]))
+        elif table == "series" and "ticker" in key:
+            a.series.add(str(key["ticker"]))
+        elif table == "pairs" and "pair" in key:
+            a.pairs.add(str(key["pair"]))
+        elif table == "polymarket_conditions" and "condition_id" in key:
+            a.conditions.add(str(key["condition_id"]))
+    return a
+
+
+class _Metrics:
+    _one: _Metrics | None = None
+
+    def __init__(self) -> None:
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.applied = Counter("ssmd_cache_changes", "CDC changes applied to Redis")
+        self.drift = Gauge("ssmd_cache_drift", "Sampled keys that differ from PostgreSQL")
+        self.latency = Histogram(
+            "ssmd_cache_commit_to_redis_seconds",
+            "Commit time to the Redis write",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+
+    @classmethod
+    def get(cls) -> _Metrics:
+        if cls._one is None:
+            cls._one = cls()
+        return cls._one
+
+
+class CacheService:
+    """Keeps Redis equal to the ``instruments`` view until stopped."""
+
+    def __init__(
+        self,
+        dsn: str,
+        nats_url: str,
+        redis_url: str,
+        *,
+        durable: str = "cache",
+        batch: int = 1000,
+        drift_every: float = 60.0,
+        drift_sample: int = 100,
+        metrics: bool = True,
+    ) -> None:
+        self.dsn = dsn
+        self.nats_url = nats_url
+        self.redis_url = redis_url
+        self.durable = durable
+        self.batch = batch
+        self.drift_every = drift_every
+        self.drift_sample = drift_sample
+        self.stats = CacheStats()
+        self.m = _Metrics.get() if metrics else None
+        self.started = asyncio.Event()
+
+    async def run(self, stop: asyncio.Event) -> CacheStats:
+        import redis.asyncio as aioredis
+
+        from ssmd.bus.nats import JetStreamSource, connect, ensure_streams
+        from ssmd.bus.streams import stream_specs
+        from ssmd.secmaster.db import connect as pg_connect
+
+        r = aioredis.from_url(self.redis_url)
+        try:
+            await r.ping()
+        except Exception as exc:
+            await r.aclose()
+            raise ConfigError(f"cannot reach Redis at {_redact(self.redis_url)}: {exc}") from None
+        nc = await connect(self.nats_url, name="ssmd-cache")
+        conn = await pg_connect(self.dsn)
+        try:
+            await ensure_streams(
+                nc.jetstream(), [s for s in stream_specs() if s.name == "SECMASTER_CDC"]
+            )
+            store = CacheStore(r)
+            source = JetStreamSource(nc, "SECMASTER_CDC", self.durable, batch=self.batch)
+            await self._bootstrap(conn, store, source)
+            self.started.set()
+            next_drift = time.monotonic() + self.drift_every
+            next_check = time.monotonic() + 1.0
+            while not stop.is_set():
+                msgs = await source.fetch(self.batch, 0.25)
+                if msgs:
+                    await self._apply(conn, store, msgs)
+                    await source.ack_upto(msgs[-1][0])
+                now = time.monotonic()
+                if now >= next_check:
+                    next_check = now + 1.0
+                    if not await store.loaded():
+                        log.warning("cache: Redis lost the cache (FLUSHDB?): loading it again")
+                        await self._bootstrap(conn, store, source)
+                if self.drift_every and now >= next_drift:
+                    next_drift = now + self.drift_every
+                    await self.check_drift(conn, store)
+            await source.close()
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+            await nc.close()
+            await r.aclose()
+        return self.stats
+
+    async def _bootstrap(self, conn: Any, store: CacheStore, source: Any) -> None:
+        """Attach at the stream's end, then load the view (changes after it are delivered)."""
+        bounds = await source.stream_bounds()
+        await source.start(bounds[1] if bounds else None)
+        await self._load(conn, store)
+
+    async def _load(self, conn: Any, store: CacheStore) -> None:
+        """Read the view and the WAL position L in one snapshot; swap it in at (L, 0)."""
+        t0 = time.monotonic()
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            lsn = await conn.fetchval("SELECT pg_current_wal_lsn()")
+            rows = await conn.fetch(_VIEW)
+        n = await store.bootstrap(rows, int(lsn))
+        self.stats.bootstraps += 1
+        self.stats.rows_loaded += n
+        log.info("cache: %d instrument(s) loaded into Redis in %.2fs", n, time.monotonic() - t0)
+
+    async def _apply(self, conn: Any, store: CacheStore, msgs: Sequence[tuple[int, bytes]]) -> None:
+        bodies = []
+        for _, data in msgs:
+            try:
+                bodies.append(orjson.loads(data))
+            except orjson.JSONDecodeError:
+                log.warning("cache: a CDC message that is not JSON, skipped")
+        a = affected(bodies)
+        if a.snapshot:  # a CDC resync: rebuild from PostgreSQL
+            log.info("cache: the CDC stream carries a snapshot: loading the cache again")
+            await self._load(conn, store)
+            self.stats.changes += len(bodies)
+            return
+        if not a:
+            self.stats.changes += len(bodies)
+            return
+        last = bodies[-1]
+        lsn, n = parse_lsn(last["lsn"]), int(last["n"])
+        rows = await _rows(conn, a)
+        found = {(str(r["venue"]), str(r["instrument_id"])) for r in rows}
+        for row in rows:
+            if await store.upsert(row, lsn, n):
+                self.stats.written += 1
+            else:
+                self.stats.stale += 1
+        gone = [("kalshi", t) for t in a.kalshi] + [("polymarket", c) for c in a.conditions]
+        gone += [(v, p) for p in a.pairs for v in ("kraken", "kraken-futures")]
+        for venue, inst in gone:
+            if (venue, inst) not in found and await store.delete(venue, inst, lsn, n):
+                self.stats.deleted += 1
+        st = self.stats
+        st.changes += len(bodies)
+        st.last_apply = time.time()
+        if self.m is not None:
+            self.m.applied.inc(len(bodies))
+            now = time.time_ns()
+            for b in bodies:
+                if b.get("ts"):
+                    self.m.latency.observe(max(0.0, (now - int(b["ts"])) / 1e9))
+
+    async def check_drift(self, conn: Any, store: CacheStore) -> int:
+        """Compare a sample of keys with PostgreSQL; returns (and exports) how many differ."""
+        rows = await conn.fetch(_VIEW + " ORDER BY random() LIMIT $1", self.drift_sample)
+        bad = 0
+        for row in rows:
+            got = await store.get(str(row["venue"]), str(row["instrument_id"]))
+            want = {f: t for f in FIELDS if (t := text(row[f])) is not None}
+            if {k: v for k, v in got.items() if k in FIELDS} != want:
+                bad += 1
+        self.stats.drift_checked += len(rows)
+        self.stats.drift = bad
+        if self.m is not None:
+            self.m.drift.set(bad)
+        if bad:
+            log.warning("cache: %d of %d sampled key(s) differ from PostgreSQL", bad, len(rows))
+        return bad
+
+
+async def _rows(conn: Any, a: Affected) -> list[Any]:
+    out: list[Any] = []
+    if a.kalshi:
+        out += await conn.fetch(
+            _VIEW + " WHERE venue = 'kalshi' AND instrument_id = ANY($1)", sorted(a.kalshi)
+        )
+    if a.events or a.series:
+        out += await conn.fetch(
+            _VIEW + " WHERE venue = 'kalshi' AND instrument_id IN (SELECT m.ticker FROM markets m"
+            " JOIN events e ON e.event_ticker = m.event_ticker"
+            " WHERE e.event_ticker = ANY($1) OR e.series_ticker = ANY($2))",
+            sorted(a.events),
+            sorted(a.series),
+        )
+    if a.pairs:
+        out += await conn.fetch(
+            _VIEW + " WHERE venue IN ('kraken', 'kraken-futures') AND instrument_id = ANY($1)",
+            sorted(a.pairs),
+        )
+    if a.conditions:
+        out += await conn.fetch(
+            _VIEW + " WHERE venue = 'polymarket' AND instrument_id = ANY($1)", sorted(a.conditions)
+        )
+    return out
+
+
+def _redact(url: str) -> str:
+    from ssmd.secmaster.db import redact
+
+    return redact(url)

@@ -1,0 +1,270 @@
+"""``ssmd cache run``: Redis equals the ``instruments`` view, row for row.
+
+CDC and the cache run as real processes against PostgreSQL (wal2json),
+nats-server and Redis; the secmaster tables get a full load, then random
+inserts, updates and deletes under load, a ``FLUSHDB`` and a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from helpers import async_wait_until
+from ssmd.cache.store import FIELDS, CacheStore, text
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def migrated_db(pg_dsn: str) -> AsyncIterator[str]:
+    from ssmd.secmaster import db
+
+    conn = await db.connect(pg_dsn)
+    try:
+        await db.migrate(conn)
+    finally:
+        await conn.close()
+    yield pg_dsn
+
+
+def _proc(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ssmd", *args, "--log-level", "warning"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    return err.decode()
+
+
+async def _view(dsn: str) -> dict[tuple[str, str], dict[str, str]]:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT " + ", ".join(FIELDS) + " FROM instruments")
+    finally:
+        await conn.close()
+    return {
+        (r["venue"], r["instrument_id"]): {f: t for f in FIELDS if (t := text(r[f])) is not None}
+        for r in rows
+    }
+
+
+async def _redis(url: str) -> dict[tuple[str, str], dict[str, str]]:
+    import redis.asyncio as aioredis
+
+    r = aioredis.from_url(url)
+    try:
+        out = {}
+        async for key in r.scan_iter(match="ssmd:*:inst:*", count=1000):
+            k = key.decode()
+            _, venue, _, inst = k.split(":", 3)
+            h = {a.decode(): b.decode() for a, b in (await r.hgetall(k)).items()}
+            out[(venue, inst)] = {f: v for f, v in h.items() if f in FIELDS}
+        return out
+    finally:
+        await r.aclose()
+
+
+async def _load(conn: Any, rng: random.Random) -> None:
+    """A full sync's worth: series, events, markets, pairs, conditions."""
+    await conn.executemany(
+        "INSERT INTO series (ticker, title, category, raw) VALUES ($1, $1, $2, '{}')",
+        [(f"S{i}", rng.choice(["Economics", "Crypto", "Politics"])) for i in range(20)],
+    )
+    await conn.executemany(
+        "INSERT INTO events (event_ticker, series_ticker, title, raw) VALUES ($1, $2, $1, '{}')",
+        [(f"E{i}", f"S{i % 20}") for i in range(100)],
+    )
+    await conn.executemany(
+        "INSERT INTO markets (ticker, event_ticker, status, tick_size, title, raw)"
+        " VALUES ($1, $2, 'active', 0.01, $1, '{}')",
+        [(f"M{i}", f"E{i % 100}") for i in range(2000)],
+    )
+    await conn.executemany(
+        "INSERT INTO pairs (pair, market_type, symbol, base, quote, status, raw)"
+        " VALUES ($1, $2, $1, 'B', 'Q', 'online', '{}')",
+        [(f"P{i}", "spot" if i % 2 else "perpetual") for i in range(300)],
+    )
+
+
+async def _churn(conn: Any, rng: random.Random, n: int) -> None:
+    for i in range(n):
+        r = rng.random()
+        async with conn.transaction():
+            if r < 0.3:
+                await conn.execute(
+                    "INSERT INTO markets (ticker, event_ticker, status, raw) VALUES ($1, $2, 'active', '{}')"
+                    " ON CONFLICT DO NOTHING",
+                    f"N{i}",
+                    f"E{rng.randrange(100)}",
+                )
+            elif r < 0.6:
+                await conn.execute(
+                    "UPDATE markets SET status = $2, title = $3 WHERE ticker = $1",
+                    f"M{rng.randrange(2000)}",
+                    rng.choice(["active", "closed", "settled"]),
+                    f"t{i}",
+                )
+            elif r < 0.7:
+                await conn.execute(
+                    "DELETE FROM markets WHERE ticker = $1", f"M{rng.randrange(2000)}"
+                )
+            elif r < 0.8:  # a series' category moves every market of it
+                await conn.execute(
+                    "UPDATE series SET category = $2 WHERE ticker = $1",
+                    f"S{rng.randrange(20)}",
+                    rng.choice(["Economics", "Crypto", "Politics", "Sports"]),
+                )
+            elif r < 0.9:
+                await conn.execute(
+                    "UPDATE pairs SET status = $2 WHERE pair = $1",
+                    f"P{rng.randrange(300)}",
+                    rng.choice(["online", "cancel_only", "delisted"]),
+                )
+            else:
+                await conn.execute("DELETE FROM pairs WHERE pair = $1", f"P{rng.randrange(300)}")
+        if i % 20 == 0:
+            await asyncio.sleep(0.005)
+
+
+async def test_redis_follows_the_view_row_for_row(
+    migrated_db: str, nats_url: str, redis_url: str
+) -> None:
+    import asyncpg
+
+    dsn = migrated_db
+    slot = f"s_{uuid.uuid4().hex[:10]}"
+    env = {"DATABASE_URL": dsn, "NATS_URL": nats_url, "REDIS_URL": redis_url}
+    consumer = f"cache_{uuid.uuid4().hex[:8]}"
+    rng = random.Random(5)
+    conn = await asyncpg.connect(dsn)
+    cdc = _proc(["cdc", "run", "--slot", slot, "--poll", "10ms"], env)
+    cache = None
+    try:
+        await async_wait_until(
+            lambda: _slot_exists(dsn, slot), timeout=30, message="CDC slot created"
+        )
+        await _load(conn, rng)
+        cache = _proc(["cache", "run", "--consumer", consumer, "--drift-every", "0"], env)
+        await async_wait_until(
+            lambda: _equal(dsn, redis_url), timeout=30, message="cache loaded (the full sync)"
+        )
+        await _churn(conn, rng, 600)  # under load: the cache applies changes as they come
+        await async_wait_until(
+            lambda: _equal(dsn, redis_url), timeout=30, message="cache caught up with the churn"
+        )
+        # FLUSHDB: the cache notices and loads again
+        import redis.asyncio as aioredis
+
+        r = aioredis.from_url(redis_url)
+        await r.flushdb()
+        await r.aclose()
+        await async_wait_until(
+            lambda: _equal(dsn, redis_url), timeout=30, message="cache rebuilt after FLUSHDB"
+        )
+        # a restart: it loads again and follows the changes made while it was down
+        err = _stop(cache)
+        assert cache.returncode == 0, err
+        await _churn(conn, rng, 100)
+        cache = _proc(["cache", "run", "--consumer", consumer, "--drift-every", "0"], env)
+        await async_wait_until(
+            lambda: _equal(dsn, redis_url), timeout=30, message="cache after a restart"
+        )
+        await _churn(conn, rng, 100)
+        await async_wait_until(lambda: _equal(dsn, redis_url), timeout=30, message="and after")
+    finally:
+        await conn.close()
+        for p in (cdc, cache):
+            if p is not None and p.poll() is None:
+                _stop(p)
+
+
+async def _slot_exists(dsn: str, slot: str) -> bool:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        return bool(
+            await conn.fetchval("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", slot)
+        )
+    finally:
+        await conn.close()
+
+
+async def _equal(dsn: str, redis_url: str) -> bool:
+    view, cached = await _view(dsn), await _redis(redis_url)
+    return bool(view) and view == cached
+
+
+async def test_writes_are_fenced_by_lsn_and_n(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    r = aioredis.from_url(redis_url)
+    store = CacheStore(r)
+    row = {"venue": "kalshi", "instrument_id": "M1", "status": "active", "title": "a"}
+    try:
+        assert await store.bootstrap([row], lsn=100) == 1
+        assert await store.upsert({**row, "title": "b"}, lsn=200, n=3)
+        # older: by LSN, by n at the same LSN; LSNs compare as numbers (0x9 < 0x10)
+        assert not await store.upsert({**row, "title": "old"}, lsn=150, n=9)
+        assert not await store.upsert({**row, "title": "old"}, lsn=200, n=2)
+        assert not await store.delete("kalshi", "M1", lsn=199, n=0)
+        got = await store.get("kalshi", "M1")
+        assert got["title"] == "b" and got["lsn"] == "0/C8" and got["n"] == "3"
+        assert await store.upsert({**row, "status": "closed"}, lsn=(1 << 32) | 9, n=0)
+        assert not await store.upsert(row, lsn=0x10, n=0)
+        assert await r.sismember("ssmd:kalshi:status:closed", "M1")
+        assert not await r.sismember("ssmd:kalshi:status:active", "M1")
+        assert await store.delete("kalshi", "M1", lsn=(1 << 32) | 10, n=0)
+        assert not await r.exists("ssmd:kalshi:inst:M1")
+        assert not await r.sismember("ssmd:kalshi:index", "M1")
+    finally:
+        await r.aclose()
+
+
+async def test_the_bootstrap_swaps_atomically(redis_url: str) -> None:
+    import redis.asyncio as aioredis
+
+    r = aioredis.from_url(redis_url)
+    store = CacheStore(r)
+    try:
+        old = [
+            {"venue": "kraken", "instrument_id": f"P{i}", "status": "online"} for i in range(2000)
+        ]
+        await store.bootstrap(old, lsn=1)
+        new = [
+            {"venue": "kraken", "instrument_id": f"Q{i}", "status": "online"} for i in range(3000)
+        ]
+        seen: list[int] = []
+
+        async def watch() -> None:  # a reader sees 2 000 or 3 000 instruments, never a mix
+            while True:
+                seen.append(await r.scard("ssmd:kraken:index"))
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(watch())
+        await store.bootstrap(new, lsn=2)
+        task.cancel()
+        assert set(seen) <= {2000, 3000}
+        assert await r.scard("ssmd:kraken:index") == 3000
+        assert not await r.exists("ssmd:kraken:inst:P0") and await r.exists("ssmd:kraken:inst:Q0")
+        assert not [k async for k in r.scan_iter(match="ssmd:boot:*")]
+    finally:
+        await r.aclose()
