@@ -20,10 +20,10 @@ from pathlib import Path
 
 import orjson
 import pytest
-from archive_damage import EXT, Built, build, day_dir
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from archive_damage import EXT, Built, build, day_dir
 from ssmd.archive import ReadWarning, count_lines, iter_lines, list_files
 
 Damage = tuple[str, float, int, bytes]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from secmaster_server import Venues, start_venues
 
+from secmaster_server import Venues, start_venues
 from ssmd.secmaster import db
 
 

@@ -8,9 +8,9 @@ import time
 from collections.abc import AsyncIterator
 
 import pytest
-from secmaster_server import HTML_ERROR, HttpServer, Response, json_response, too_many
 
 from helpers import async_wait_until
+from secmaster_server import HTML_ERROR, HttpServer, Response, json_response, too_many
 from ssmd.errors import ConnectorError
 from ssmd.secmaster.config import VenueApi
 from ssmd.secmaster.http import CursorError, VenueClient, VenueUnreachable, cursor_pages

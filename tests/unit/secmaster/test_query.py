@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from secmaster_server import Venues, make_settings, polymarket_market
 
+from secmaster_server import Venues, make_settings, polymarket_market
 from ssmd.secmaster import db, query
 from ssmd.secmaster.sync import Job, run_jobs
 

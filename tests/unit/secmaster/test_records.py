@@ -6,8 +6,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from secmaster_server import kalshi_market, kraken_perpetual, kraken_spot, polymarket_market
 
+from secmaster_server import kalshi_market, kraken_perpetual, kraken_spot, polymarket_market
 from ssmd.secmaster.sync import base
 from ssmd.secmaster.sync.base import BadRecord, Volatile, opt_dec, opt_ts, parse_ts, req_str
 from ssmd.secmaster.sync.kalshi import MARKETS, market_row

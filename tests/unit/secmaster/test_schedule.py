@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 
 import pytest
-from secmaster_server import GAMMA, KALSHI, KRAKEN, Venues, make_settings
 
+from secmaster_server import GAMMA, KALSHI, KRAKEN, Venues, make_settings
 from ssmd.errors import ConfigError
 from ssmd.secmaster import db
 from ssmd.secmaster.schedule import Entry, default_entries, parse_interval, run_schedule

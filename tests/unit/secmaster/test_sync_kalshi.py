@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from secmaster_server import (
     HTML_ERROR,
     KALSHI,
@@ -18,7 +19,6 @@ from secmaster_server import (
     too_many,
     versions,
 )
-
 from ssmd.secmaster import db
 from ssmd.secmaster.sync import Job, run_job
 from ssmd.secmaster.sync import kalshi as kalshi_sync

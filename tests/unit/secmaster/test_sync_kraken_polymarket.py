@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+
 from secmaster_server import (
     FUTURES,
     GAMMA,
@@ -18,7 +19,6 @@ from secmaster_server import (
     too_many,
     versions,
 )
-
 from ssmd.secmaster.sync import Job, run_job, run_jobs
 from ssmd.secmaster.sync.base import SyncResult
 
