@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::Path;
+use std::time::Duration;
 
 /// Name of the manifest in each date directory.
 pub const MANIFEST_NAME: &str = "manifest.json";
@@ -194,6 +195,15 @@ pub fn read_manifest_value(day_dir: &Path) -> Result<Option<serde_json::Value>> 
     Ok(Some(value))
 }
 
+/// How a writer updates a manifest.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct UpdateOpts<'a> {
+    pub writer: &'a str,
+    pub fsync: bool,
+    /// Bound on waiting for another process's manifest lock.
+    pub lock_timeout: Duration,
+}
+
 /// Merge `entries` (by name) into the manifest of `day_dir` and replace it
 /// atomically, under the directory's manifest lock.
 pub(crate) fn update_manifest(
@@ -201,10 +211,12 @@ pub(crate) fn update_manifest(
     venue: &str,
     date: Date,
     entries: Vec<FileEntry>,
-    fsync: bool,
+    opts: &UpdateOpts<'_>,
 ) -> Result<()> {
+    let fsync = opts.fsync;
     let lock_path = day_dir.join(LOCK_NAME);
-    let _lock = FileLock::acquire(&lock_path)
+    let what = format!("manifest update by writer {}", opts.writer);
+    let _lock = FileLock::acquire(&lock_path, opts.lock_timeout, &what)
         .map_err(|e| ArchiveError::io_path("locking", &lock_path, e))?;
     let mut manifest = read_manifest_in(day_dir)?.unwrap_or_else(|| Manifest {
         venue: venue.to_owned(),

@@ -25,6 +25,7 @@ use std::io;
 use std::path::Path;
 
 pub use line::{parse_envelope, parse_rx_seq, split_subject, Envelope, RxSeq, Seq};
+pub use lock::{set_lock_wait_hook, LockWait, DEFAULT_LOCK_TIMEOUT};
 pub use manifest::{read_manifest, read_manifest_value, FileEntry, Gap, Manifest, MANIFEST_NAME};
 pub use reader::{count_lines, list_files, Counts, MergeReader, ReadFilter};
 pub use recover::{

@@ -1,6 +1,6 @@
 //! Start-up repair of `.part` files left by a crash (DESIGN §5).
 use super::line::parse_envelope;
-use super::manifest::{sync_dir, update_manifest};
+use super::manifest::{sync_dir, update_manifest, UpdateOpts};
 use super::scan::scan_file;
 use super::time::Date;
 use super::{ArchiveError, Codec, Result};
@@ -121,9 +121,9 @@ pub(crate) fn date_dirs(venue_dir: &Path) -> Result<Vec<(Date, PathBuf)>> {
 pub(crate) fn repair_parts(
     venue_dir: &Path,
     venue: &str,
-    writer: &str,
-    fsync: bool,
+    opts: &UpdateOpts<'_>,
 ) -> Result<Vec<PathBuf>> {
+    let writer = opts.writer;
     let mut done = Vec::new();
     for (date, day_dir) in date_dirs(venue_dir)? {
         let rd =
@@ -144,7 +144,7 @@ pub(crate) fn repair_parts(
         }
         parts.sort();
         for part in parts {
-            if let Some(p) = repair_one(&part, &day_dir, venue, date, writer, fsync)? {
+            if let Some(p) = repair_one(&part, &day_dir, venue, date, opts)? {
                 done.push(p);
             }
         }
@@ -157,9 +157,9 @@ fn repair_one(
     day_dir: &Path,
     venue: &str,
     date: Date,
-    writer: &str,
-    fsync: bool,
+    opts: &UpdateOpts<'_>,
 ) -> Result<Option<PathBuf>> {
+    let (writer, fsync) = (opts.writer, opts.fsync);
     let scan = scan_file(part)?;
     if scan.gone || scan.skipped.is_some() {
         return Ok(None);
@@ -209,6 +209,6 @@ fn repair_one(
     if fsync {
         sync_dir(day_dir)?;
     }
-    update_manifest(day_dir, venue, date, vec![entry], fsync)?;
+    update_manifest(day_dir, venue, date, vec![entry], opts)?;
     Ok(Some(target))
 }

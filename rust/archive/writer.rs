@@ -2,8 +2,8 @@
 //! frame) per flush, fsynced, rotated by the lines' `rx` window, finalized
 //! into the day's manifest.
 use super::line::{parse_rx_seq, Seq};
-use super::lock::FileLock;
-use super::manifest::{read_manifest_in, sync_dir, update_manifest, FileStats};
+use super::lock::{FileLock, DEFAULT_LOCK_TIMEOUT};
+use super::manifest::{read_manifest_in, sync_dir, update_manifest, FileStats, UpdateOpts};
 use super::repair::{gap_subject, hex, rename_noreplace, repair_parts, stem, stem_taken};
 use super::time::{window_date_hhmm, window_start, Date};
 use super::{ArchiveError, Codec, Result, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROTATION_SECS};
@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Settings of an [`ArchiveWriter`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +32,8 @@ pub struct WriterConfig {
     pub fsync: bool,
     /// Flush automatically once this many uncompressed bytes are buffered.
     pub max_buffer_bytes: usize,
+    /// Bound on waiting for a manifest lock held by another process.
+    pub lock_timeout: Duration,
 }
 
 impl WriterConfig {
@@ -50,6 +53,15 @@ impl WriterConfig {
             level: None,
             fsync: true,
             max_buffer_bytes: DEFAULT_MAX_BUFFER_BYTES,
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        }
+    }
+
+    fn update_opts(&self) -> UpdateOpts<'_> {
+        UpdateOpts {
+            writer: &self.writer,
+            fsync: self.fsync,
+            lock_timeout: self.lock_timeout,
         }
     }
 
@@ -256,7 +268,7 @@ impl ArchiveWriter {
                     lock_path.display()
                 ))
             })?;
-        let repaired = repair_parts(&venue_dir, &cfg.venue, &cfg.writer, cfg.fsync)?;
+        let repaired = repair_parts(&venue_dir, &cfg.venue, &cfg.update_opts())?;
         Ok(ArchiveWriter {
             stats: WriterStats {
                 repaired: repaired.len() as u64,
@@ -560,7 +572,13 @@ impl ArchiveWriter {
             hex(&sha.finalize()),
             self.cfg.codec.name(),
         );
-        update_manifest(&day_dir, &self.cfg.venue, date, vec![entry], self.cfg.fsync)?;
+        update_manifest(
+            &day_dir,
+            &self.cfg.venue,
+            date,
+            vec![entry],
+            &self.cfg.update_opts(),
+        )?;
         self.stats.files += 1;
         Ok(())
     }

@@ -17,6 +17,17 @@ use crate::archive::{
 use crate::error::Error;
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // A wait for a manifest lock held by another process is logged on
+    // `ssmd.archive` (Rust itself never logs).
+    archive::set_lock_wait_hook(Box::new(|w| {
+        let msg = w.message();
+        Python::with_gil(|py| {
+            let _ = py
+                .import("logging")
+                .and_then(|l| l.call_method1("getLogger", ("ssmd.archive",)))
+                .and_then(|log| log.call_method1("warning", ("%s", msg)));
+        });
+    }));
     m.add_class::<ArchiveWriter>()?;
     m.add_class::<ArchiveReader>()?;
     m.add_class::<ReadWarning>()?;
@@ -52,7 +63,7 @@ pub struct ArchiveWriter {
 #[pymethods]
 impl ArchiveWriter {
     #[new]
-    #[pyo3(signature = (root, venue, writer, *, rotation_secs = 900, codec = "gzip", level = None, fsync = true, max_buffer_bytes = 4_194_304))]
+    #[pyo3(signature = (root, venue, writer, *, rotation_secs = 900, codec = "gzip", level = None, fsync = true, max_buffer_bytes = 4_194_304, lock_timeout = 10.0))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -64,7 +75,14 @@ impl ArchiveWriter {
         level: Option<i32>,
         fsync: bool,
         max_buffer_bytes: usize,
+        lock_timeout: f64,
     ) -> PyResult<Self> {
+        if !(0.0..=86_400.0).contains(&lock_timeout) {
+            return Err(config_error(
+                py,
+                format!("bad lock_timeout {lock_timeout}: seconds from 0 to 86400"),
+            ));
+        }
         let codec = Codec::parse(codec).ok_or_else(|| {
             config_error(
                 py,
@@ -80,6 +98,7 @@ impl ArchiveWriter {
             level,
             fsync,
             max_buffer_bytes,
+            lock_timeout: std::time::Duration::from_secs_f64(lock_timeout),
         };
         let w = py
             .allow_threads(|| archive::ArchiveWriter::open(cfg))
