@@ -415,10 +415,13 @@ class JetStreamSource:
         max_bytes: int = 32 << 20,
         ack_wait: float = 120.0,
         expires: float = 2.0,
+        filter_subject: str | None = None,
     ) -> None:
         self.nc = nc
         self.stream = stream
         self.durable = durable
+        #: only messages of these subjects (``None``: every message of the stream)
+        self.filter_subject = filter_subject
         self.batch = batch
         self.max_bytes = max_bytes
         self.ack_wait = ack_wait
@@ -454,6 +457,7 @@ class JetStreamSource:
             max_ack_pending=1_000_000,
             max_deliver=-1,
             max_waiting=16,
+            filter_subject=self.filter_subject,
         )
         try:
             with contextlib.suppress(NotFoundError):

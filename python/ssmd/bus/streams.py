@@ -202,6 +202,13 @@ def _defaults(env: str) -> list[StreamSpec]:
             description="secmaster change data capture",
         ),
         StreamSpec(
+            "DEADLETTER",
+            ("deadletter.>",),
+            max_bytes=64 * MiB,
+            max_age=7 * DAY,
+            description="messages a consumer could not use, with the reason",
+        ),
+        StreamSpec(
             "SIGNALS",
             ("signals.>",),
             max_bytes=64 * MiB,

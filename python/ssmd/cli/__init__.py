@@ -23,6 +23,7 @@ def load_commands() -> typer.Typer:
         db,
         demo,
         kraken,
+        lifecycle,
         polymarket,
         secmaster,
         sim,
