@@ -19,9 +19,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -144,7 +144,8 @@ class CacheService:
 
         r = aioredis.from_url(self.redis_url)
         try:
-            await r.ping()
+            # redis-py types ping() as "Awaitable or not" in some releases
+            await cast("Awaitable[Any]", r.ping())
         except Exception as exc:
             await r.aclose()
             raise ConfigError(f"cannot reach Redis at {_redact(self.redis_url)}: {exc}") from None
