@@ -1,10 +1,10 @@
-"""Secmaster sync throughput: REST pages from a local server into PostgreSQL.
+"""Secmaster sync throughput: REST pages from the venue simulators into PostgreSQL.
 
-The workload of the issue: 30 000 Kalshi markets (600 series x 5 events x
-10 markets, plus fee changes), 1 500 Kraken pairs (1 468 spot + 32
-perpetuals) and 3 200 Polymarket conditions (6 400 tokens), served by the
-tests' venue server (``tests/unit/secmaster/secmaster_server.py``, pages
-shaped like the venues' real responses) in a thread of its own.
+The workload: 30 000 Kalshi markets (8 series, 3 750 events of 8 markets,
+plus fee changes), 1 500 Kraken pairs (1 468 spot + 32 perpetuals) and 3 200
+Polymarket conditions (6 400 tokens), served by ``ssmd sim``'s REST
+endpoints (pages shaped like the venues' real responses) on an event loop
+in a thread of its own.
 
 * ``test_sync_all_venues``: the three syncs side by side into empty tables
   (target: < 10 s).
@@ -35,18 +35,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from secmaster_server import (
-    FakeKalshi,
-    FakeKraken,
-    FakePolymarket,
-    Venues,
-    polymarket_market,
-    start_venues,
-)
 from ssmd.secmaster import db
 from ssmd.secmaster.config import SecmasterSettings
 from ssmd.secmaster.sync import Job, run_jobs
 from ssmd.secmaster.sync.kalshi import MARKETS, market_row
+from ssmd.sim import SimServer, start_sim
+from ssmd.types import Venue
 
 asyncpg = pytest.importorskip("asyncpg")
 
@@ -61,32 +55,41 @@ SYNCED = (
 )
 
 
-def _sizes(smoke: bool) -> dict[str, int]:
+def _sizes(smoke: bool) -> dict[Venue, int]:
+    """Universe sizes: Kalshi markets, Kraken spot pairs, Futures products (11 listed,
+    one a dated future), Polymarket conditions."""
     if smoke:
-        return {"series": 30, "spot": 73, "perp": 2, "conditions": 160}
-    return {"series": 600, "spot": 1468, "perp": 32, "conditions": 3200}
+        return {
+            Venue.KALSHI: 1500,
+            Venue.KRAKEN: 73,
+            Venue.KRAKEN_FUTURES: 11,
+            Venue.POLYMARKET: 160,
+        }
+    return {
+        Venue.KALSHI: 30000,
+        Venue.KRAKEN: 1468,
+        Venue.KRAKEN_FUTURES: 33,
+        Venue.POLYMARKET: 3200,
+    }
 
 
-class _ServerThread:
-    """The venue server on its own event loop in a daemon thread."""
+class Venues:
+    """The simulators of every venue (REST only), on their own event loop in a thread."""
 
-    def __init__(self, sizes: dict[str, int]) -> None:
+    def __init__(self, sizes: dict[Venue, int]) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        pm = FakePolymarket(0)
-        pm.markets = {
-            m["conditionId"]: m for m in map(polymarket_market, range(sizes["conditions"]))
-        }
-        self.venues: Venues = asyncio.run_coroutine_threadsafe(
-            start_venues(
-                FakeKalshi(sizes["series"], 5, 10), FakeKraken(sizes["spot"], sizes["perp"]), pm
-            ),
-            self.loop,
-        ).result(60)
+
+        async def start() -> dict[Venue, SimServer]:
+            return {v: await start_sim(v, rate=0.0, instruments=n) for v, n in sizes.items()}
+
+        self.sims = asyncio.run_coroutine_threadsafe(start(), self.loop).result(60)
+        self.urls = {v.value: s.rest_url for v, s in self.sims.items()}
 
     def close(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.venues.server.close(), self.loop).result(10)
+        for sim in self.sims.values():
+            asyncio.run_coroutine_threadsafe(sim.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
@@ -133,13 +136,13 @@ def bench_dsn() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def server(request: pytest.FixtureRequest) -> Iterator[_ServerThread]:
+def venues(request: pytest.FixtureRequest) -> Iterator[Venues]:
     smoke = bool(request.config.getoption("benchmark_disable", False))
-    srv = _ServerThread(_sizes(smoke))
+    v = Venues(_sizes(smoke))
     try:
-        yield srv
+        yield v
     finally:
-        srv.close()
+        v.close()
 
 
 async def _sql(dsn: str, sql: str) -> list[Any]:
@@ -171,16 +174,17 @@ JOBS = [Job("kalshi"), Job("kraken"), Job("polymarket")]
 
 
 def _expected(venues: Venues) -> int:
-    k, kr, pm = venues.kalshi, venues.kraken, venues.polymarket
-    perps = sum(1 for i in kr.instruments if "lastTradingTime" not in i)
+    k, kr, kf, pm = (venues.sims[v].venue for v in Venue)
+    perps = sum(1 for p in kf.products if p.perpetual)
+    open_conditions = sum(1 for c in pm.conditions if not c.closed)
     return (
         len(k.series)
         + len(k.events)
         + len(k.markets)
-        + len(k.fee_changes)
+        + len(k.fee_changes())
         + len(kr.pairs)
         + perps
-        + 3 * len(pm.markets)
+        + 3 * open_conditions
     )
 
 
@@ -192,8 +196,7 @@ def _record(benchmark: Any, rows: int, written: int) -> None:
 
 
 @pytest.mark.benchmark(group="secmaster-sync")
-def test_sync_all_venues(benchmark: Any, bench_dsn: str, server: _ServerThread) -> None:
-    venues = server.venues
+def test_sync_all_venues(benchmark: Any, bench_dsn: str, venues: Venues) -> None:
     results: list[Any] = []
 
     def run() -> None:
@@ -209,8 +212,7 @@ def test_sync_all_venues(benchmark: Any, bench_dsn: str, server: _ServerThread) 
 
 
 @pytest.mark.benchmark(group="secmaster-sync")
-def test_resync_no_change(benchmark: Any, bench_dsn: str, server: _ServerThread) -> None:
-    venues = server.venues
+def test_resync_no_change(benchmark: Any, bench_dsn: str, venues: Venues) -> None:
     settings = _settings(bench_dsn, venues)
     asyncio.run(run_jobs(settings, JOBS))  # make sure everything is there
     before = _versions(bench_dsn)
@@ -228,7 +230,8 @@ def test_resync_no_change(benchmark: Any, bench_dsn: str, server: _ServerThread)
 
 
 def _market_rows(venues: Venues) -> list[tuple[Any, ...]]:
-    return [market_row(m) for m in venues.kalshi.markets.values()]
+    k = venues.sims[Venue.KALSHI].venue
+    return [market_row(k.market_json(m)) for m in k.markets]
 
 
 def _upsert_one_sql() -> str:
@@ -273,17 +276,15 @@ def _write(benchmark: Any, dsn: str, rows: list[tuple[Any, ...]], bulk: bool, st
 
 @pytest.mark.parametrize("state", ["empty", "unchanged"])
 @pytest.mark.benchmark(group="secmaster-write")
-def test_write_markets_bulk(
-    benchmark: Any, bench_dsn: str, server: _ServerThread, state: str
-) -> None:
+def test_write_markets_bulk(benchmark: Any, bench_dsn: str, venues: Venues, state: str) -> None:
     """COPY into the staging table, then one upsert that skips unchanged rows."""
-    _write(benchmark, bench_dsn, _market_rows(server.venues), bulk=True, state=state)
+    _write(benchmark, bench_dsn, _market_rows(venues), bulk=True, state=state)
 
 
 @pytest.mark.parametrize("state", ["empty", "unchanged"])
 @pytest.mark.benchmark(group="secmaster-write")
 def test_write_markets_executemany(
-    benchmark: Any, bench_dsn: str, server: _ServerThread, state: str
+    benchmark: Any, bench_dsn: str, venues: Venues, state: str
 ) -> None:
     """Baseline: the same upsert row by row (asyncpg executemany, pipelined)."""
-    _write(benchmark, bench_dsn, _market_rows(server.venues), bulk=False, state=state)
+    _write(benchmark, bench_dsn, _market_rows(venues), bulk=False, state=state)

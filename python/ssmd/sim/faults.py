@@ -30,6 +30,7 @@ FAULT_TYPES = (
     "disconnect",
     "slow_reader",
     "rest_throttle",
+    "rest_response",
 )
 
 

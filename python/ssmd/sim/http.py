@@ -19,9 +19,11 @@ import orjson
 from picows import WSUpgradeRequest, WSUpgradeResponse
 
 __all__ = [
+    "REMOVED",
     "HttpError",
     "Request",
     "Response",
+    "RestRecords",
     "TokenBucket",
     "decode_cursor",
     "encode_cursor",
@@ -39,6 +41,8 @@ class Request:
     path: str
     query: Mapping[str, list[str]]
     headers: Mapping[str, str]
+    #: the request target as sent (path and query)
+    target: str = ""
 
     @classmethod
     def from_upgrade(cls, req: WSUpgradeRequest) -> Request:
@@ -48,6 +52,7 @@ class Request:
             unquote(parts.path),
             parse_qs(parts.query, keep_blank_values=True),
             {k.lower(): v for k, v in req.headers.items()},
+            raw,
         )
 
     def arg(self, name: str, default: str | None = None) -> str | None:
@@ -84,10 +89,11 @@ class Response:
     status: int
     body: bytes
     headers: tuple[tuple[str, str], ...] = ()
+    content_type: str = "application/json"
 
     def to_picows(self) -> Any:
         """The picows response object (HTTP, never an upgrade)."""
-        headers = [("Content-Type", "application/json"), *self.headers]
+        headers = [("Content-Type", self.content_type), *self.headers]
         if self.status >= 400:
             return WSUpgradeResponse.create_error_response(self.status, self.body, headers)
         return WSUpgradeResponse.create_ok_response(self.body, headers)
@@ -158,3 +164,64 @@ class TokenBucket:
             self.tokens -= 1.0
             return 0.0
         return (1.0 - self.tokens) / self.rate
+
+
+class RestRecords:
+    """What a test (or a user of the simulator) changes in a venue's REST listings.
+
+    A listing is named as its venue names it (Kalshi ``markets``, ``events``,
+    ``series``; Kraken ``AssetPairs``; Kraken Futures ``instruments``,
+    ``tickers``; Polymarket ``markets``); a record by its venue id. The venue's
+    REST handlers pass every record through :meth:`record` and every first
+    page through :meth:`head`, and page with :meth:`cursor`:
+
+    * ``change(listing, id, field=value, …)``: the record shows these values
+      (``value`` :data:`REMOVED` drops the field);
+    * ``hide(listing, id)`` / ``show``: the venue stops (or starts again)
+      listing the record;
+    * ``add(listing, item, …)``: raw items (broken ones, say) at the head of
+      the listing's first page;
+    * ``stuck_cursor``: a paginated listing hands back the cursor it was given.
+    """
+
+    def __init__(self) -> None:
+        self._changes: dict[tuple[str, str], dict[str, Any]] = {}
+        self._hidden: set[tuple[str, str]] = set()
+        self._extra: dict[str, list[Any]] = {}
+        self.stuck_cursor = False
+
+    def change(self, listing: str, key: str, **fields: Any) -> None:
+        self._changes.setdefault((listing, key), {}).update(fields)
+
+    def hide(self, listing: str, key: str) -> None:
+        self._hidden.add((listing, key))
+
+    def show(self, listing: str, key: str) -> None:
+        self._hidden.discard((listing, key))
+
+    def add(self, listing: str, *items: Any) -> None:
+        self._extra.setdefault(listing, []).extend(items)
+
+    def listed(self, listing: str, key: str) -> bool:
+        return (listing, key) not in self._hidden
+
+    def record(self, listing: str, key: str, rec: dict[str, Any]) -> dict[str, Any]:
+        """``rec`` with the changes made to it."""
+        changes = self._changes.get((listing, key))
+        if not changes:
+            return rec
+        out = {**rec, **changes}
+        return {k: v for k, v in out.items() if v is not REMOVED}
+
+    def head(self, listing: str, items: list[Any]) -> list[Any]:
+        """A first page with the added items in front."""
+        extra = self._extra.get(listing)
+        return [*extra, *items] if extra else items
+
+    def cursor(self, given: str | None, nxt: str | None) -> str | None:
+        """The cursor a page hands back: ``nxt``, or ``given`` again when stuck."""
+        return given if self.stuck_cursor and given else nxt
+
+
+#: a :meth:`RestRecords.change` value that removes the field
+REMOVED: Any = object()

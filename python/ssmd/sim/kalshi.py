@@ -342,7 +342,8 @@ class KalshiVenue(Venue):
         }
 
     def _markets(self, req: Request) -> list[Market]:
-        ms = self.markets
+        listed = self.records.listed
+        ms = [m for m in self.markets if listed("markets", m.ticker)]
         status = req.arg("status")
         if status:
             if status not in STATUS_FILTERS:
@@ -364,7 +365,32 @@ class KalshiVenue(Venue):
         raw = req.arg("cursor")
         start = decode_cursor(raw) if raw else 0
         chunk, nxt = page(items, start, limit)
-        return chunk, encode_cursor(nxt) if nxt is not None else ""
+        return chunk, self.records.cursor(raw, encode_cursor(nxt) if nxt is not None else "") or ""
+
+    def fee_changes(self, series_ticker: str | None = None) -> list[dict[str, Any]]:
+        """Scheduled fee changes: every third series once, every sixth twice."""
+        sers = [s for s in self.series if series_ticker in (None, s["ticker"])]
+        return [
+            {
+                "id": f"00000000-0000-4000-8{n:03d}-{i:012d}",
+                "series_ticker": s["ticker"],
+                "fee_type": "quadratic_with_maker_fees",
+                "fee_multiplier": n + 1,
+                "scheduled_ts": f"2026-0{3 + n}-01T00:00:00Z",
+            }
+            for i, s in enumerate(sers)
+            if i % 3 == 0
+            for n in range(2 if i % 6 == 0 else 1)
+        ]
+
+    def _series_json(self, s: dict[str, Any]) -> dict[str, Any]:
+        return self.records.record("series", s["ticker"], s)
+
+    def _event_json(self, e: dict[str, Any]) -> dict[str, Any]:
+        return self.records.record("events", e["event_ticker"], e)
+
+    def _market_json(self, m: Market) -> dict[str, Any]:
+        return self.records.record("markets", m.ticker, self.market_json(m))
 
     def rest(self, req: Request) -> Response:
         root = self.rest_path
@@ -373,7 +399,11 @@ class KalshiVenue(Venue):
             raise HttpError(404, f"not found: {req.path}")
         rel = path[len(root) :]
         if rel == "/series":
-            items = self.series
+            items = [
+                self._series_json(s)
+                for s in self.series
+                if self.records.listed("series", s["ticker"])
+            ]
             cat = req.arg("category")
             if cat:
                 items = [s for s in items if s["category"].lower() == cat.lower()]
@@ -382,19 +412,9 @@ class KalshiVenue(Venue):
             chunk, cursor = self._cursor_page(req, items, 200, 1000)
             return json_response({"cursor": cursor, "series": chunk})
         if rel == "/series/fee_changes":
-            sers = [s for s in self.series if req.arg("series_ticker") in (None, s["ticker"])]
-            changes = [
-                {
-                    "id": f"00000000-0000-4000-8000-{i:012d}",
-                    "series_ticker": s["ticker"],
-                    "fee_type": "quadratic_with_maker_fees",
-                    "fee_multiplier": 1,
-                    "scheduled_ts": "2026-03-01T00:00:00Z",
-                }
-                for i, s in enumerate(sers)
-                if i % 3 == 0
-            ]
-            return json_response({"series_fee_change_arr": changes})
+            return json_response(
+                {"series_fee_change_arr": self.fee_changes(req.arg("series_ticker"))}
+            )
         if rel.startswith("/series/"):
             tick = rel.split("/", 2)[2]
             found = next((s for s in self.series if s["ticker"] == tick), None)
@@ -404,13 +424,19 @@ class KalshiVenue(Venue):
         if rel == "/events":
             ms = self._markets(req)
             wanted = dict.fromkeys(m.event for m in ms)
-            evs = [e for e in self.events if e["event_ticker"] in wanted]
+            evs = [
+                self._event_json(e)
+                for e in self.events
+                if e["event_ticker"] in wanted and self.records.listed("events", e["event_ticker"])
+            ]
             chunk, cursor = self._cursor_page(req, evs, 200, 200)
             if req.bool_arg("with_nested_markets"):
                 by_event: dict[str, list[dict[str, Any]]] = {}
                 for m in ms:
-                    by_event.setdefault(m.event, []).append(self.market_json(m))
+                    by_event.setdefault(m.event, []).append(self._market_json(m))
                 chunk = [{**e, "markets": by_event.get(e["event_ticker"], [])} for e in chunk]
+            if not req.arg("cursor"):
+                chunk = self.records.head("events", chunk)
             return json_response({"cursor": cursor, "events": chunk})
         if rel.startswith("/events/"):
             tick = rel.split("/", 2)[2]
@@ -421,9 +447,10 @@ class KalshiVenue(Venue):
             return json_response({"event": ev, "markets": nested})
         if rel == "/markets":
             chunk, cursor = self._cursor_page(req, self._markets(req), 100, 1000)
-            return json_response(
-                {"cursor": cursor, "markets": [self.market_json(m) for m in chunk]}
-            )
+            items = [self._market_json(m) for m in chunk]
+            if not req.arg("cursor"):
+                items = self.records.head("markets", items)
+            return json_response({"cursor": cursor, "markets": items})
         if rel.startswith("/markets/"):
             one = self.by_ticker.get(rel.split("/", 2)[2])
             if one is None:

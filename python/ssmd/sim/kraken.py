@@ -389,17 +389,20 @@ class KrakenVenue(Venue):
         if req.path.rstrip("/") != "/0/public/AssetPairs":
             raise HttpError(404, req.path)
         wanted = req.args("pair")
-        pairs = self.pairs
+        pairs = [p for p in self.pairs if self.records.listed("AssetPairs", p.key)]
         if wanted:
             index = {}
-            for p in self.pairs:
+            for p in pairs:
                 for name in (p.key, p.altname, p.wsname, p.symbol):
                     index[name.upper()] = p
             chosen = [index.get(w.upper()) for w in wanted]
             if any(c is None for c in chosen):
                 return json_response({"error": ["EQuery:Unknown asset pair"]})
             pairs = [c for c in dict.fromkeys(chosen) if c is not None]
-        return json_response({"error": [], "result": {p.key: self.asset_pair(p) for p in pairs}})
+        result = {
+            p.key: self.records.record("AssetPairs", p.key, self.asset_pair(p)) for p in pairs
+        }
+        return json_response({"error": [], "result": result})
 
     @staticmethod
     def asset_pair(p: Pair) -> dict[str, Any]:

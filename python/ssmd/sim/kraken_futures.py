@@ -254,11 +254,21 @@ class KrakenFuturesVenue(Venue):
         path = req.path.rstrip("/")
         root = self.rest_path
         now = iso_ms(time.time_ns())
+        rec = self.records
         if path == f"{root}/instruments":
-            items = [self.instrument(p) for p in self.products]
+            items = [
+                rec.record("instruments", p.symbol, self.instrument(p))
+                for p in self.products
+                if rec.listed("instruments", p.symbol)
+            ]
+            items = rec.head("instruments", items)
             return json_response({"result": "success", "instruments": items, "serverTime": now})
         if path == f"{root}/tickers":
-            items = [self.rest_ticker(p) for p in self.products]
+            items = [
+                rec.record("tickers", p.symbol, self.rest_ticker(p))
+                for p in self.products
+                if rec.listed("instruments", p.symbol)
+            ]
             return json_response({"result": "success", "tickers": items, "serverTime": now})
         if path.startswith(f"{root}/tickers/"):
             sym = path.rsplit("/", 1)[1].upper()

@@ -293,16 +293,23 @@ class PolymarketVenue(Venue):
             after = req.arg("after_cursor")
             start = decode_cursor(after) if after else 0
             items: list[dict[str, Any]]
+            rec = self.records
             if events:
                 items_all = self._events(self._filtered(req))
                 chunk_e, nxt = page(items_all, start, limit)
                 items = chunk_e
             else:
-                chunk_c, nxt = page(self._filtered(req), start, limit)
-                items = [self.gamma_market(c) for c in chunk_c]
+                listed = [c for c in self._filtered(req) if rec.listed("markets", c.condition_id)]
+                chunk_c, nxt = page(listed, start, limit)
+                items = [
+                    rec.record("markets", c.condition_id, self.gamma_market(c)) for c in chunk_c
+                ]
+                if not after:
+                    items = rec.head("markets", items)
             body: dict[str, Any] = {"events" if events else "markets": items}
-            if nxt is not None:
-                body["next_cursor"] = encode_cursor(nxt)
+            cursor = rec.cursor(after, encode_cursor(nxt) if nxt is not None else None)
+            if cursor is not None:
+                body["next_cursor"] = cursor
             return json_response(body)
         if path in ("/markets", "/events"):
             limit = req.int_arg("limit", 20, 0, 500)

@@ -44,7 +44,7 @@ from picows import (
 
 from ssmd.errors import ConfigError
 from ssmd.sim.faults import FAULT_TYPES, FaultPlan, FaultState
-from ssmd.sim.http import HttpError, Request, Response, TokenBucket, json_response
+from ssmd.sim.http import HttpError, Request, Response, RestRecords, TokenBucket, json_response
 
 __all__ = [
     "Session",
@@ -138,6 +138,8 @@ class Venue:
         self.options = server.options
         self.seed = seed
         self.rng = random.Random(f"ssmd-sim:{self.name}:{seed}")
+        #: changes to the REST listings (tests of the secmaster syncs use them)
+        self.records = RestRecords()
 
     def instrument_ids(self) -> list[str]:
         """Every instrument id of the universe (as the WebSocket names them)."""
@@ -408,6 +410,9 @@ class SimServer:
         self.data_frames_sent = 0
         self.bytes_sent = 0
         self.rest_requests = 0
+        #: every REST request: (monotonic time, target as sent, status answered)
+        self.rest_log: list[tuple[float, str, int]] = []
+        self._rest_queued: dict[str, list[Response]] = {}
         #: rounds of the pump and of the housekeeping so far (clocks of the
         #: simulator's own progress, for tests that wait for something not to happen)
         self.pump_rounds = 0
@@ -546,6 +551,19 @@ class SimServer:
 
     def _rest(self, req: Request) -> Any:
         self.rest_requests += 1
+        resp = self._rest_answer(req)
+        self.rest_log.append((time.monotonic(), req.target, resp.status))
+        return WSUpgradeResponseWithListener(resp.to_picows(), None)
+
+    def rest_hits(self, prefix: str = "") -> list[tuple[float, str, int]]:
+        """The logged REST requests whose target starts with ``prefix``."""
+        return [h for h in self.rest_log if h[1].startswith(prefix)]
+
+    def _rest_answer(self, req: Request) -> Response:
+        queued = self._rest_queued.get(req.path)
+        if queued:
+            self.fault_counts["rest_response"] += 1
+            return queued.pop(0)
         wait = 0.0
         if self._forced_throttle > 0:
             self._forced_throttle -= 1
@@ -561,7 +579,7 @@ class SimServer:
                 resp = self.venue.rest(req)
             except HttpError as exc:
                 resp = self.venue.rest_error(exc.status, exc.message)
-        return WSUpgradeResponseWithListener(resp.to_picows(), None)
+        return resp
 
     # -- faults at run time ------------------------------------------------------
 
@@ -584,6 +602,9 @@ class SimServer:
         * ``slow_reader``: apply the venue's slow-reader rule now.
         * ``rest_throttle``: the next ``count`` REST requests get 429 with
           ``Retry-After: retry_after`` (default 1 s).
+        * ``rest_response``: the next ``count`` requests to ``path`` get this
+          answer instead: ``status`` (default 200), ``body`` (bytes or str),
+          ``content_type`` (default JSON), ``retry_after`` (a header value).
         """
         conn_id = kw.pop("conn", None)
         conns = [c for c in self._conns.values() if conn_id is None or c.id == conn_id]
@@ -632,6 +653,20 @@ class SimServer:
                 self.fault_counts["slow_reader"] += 1
                 c.session.on_slow_reader()
             return len(conns)
+        if fault == "rest_response":
+            path = str(kw.pop("path"))
+            count = int(kw.pop("count", 1))
+            status = int(kw.pop("status", 200))
+            body = kw.pop("body", b"")
+            ctype = str(kw.pop("content_type", "application/json"))
+            ra = kw.pop("retry_after", None)
+            self._no_more(fault, kw)
+            raw = body.encode() if isinstance(body, str) else bytes(body)
+            extra = (("Retry-After", str(ra)),) if ra is not None else ()
+            self._rest_queued.setdefault(path, []).extend(
+                [Response(status, raw, extra, ctype)] * count
+            )
+            return count
         if fault == "rest_throttle":
             count = int(kw.pop("count", 1))
             self._forced_retry_after = int(kw.pop("retry_after", 1))

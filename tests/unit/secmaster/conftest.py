@@ -1,22 +1,18 @@
-"""Fixtures of the secmaster tests: the local venue server and a migrated database."""
+"""Fixtures of the secmaster tests: the venue simulators' REST and a migrated database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from secmaster_server import Venues, start_venues
+from secmaster_venues import Venues, start_venues
+from sim_client import MakeSim
 from ssmd.secmaster import db
 
 
 @pytest.fixture
-async def venues() -> AsyncIterator[Venues]:
-    v = await start_venues()
-    try:
-        yield v
-    finally:
-        await v.server.close()
+async def venues(make_sim: MakeSim) -> Venues:
+    """Every venue's simulator (stopped at teardown by ``make_sim``)."""
+    return await start_venues(make_sim)
 
 
 @pytest.fixture

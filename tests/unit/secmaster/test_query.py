@@ -1,10 +1,11 @@
-"""``show`` and ``search`` over the ``instruments`` view (real PostgreSQL)."""
+"""``show`` and ``search`` over the ``instruments`` view (real PostgreSQL), synced from the
+simulators."""
 
 from __future__ import annotations
 
 import pytest
 
-from secmaster_server import Venues, make_settings, polymarket_market
+from secmaster_venues import Venues, make_settings
 from ssmd.secmaster import db, query
 from ssmd.secmaster.sync import Job, run_jobs
 
@@ -16,25 +17,30 @@ async def test_show_and_search(migrated: str, venues: Venues) -> None:
         make_settings(migrated, venues), [Job("kalshi"), Job("kraken"), Job("polymarket")]
     )
     assert all(r.ok for r in results)
+    k, pm = venues.kalshi.venue, venues.polymarket.venue
     conn = await db.connect(migrated)
     try:
         [pair] = await query.show(conn, "btc/usd")
         assert pair["venue"] == "kraken" and pair["instrument_id"] == "XXBTZUSD"
-        m = polymarket_market(2)
-        token = m["clobTokenIds"].split('"')[3]  # the "No" token
-        [cond] = await query.show(conn, token)
-        assert cond["instrument_id"] == m["conditionId"]
+        c = pm.conditions[2]
+        [cond] = await query.show(conn, c.no)  # a token finds its condition
+        assert cond["instrument_id"] == c.condition_id
         assert [t["outcome"] for t in cond["tokens"]] == ["Yes", "No"]
-        ticker = next(iter(venues.kalshi.markets))
-        [mkt] = await query.show(conn, ticker.lower(), venue="kalshi")
-        assert mkt["event"]["series_ticker"] == "KXS0000" and mkt["raw"]["ticker"] == ticker
-        assert await query.show(conn, ticker, venue="polymarket") == []
+        market = k.markets[0]
+        [mkt] = await query.show(conn, market.ticker.lower(), venue="kalshi")
+        assert mkt["event"]["series_ticker"] == market.series
+        assert mkt["raw"]["ticker"] == market.ticker
+        assert await query.show(conn, market.ticker, venue="polymarket") == []
 
-        hits = await query.search(conn, "on jul 1, 2026?: $118,500", limit=500)
-        assert len(hits) == len(venues.kalshi.series) and {h["venue"] for h in hits} == {"kalshi"}
+        text = "on nov 25, 2026?"  # in the title of every first-round event
+        titles = {e["event_ticker"]: e["title"].lower() for e in k.events}
+        expected = sum(1 for m in k.markets if text in titles[m.event])
+        hits = await query.search(conn, text, limit=500)
+        assert 0 < len(hits) == expected and {h["venue"] for h in hits} == {"kalshi"}
         assert await query.search(conn, "100%") == []  # % is a character, not a wildcard
-        under = await query.search(conn, "_")  # a character too: only the PF_ symbols have one
-        assert {h["venue"] for h in under} == {"kraken-futures"} and len(under) == 2
+        under = await query.search(conn, "_", limit=500)  # a character too
+        perpetuals = {p.symbol for p in venues.futures.venue.products if p.perpetual}
+        assert {h["instrument_id"] for h in under} == perpetuals
         econ = await query.search(conn, "economics", venue="kalshi", status="active", limit=1000)
         assert econ and all(h["category"] == "Economics" for h in econ)
     finally:

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from secmaster_server import kalshi_market, kraken_perpetual, kraken_spot, polymarket_market
+from secmaster_venues import offline
 from ssmd.secmaster.sync import base
 from ssmd.secmaster.sync.base import BadRecord, Volatile, opt_dec, opt_ts, parse_ts, req_str
 from ssmd.secmaster.sync.kalshi import MARKETS, market_row
@@ -56,37 +56,56 @@ def test_volatile_keys_are_dropped_and_remembered() -> None:
     assert v.strip(clean) is clean
 
 
+KALSHI = offline("kalshi")
+KRAKEN = offline("kraken")
+FUTURES = offline("kraken-futures")
+POLYMARKET = offline("polymarket")
+
+
+def kalshi_market() -> dict[str, object]:
+    return dict(KALSHI.market_json(KALSHI.markets[0]))
+
+
+def kraken_perpetual() -> dict[str, object]:
+    return dict(FUTURES.instrument(FUTURES.by_symbol["PF_XBTUSD"]))
+
+
+def polymarket_market(i: int) -> dict[str, object]:
+    return dict(POLYMARKET.gamma_market(POLYMARKET.conditions[i]))
+
+
 def test_kalshi_market_row() -> None:
-    row = dict(zip(MARKETS.columns, market_row(kalshi_market("KXBTCD-26JUL1917", 1)), strict=True))
-    assert row["ticker"] == "KXBTCD-26JUL1917-T118499.99" and row["status"] == "active"
-    assert row["tick_size"] == Decimal("0.0100") and row["floor_strike"] == Decimal("118499.99")
-    assert row["close_time"] == dt.datetime(2026, 7, 19, 21, tzinfo=UTC)
+    m = KALSHI.markets[0]
+    row = dict(zip(MARKETS.columns, market_row(kalshi_market()), strict=True))
+    assert row["ticker"] == m.ticker and row["status"] == "active"
+    assert row["tick_size"] == Decimal("0.0100") and row["floor_strike"] == Decimal(str(m.strike))
+    assert row["close_time"] == dt.datetime(2026, 12, 31, 21, tzinfo=UTC)
     assert "yes_bid" not in row["raw"] and "rules_primary" in row["raw"]
-    legacy = kalshi_market("E", 0)
+    legacy = kalshi_market()
     del legacy["price_ranges"]
     legacy["tick_size"] = 1  # deprecated cents
     assert market_row(legacy)[MARKETS.columns.index("tick_size")] == Decimal("0.01")
 
 
 def test_kraken_rows() -> None:
-    key, rec = kraken_spot(0)
-    row = dict(zip(PAIRS.columns, spot_row(key, rec), strict=True))
+    btc = KRAKEN.by_symbol["BTC/USD"]
+    row = dict(zip(PAIRS.columns, spot_row(btc.key, KRAKEN.asset_pair(btc)), strict=True))
     assert (row["pair"], row["symbol"], row["base"], row["quote"]) == (
         "XXBTZUSD",
         "BTC/USD",
         "BTC",
         "USD",
     )
-    perp = dict(zip(PAIRS.columns, perpetual_row(kraken_perpetual(0), set()), strict=True))
+    perp = dict(zip(PAIRS.columns, perpetual_row(kraken_perpetual(), set()), strict=True))
     assert (perp["pair"], perp["market_type"], perp["status"]) == (
         "PF_XBTUSD",
         "perpetual",
         "online",
     )
-    lower = kraken_perpetual(0) | {"symbol": "pf_xbtusd", "postOnly": True}
+    lower = kraken_perpetual() | {"symbol": "pf_xbtusd", "postOnly": True}
     assert perpetual_row(lower, set())[0] == "PF_XBTUSD"
     assert perpetual_row(lower, set())[PAIRS.columns.index("status")] == "post_only"
-    assert perpetual_row(kraken_perpetual(0), {"PF_XBTUSD"})[7] == "suspended"
+    assert perpetual_row(kraken_perpetual(), {"PF_XBTUSD"})[7] == "suspended"
 
 
 def test_polymarket_rows_accept_plain_arrays_and_derive_status() -> None:
@@ -95,7 +114,7 @@ def test_polymarket_rows_accept_plain_arrays_and_derive_status() -> None:
     m["clobTokenIds"] = ["11", "22"]
     cond, toks = market_rows(m)
     row = dict(zip(CONDITIONS.columns, cond, strict=True))
-    assert row["status"] == "active" and row["category"] == "Finance"
+    assert row["status"] == "active" and row["category"] == POLYMARKET.conditions[3].category
     assert [dict(zip(TOKENS.columns, t, strict=True))["outcome"] for t in toks] == ["Yes", "No"]
     assert "bestBid" not in row["raw"] and '"volume"' not in row["raw"]
     for change, status in (

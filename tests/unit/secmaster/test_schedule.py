@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from secmaster_server import GAMMA, KALSHI, KRAKEN, Venues, make_settings
+from secmaster_venues import Venues, make_settings
 from ssmd.errors import ConfigError
 from ssmd.secmaster import db
 from ssmd.secmaster.schedule import Entry, default_entries, parse_interval, run_schedule
@@ -25,7 +25,7 @@ async def test_kalshi_entries_per_discovered_category(venues: Venues) -> None:
     s = make_settings(None, venues)
     entries = await default_entries(s, interval=60)
     names = [e.job.name for e in entries]
-    cats = sorted({x["category"] for x in venues.kalshi.series.values()})
+    cats = sorted({x["category"] for x in venues.kalshi.venue.series})
     assert names == [f"kalshi:{c}" for c in cats] + ["kraken", "polymarket"]
     one = await default_entries(s, interval=60, per_category=False, venues=["kalshi"])
     assert [e.job.name for e in one] == ["kalshi"]
@@ -43,8 +43,13 @@ async def test_runs_each_sync_on_its_interval_and_logs(
     ]
     with caplog.at_level(logging.INFO, "ssmd.secmaster"):
         await run_schedule(s, entries, jitter=0.2, runs=2)
-    for path in (KRAKEN, GAMMA, KALSHI + "/markets"):
-        assert len(venues.server.hits_to(path)) == 2, path
+    crypto = [s for s in venues.kalshi.venue.series if s["category"] == "Crypto"]
+    for sim, path, per_run in (
+        (venues.kraken, "/0/public/AssetPairs", 1),
+        (venues.polymarket, "/markets/keyset", 1),
+        (venues.kalshi, "/trade-api/v2/markets", len(crypto)),  # one listing per series
+    ):
+        assert len(sim.rest_hits(path)) == 2 * per_run, path
     text = caplog.text
     assert text.count("sync kraken done in") == 2 and text.count("sync polymarket done in") == 2
     assert "sync kalshi:Crypto done in" in text and "pairs fetched" in text
@@ -64,4 +69,4 @@ async def test_a_sync_running_elsewhere_is_skipped(
     finally:
         await holder.close()
     assert "another kraken sync is running" in caplog.text
-    assert venues.server.hits_to(KRAKEN) == []
+    assert venues.kraken.rest_log == [] and venues.futures.rest_log == []

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from secmaster_server import Venues
+from secmaster_venues import Venues
 from ssmd.secmaster import db
 
 ENV_KEYS = (
@@ -100,7 +100,7 @@ async def test_migrate_sync_show_search(pg_dsn: str, venues: Venues) -> None:
     assert code == 0, err
     [summary] = json.loads(out)
     tables = {t["table"]: t for t in summary["tables"]}
-    assert tables["markets"]["inserted"] == len(venues.kalshi.markets)
+    assert tables["markets"]["inserted"] == len(venues.kalshi.venue.markets)
     assert set(tables["markets"]) >= {
         "fetched",
         "inserted",
@@ -143,10 +143,11 @@ async def test_migrate_sync_show_search(pg_dsn: str, venues: Venues) -> None:
     assert [r["sync"] for r in results] == ["kalshi", "kraken", "polymarket"]
     assert all(t["inserted"] == t["updated"] == 0 for r in results for t in r["tables"])
 
-    ticker = next(iter(venues.kalshi.markets))
+    market = venues.kalshi.venue.markets[0]
+    ticker = market.ticker
     code, out, err = await ssmd("secmaster", "show", ticker, env=env)
     assert code == 0, err
-    assert f"instrument_id {ticker}" in out and "KXS0000" in out and "rules_primary" in out
+    assert f"instrument_id {ticker}" in out and market.series in out and "rules_primary" in out
     code, out, err = await ssmd("secmaster", "show", "btc/usd", "--json", env=env)
     assert code == 0, err
     [pair] = json.loads(out)
@@ -154,9 +155,14 @@ async def test_migrate_sync_show_search(pg_dsn: str, venues: Venues) -> None:
     code, _, err = await ssmd("secmaster", "show", "NOPE-123", env=env)
     one_line_error(code, err, "no instrument 'NOPE-123'")
 
-    code, out, err = await ssmd("secmaster", "search", "nvidia", "--venue", "polymarket", env=env)
+    code, out, err = await ssmd("secmaster", "search", "nvda", "--venue", "polymarket", env=env)
     assert code == 0, err
-    assert len(out.splitlines()) == len(venues.polymarket.markets)
+    nvda = [
+        c
+        for c in venues.polymarket.venue.conditions
+        if not c.closed and "nvda" in f"{c.question} {c.slug}".lower()
+    ]
+    assert 0 < len(out.splitlines()) == len(nvda)
     code, out, err = await ssmd("secmaster", "search", "usd", "--json", "-n", "3", env=env)
     assert code == 0 and len(json.loads(out)) == 3, err
 
@@ -172,7 +178,11 @@ async def test_unreachable_venue_is_one_line(migrated: str) -> None:
 
 @pytest.mark.integration
 async def test_failed_listing_exits_1_after_the_summary(migrated: str, venues: Venues) -> None:
-    venues.kraken.spot_error = ["EGeneral:Internal error"]
+    venues.kraken.inject(
+        "rest_response",
+        path="/0/public/AssetPairs",
+        body=b'{"error":["EGeneral:Internal error"],"result":{}}',
+    )
     urls = venues.urls
     code, out, err = await ssmd(
         "kraken",

@@ -1,4 +1,4 @@
-"""Kalshi sync against the local server and a real PostgreSQL."""
+"""Kalshi sync against the Kalshi simulator's REST and a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,22 +9,17 @@ from typing import Any
 
 import pytest
 
-from secmaster_server import (
-    HTML_ERROR,
-    KALSHI,
-    Venues,
-    fetch,
-    kalshi_market,
-    make_settings,
-    too_many,
-    versions,
-)
+from secmaster_venues import Venues, fetch, make_settings, versions
 from ssmd.secmaster import db
 from ssmd.secmaster.sync import Job, run_job
 from ssmd.secmaster.sync import kalshi as kalshi_sync
 from ssmd.secmaster.sync.base import SyncResult
+from ssmd.sim.kalshi import STATUS_FILTERS
 
 pytestmark = pytest.mark.integration
+
+ROOT = "/trade-api/v2"
+HTML_PAGE = b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head></html>"
 
 
 async def sync(dsn: str, venues: Venues, **job: Any) -> SyncResult:
@@ -32,7 +27,7 @@ async def sync(dsn: str, venues: Venues, **job: Any) -> SyncResult:
 
 
 async def test_first_sync_inserts_every_row(migrated: str, venues: Venues) -> None:
-    k = venues.kalshi
+    k = venues.kalshi.venue
     r = await sync(migrated, venues)
     assert r.ok, r.errors
     t = r.tables
@@ -41,28 +36,32 @@ async def test_first_sync_inserts_every_row(migrated: str, venues: Venues) -> No
         len(k.events),
         len(k.markets),
     )
-    assert t["series_fees"].inserted == len(k.fee_changes)
+    changes = k.fee_changes()
+    assert t["series_fees"].inserted == len(changes)
     assert all(s.updated == 0 and s.skipped == 0 for s in t.values())
 
-    [m] = await fetch(migrated, "SELECT * FROM markets WHERE ticker = $1", next(iter(k.markets)))
-    assert m["status"] == "active" and m["market_type"] == "binary"
-    assert m["tick_size"] == Decimal("0.01") and m["floor_strike"] == Decimal("117999.99")
-    assert m["close_time"].isoformat() == "2026-07-19T21:00:00+00:00"
+    first = k.markets[0]
+    [m] = await fetch(migrated, "SELECT * FROM markets WHERE ticker = $1", first.ticker)
+    assert m["status"] == first.status == "active" and m["market_type"] == "binary"
+    assert m["tick_size"] == Decimal("0.01") and m["floor_strike"] == Decimal(str(first.strike))
+    assert m["close_time"].isoformat() == "2026-12-31T21:00:00+00:00"
     assert m["delisted_at"] is None
     # quote and volume fields are not kept in raw; the definition is
     assert '"rules_primary"' in m["raw"] and "yes_bid_dollars" not in m["raw"]
 
+    twice = changes[0]["series_ticker"]  # the first series changes its fees twice
     fees = await fetch(
         migrated,
-        "SELECT series_ticker, effective_from, effective_to FROM series_fees"
-        " ORDER BY series_ticker, effective_from",
+        "SELECT effective_from, effective_to FROM series_fees WHERE series_ticker = $1"
+        " ORDER BY effective_from",
+        twice,
     )
-    assert fees[0]["effective_to"] == fees[1]["effective_from"]
+    assert len(fees) == 2 and fees[0]["effective_to"] == fees[1]["effective_from"]
     assert fees[1]["effective_to"] is None
 
     view = await fetch(migrated, "SELECT * FROM instruments WHERE venue = 'kalshi'")
     assert len(view) == len(k.markets)
-    assert {v["category"] for v in view} == {s["category"] for s in k.series.values()}
+    assert {v["category"] for v in view} == {s["category"] for s in k.series}
     assert all(v["title"] and v["kind"] == "binary" for v in view)
 
 
@@ -89,10 +88,11 @@ _KEYS = {
 async def test_changed_market_updates_exactly_that_row(migrated: str, venues: Venues) -> None:
     await sync(migrated, venues)
     before = await versions(migrated, "markets", "ticker")
-    tickers = list(venues.kalshi.markets)
+    records = venues.kalshi.venue.records
+    tickers = venues.kalshi.venue.instrument_ids()
     changed, quoted = tickers[3], tickers[4]
-    venues.kalshi.markets[changed]["close_time"] = "2026-07-19T22:00:00Z"
-    venues.kalshi.markets[quoted]["yes_bid_dollars"] = "0.4400"  # a quote, not a definition
+    records.change("markets", changed, close_time="2026-12-31T22:00:00Z")
+    records.change("markets", quoted, yes_bid_dollars="0.4400")  # a quote, not a definition
     r = await sync(migrated, venues)
     assert r.tables["markets"].updated == 1 and r.tables["markets"].inserted == 0
     after = await versions(migrated, "markets", "ticker")
@@ -102,17 +102,18 @@ async def test_changed_market_updates_exactly_that_row(migrated: str, venues: Ve
 
 
 async def test_delisted_market_is_marked_not_deleted(migrated: str, venues: Venues) -> None:
+    k = venues.kalshi.venue
     await sync(migrated, venues)
-    gone = next(iter(venues.kalshi.markets))
-    rec = venues.kalshi.markets.pop(gone)
+    gone = k.instrument_ids()[0]
+    k.records.hide("markets", gone)  # the venue stops listing it
     r = await sync(migrated, venues)
     assert r.tables["markets"].delisted == 1
     [m] = await fetch(migrated, "SELECT status, delisted_at FROM markets WHERE ticker = $1", gone)
     assert m["status"] == "delisted" and m["delisted_at"] is not None
-    assert len(await fetch(migrated, "SELECT 1 FROM markets")) == len(venues.kalshi.markets) + 1
+    assert len(await fetch(migrated, "SELECT 1 FROM markets")) == len(k.markets)  # nothing deleted
 
     # listed again: back to the venue's status
-    venues.kalshi.markets[gone] = rec
+    k.records.show("markets", gone)
     r = await sync(migrated, venues)
     assert r.tables["markets"].updated == 1
     [m] = await fetch(migrated, "SELECT status, delisted_at FROM markets WHERE ticker = $1", gone)
@@ -120,40 +121,40 @@ async def test_delisted_market_is_marked_not_deleted(migrated: str, venues: Venu
 
 
 async def test_status_filter_marks_nothing_delisted(migrated: str, venues: Venues) -> None:
-    k = venues.kalshi
+    k = venues.kalshi.venue
     await sync(migrated, venues)
-    closed = list(k.markets)[:2]
+    closed = k.instrument_ids()[:2]
     for t in closed:
-        k.markets[t]["status"] = "closed"
+        k.by_ticker[t].status = "closed"
     r = await sync(migrated, venues, status="open")
     assert r.ok, r.errors
-    assert r.tables["markets"].fetched == len(k.markets) - 2
+    open_now = [m for m in k.markets if m.status in STATUS_FILTERS["open"]]
+    assert r.tables["markets"].fetched == len(open_now) < len(k.markets) - 2
     assert r.tables["markets"].delisted == 0 and r.tables["events"].delisted == 0
     rows = await fetch(migrated, "SELECT status FROM markets WHERE ticker = ANY($1)", closed)
     assert {x["status"] for x in rows} == {"active"}  # not listed with status=open: untouched
 
 
 async def test_category_sync_lists_its_series_only(migrated: str, venues: Venues) -> None:
-    k = venues.kalshi
+    k = venues.kalshi.venue
     r = await sync(migrated, venues, categories=("Economics",))
     assert r.ok, r.errors
-    econ = [s for s, rec in k.series.items() if rec["category"] == "Economics"]
-    assert r.tables["series"].inserted == len(econ)
+    econ = {s["ticker"] for s in k.series if s["category"] == "Economics"}
+    assert econ and r.tables["series"].inserted == len(econ)
     rows = await fetch(migrated, "SELECT DISTINCT series_ticker FROM events")
-    assert {x["series_ticker"] for x in rows} == set(econ)
-    n_markets = sum(1 for m in k.markets.values() if m["event_ticker"].split("-")[0] in econ)
-    assert r.tables["markets"].inserted == n_markets
-    hits = [h[1] for h in venues.server.hits_to(KALSHI + "/markets")]
-    assert all("series_ticker=" in h for h in hits)
+    assert {x["series_ticker"] for x in rows} == econ
+    assert r.tables["markets"].inserted == sum(1 for m in k.markets if m.series in econ)
+    hits = [h[1] for h in venues.kalshi.rest_hits(ROOT + "/markets")]
+    assert hits and all("series_ticker=" in h for h in hits)
 
 
 async def test_429_with_retry_after_pauses_the_venue(migrated: str, venues: Venues) -> None:
-    server = venues.server
-    server.inject(KALSHI + "/markets", too_many("1"))
+    sim = venues.kalshi
+    sim.inject("rest_response", path=ROOT + "/markets", status=429, retry_after="1")
     r = await sync(migrated, venues)
     assert r.ok, r.errors
-    assert r.throttled == 1 and r.tables["markets"].inserted == len(venues.kalshi.markets)
-    hits = server.hits_to(KALSHI)
+    assert r.throttled == 1 and r.tables["markets"].inserted == len(sim.venue.markets)
+    hits = sim.rest_hits(ROOT)
     [t429] = [t for t, _, status in hits if status == 429]
     after = [t for t, _, _ in hits if t > t429]
     assert after, "nothing requested after the 429"
@@ -166,7 +167,8 @@ async def test_non_advancing_cursor_is_reported(
 ) -> None:
     await sync(migrated, venues)
     monkeypatch.setattr(kalshi_sync, "MARKETS_PAGE", 5)
-    venues.kalshi.stuck_cursor = True
+    venues.kalshi.venue.records.stuck_cursor = True
+    before = len(venues.kalshi.rest_hits(ROOT + "/markets"))
     with caplog.at_level(logging.INFO, "ssmd.secmaster"):
         r = await sync(migrated, venues)
     assert not r.ok
@@ -175,21 +177,20 @@ async def test_non_advancing_cursor_is_reported(
     assert r.tables["markets"].delisted == 0  # an incomplete listing marks nothing
     rows = await fetch(migrated, "SELECT count(*) AS n FROM markets WHERE status = 'delisted'")
     assert rows[0]["n"] == 0
-    assert len(venues.server.hits_to(KALSHI + "/markets")) < 10
+    assert len(venues.kalshi.rest_hits(ROOT + "/markets")) - before < 10
 
 
 async def test_bad_records_are_skipped_and_logged(
     migrated: str, venues: Venues, caplog: pytest.LogCaptureFixture
 ) -> None:
-    k = venues.kalshi
-    bad_type = kalshi_market("KXS0000-26JUL01", 90)
-    bad_type["close_time"] = 1752958800  # a number where RFC 3339 text belongs
-    bad_value = kalshi_market("KXS0000-26JUL01", 91)
-    bad_value["floor_strike"] = "lots"
-    no_ticker = kalshi_market("KXS0000-26JUL01", 92)
-    del no_ticker["ticker"]
-    k.extra_markets = [bad_type, bad_value, no_ticker, "not an object"]
-    venues.server.inject(KALSHI + "/events", HTML_ERROR)  # one HTML error page: retried
+    sim = venues.kalshi
+    k = sim.venue
+    good = k.market_json(k.markets[0])
+    bad_type = good | {"ticker": "KXBAD-26DEC31-T1", "close_time": 1752958800}  # a number
+    bad_value = good | {"ticker": "KXBAD-26DEC31-T2", "floor_strike": "lots"}
+    no_ticker = {key: v for key, v in good.items() if key != "ticker"}
+    k.records.add("markets", bad_type, bad_value, no_ticker, "not an object")
+    sim.inject("rest_response", path=ROOT + "/events", body=HTML_PAGE, content_type="text/html")
     with caplog.at_level(logging.INFO, "ssmd.secmaster"):
         r = await sync(migrated, venues)
     assert r.ok, r.errors
@@ -221,8 +222,8 @@ async def test_resync_produces_no_cdc_events(migrated: str, venues: Venues) -> N
 
         await sync(migrated, venues)
         assert await changes() == []
-        ticker = next(iter(venues.kalshi.markets))
-        venues.kalshi.markets[ticker]["title"] = "renamed"
+        ticker = venues.kalshi.venue.instrument_ids()[0]
+        venues.kalshi.venue.records.change("markets", ticker, title="renamed")
         await sync(migrated, venues)
         got = await changes()
         assert [(c["action"], c["table"]) for c in got] == [("U", "markets")]
