@@ -12,6 +12,8 @@ flushed, fsynced and finalized.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +37,8 @@ from ssmd.cli.options import (
 from ssmd.connectors.base import InstrumentQuery
 from ssmd.errors import ConfigError, ConnectorError
 from ssmd.types import Codec, Venue
+
+log = logging.getLogger("ssmd.connect")
 
 
 @app.command(
@@ -123,6 +127,14 @@ def connect(
         ),
     ] = None,
     database_url: DatabaseUrl = None,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow/--no-follow",
+            help="With --all or --category, a secmaster (DATABASE_URL) and NATS: follow the"
+            " secmaster's changes (CDC), subscribing new instruments and dropping closed ones.",
+        ),
+    ] = True,
     duration_: Annotated[
         float | None,
         typer.Option(
@@ -239,6 +251,14 @@ def connect(
             from ssmd.runtime.sink import ArchiveSink
 
             sink = ArchiveSink(root, connector.venue, name, codec=codec.value)
+        tasks: list[asyncio.Task[None]] = []
+
+        def started(capture: Any) -> None:
+            follower = _follower(connector, query, capture, nats_url, follow)
+            if follower is not None:
+                stop = asyncio.Event()
+                tasks.append(asyncio.create_task(follower.run(stop), name="ssmd-follow"))
+
         try:
             return await run_capture(
                 connector,
@@ -246,11 +266,16 @@ def connect(
                 sink,
                 duration=duration_,
                 signals=True,
+                started=started,
                 writer=name,
                 env=s.env,
                 stall_timeout=stall_timeout,
             )
         finally:
+            for t in tasks:
+                t.cancel()
+                with contextlib.suppress(BaseException):
+                    await t
             if nc is not None:
                 bus_stats.update(sink.stats())
                 await nc.close()
@@ -268,6 +293,26 @@ def connect(
             f"{connector.venue}: never connected to {connector.ws_url}"
             + (f" ({summary['last_failure']})" if summary["last_failure"] else "")
         )
+
+
+def _follower(connector: Any, query: Any, capture: Any, nats_url: str | None, follow: bool) -> Any:
+    """A follower of the secmaster's changes, when this capture can have one (else ``None``)."""
+    from ssmd.bus.local import is_memory_url
+
+    res = connector.resolution
+    if not follow or not (query.all or query.categories) or res.global_subscription:
+        return None  # explicit ids, or a venue-wide subscription: nothing to follow
+    if res.snapshot_lsn is None:
+        log.info(
+            "%s: not from the secmaster (DATABASE_URL): no dynamic subscriptions", connector.venue
+        )
+        return None
+    if not nats_url or is_memory_url(nats_url):
+        log.info("%s: no NATS server (--nats): no dynamic subscriptions", connector.venue)
+        return None
+    from ssmd.follow import Follower
+
+    return Follower(connector, query, capture, nats_url)
 
 
 def _summary(

@@ -162,6 +162,9 @@ class VenueConnector(Generic[C]):
     #: channel -> most seconds the venue promises between two messages of one instrument
     #: (the data watchdog holds every subscribed instrument to it from the first second)
     cadences: ClassVar[Mapping[str, float]] = {}
+    #: secmaster tables whose changes (CDC) can change what a filter (--all, --category)
+    #: resolves to: a follower re-resolves when one of them changes
+    cdc_tables: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: C) -> None:
         self.config = config
@@ -254,6 +257,7 @@ class VenueConnector(Generic[C]):
             self.resolution = await self.lookup(query, source)
             if not source.used:
                 log.info("%s: explicit ids, no secmaster lookup needed", self.venue)
+            self.resolution.snapshot_lsn = source.lsn
         return self.resolution
 
     def check_query(self, query: InstrumentQuery) -> None:

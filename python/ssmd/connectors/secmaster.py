@@ -43,6 +43,8 @@ class SecmasterReader:
         self._conn: Any = None
         #: whether a query reached the database (explicit ids may need none)
         self.used = False
+        #: the server's WAL position just before the first query
+        self.lsn: int | None = None
 
     @property
     def where(self) -> str:
@@ -83,6 +85,9 @@ class SecmasterReader:
                 f"cannot read the schema at {self.where}: {_first_line(exc)}"
             ) from None
         log.debug("%s: secmaster connected at %s", self.venue, self.where)
+        # every change committed before this position is visible to the queries that follow;
+        # the CDC stream carries the ones after it (a follower applies those)
+        self.lsn = int(await conn.fetchval("SELECT pg_current_wal_lsn()"))
         self._conn = conn
         return conn
 

@@ -59,6 +59,9 @@ class Resolution:
     subject_ids: dict[str, str] = field(default_factory=dict)
     #: subscribe the venue's channels without an instrument list (Kalshi --all)
     global_subscription: bool = False
+    #: the secmaster's WAL position when it was read (``None``: not from the secmaster);
+    #: changes committed after it are what a follower of the CDC stream applies
+    snapshot_lsn: int | None = None
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,7 @@ class KalshiConnector(VenueConnector[KalshiConfig]):
     default_channels: ClassVar[tuple[str, ...]] = ("ticker", "trade", "market_lifecycle_v2")
     config_class = KalshiConfig
     session_class = KalshiSession
+    cdc_tables = ("markets", "events", "series")
 
     def __init__(self, config: KalshiConfig) -> None:
         super().__init__(config)

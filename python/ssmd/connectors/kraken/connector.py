@@ -24,6 +24,7 @@ class KrakenConnector(VenueConnector[KrakenConfig]):
     default_channels: ClassVar[tuple[str, ...]] = ("ticker", "trade", "book")
     config_class = KrakenConfig
     session_class = KrakenSession
+    cdc_tables = ("pairs",)
 
     def heartbeat_cadence(self) -> float | None:
         # a heartbeat about once a second whenever no other update was sent, once subscribed

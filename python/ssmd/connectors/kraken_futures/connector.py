@@ -24,6 +24,7 @@ class KrakenFuturesConnector(VenueConnector[KrakenFuturesConfig]):
     default_channels: ClassVar[tuple[str, ...]] = ("ticker", "trade")
     config_class = KrakenFuturesConfig
     session_class = KrakenFuturesSession
+    cdc_tables = ("pairs",)
     #: a full ticker about once a second per product, changed or not
     cadences: ClassVar[Mapping[str, float]] = {"ticker": 1.0}
 

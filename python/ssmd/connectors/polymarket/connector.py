@@ -36,6 +36,7 @@ class PolymarketConnector(VenueConnector[PolymarketConfig]):
     default_channels: ClassVar[tuple[str, ...]] = all_channels
     config_class = PolymarketConfig
     session_class = PolymarketSession
+    cdc_tables = ("polymarket_conditions", "polymarket_tokens")
 
     async def discover(self, query: InstrumentQuery, client: httpx.AsyncClient) -> Resolution:
         return await symbols.discover(self.config, query, client)
