@@ -141,3 +141,47 @@ def test_demo_removes_the_key_files_it_creates(tmp_path: Path) -> None:
     out = json.loads(r.stdout)
     assert out["venues"][0]["venue"] == "kalshi" and out["venues"][0]["messages"] > 0
     assert list(scratch.iterdir()) == []
+
+
+BAD_NATS = ("nats://127.0.0.1:99999", "nats://127.0.0.1:notaport")
+BAD_DB = ("postgresql://x@127.0.0.1:99999/x", "postgresql://x@127.0.0.1:notaport/x")
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        *[(["archive", "run"], {"NATS_URL": u}) for u in BAD_NATS],
+        *[(["archive", "status", "--dir", "."], {"NATS_URL": u}) for u in BAD_NATS],
+        *[(["streams", "ls"], {"NATS_URL": u}) for u in BAD_NATS],
+        *[(["connect", "kraken", "--all", "--nats", u], {"DATABASE_URL": ""}) for u in BAD_NATS],
+        *[
+            (["cdc", "run"], {"DATABASE_URL": d, "NATS_URL": "nats://127.0.0.1:4222"})
+            for d in BAD_DB
+        ],
+        *[(["db", "migrate"], {"DATABASE_URL": d}) for d in BAD_DB],
+        *[(["secmaster", "search", "x"], {"DATABASE_URL": d}) for d in BAD_DB],
+        *[
+            (["lifecycle", "run"], {"DATABASE_URL": d, "NATS_URL": "nats://127.0.0.1:4222"})
+            for d in BAD_DB
+        ],
+        (["connect", "kraken", "--all", "--metrics-port", "70000"], {}),
+        (["sim", "kraken", "--port", "-1"], {}),
+        (["connect", "kraken", "--all", "--ws-url", "ws://127.0.0.1:65536/"], {}),
+        (
+            ["cache", "run"],
+            {
+                "DATABASE_URL": "postgresql://x@h/x",
+                "NATS_URL": "nats://h:4222",
+                "REDIS_URL": "redis://h:99999/0",
+            },
+        ),
+    ],
+)
+def test_a_port_out_of_range_or_not_a_number_is_a_one_line_error(
+    args: list[str], env: dict[str, str]
+) -> None:
+    r = ssmd(*args, env=env)
+    assert r.returncode == 2, (args, env, r.stderr)
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ssmd: error:"), err
+    assert "Traceback" not in r.stderr
