@@ -122,6 +122,8 @@ class CacheService:
         batch: int = 1000,
         drift_every: float = 60.0,
         drift_sample: int = 100,
+        quotes: bool = False,
+        env: str = "prod",
         metrics: bool = True,
     ) -> None:
         self.dsn = dsn
@@ -131,6 +133,8 @@ class CacheService:
         self.batch = batch
         self.drift_every = drift_every
         self.drift_sample = drift_sample
+        self.quotes = quotes
+        self.env = env
         self.stats = CacheStats()
         self.m = _Metrics.get() if metrics else None
         self.started = asyncio.Event()
@@ -158,6 +162,13 @@ class CacheService:
             store = CacheStore(r)
             source = JetStreamSource(nc, "SECMASTER_CDC", self.durable, batch=self.batch)
             await self._bootstrap(conn, store, source)
+            quotes_task = None
+            if self.quotes:
+                from ssmd.cache.quotes import QuoteCache
+                from ssmd.types import Venue
+
+                qc = QuoteCache(nc, r, self.env, [v.value for v in Venue])
+                quotes_task = asyncio.create_task(qc.run(stop), name="ssmd-cache-quotes")
             self.started.set()
             next_drift = time.monotonic() + self.drift_every
             next_check = time.monotonic() + 1.0
@@ -175,7 +186,11 @@ class CacheService:
                 if self.drift_every and now >= next_drift:
                     next_drift = now + self.drift_every
                     await self.check_drift(conn, store)
+                if quotes_task is not None and quotes_task.done():
+                    await quotes_task  # a failure of the quote readers ends the service
             await source.close()
+            if quotes_task is not None:
+                await quotes_task
         finally:
             with contextlib.suppress(Exception):
                 await conn.close()

@@ -52,6 +52,14 @@ def cache_run(
             show_default="60s",
         ),
     ] = 60.0,
+    quotes: Annotated[
+        bool,
+        typer.Option(
+            "--quotes",
+            help="Also keep the last quote and trade of every instrument from the market-data"
+            " streams (ssmd:VENUE:quote:ID).",
+        ),
+    ] = False,
     duration_: Annotated[
         float | None,
         typer.Option(
@@ -100,7 +108,9 @@ def cache_run(
     from ssmd.cache.service import CacheService
     from ssmd.runtime.shutdown import StopSignal, install_stop_signals
 
-    service = CacheService(dsn, url, redis, durable=consumer, drift_every=drift_every)
+    service = CacheService(
+        dsn, url, redis, durable=consumer, drift_every=drift_every, quotes=quotes, env=s.env
+    )
 
     async def main() -> Any:
         stop = StopSignal()

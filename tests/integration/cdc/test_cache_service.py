@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 
 from helpers import async_wait_until
@@ -268,3 +269,87 @@ async def test_the_bootstrap_swaps_atomically(redis_url: str) -> None:
         assert not [k async for k in r.scan_iter(match="ssmd:boot:*")]
     finally:
         await r.aclose()
+
+
+async def test_quotes_keep_the_last_quote_and_trade(
+    migrated_db: str, nats_url: str, redis_url: str
+) -> None:
+    import nats
+    import redis.asyncio as aioredis
+
+    from ssmd.bus.nats import ensure_streams
+    from ssmd.bus.streams import spec_for_venue, stream_specs
+
+    env_name = "t" + uuid.uuid4().hex[:10]
+    env = {"DATABASE_URL": migrated_db, "NATS_URL": nats_url, "REDIS_URL": redis_url}
+    env["SSMD_ENV"] = env_name
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js, [spec_for_venue("kraken", stream_specs(env_name))])
+    cache = _proc(
+        ["cache", "run", "--quotes", "--consumer", f"c{env_name}", "--drift-every", "0"], env
+    )
+    r = aioredis.from_url(redis_url)
+    try:
+        await async_wait_until(lambda: _consumer_exists(js, env_name), timeout=30)
+
+        def line(kind: str, msg: dict[str, Any], rx: int) -> bytes:
+            subj = f"{env_name}.kraken.json.{kind}.BTC_USD"
+            return orjson.dumps({"rx": rx, "conn": "c", "subj": subj, "msg": msg})
+
+        def ticker(bid: float, ask: float) -> dict[str, Any]:
+            d = {"symbol": "BTC/USD", "bid": bid, "bid_qty": 1.5, "ask": ask, "ask_qty": 2.25}
+            return {"channel": "ticker", "type": "update", "data": [{**d, "last": bid}]}
+
+        trade = {
+            "channel": "trade",
+            "type": "update",
+            "data": [
+                {
+                    "symbol": "BTC/USD",
+                    "side": "sell",
+                    "price": 65000.1,
+                    "qty": 0.25,
+                    "trade_id": 9,
+                    "timestamp": "2026-12-04T00:00:00.000001Z",
+                }
+            ],
+        }
+        batch = line("ticker", ticker(64999.5, 65000.5), 10) + b"\n" + line("trade", trade, 11)
+        await js.publish(f"{env_name}.kraken.json.ticker.BTC_USD", batch)
+        await js.publish(
+            f"{env_name}.kraken.json.ticker.BTC_USD", line("ticker", ticker(64990.0, 65010.0), 12)
+        )
+
+        async def got() -> dict[str, str]:
+            raw = await r.hgetall("ssmd:kraken:quote:BTC/USD")
+            return {k.decode(): v.decode() for k, v in raw.items()}
+
+        await async_wait_until(
+            lambda: _has(got, "bid", "64990.0"), timeout=20, message="the newest quote in Redis"
+        )
+        q = await got()
+        assert (q["bid"], q["ask"], q["bid_size"], q["ask_size"]) == (
+            "64990.0",
+            "65010.0",
+            "1.5",
+            "2.25",
+        )
+        assert (q["trade_price"], q["trade_size"], q["trade_side"]) == ("65000.1", "0.25", "sell")
+        assert q["quote_rx"] == "12" and q["trade_rx"] == "11"
+    finally:
+        await r.aclose()
+        await nc.close()
+        _stop(cache)
+
+
+async def _consumer_exists(js: Any, env_name: str) -> bool:
+    try:
+        await js.consumer_info(f"{env_name.upper()}_KRAKEN", "cache-quotes")
+        return True
+    except Exception:
+        return False
+
+
+async def _has(got: Any, field: str, value: str) -> bool:
+    return (await got()).get(field) == value
