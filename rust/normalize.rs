@@ -31,12 +31,25 @@ impl Normalizer {
     /// Append one JSON line per record of `frame` to `out`; returns the
     /// number of records.
     pub fn write(&self, frame: &[u8], out: &mut Vec<u8>) -> usize {
+        self.write_all([frame], out)
+    }
+
+    /// [`Self::write`] for many frames, with one record buffer for all.
+    pub fn write_all<'a>(
+        &self,
+        frames: impl IntoIterator<Item = &'a [u8]>,
+        out: &mut Vec<u8>,
+    ) -> usize {
         let mut records = Vec::new();
-        self.records(frame, &mut records);
-        for r in &records {
-            r.write_json(out);
+        let mut n = 0;
+        for frame in frames {
+            self.records(frame, &mut records);
+            n += records.len();
+            for r in records.drain(..) {
+                r.write_json(out);
+            }
         }
-        records.len()
+        n
     }
 }
 

@@ -28,9 +28,10 @@ pub const MAX_TOKEN_BYTES: usize = 128;
 /// Bytes of a long token kept before `~` and the hash (at most).
 pub const PREFIX_BYTES: usize = 111;
 
-/// ASCII bytes that become `_` (see the module docs).
-static ASCII_MAP: [u8; 128] = {
-    let mut t = [0u8; 128];
+/// ASCII bytes that become `_` (see the module docs). 256 entries so that
+/// indexing by any byte needs no bounds check (only ASCII is looked up).
+static ASCII_MAP: [u8; 256] = {
+    let mut t = [0u8; 256];
     let mut b = 0;
     while b < 128 {
         t[b] = if b <= 0x20 || b == 0x7f {
@@ -47,6 +48,7 @@ static ASCII_MAP: [u8; 128] = {
 };
 
 /// Append the subject token of `id` to `out`.
+#[inline]
 pub fn push_token(id: &str, out: &mut Vec<u8>) {
     let start = out.len();
     if id.is_ascii() {

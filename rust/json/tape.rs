@@ -9,23 +9,23 @@ use super::walk::Items;
 use super::{Error, Ty, Val, NO_ID, RECORD_DEPTH};
 
 /// One recorded child: an object field (with its key) or an array element.
-/// Children of one container are linked through `next`, so looking a key up
-/// visits that container's children only (never the whole tape).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Child {
     pub(super) key: (u32, u32),
     pub(super) val: (u32, u32),
     pub(super) ty: Ty,
+    /// Container id when this child is a container whose children are recorded.
     pub(super) id: u32,
-    /// Next child of the same container ([`NO_ID`] for the last).
-    pub(super) next: u32,
 }
 
-/// First and last child of one recorded container ([`NO_ID`] when empty).
+/// Where one recorded container's records sit on the tape: its children and
+/// their descendants are `first..end`. Looking a key up walks the direct
+/// children only, jumping over each child container's span, so it costs the
+/// number of the container's own fields (never the whole tape).
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Children {
     pub(super) first: u32,
-    pub(super) last: u32,
+    pub(super) end: u32,
 }
 
 /// Reusable record of one document's shallow structure.
@@ -74,15 +74,26 @@ impl Tape {
 
     /// Children of container `id`, in document order.
     fn children_of(&self, id: u32) -> ChildIter<'_> {
-        let next = self.containers.get(id as usize).map_or(NO_ID, |c| c.first);
-        ChildIter { tape: self, next }
+        let span = self.containers.get(id as usize).map_or(
+            Children {
+                first: NO_ID,
+                end: NO_ID,
+            },
+            |c| *c,
+        );
+        ChildIter {
+            tape: self,
+            next: span.first,
+            end: span.end,
+        }
     }
 }
 
-/// Walks the linked children of one container, counting visits.
+/// Walks the direct children of one container, counting visits.
 struct ChildIter<'t> {
     tape: &'t Tape,
     next: u32,
+    end: u32,
 }
 
 impl<'t> Iterator for ChildIter<'t> {
@@ -90,10 +101,17 @@ impl<'t> Iterator for ChildIter<'t> {
 
     #[inline]
     fn next(&mut self) -> Option<&'t Child> {
+        if self.next >= self.end {
+            return None;
+        }
         let c = self.tape.children.get(self.next as usize)?;
         let v = &self.tape.visits;
         v.store(v.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
-        self.next = c.next;
+        // over this child's own records, to its next sibling
+        self.next = match self.tape.containers.get(c.id as usize) {
+            Some(span) => span.end,
+            None => self.next + 1,
+        };
         Some(c)
     }
 }

@@ -126,10 +126,8 @@ impl<const REC: bool> Validator<'_, '_, REC> {
         match &mut self.tape {
             Some(t) if REC && depth <= if t.depth == 0 { RECORD_DEPTH } else { t.depth } => {
                 let id = t.containers.len() as u32;
-                t.containers.push(Children {
-                    first: NO_ID,
-                    last: NO_ID,
-                });
+                let first = t.children.len() as u32;
+                t.containers.push(Children { first, end: first });
                 id
             }
             _ => NO_ID,
@@ -141,25 +139,26 @@ impl<const REC: bool> Validator<'_, '_, REC> {
     fn open_child(&mut self, parent: u32, key: (usize, usize)) -> usize {
         match &mut self.tape {
             Some(t) if REC && parent != NO_ID => {
-                let slot = t.children.len();
                 t.children.push(Child {
                     key: (key.0 as u32, key.1 as u32),
                     val: (0, 0),
                     ty: Ty::Null,
                     id: NO_ID,
-                    next: NO_ID,
                 });
-                // link it after the container's last child
-                if let Some(c) = t.containers.get_mut(parent as usize) {
-                    match t.children.get_mut(c.last as usize) {
-                        Some(prev) => prev.next = slot as u32,
-                        None => c.first = slot as u32,
-                    }
-                    c.last = slot as u32;
-                }
-                slot
+                t.children.len() - 1
             }
             _ => usize::MAX,
+        }
+    }
+
+    /// Container `id` is complete: its records end here.
+    #[inline]
+    fn end_container(&mut self, id: u32) {
+        if let Some(t) = &mut self.tape {
+            let end = t.children.len() as u32;
+            if let Some(c) = t.containers.get_mut(id as usize) {
+                c.end = end;
+            }
         }
     }
 
@@ -182,11 +181,15 @@ impl<const REC: bool> Validator<'_, '_, REC> {
         match b {
             b'{' => {
                 *id = self.new_id(depth + 1);
-                self.object(depth + 1, *id).map(|()| Ty::Object)
+                self.object(depth + 1, *id)?;
+                self.end_container(*id);
+                Ok(Ty::Object)
             }
             b'[' => {
                 *id = self.new_id(depth + 1);
-                self.array(depth + 1, *id).map(|()| Ty::Array)
+                self.array(depth + 1, *id)?;
+                self.end_container(*id);
+                Ok(Ty::Array)
             }
             b'"' => self.string().map(|()| Ty::String),
             b't' => self.literal(b"true").map(|()| Ty::Bool),

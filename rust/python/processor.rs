@@ -415,9 +415,7 @@ fn normalize<'py>(
     let out = py.allow_threads(|| {
         let normalizer = Normalizer::new(v);
         let mut out = Vec::with_capacity(slices.iter().map(|s| s.len()).sum::<usize>());
-        for s in &slices {
-            normalizer.write(s, &mut out);
-        }
+        normalizer.write_all(slices.iter().copied(), &mut out);
         out
     });
     Ok(PyBytes::new(py, &out))
