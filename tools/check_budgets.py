@@ -25,9 +25,6 @@ BUDGETS = [
 ]
 #: path -> why it is still over budget
 PENDING = {
-    "python/ssmd/sim/kalshi.py": "the simulators split by job, sim/<venue>/ like the connectors",
-    "python/ssmd/sim/kraken.py": "the simulators split by job, sim/<venue>/ like the connectors",
-    "python/ssmd/sim/server.py": "the simulators split by job, sim/<venue>/ like the connectors",
     "rust/archive/recover.rs": "the archive reader engineer splits the recovering reader by job",
     "rust/archive/tests.rs": "the archive reader engineer splits the archive tests by job",
 }

@@ -26,6 +26,7 @@ from ssmd.types import Venue
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "python" / "ssmd"
 CONNECTOR_FILES = {"__init__.py", "config.py", "connector.py", "subscriptions.py", "symbols.py"}
+SIM_FILES = {"__init__.py", "universe.py", "rest.py", "book.py", "session.py"}
 ALL = [pytest.param(v, id=v.module) for v in Venue]
 
 
@@ -105,6 +106,7 @@ def test_the_template_has_the_connector_files() -> None:
 
 @pytest.mark.parametrize("venue", ALL)
 def test_simulator(venue: Venue) -> None:
+    assert _py_files(PKG / "sim" / venue.module) == SIM_FILES  # the same layout for every venue
     cls = venue_class(venue)
     assert cls.name == venue.value
     assert cls is venue_class(venue.module)

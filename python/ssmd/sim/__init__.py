@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ssmd.sim.faults import FAULT_TYPES, FaultPlan
-from ssmd.sim.server import SimOptions, SimServer
+from ssmd.sim.options import SimOptions
+from ssmd.sim.server import SimServer
 from ssmd.sim.venues import venue_class
 from ssmd.types import Venue
 

@@ -23,359 +23,33 @@ import asyncio
 import contextlib
 import logging
 import math
-import random
-import struct
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 from picows import (
     WSCloseCode,
-    WSFrame,
-    WSListener,
-    WSMsgType,
-    WSTransport,
     WSUpgradeRequest,
     WSUpgradeResponseWithListener,
     ws_create_server,
 )
 
 from ssmd.errors import ConfigError
-from ssmd.sim.faults import FAULT_TYPES, FaultPlan, FaultState
-from ssmd.sim.http import HttpError, Request, Response, RestRecords, TokenBucket, json_response
+from ssmd.sim.base import Venue
+from ssmd.sim.connection import SimConnection
+from ssmd.sim.faults import FAULT_TYPES, FaultPlan
+from ssmd.sim.http import HttpError, Request, Response, TokenBucket
+from ssmd.sim.options import SimOptions
 
-__all__ = [
-    "Session",
-    "SimConnection",
-    "SimOptions",
-    "SimServer",
-    "Venue",
-]
+__all__ = ["SimServer"]
 
 log = logging.getLogger("ssmd.sim")
 
-_HDR16 = struct.Struct("!BBH")
-_HDR64 = struct.Struct("!BBQ")
-_SHORT_HEADERS = [bytes((0x81, n)) for n in range(126)]
 #: write buffer below which an unthrottled pump keeps a connection busy
 _LOW_WATER = 256 * 1024
 #: data messages per connection per pump round when unthrottled
 _UNTHROTTLED_BATCH = 1024
-
-
-def ws_text_frames(messages: Sequence[bytes]) -> bytes:
-    """``messages`` as consecutive unmasked server TEXT frames, one buffer."""
-    parts: list[bytes] = []
-    ap = parts.append
-    short = _SHORT_HEADERS
-    for m in messages:
-        n = len(m)
-        if n < 126:
-            ap(short[n])
-        elif n < 65536:
-            ap(_HDR16.pack(0x81, 126, n))
-        else:
-            ap(_HDR64.pack(0x81, 127, n))
-        ap(m)
-    return b"".join(parts)
-
-
-@dataclass(frozen=True)
-class SimOptions:
-    """Knobs of the simulated venues; the defaults are the real venues' values."""
-
-    #: pacing interval of the pump, seconds
-    tick: float = 0.005
-    #: bytes waiting in a connection's transport before the slow-reader rule applies
-    max_queue_bytes: int = 8 * 1024 * 1024
-    #: Kraken spot idle heartbeat (1 s) and Kraken Futures heartbeat feed (5 s) when None
-    heartbeat_interval: float | None = None
-    #: Kalshi server WebSocket Ping interval (payload ``heartbeat``)
-    ping_interval: float = 10.0
-    #: Kraken Futures closes a connection that sent no ping for this long
-    ping_timeout: float = 60.0
-    #: Kraken Futures ticker: at most one per product per this many seconds (0 = no limit)
-    ticker_interval: float = 1.0
-    #: REST requests per second before 429 + Retry-After (0 = unlimited)
-    rest_rate: float = 0.0
-    #: REST burst (default: one second's worth)
-    rest_burst: float | None = None
-    #: Kalshi: markets per subscription before error 26
-    kalshi_market_limit: int = 256
-    #: Kalshi: accepted clock skew of KALSHI-ACCESS-TIMESTAMP, seconds
-    kalshi_signature_skew: float = 5.0
-    #: Polymarket: assets per connection that get updates (the excess gets none)
-    polymarket_asset_limit: int = 500
-
-    def __post_init__(self) -> None:
-        if self.tick <= 0:
-            raise ConfigError("tick must be > 0")
-        if self.max_queue_bytes < 1024:
-            raise ConfigError("max_queue_bytes must be at least 1024")
-        for name in ("ping_interval", "ping_timeout"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be > 0")
-        if self.heartbeat_interval is not None and self.heartbeat_interval <= 0:
-            raise ConfigError("heartbeat_interval must be > 0")
-        if self.rest_rate < 0 or self.ticker_interval < 0:
-            raise ConfigError("rest_rate and ticker_interval must be >= 0")
-
-
-class Venue:
-    """One simulated venue: its universe, REST endpoints and session factory."""
-
-    name: ClassVar[str]
-    ws_path: ClassVar[str]
-    #: path of the REST root as ``rest_url`` names it
-    rest_path: ClassVar[str]
-
-    def __init__(
-        self, server: SimServer, instruments: Sequence[str] | int | None, seed: int
-    ) -> None:
-        self.server = server
-        self.options = server.options
-        self.seed = seed
-        self.rng = random.Random(f"ssmd-sim:{self.name}:{seed}")
-        #: changes to the REST listings (tests of the secmaster syncs use them)
-        self.records = RestRecords()
-
-    def instrument_ids(self) -> list[str]:
-        """Every instrument id of the universe (as the WebSocket names them)."""
-        raise NotImplementedError
-
-    def authorize(self, req: Request) -> Response | None:
-        """None to accept a WebSocket upgrade, or the HTTP answer refusing it."""
-        return None
-
-    def rest(self, req: Request) -> Response:
-        """Answer one REST request (raise :class:`HttpError` for 4xx)."""
-        raise HttpError(404, f"not found: {req.path}")
-
-    def rest_error(
-        self, status: int, message: str, headers: Sequence[tuple[str, str]] = ()
-    ) -> Response:
-        """A REST error in the venue's shape."""
-        return json_response({"error": message}, status, headers)
-
-    def session(self, conn: SimConnection) -> Session:
-        raise NotImplementedError
-
-    def extra_urls(self, base: str) -> dict[str, str]:
-        """More endpoints than ``ws_url``/``rest_url`` (e.g. Polymarket CLOB)."""
-        return {}
-
-
-class Session:
-    """One connection's venue state: subscriptions, generated data, keep-alives."""
-
-    def __init__(self, venue: Venue, conn: SimConnection) -> None:
-        self.venue = venue
-        self.conn = conn
-        self.server = conn.server
-        self.rng = random.Random(f"ssmd-sim:{venue.name}:{venue.seed}:{conn.ordinal}")
-        self.rnd = self.rng.random
-        self.sent = conn.server.sent_messages
-
-    def on_open(self) -> None:
-        """Right after the upgrade (e.g. Kraken ``status``, Futures ``info``)."""
-
-    def on_text(self, data: bytes) -> None:
-        """A client TEXT frame."""
-
-    def on_ping(self) -> None:
-        """A client WebSocket Ping (answered with Pong already)."""
-
-    def weight(self) -> int:
-        """How many instrument streams produce data (the share of ``rate``)."""
-        return 0
-
-    def subscription_count(self) -> int:
-        """Instrument subscriptions as ``stats()`` reports them."""
-        return 0
-
-    def generate(self, n: int, out: list[bytes]) -> None:
-        """Append about ``n`` data messages (frames) to ``out``."""
-
-    def housekeep(self, now: float) -> None:
-        """Called every few tens of ms: heartbeats, pings, timeouts."""
-
-    def on_slow_reader(self) -> None:
-        """The send queue is full: by default the venue drops the connection.
-
-        The queue cannot drain into a reader that does not read, so TCP is
-        reset without waiting for a close handshake.
-        """
-        self.conn.close(abrupt=True)
-
-    def send(self, payload: bytes | str, kind: str) -> None:
-        self.conn.send_control(payload, kind)
-
-
-class SimConnection(WSListener):
-    """One client WebSocket connection of a simulator."""
-
-    def __init__(self, server: SimServer, ordinal: int, request: Request) -> None:
-        super().__init__()
-        self.server = server
-        self.ordinal = ordinal
-        self.id = f"c{ordinal}"
-        self.request = request
-        self.transport: WSTransport | None = None
-        self.session = server.venue.session(self)
-        self.faults = FaultState.create(server.faults, server.seed, ordinal, server.fault_counts)
-        self.credit = 0.0
-        self.paused = False
-        self.closed = False
-        now = time.monotonic()
-        self.opened_at = now
-        self.last_sent = now
-        self.data_sent = 0
-        #: TEXT frames written to this connection, data and control: the client's
-        #: frame number ``frames_out`` is the next one the server writes
-        self.frames_out = 0
-        #: data messages sent by the pump (snapshots not included)
-        self.pumped = 0
-        self.stall_until = 0.0
-        #: until then nothing at all is sent, keep-alives included (a frozen venue)
-        self.mute_until = 0.0
-        plan = server.faults
-        self.next_stall = now + plan.stall_after if plan.stall_after else math.inf
-        self.next_disconnect = now + plan.disconnect_every if plan.disconnect_every else math.inf
-
-    # -- picows callbacks --------------------------------------------------
-
-    def on_ws_connected(self, transport: WSTransport) -> None:
-        self.transport = transport
-        self.server._opened(self)
-        self.session.on_open()
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        t = frame.msg_type
-        try:
-            if t == WSMsgType.TEXT:
-                self.session.on_text(frame.get_payload_as_bytes())
-            elif t == WSMsgType.PING:
-                if self.muted:
-                    return
-                transport.send_pong(frame.get_payload_as_bytes())
-                self.session.on_ping()
-            elif t == WSMsgType.CLOSE:
-                if not transport.is_close_frame_sent:
-                    transport.send_close(frame.get_close_code())
-                transport.disconnect()
-        except Exception:
-            log.exception("%s %s: error handling a client frame", self.server.venue.name, self.id)
-            self.close(WSCloseCode.INTERNAL_ERROR, b"simulator error")
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.closed = True
-        self.server._closed(self)
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        self.server._drained.set()
-
-    # -- sending -------------------------------------------------------------
-
-    @property
-    def writable(self) -> bool:
-        tr = self.transport
-        return not (self.closed or tr is None or tr.is_close_frame_sent or tr.is_disconnected)
-
-    def queued_bytes(self) -> int:
-        tr = self.transport
-        return 0 if tr is None else int(tr.underlying_transport.get_write_buffer_size())
-
-    @property
-    def muted(self) -> bool:
-        return self.mute_until > 0.0 and time.monotonic() < self.mute_until
-
-    def send_control(self, payload: bytes | str, kind: str) -> None:
-        """Send one non-data frame now (acks, errors, heartbeats, PONG)."""
-        if not self.writable or self.muted:
-            return
-        assert self.transport is not None
-        self.transport.send(WSMsgType.TEXT, payload)
-        self.frames_out += 1
-        self.server.sent_controls[kind] += 1
-        self.server.frames_sent += 1
-        self.server.bytes_sent += len(payload)
-        self.last_sent = time.monotonic()
-
-    def send_ping(self, payload: bytes) -> None:
-        if self.writable and not self.muted:
-            assert self.transport is not None
-            self.transport.send_ping(payload)
-            self.server.sent_controls["ping"] += 1
-
-    def emit(self, n: int) -> None:
-        """Generate ``n`` data messages, apply faults and write them in one go."""
-        if not self.writable:
-            return
-        if self.queued_bytes() > self.server.options.max_queue_bytes:
-            self.server.fault_counts["slow_reader"] += 1
-            log.info(
-                "%s %s: slow reader (%d bytes queued)",
-                self.server.venue.name,
-                self.id,
-                self.queued_bytes(),
-            )
-            self.session.on_slow_reader()
-            return
-        out: list[bytes] = []
-        self.session.generate(n, out)
-        if not out:
-            return
-        faults = self.faults
-        if faults.active:
-            out = faults.apply(out)
-        limit = self.server.faults.disconnect_after
-        close = False
-        if limit is not None and self.pumped + len(out) >= limit:
-            out = out[: limit - self.pumped]
-            close = True
-        self.pumped += len(out)
-        self.write_data(out)
-        if close:
-            self.server.fault_counts["disconnect"] += 1
-            self.close(abrupt=self.server.faults.disconnect_abrupt)
-
-    def write_data(self, frames: list[bytes]) -> None:
-        if not frames or not self.writable or self.muted:
-            return
-        assert self.transport is not None
-        buf = ws_text_frames(frames)
-        self.transport.underlying_transport.write(buf)
-        self.data_sent += len(frames)
-        self.frames_out += len(frames)
-        srv = self.server
-        srv.frames_sent += len(frames)
-        srv.data_frames_sent += len(frames)
-        srv.bytes_sent += len(buf)
-        self.last_sent = time.monotonic()
-
-    def close(
-        self, code: WSCloseCode = WSCloseCode.GOING_AWAY, reason: bytes = b"", abrupt: bool = False
-    ) -> None:
-        tr = self.transport
-        if tr is None or tr.is_disconnected:
-            return
-        if abrupt:
-            tr.underlying_transport.abort()
-            return
-        if not tr.is_close_frame_sent:
-            tr.send_close(code, reason)
-        tr.disconnect()
-
-    # -- pacing state ----------------------------------------------------------
-
-    def ready(self, now: float) -> bool:
-        return self.writable and now >= self.stall_until
 
 
 class SimServer:
@@ -522,15 +196,18 @@ class SimServer:
 
     # -- connections -------------------------------------------------------------
 
+    def drained(self) -> None:
+        self._drained.set()
+
     def connections(self) -> list[SimConnection]:
         return list(self._conns.values())
 
-    def _opened(self, conn: SimConnection) -> None:
+    def opened(self, conn: SimConnection) -> None:
         self._conns[conn.id] = conn
         self.connections_total += 1
         log.debug("sim %s: %s connected", self.venue_name, conn.id)
 
-    def _closed(self, conn: SimConnection) -> None:
+    def closed(self, conn: SimConnection) -> None:
         self._conns.pop(conn.id, None)
         log.debug("sim %s: %s disconnected", self.venue_name, conn.id)
 

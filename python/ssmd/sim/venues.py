@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from ssmd.sim.server import Venue as SimVenue
+from ssmd.sim.base import Venue as SimVenue
 from ssmd.types import Venue
 
 __all__ = ["venue_class"]

@@ -1,0 +1,136 @@
+"""Kraken Futures REST v3 over the simulated universe: ``/instruments`` and ``/tickers``."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from ssmd.sim._fmt import iso_ms
+from ssmd.sim.base import Venue
+from ssmd.sim.http import HttpError, Request, Response, json_response
+from ssmd.sim.kraken_futures.universe import Product, build_universe
+
+__all__ = ["KrakenFuturesRest"]
+
+
+class KrakenFuturesRest(Venue):
+    name = "kraken-futures"
+    ws_path = "/ws/v1"
+    rest_path = "/derivatives/api/v3"
+
+    def __init__(self, server: Any, instruments: Sequence[str] | int | None, seed: int) -> None:
+        super().__init__(server, instruments, seed)
+        self.products = build_universe(instruments)
+        self.by_symbol = {p.symbol: p for p in self.products}
+
+    def instrument_ids(self) -> list[str]:
+        return [p.symbol for p in self.products]
+
+    def rest_error(
+        self, status: int, message: str, headers: Sequence[tuple[str, str]] = ()
+    ) -> Response:
+        text = {429: "apiLimitExceeded", 404: "notFound"}.get(status, message)
+        return json_response(
+            {"result": "error", "error": text, "serverTime": iso_ms(time.time_ns())},
+            status,
+            headers,
+        )
+
+    def rest(self, req: Request) -> Response:
+        path = req.path.rstrip("/")
+        root = self.rest_path
+        now = iso_ms(time.time_ns())
+        rec = self.records
+        if path == f"{root}/instruments":
+            items = [
+                rec.record("instruments", p.symbol, self.instrument(p))
+                for p in self.products
+                if rec.listed("instruments", p.symbol)
+            ]
+            items = rec.head("instruments", items)
+            return json_response({"result": "success", "instruments": items, "serverTime": now})
+        if path == f"{root}/tickers":
+            items = [
+                rec.record("tickers", p.symbol, self.rest_ticker(p))
+                for p in self.products
+                if rec.listed("instruments", p.symbol)
+            ]
+            return json_response({"result": "success", "tickers": items, "serverTime": now})
+        if path.startswith(f"{root}/tickers/"):
+            sym = path.rsplit("/", 1)[1].upper()
+            p = self.by_symbol.get(sym)
+            if p is None:
+                raise HttpError(404, "notFound")
+            return json_response(
+                {"result": "success", "ticker": self.rest_ticker(p), "serverTime": now}
+            )
+        raise HttpError(404, "notFound")
+
+    @staticmethod
+    def instrument(p: Product) -> dict[str, Any]:
+        tick: float | int = p.step if p.pp == 0 else p.tick
+        rec: dict[str, Any] = {"symbol": p.symbol, "type": p.type}
+        if p.underlying:
+            rec["underlying"] = p.underlying
+        if p.last_trading:
+            rec["lastTradingTime"] = p.last_trading
+        rec.update(
+            {
+                "tickSize": tick,
+                "contractSize": 1,
+                "tradeable": True,
+                "impactMidSize": 1,
+                "maxPositionSize": 1000000.0,
+                "openingDate": "2022-03-22T13:15:36Z",
+                "marginLevels": (
+                    [{"contracts": 0, "initialMargin": 0.02, "maintenanceMargin": 0.01}]
+                    if p.type == "futures_inverse"
+                    else [
+                        {
+                            "numNonContractUnits": 0.0,
+                            "initialMargin": 0.01,
+                            "maintenanceMargin": 0.005,
+                        }
+                    ]
+                ),
+                "contractValueTradePrecision": p.qp,
+                "postOnly": False,
+                "base": p.base,
+                "quote": "USD",
+                "pair": f"{p.base}:USD",
+                "isExpired": False,
+            }
+        )
+        if p.perpetual:
+            rec["fundingRateCoefficient"] = 8
+            rec["maxRelativeFundingRate"] = 0.005
+        return rec
+
+    @staticmethod
+    def rest_ticker(p: Product) -> dict[str, Any]:
+        tick = p.tick
+        return {
+            "symbol": p.symbol,
+            "tag": "perpetual" if p.perpetual else "quarter",
+            "pair": p.pair,
+            "last": p.price,
+            "lastTime": iso_ms(time.time_ns()),
+            "lastSize": 1.0,
+            "markPrice": p.price,
+            "indexPrice": p.price,
+            "bid": round(p.price - tick, 8),
+            "bidSize": 1.0,
+            "ask": round(p.price + tick, 8),
+            "askSize": 1.0,
+            "vol24h": 1000.0,
+            "volumeQuote": round(1000.0 * p.price, 3),
+            "open24h": p.price,
+            "high24h": p.price,
+            "low24h": p.price,
+            "openInterest": 500.0,
+            "fundingRate": 0.0 if not p.perpetual else 0.5,
+            "fundingRatePrediction": 0.0 if not p.perpetual else 0.4,
+            "suspended": False,
+            "postOnly": False,
+        }
