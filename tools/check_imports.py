@@ -39,7 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 #: ``=name`` is that module alone (``=ssmd``: the package's face, ``ssmd/__init__.py``)
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("ssmd.cli", "ssmd.__main__")),
-    ("services", ("ssmd.cdc", "ssmd.cache", "ssmd.lifecycle", "ssmd.follow", "ssmd.signals", "ssmd.notify")),
+    (
+        "services",
+        ("ssmd.cdc", "ssmd.cache", "ssmd.lifecycle", "ssmd.follow", "ssmd.signals", "ssmd.notify"),
+    ),
     ("parts", ("ssmd.connectors", "ssmd.bus", "ssmd.secmaster", "ssmd.sim", "ssmd.samples")),
     ("runtime", ("ssmd.runtime",)),
     ("core", ("=ssmd", "ssmd.archive", "ssmd.core", "ssmd._core")),

@@ -31,6 +31,7 @@ def test_stream_names_follow_the_environment() -> None:
         "STAGING_POLYMARKET",
         "SECMASTER_CDC",
         "SIGNALS",
+        "DEADLETTER",
     }
     assert specs["STAGING_KRAKEN_FUTURES"].subjects == ("staging.kraken-futures.>",)
     assert specs["STAGING_KALSHI_POLITICS"].source == (
