@@ -19,7 +19,7 @@ from nats.protocol.parser import Parser
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-from ssmd.bus.nats import _stream_seq, direct_delivery
+from ssmd.bus.nats.direct import ack_stream_seq, direct_delivery
 
 ACK = b"$JS.ACK.PROD_KRAKEN.archiver.1.42.42.1700000000000000000.0"
 
@@ -67,7 +67,7 @@ async def test_the_parser_hands_messages_of_a_registered_sid_to_the_handler() ->
         (b"inbox.2", b"", b"world", head),
         (b"inbox.3", b"", b"ok", None),
     ]
-    assert _stream_seq(got[0][1]) == 42
+    assert ack_stream_seq(got[0][1]) == 42
     assert nc.stats["in_msgs"] == 0  # nats-py's own path never saw them
 
 
