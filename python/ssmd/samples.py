@@ -5,7 +5,8 @@ tickers and trades with per-sid ``seq``, Kraken v2 ticker/trade/book with
 correct CRC32 checksums, Kraken Futures ticker/trade, Polymarket book,
 price_change, last_trade_price and best_bid_ask, some in array frames).
 Prices move in a random walk so the data compresses like market data, not
-like a repeated string.
+like a repeated string. :func:`stream` yields frames one at a time (memory
+does not grow with the count); :func:`frames` returns a list.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import orjson
 
 from ssmd.types import Venue
 
-__all__ = ["GENERATORS", "frames", "kraken_checksum_reference", "mixed"]
+__all__ = ["GENERATORS", "frames", "kraken_checksum_reference", "mixed", "stream"]
 
 _KALSHI_SERIES = ("KXBTCD", "KXETHD", "INXD", "FED", "KXHIGHNY", "KXPRES")
 _KRAKEN_PAIRS = (("BTC/USD", 1, 8, 84000.0), ("ETH/USD", 2, 8, 3200.0), ("SOL/USD", 2, 8, 180.0))
@@ -42,7 +43,9 @@ def kraken_checksum_reference(
 
 
 def _dumps(obj: object) -> bytes:
-    return orjson.dumps(obj)
+    # a compact copy: the bytes orjson returns keep its whole output buffer
+    # (4 KiB and more for a 300-byte frame), which adds up in a list of frames
+    return memoryview(orjson.dumps(obj)).tobytes()
 
 
 def _kalshi(rng: random.Random) -> Iterator[bytes]:
@@ -365,10 +368,16 @@ GENERATORS = {
 }
 
 
+def stream(venue: str | Venue, count: int, seed: int = 7) -> Iterator[bytes]:
+    """``count`` frames of ``venue`` (module id or CLI name), one at a time, deterministic."""
+    gen = GENERATORS[Venue.parse(venue)](random.Random(seed))
+    for _ in range(count):
+        yield next(gen)
+
+
 def frames(venue: str | Venue, count: int, seed: int = 7) -> list[bytes]:
     """``count`` frames of ``venue`` (module id or CLI name), deterministic for a seed."""
-    gen = GENERATORS[Venue.parse(venue)](random.Random(seed))
-    return [next(gen) for _ in range(count)]
+    return list(stream(venue, count, seed))
 
 
 def mixed(count: int, seed: int = 7) -> dict[str, list[bytes]]:

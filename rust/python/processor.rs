@@ -344,6 +344,16 @@ impl Batch {
         Ok(list)
     }
 
+    /// The exchange time (ms since epoch) of up to `limit` archived
+    /// messages, spread evenly over the batch; messages without one are
+    /// left out. For sampling lag without building `messages()`.
+    #[pyo3(signature = (limit = 64))]
+    fn exchange_ms(&self, limit: usize) -> Vec<i64> {
+        let entries = &self.inner.entries;
+        let step = entries.len().div_ceil(limit.max(1)).max(1);
+        entries.iter().step_by(step).filter_map(|e| e.ts_ms).collect()
+    }
+
     /// One dict per archived message (slow path, for tests and tools).
     fn messages<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let b = &self.inner;

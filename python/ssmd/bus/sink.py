@@ -36,6 +36,7 @@ from typing import Any, Protocol
 
 from ssmd.errors import SinkError
 from ssmd.runtime.backoff import Backoff
+from ssmd.runtime.latency import LatencyHistogram, first_rx
 from ssmd.runtime.status import status_line, status_subject
 
 __all__ = ["BusSink", "Refused", "Transport", "TransportDown"]
@@ -43,7 +44,11 @@ __all__ = ["BusSink", "Refused", "Transport", "TransportDown"]
 log = logging.getLogger("ssmd.bus")
 
 DEFAULT_MAX_PENDING = 64 << 20
+#: reading the venue pauses while this much is unconfirmed (or a quarter of the bound)
+DEFAULT_HIGH_WATER = 4 << 20
 DEFAULT_MAX_INFLIGHT = 256
+#: bytes sent and not yet acknowledged; past it, later lines wait and merge
+DEFAULT_MAX_INFLIGHT_BYTES = 1 << 20
 
 
 #: the cause of a gap left by a full backlog
@@ -72,7 +77,17 @@ class Transport(Protocol):
 
 
 class _Pub:
-    __slots__ = ("attempts", "data", "lines", "more", "msg_id", "sent", "size", "subject")
+    __slots__ = (
+        "attempts",
+        "data",
+        "lines",
+        "more",
+        "msg_id",
+        "parts",
+        "sent",
+        "size",
+        "subject",
+    )
 
     def __init__(self, subject: str, data: bytes, msg_id: str, lines: int) -> None:
         self.subject = subject
@@ -81,6 +96,8 @@ class _Pub:
         self.size = len(data)
         self.msg_id = msg_id
         self.lines = lines
+        #: (receive time of the first line, lines) of each merged group, for the latency
+        self.parts: list[tuple[int, int]] | None = None
         self.sent = 0.0
         self.attempts = 0
 
@@ -126,6 +143,7 @@ class BusSink:
         high_water: int | None = None,
         close_timeout: float = 30.0,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
+        max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES,
         metrics: Any = None,
     ) -> None:
         if max_pending_bytes <= 0:
@@ -138,9 +156,19 @@ class BusSink:
         #: messages sent and not yet acknowledged; past it, later lines wait and merge
         #: into fewer, larger messages (the server's cost is per message and per byte)
         self.max_inflight = max(1, max_inflight)
-        # a quarter: one socket read after a long pause can bring what the
-        # kernel buffered meanwhile (Linux autotunes up to tcp_rmem, 32 MiB here)
-        self._high_water = max_pending_bytes // 4 if high_water is None else high_water
+        #: and at most this many bytes (one message always goes, however large)
+        self.max_inflight_bytes = max(1, max_inflight_bytes)
+        self._inflight_bytes = 0
+        self._blocked = False  # the pump stopped at the window: acks wake it at half
+        #: receive time of a line to its acknowledgement, per line
+        self.latency = LatencyHistogram()
+        # reading pauses well below the bound: one socket read after a pause can
+        # bring what the kernel buffered meanwhile, and what is unconfirmed is held
+        # more than once on its way out (the message, nats-py's command, the socket's
+        # buffer), so the mark is what bounds the memory at full speed
+        if high_water is None:
+            high_water = min(max_pending_bytes // 4, DEFAULT_HIGH_WATER)
+        self._high_water = high_water
         self.ack_timeout = ack_timeout
         self.metrics = metrics
         self._queue: deque[_Pub] = deque()
@@ -290,8 +318,11 @@ class BusSink:
                 # (its id stays the id of its first line, fixed before any send)
                 if p.more is None:
                     p.more = [data]
+                    p.parts = [(first_rx(p.data), p.lines), (first_rx(data), lines)]
                 else:
                     p.more.append(data)
+                    if p.parts is not None:
+                        p.parts.append((first_rx(data), lines))
                 p.size += n
                 p.lines += lines
                 self.merged += 1
@@ -382,13 +413,25 @@ class BusSink:
         p = self._inflight.pop(token, None)
         if p is None:
             return  # a late answer to a message already sent again
+        self._inflight_bytes -= p.size
         if not ok and permanent:
             self._refuse(p, f"refused by the server: {error}")
             return
         if ok:
             self.pending_bytes -= p.size
             self.published += 1
-            if self._queue and len(self._inflight) == self.max_inflight // 2:
+            now_ns = time.time_ns()
+            if p.parts is None:
+                self.latency.observe_since(first_rx(p.data), now_ns, p.lines)
+            else:
+                for rx, n in p.parts:
+                    self.latency.observe_since(rx, now_ns, n)
+            if (
+                self._blocked
+                and len(self._inflight) <= self.max_inflight // 2
+                and self._inflight_bytes <= self.max_inflight_bytes // 2
+            ):
+                self._blocked = False
                 self._kick()  # the window has room again
             self.lines_acked += p.lines
             if duplicate:
@@ -414,6 +457,7 @@ class BusSink:
         self._drop(p.msg_id, p.lines, cause)
         self._flush_drops()
         if self._queue and len(self._inflight) < self.max_inflight:
+            self._blocked = False
             self._kick()
         elif not self._queue and not self._inflight and self._idle is not None:
             self._idle.set()
@@ -425,6 +469,7 @@ class BusSink:
             return
         again = list(self._inflight.values())
         self._inflight.clear()
+        self._inflight_bytes = 0
         self.resent += len(again)
         self._queue.extendleft(reversed(again))
         self._kick()
@@ -444,7 +489,11 @@ class BusSink:
             sent = 0
             opened = self._open
             window = self.max_inflight
-            while q and t.connected and len(inflight) < window:
+            max_bytes = self.max_inflight_bytes
+            while q and t.connected:
+                if inflight and (len(inflight) >= window or self._inflight_bytes >= max_bytes):
+                    self._blocked = True  # acks wake the pump when half the window is free
+                    break
                 p = q.popleft()
                 if opened.get(p.subject) is p:
                     del opened[p.subject]
@@ -453,18 +502,22 @@ class BusSink:
                 p.sent = time.monotonic()
                 p.attempts += 1
                 inflight[token] = p
+                self._inflight_bytes += p.size
                 try:
                     await t.send(p.subject, p.seal(), p.msg_id, token)
                 except TransportDown:
                     if inflight.pop(token, None) is not None:
+                        self._inflight_bytes -= p.size
                         q.appendleft(p)
                     break
                 except Refused as exc:  # this message only: the rest goes on
                     if inflight.pop(token, None) is not None:
+                        self._inflight_bytes -= p.size
                         self._refuse(p, str(exc))
                     continue
                 except Exception as exc:  # unclassified: still this message alone, said so
                     if inflight.pop(token, None) is not None:
+                        self._inflight_bytes -= p.size
                         self._refuse(p, f"cannot publish: {type(exc).__name__}: {exc}")
                     continue
                 sent += 1
@@ -498,6 +551,7 @@ class BusSink:
                 late.append(token)
             if late:
                 again = [self._inflight.pop(tok) for tok in late]
+                self._inflight_bytes -= sum(p.size for p in again)
                 self.resent += len(again)
                 if m is not None:
                     m.bus_resent.labels(self.venue).inc(len(again))
@@ -525,5 +579,6 @@ class BusSink:
             "merged": self.merged,
             "pending_bytes": self.pending_bytes,
             "inflight": len(self._inflight),
+            "inflight_bytes": self._inflight_bytes,
             "queued": len(self._queue),
         }

@@ -10,6 +10,7 @@ archive, with no sockets.
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from collections import Counter
@@ -24,7 +25,7 @@ from ssmd.cli._app import app
 from ssmd.cli.options import JsonOut, Venues, duration, echo_json, table
 from ssmd.core import Processor
 from ssmd.errors import ConfigError
-from ssmd.samples import frames
+from ssmd.samples import stream
 from ssmd.types import Venue
 
 BATCH = 1000
@@ -108,7 +109,7 @@ def demo(
     for v in chosen:
         if not json_out:
             typer.echo(f"  generating {v.value} ...", err=True)
-        data = frames(v, per_venue, seed)
+        data = stream(v, per_venue, seed)  # generated as they are written: memory stays flat
         p = Processor(v.value, f"demo-{v.module}")
         if v is Venue.KRAKEN:
             for sym, (pp, qp) in KRAKEN_PRECISIONS.items():
@@ -116,8 +117,8 @@ def demo(
         t0 = time.perf_counter()
         rx = time.time_ns()
         with ArchiveWriter(root, v.value, "demo") as w:
-            for i in range(0, len(data), BATCH):
-                batch = p.process(data[i : i + BATCH], rx + i)
+            for i in range(0, per_venue, BATCH):
+                batch = p.process(list(itertools.islice(data, BATCH)), rx + i)
                 w.write(batch.lines())
                 w.flush()
             bytes_in, bytes_out = w.bytes_in, w.bytes_out

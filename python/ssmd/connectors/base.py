@@ -77,9 +77,11 @@ class ConnectorConfig:
     #: seconds to wait for the WebSocket upgrade
     handshake_timeout: float = 10.0
     #: socket receive buffer (SO_RCVBUF) in bytes; 0 leaves it to the kernel's autotuning.
-    #: It bounds what one read brings in after a flow-control pause, and so the
-    #: read buffer of each connection (4 MiB is ~300 Mbit/s at 100 ms round trip)
-    recv_buffer: int = 4 << 20
+    #: It bounds what one read brings in (Linux doubles it), and so the read buffer of
+    #: each connection, which grows to about twice one read: 512 KiB gives reads of at
+    #: most 1 MiB and a read buffer of at most 2 MiB, and carries ~40 Mbit/s at a
+    #: 100 ms round trip, more than any of these venues sends on one connection
+    recv_buffer: int = 512 << 10
     #: secmaster database (``DATABASE_URL``, ``--database-url``): when set, instruments are
     #: resolved through it instead of the venue's REST API; never shown in a repr
     database_url: str | None = field(default=None, repr=False)

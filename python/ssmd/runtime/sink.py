@@ -1,12 +1,19 @@
 """Where envelope lines go: the :class:`Sink` interface and the archive sink.
 
 Without ``NATS_URL`` the connector writes the archive itself
-(:class:`ArchiveSink`, DESIGN section 9); the bus sink of a later issue
-implements the same three methods. ``write`` is called on the event loop
-thread and must not block: :class:`ArchiveSink` hands lines to a writer
-thread that compresses, appends and fsyncs (the Rust writer releases the
-GIL while it does), at least every ``flush_interval`` seconds or every
-``flush_bytes`` of input, and on :meth:`close`.
+(:class:`ArchiveSink`, DESIGN section 9); the bus sink implements the same
+methods. ``write`` is called on the event loop thread and must not block:
+:class:`ArchiveSink` hands lines to a writer thread that compresses, appends
+and fsyncs (the Rust writer releases the GIL while it does), at least every
+``flush_interval`` seconds or every ``flush_bytes`` of input, and on
+:meth:`close`.
+
+Memory of :class:`ArchiveSink`, bounded: lines waiting for the writer thread
+(reading pauses at ``high_water``, 4 MiB; one socket read more may arrive
+before the pause takes effect), and the Rust writer's member buffer
+(``flush_bytes`` of lines, 1 MiB) with its compressed copy. The writer
+thread hands the waiting chunks to the Rust writer one by one, never joined
+into one more copy.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Protocol
 from ssmd.archive import ArchiveWriter
 from ssmd.core import Batch
 from ssmd.errors import SinkError
+from ssmd.runtime.latency import LatencyHistogram, first_rx
 
 __all__ = ["ArchiveSink", "MemorySink", "Sink"]
 
@@ -83,10 +91,13 @@ class _LineSink:
         raise NotImplementedError
 
     def write_batch(self, batch: Batch, groups: Sequence[tuple[str, bytes, int, str]]) -> None:
-        self.write(batch.lines())
+        self._put(batch.lines(), len(batch))
 
     def write_status(self, subject: str, line: bytes, msg_id: str) -> None:
-        self.write(line)
+        self._put(line, 1)
+
+    def _put(self, lines: bytes, count: int) -> None:
+        self.write(lines)
 
 
 class MemorySink(_LineSink):
@@ -116,6 +127,9 @@ class MemorySink(_LineSink):
 class ArchiveSink(_LineSink):
     """The embedded default: a writer thread feeding the Rust archive writer."""
 
+    #: what :attr:`latency` measures: receive time to fsynced in the archive
+    latency_stage = "durable"
+
     def __init__(
         self,
         root: str | Path,
@@ -123,21 +137,29 @@ class ArchiveSink(_LineSink):
         writer: str,
         *,
         flush_interval: float = 0.2,
-        flush_bytes: int = 8 << 20,
+        flush_bytes: int = 1 << 20,
         rotation_secs: int = 900,
         fsync: bool = True,
         codec: str = "gzip",
-        high_water: int = 16 << 20,
+        high_water: int = 4 << 20,
     ) -> None:
         self._writer = ArchiveWriter(
-            root, venue, writer, rotation_secs=rotation_secs, fsync=fsync, codec=codec
+            root,
+            venue,
+            writer,
+            rotation_secs=rotation_secs,
+            fsync=fsync,
+            codec=codec,
+            max_buffer_bytes=flush_bytes,
         )
         self.venue = venue
         self.flush_interval = flush_interval
+        #: a member is compressed and fsynced at least every this many bytes of lines
         self.flush_bytes = flush_bytes
         #: reading pauses while this much waits for the writer thread (bounded memory)
         self.high_water = high_water
-        self._queue: deque[bytes] = deque()
+        #: (lines, receive time of the first, line count) waiting for the writer thread
+        self._queue: deque[tuple[bytes, int, int]] = deque()
         self._bytes_queued = 0  # only the loop thread adds
         self._bytes_taken = 0  # only the writer thread adds
         self._cond = threading.Condition()
@@ -148,19 +170,24 @@ class ArchiveSink(_LineSink):
         self._flushes_done = 0
         self._durable = 0  # lines made durable and not yet reported by flush()
         self.lines_durable = 0
+        #: receive time to durable, per line (recorded by the writer thread)
+        self.latency = LatencyHistogram()
         self._thread = threading.Thread(target=self._run, name=f"ssmd-sink-{venue}", daemon=True)
         self._thread.start()
 
     # -- loop side -------------------------------------------------------
 
     def write(self, lines: bytes) -> None:
+        self._put(lines, lines.count(b"\n"))
+
+    def _put(self, lines: bytes, count: int) -> None:
         if self._error is not None:
             raise SinkError(f"archive writer failed: {self._error}") from self._error
         if self._closing:
             raise SinkError("sink is closed")
         if not lines:
             return
-        self._queue.append(lines)
+        self._queue.append((lines, first_rx(lines), count))
         self._bytes_queued += len(lines)
         if self._bytes_queued - self._bytes_taken >= self.flush_bytes:
             with self._cond:
@@ -211,21 +238,28 @@ class ArchiveSink(_LineSink):
 
     # -- writer thread ---------------------------------------------------
 
-    def _take(self) -> bytes:
-        parts = []
+    def _take(self, w: ArchiveWriter, written: list[tuple[int, int]]) -> int:
+        """Hand every waiting chunk to the Rust writer (one by one); returns the bytes."""
         n = 0
         q = self._queue
         while q:
-            b = q.popleft()
-            parts.append(b)
-            n += len(b)
-        self._bytes_taken += n
-        return b"".join(parts)
+            data, rx, count = q.popleft()
+            try:
+                w.write(data)
+            except BaseException:
+                q.appendleft((data, rx, count))
+                raise
+            n += len(data)
+            self._bytes_taken += len(data)
+            written.append((rx, count))
+        return n
 
     def _run(self) -> None:
         w = self._writer
         last_flush = time.monotonic()
         unflushed = 0
+        written: list[tuple[int, int]] = []  # (rx, lines) written and not yet flushed
+        latency = self.latency
         try:
             while True:
                 with self._cond:
@@ -236,14 +270,16 @@ class ArchiveSink(_LineSink):
                         self._cond.wait(timeout)
                     closing = self._closing
                     requested = self._flush_requests
-                data = self._take()
-                if data:
-                    w.write(data)
-                    unflushed += len(data)
+                unflushed += self._take(w, written)
                 now = time.monotonic()
                 due = now - last_flush >= self.flush_interval or unflushed >= self.flush_bytes
                 if closing or requested != self._flushes_done or (due and unflushed):
                     n = w.flush()
+                    if written:
+                        done_ns = time.time_ns()
+                        for rx, count in written:
+                            latency.observe_since(rx, done_ns, count)
+                        written.clear()
                     self.lines_durable += n
                     unflushed = 0
                     last_flush = now

@@ -29,6 +29,8 @@ class ConnectionStats:
 
     #: the lag histogram samples one batch per this many seconds
     LAG_EVERY = 0.5
+    #: and at most this many messages of it, spread over the batch
+    LAG_SAMPLES = 64
 
     def __init__(self, venue: str, conn: str, m: Metrics | None) -> None:
         self.venue = venue
@@ -73,8 +75,7 @@ class ConnectionStats:
             self._next_lag = now + self.LAG_EVERY
             now_ms = time.time_ns() / 1e6
             h = self.m.lag.labels(self.venue)
-            for msg in batch.messages():
-                ts = msg.get("ts_ms")
+            for ts in batch.exchange_ms(self.LAG_SAMPLES):
                 if ts:
                     h.observe(max(0.0, (now_ms - ts) / 1000.0))
 

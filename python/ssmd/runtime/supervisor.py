@@ -46,8 +46,9 @@ __all__ = ["CaptureLink", "Connection"]
 
 log = logging.getLogger("ssmd.connect")
 
-#: process the pending frames at once when this many are waiting
-MAX_PENDING = 5000
+#: process the pending frames at once when this many are waiting (one socket read can
+#: bring thousands: this bounds the frames, lines and groups of one core batch)
+MAX_PENDING = 1000
 #: a connection that stayed up this long resets the backoff
 HEALTHY_AFTER = 10.0
 _TEXT = WSMsgType.TEXT
