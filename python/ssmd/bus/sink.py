@@ -44,11 +44,18 @@ __all__ = ["BusSink", "Refused", "Transport", "TransportDown"]
 log = logging.getLogger("ssmd.bus")
 
 DEFAULT_MAX_PENDING = 64 << 20
-#: reading the venue pauses while this much is unconfirmed (or a quarter of the bound)
+#: reading the venue pauses while this much is unconfirmed at most (or a quarter of the bound)
 DEFAULT_HIGH_WATER = 4 << 20
+#: and at least this much, however slow the bus
+MIN_HIGH_WATER = 256 << 10
+#: unconfirmed data is kept to about this much time of what the bus confirms
+DEFAULT_TARGET_DELAY = 0.02
 DEFAULT_MAX_INFLIGHT = 256
-#: bytes sent and not yet acknowledged; past it, later lines wait and merge
+#: bytes sent and not yet acknowledged at most; past it, later lines wait and merge
 DEFAULT_MAX_INFLIGHT_BYTES = 1 << 20
+MIN_INFLIGHT_BYTES = 64 << 10
+#: how often the confirmed rate is measured, seconds
+RATE_EVERY = 0.05
 
 
 #: the cause of a gap left by a full backlog
@@ -128,6 +135,8 @@ class BusSink:
     """
 
     wants_groups = True
+    #: what :attr:`latency` measures: receive time to acknowledged by JetStream
+    latency_stage = "acked"
     #: a pause of the venue sockets longer than this ends; then the drop policy applies
     max_pause: float | None = 5.0
 
@@ -144,6 +153,7 @@ class BusSink:
         close_timeout: float = 30.0,
         max_inflight: int = DEFAULT_MAX_INFLIGHT,
         max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES,
+        target_delay: float = DEFAULT_TARGET_DELAY,
         metrics: Any = None,
     ) -> None:
         if max_pending_bytes <= 0:
@@ -162,13 +172,23 @@ class BusSink:
         self._blocked = False  # the pump stopped at the window: acks wake it at half
         #: receive time of a line to its acknowledgement, per line
         self.latency = LatencyHistogram()
-        # reading pauses well below the bound: one socket read after a pause can
+        # Reading pauses well below the bound: one socket read after a pause can
         # bring what the kernel buffered meanwhile, and what is unconfirmed is held
         # more than once on its way out (the message, nats-py's command, the socket's
-        # buffer), so the mark is what bounds the memory at full speed
-        if high_water is None:
-            high_water = min(max_pending_bytes // 4, DEFAULT_HIGH_WATER)
-        self._high_water = high_water
+        # buffer), so the mark is what bounds the memory at full speed. It follows
+        # the bus: about ``target_delay`` seconds of what the server confirms (between
+        # 256 KiB and the most), and so does the in-flight window (half of it), so a
+        # line waits about that long at full speed, not what a fixed mark holds.
+        self._mark_max = (
+            min(max_pending_bytes // 4, DEFAULT_HIGH_WATER) if high_water is None else high_water
+        )
+        self.target_delay = target_delay if high_water is None else 0.0
+        self._high_water = self._mark_max
+        self._inflight_cap = self.max_inflight_bytes
+        self._acked_bytes = 0
+        self._rate = 0.0  # bytes/s confirmed: rises at once, falls slowly
+        self._rate_at = time.monotonic()
+        self._rate_base = 0
         self.ack_timeout = ack_timeout
         self.metrics = metrics
         self._queue: deque[_Pub] = deque()
@@ -280,8 +300,22 @@ class BusSink:
 
     @property
     def high_water(self) -> int:
-        """Reading pauses here: a quarter of the bound unless set (the rest absorbs socket reads)."""
+        """Reading pauses here: ``target_delay`` of the confirmed rate, 256 KiB..4 MiB (or as set)."""
+        if self.target_delay > 0:
+            self._adapt(time.monotonic())
         return self._high_water
+
+    def _adapt(self, now: float) -> None:
+        """Move the pause mark and the in-flight window with the confirmed rate."""
+        dt = now - self._rate_at
+        if dt < RATE_EVERY:
+            return
+        r = (self._acked_bytes - self._rate_base) / dt
+        self._rate = r if r >= self._rate else 0.8 * self._rate + 0.2 * r
+        self._rate_at, self._rate_base = now, self._acked_bytes
+        budget = int(self._rate * self.target_delay)
+        self._high_water = min(self._mark_max, max(MIN_HIGH_WATER, budget))
+        self._inflight_cap = min(self.max_inflight_bytes, max(MIN_INFLIGHT_BYTES, budget // 2))
 
     @property
     def inflight(self) -> int:
@@ -419,6 +453,7 @@ class BusSink:
             return
         if ok:
             self.pending_bytes -= p.size
+            self._acked_bytes += p.size
             self.published += 1
             now_ns = time.time_ns()
             if p.parts is None:
@@ -429,7 +464,7 @@ class BusSink:
             if (
                 self._blocked
                 and len(self._inflight) <= self.max_inflight // 2
-                and self._inflight_bytes <= self.max_inflight_bytes // 2
+                and self._inflight_bytes <= self._inflight_cap // 2
             ):
                 self._blocked = False
                 self._kick()  # the window has room again
@@ -489,7 +524,9 @@ class BusSink:
             sent = 0
             opened = self._open
             window = self.max_inflight
-            max_bytes = self.max_inflight_bytes
+            if self.target_delay > 0:
+                self._adapt(time.monotonic())
+            max_bytes = self._inflight_cap
             while q and t.connected:
                 if inflight and (len(inflight) >= window or self._inflight_bytes >= max_bytes):
                     self._blocked = True  # acks wake the pump when half the window is free
@@ -580,5 +617,6 @@ class BusSink:
             "pending_bytes": self.pending_bytes,
             "inflight": len(self._inflight),
             "inflight_bytes": self._inflight_bytes,
+            "high_water": self._high_water,
             "queued": len(self._queue),
         }

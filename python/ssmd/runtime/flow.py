@@ -67,7 +67,6 @@ class FlowControl:
     def __init__(self, capture: FlowOwner, sink: Any) -> None:
         self.capture = capture
         self.sink = sink
-        self.high_water = int(getattr(sink, "high_water", 0) or 0)
         limit = getattr(sink, "max_pause", None)
         self.max_pause: float | None = float(limit) if limit is not None else None
         self.paused = False
@@ -82,17 +81,25 @@ class FlowControl:
         self.longest = 0.0
         self.overflows = 0
 
+    @property
+    def high_water(self) -> int:
+        """The sink's mark, read each time (the bus sink's follows its confirmed rate)."""
+        return int(getattr(self.sink, "high_water", 0) or 0)
+
     def check(self) -> None:
         """After a write: pause when the sink is at its mark (cheap when it is not)."""
-        if self.paused or self.high_water <= 0:
+        if self.paused:
+            return
+        mark = self.high_water
+        if mark <= 0:
             return
         q = self.sink.queued_bytes
         if self.overflow:
-            if q <= self.high_water // 2:
+            if q <= mark // 2:
                 self.overflow = False
                 log.info("%s: sink drained; flow control on again", self.capture.venue)
             return
-        if q >= self.high_water and not self.capture.stopping:
+        if q >= mark and not self.capture.stopping:
             self._pause()
 
     def _pause(self) -> None:
@@ -106,13 +113,12 @@ class FlowControl:
         )
 
     async def _wait(self) -> None:
-        low = self.high_water // 2
         sink = self.sink
         limit = self.max_pause
         try:
             while True:
                 await asyncio.sleep(POLL)
-                if sink.queued_bytes <= low or self.capture.stopping:
+                if sink.queued_bytes <= self.high_water // 2 or self.capture.stopping:
                     break
                 if limit is not None and time.monotonic() - self._since >= limit:
                     self.overflow = True

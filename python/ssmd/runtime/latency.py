@@ -72,6 +72,14 @@ class LatencyHistogram:
         self.sum = 0.0
         self.max = 0.0
 
+    def reset(self) -> None:
+        """Forget every count (in place: writers keep their reference)."""
+        self._fine[:] = [0] * _N
+        self._prom[:] = [0] * len(self._prom)
+        self.count = 0
+        self.sum = 0.0
+        self.max = 0.0
+
     def observe(self, seconds: float, weight: int = 1) -> None:
         """Record ``weight`` lines that took ``seconds``."""
         if seconds < _LOW:

@@ -10,6 +10,8 @@ second.
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     REGISTRY,
@@ -19,11 +21,48 @@ from prometheus_client import (
     Histogram,
     start_http_server,
 )
+from prometheus_client.core import HistogramMetricFamily
+from prometheus_client.registry import Collector
 
-__all__ = ["Metrics", "metrics", "serve"]
+if TYPE_CHECKING:
+    from ssmd.runtime.latency import LatencyHistogram
+
+__all__ = ["Metrics", "PipelineLatency", "metrics", "serve"]
 
 #: receive-minus-exchange lag buckets, seconds
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class PipelineLatency(Collector):
+    """``ssmd_pipeline_latency_seconds{venue,stage}``: receive time to durable or acknowledged.
+
+    The sinks count into their own :class:`~ssmd.runtime.latency.LatencyHistogram`
+    (two increments per group of lines, no lock, no Prometheus object on the hot
+    path); this collector reads them when ``/metrics`` is scraped.
+    """
+
+    def __init__(self) -> None:
+        self._tracked: dict[tuple[str, str], LatencyHistogram] = {}
+
+    def track(self, venue: str, stage: str, hist: LatencyHistogram) -> None:
+        """Export ``hist`` as the ``stage`` latency of ``venue`` (replacing an earlier one)."""
+        self._tracked[(venue, stage)] = hist
+
+    def collect(self) -> Iterator[HistogramMetricFamily]:
+        fam = HistogramMetricFamily(
+            "ssmd_pipeline_latency_seconds",
+            "Receive time of a line to the moment it is safe: fsynced into the archive"
+            " (stage=durable) or acknowledged by JetStream (stage=acked), per line",
+            labels=["venue", "stage"],
+        )
+        for (venue, stage), h in list(self._tracked.items()):
+            buckets = [(_le(le), n) for le, n in h.buckets()]
+            fam.add_metric([venue, stage], buckets, h.sum)
+        yield fam
+
+
+def _le(bound: float) -> str:
+    return "+Inf" if bound == float("inf") else repr(bound)
 
 
 class Metrics:
@@ -109,6 +148,8 @@ class Metrics:
             buckets=LAG_BUCKETS,
             registry=r,
         )
+        self.pipeline = PipelineLatency()
+        r.register(self.pipeline)
         # the bus path (ssmd connect with NATS_URL)
         self.bus_published = Counter(
             "ssmd_bus_published_lines",
