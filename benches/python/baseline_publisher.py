@@ -38,7 +38,6 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
     from ssmd.connectors.base import InstrumentQuery
     from ssmd.connectors.registry import create
     from ssmd.runtime.latency import LatencyHistogram
-    from ssmd.runtime.memory import peak_rss
 
     connector = create(a.venue, {"ws_url": a.ws, "rest_url": a.rest})
     async with httpx.AsyncClient() as http:
@@ -115,7 +114,7 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
         "seconds": round(wall, 2),
         "msg_per_s": round((n1 - n0) / wall) if wall else 0,
         "cpu_percent": round(100 * cpu / wall) if wall else 0,
-        "peak_rss_mb": round(peak_rss() / 2**20, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "latency": summary,
         "errors": counts["errors"],
         "closed_by_venue": closed or None,

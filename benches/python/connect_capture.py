@@ -33,10 +33,17 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/statm", "rb") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
 async def _churn(cap: Any, k: int, every: float, samples: list[tuple[float, float]]) -> None:
     """Every ``every`` s swap ``k`` subscribed instruments for ``k`` others; sample RSS."""
-    from ssmd.runtime.memory import rss
-
     rng = random.Random(7)
     universe = sorted(cap.desired)
     reserve = set(rng.sample(universe, min(k, len(universe) // 2))) if k else set()
@@ -44,7 +51,7 @@ async def _churn(cap: Any, k: int, every: float, samples: list[tuple[float, floa
     t0 = time.monotonic()
     while True:
         await asyncio.sleep(every)
-        samples.append((round(time.monotonic() - t0), round(rss() / 2**20, 1)))
+        samples.append((round(time.monotonic() - t0), round(_rss_mb(), 1)))
         if k:
             out = rng.sample(sorted(cap.desired), k)
             cap.remove(out)
@@ -56,7 +63,6 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
     from ssmd.connectors.base import InstrumentQuery
     from ssmd.connectors.registry import create
     from ssmd.runtime.capture import Capture, run_capture
-    from ssmd.runtime.memory import peak_rss, rss
     from ssmd.runtime.shutdown import StopSignal
     from ssmd.runtime.sink import ArchiveSink
 
@@ -72,7 +78,7 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
         sink, nc = await open_bus_sink(a.venue, env="prod", url=a.nats)
     else:
         sink = ArchiveSink(a.dir, a.venue, "bench", codec=a.codec)
-    start_rss = rss()
+    start_rss = _rss_mb()
     stop = StopSignal()
     marks: dict[str, Any] = {}
     samples: list[tuple[float, float]] = []
@@ -84,11 +90,13 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
     def mark(cap: Capture, name: str) -> None:
         t = cap.totals()
         marks[name] = (t.get("data", 0), t.get("bytes", 0), time.perf_counter(), _cpu())
+        latency = getattr(sink, "latency", None)  # (older ssmd, for before/after runs)
         if name == "t0":
-            sink.latency.reset()  # the warm-up does not count
+            if latency is not None:
+                latency.reset()  # the warm-up does not count
             marks["flow0"] = (cap.flow.pauses, cap.flow.paused_seconds)
         else:
-            marks["latency"] = sink.latency.summary()
+            marks["latency"] = latency.summary() if latency is not None else None
             marks["flow1"] = (cap.flow.pauses, cap.flow.paused_seconds)
 
     def started(cap: Capture) -> None:
@@ -135,8 +143,8 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
         "cpu_percent": round(100 * cpu / wall) if wall else 0,
         "msg_per_cpu_s": round(n / cpu) if cpu else 0,
         "MB_per_s": round((b1 - b0) / wall / 1e6, 1) if wall else 0,
-        "peak_rss_mb": round(peak_rss() / 2**20, 1),
-        "rss_before_capture_mb": round(start_rss / 2**20, 1),
+        "peak_rss_mb": round(_peak_rss_mb(), 1),
+        "rss_before_capture_mb": round(start_rss, 1),
         "latency": marks["latency"],
         "read_pauses": marks["flow1"][0] - marks["flow0"][0],
         "read_paused_s": round(marks["flow1"][1] - marks["flow0"][1], 2),

@@ -24,7 +24,6 @@ from ssmd.errors import ConnectorError, SsmdError
 from ssmd.runtime.backoff import Backoff
 from ssmd.runtime.desired import ShardPlan
 from ssmd.runtime.flow import FlowControl
-from ssmd.runtime.memory import tune_allocator
 from ssmd.runtime.metrics import metrics
 from ssmd.runtime.shutdown import StopSignal, install_stop_signals
 from ssmd.runtime.sink import Sink
@@ -385,10 +384,7 @@ async def run_capture(
     On the way out every connection is closed, buffered frames are processed
     and the sink is flushed and closed, also when the capture failed; the
     failure is then re-raised.
-    The process's allocator is set up for a capture first
-    (:func:`ssmd.runtime.memory.tune_allocator`).
     """
-    tune_allocator()
     try:
         async with httpx.AsyncClient(timeout=20.0, follow_redirects=True) as client:
             resolution = await connector.resolve(query, client)

@@ -239,11 +239,17 @@ class ArchiveSink(_LineSink):
     # -- writer thread ---------------------------------------------------
 
     def _take(self, w: ArchiveWriter, written: list[tuple[int, int]]) -> int:
-        """Hand every waiting chunk to the Rust writer (one by one); returns the bytes."""
+        """Hand the chunks waiting now to the Rust writer, one by one; returns the bytes.
+
+        ``written`` collects ``(rx, lines)`` of chunks not yet known durable; when the
+        writer completes a member on its own (every ``flush_bytes``), the chunks
+        before the current one are durable and their latency is recorded.
+        """
         n = 0
         q = self._queue
-        while q:
+        for _ in range(len(q)):  # what came later waits for the next round (and its flush)
             data, rx, count = q.popleft()
+            members = w.bytes_out
             try:
                 w.write(data)
             except BaseException:
@@ -251,15 +257,23 @@ class ArchiveSink(_LineSink):
                 raise
             n += len(data)
             self._bytes_taken += len(data)
+            if written and w.bytes_out != members:
+                self._durable_now(written)
             written.append((rx, count))
         return n
+
+    def _durable_now(self, written: list[tuple[int, int]]) -> None:
+        done_ns = time.time_ns()
+        latency = self.latency
+        for rx, count in written:
+            latency.observe_since(rx, done_ns, count)
+        written.clear()
 
     def _run(self) -> None:
         w = self._writer
         last_flush = time.monotonic()
         unflushed = 0
         written: list[tuple[int, int]] = []  # (rx, lines) written and not yet flushed
-        latency = self.latency
         try:
             while True:
                 with self._cond:
@@ -276,10 +290,7 @@ class ArchiveSink(_LineSink):
                 if closing or requested != self._flushes_done or (due and unflushed):
                     n = w.flush()
                     if written:
-                        done_ns = time.time_ns()
-                        for rx, count in written:
-                            latency.observe_since(rx, done_ns, count)
-                        written.clear()
+                        self._durable_now(written)
                     self.lines_durable += n
                     unflushed = 0
                     last_flush = now
