@@ -1,12 +1,14 @@
 """Measure one connector process receiving from the simulator over loopback.
 
 The simulator runs in its own process (``--rate inf``: as fast as the
-connector drains); this process runs ``ssmd connect``'s capture into the
-embedded archive for ``--seconds`` and prints messages/s, MB/s, CPU use and
-RSS of the connector process alone. ``--baseline`` then runs, against the
-same simulator, the plain Python connector of
-``benches/python/baseline_connector.py`` (stdlib ``json`` per frame,
-envelope built with ``json.dumps``, ``gzip`` level 6 file), once on
+connector drains); ssmd's capture runs in another
+(``benches/python/connect_capture.py``: nothing but the capture, as in
+``ssmd connect``) into the embedded archive, warms up for ``--warmup``
+seconds, and reports for the next ``--seconds``: messages/s, MB/s, CPU use,
+its peak RSS (``ru_maxrss``) and the receive-to-durable latency per line.
+``--baseline`` then runs, against the same simulator, the plain Python
+connector of ``benches/python/baseline_connector.py`` (stdlib ``json`` per
+frame, envelope built with ``json.dumps``, ``gzip`` level 6 file), once on
 ``websockets`` and once on ``picows``: the comparison measured in the same
 run.
 
@@ -22,16 +24,14 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
-import random
-import resource
+import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benches" / "python"))
-from baseline_connector import CLIENTS, run_plain
+BENCHES = Path(__file__).resolve().parent.parent / "benches" / "python"
+sys.path.insert(0, str(BENCHES))
 
 
 def _sim(venue: str, rate: float, instruments: int | None, q: Any, pub: bytes | None) -> None:
@@ -46,85 +46,22 @@ def _sim(venue: str, rate: float, instruments: int | None, q: Any, pub: bytes | 
     asyncio.run(main())
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-async def _churn(cap: Any, k: int, every: float, rss: list[tuple[float, float]]) -> None:
-    """Every ``every`` s swap ``k`` subscribed instruments for ``k`` others; sample RSS."""
-    rng = random.Random(7)
-    universe = sorted(cap.desired)
-    reserve = set(rng.sample(universe, min(k, len(universe) // 2))) if k else set()
-    cap.remove(reserve)
-    t0 = time.monotonic()
-    while True:
-        await asyncio.sleep(every)
-        rss.append((round(time.monotonic() - t0), _rss_mb()))
-        if k:
-            out = rng.sample(sorted(cap.desired), k)
-            cap.remove(out)
-            cap.add(sorted(reserve))
-            reserve = set(out)
-
-
-async def _run(
-    venue: str, ws: str, rest: str, seconds: float, root: str, churn: int, every: float
-) -> dict[str, Any]:
-    from ssmd.connectors.base import InstrumentQuery
-    from ssmd.connectors.registry import create
-    from ssmd.runtime.capture import run_capture
-    from ssmd.runtime.sink import ArchiveSink
-
-    settings: dict[str, Any] = {"ws_url": ws, "rest_url": rest}
+def _capture(venue: str, ws: str, rest: str, root: str, args: argparse.Namespace) -> Any:
+    """ssmd's capture in a process of its own (``benches/python/connect_capture.py``)."""
+    cmd = [sys.executable, str(BENCHES / "connect_capture.py"), venue, ws, rest, root]
+    cmd += ["--seconds", str(args.seconds), "--warmup", str(args.warmup)]
     if venue == "kalshi":
-        settings.update(api_key="bench", private_key_path=f"{root}/kalshi.pem")
-    connector = create(venue, settings)
-    sink = ArchiveSink(root, venue, "bench", codec=os.environ.get("SSMD_BENCH_CODEC", "gzip"))
-    t0 = time.perf_counter()
-    r0 = resource.getrusage(resource.RUSAGE_SELF)
-    rss: list[tuple[float, float]] = []
-    tasks: list[asyncio.Task[None]] = []
-
-    def started(cap: Any) -> None:
-        tasks.append(asyncio.create_task(_churn(cap, churn, every, rss)))
-
-    cap = await run_capture(
-        connector,
-        InstrumentQuery(all=True),
-        sink,
-        duration=seconds,
-        with_metrics=False,
-        started=started,
+        cmd += ["--kalshi-key", f"{root}/kalshi.pem"]
+    if args.churn or args.every:
+        cmd += ["--churn", str(args.churn), "--every", str(args.every or 10.0)]
+    if os.environ.get("SSMD_BENCH_CODEC"):
+        cmd += ["--codec", os.environ["SSMD_BENCH_CODEC"]]
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, check=False, timeout=args.seconds + 900
     )
-    for t in tasks:
-        t.cancel()
-    wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_SELF)
-    t = cap.totals()
-    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return {
-        "venue": venue,
-        "seconds": round(wall, 1),
-        "messages": t.get("data", 0),
-        "msg_per_s": round(t.get("data", 0) / wall),
-        "frames_per_s": round(t.get("frames", 0) / wall),
-        "MB_per_s": round(t.get("bytes", 0) / wall / 1e6, 1),
-        "cpu_percent": round(100 * cpu / wall),
-        "msg_per_cpu_s": round(t.get("data", 0) / cpu) if cpu else None,
-        "rss_mb": round(_rss_mb()),
-        "malformed": t.get("malformed", 0),
-        "gaps": t.get("gaps", 0),
-        "archive_in_MB": round(sink.bytes_in / 1e6, 1),
-        "archive_out_MB": round(sink.bytes_out / 1e6, 1),
-        "connections": len(cap.connections),
-        "subscribed": len(cap.desired),
-        "reconnects": t.get("reconnects", 0),
-        "rss_samples_mb": rss,
-    }
+    if out.returncode != 0:
+        raise SystemExit(f"capture failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
@@ -134,7 +71,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=float("inf"))
     ap.add_argument("--instruments", type=int, default=None)
     ap.add_argument("--churn", type=int, default=0, help="instruments swapped each period")
-    ap.add_argument("--every", type=float, default=10.0, help="churn/RSS sample period, s")
+    ap.add_argument("--every", type=float, default=0.0, help="churn/RSS sample period, s")
+    ap.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
     ap.add_argument("--baseline", action="store_true", help="also run the plain Python connector")
     args = ap.parse_args()
     pub = None
@@ -163,11 +101,10 @@ def main() -> None:
             if pem:
                 with open(f"{root}/kalshi.pem", "wb") as f:
                     f.write(pem)
-            out = asyncio.run(
-                _run(args.venue, ws, rest, args.seconds, root, args.churn, args.every)
-            )
-            print(json.dumps(out))
+            print(json.dumps(_capture(args.venue, ws, rest, root, args)))
             if args.baseline:
+                from baseline_connector import CLIENTS, run_plain
+
                 settings: dict[str, Any] = {"ws_url": ws, "rest_url": rest}
                 if pem:
                     settings.update(api_key="bench", private_key_path=f"{root}/kalshi.pem")

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
+import sys
 import time
 from typing import Any
 
@@ -100,10 +102,8 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
                 fut.add_done_callback(lambda f, rx=rx: done(f, rx))
                 counts["received"] += 1
     summary = hist.summary()  # what was acknowledged within the measured time
-    try:
+    with contextlib.suppress(asyncio.TimeoutError):
         await asyncio.wait_for(js.publish_async_completed(), 30)
-    except asyncio.TimeoutError:
-        pass
     await nc.close()
     (n0, t0, c0), (n1, t1, c1) = marks["t0"], marks["t1"]
     wall, cpu = t1 - t0, c1 - c0
@@ -130,7 +130,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--max-pending", type=int, default=4000, help="publish_async window")
-    print(json.dumps(asyncio.run(run(ap.parse_args()))), flush=True)
+    sys.stdout.write(json.dumps(asyncio.run(run(ap.parse_args()))) + "\n")
 
 
 if __name__ == "__main__":

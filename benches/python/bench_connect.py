@@ -10,7 +10,9 @@ plain Python connector of ``baseline_connector.py``: ``websockets`` +
 stdlib ``json`` + ``gzip``. ``tools/bench_connect.py`` does the same with
 RSS, churn and a picows variant of the baseline.
 
-``extra_info``: ``msg_per_s`` and ``msg_per_cpu_s`` of this process.
+ssmd's capture runs in a process of its own (``connect_capture.py``), so
+``extra_info`` has its ``msg_per_s``, ``msg_per_cpu_s`` and ``peak_rss_mb``
+(the baseline runs in this process: rates only).
 
 Timed run: ``python -m pytest benches/python/bench_connect.py --benchmark-only``.
 """
@@ -19,28 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-import resource
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from baseline_connector import run_plain
 
-from ssmd.connectors.base import InstrumentQuery
-from ssmd.connectors.registry import create
-from ssmd.runtime.capture import Capture, run_capture
-from ssmd.runtime.shutdown import StopSignal
-from ssmd.runtime.sink import ArchiveSink
-
 TIMED = 300_000
 SMOKE = 3_000
-
-
-def _cpu() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF)
-    return r.ru_utime + r.ru_stime
 
 
 def _settings(info: dict[str, Any]) -> dict[str, Any]:
@@ -69,33 +58,25 @@ async def _measure(venue: str, impl: str, target: int, root: Path) -> dict[str, 
                 run_plain(venue, settings, root, client="websockets", target=target), 300
             )
             return {"msg_per_s": float(r["msg_per_s"]), "msg_per_cpu_s": float(r["msg_per_cpu_s"])}
-        stop = StopSignal()
-        marks: dict[str, float] = {}
-
-        def started(cap: Capture) -> None:
-            async def watch() -> None:
-                while cap.totals().get("data", 0) < target // 10:
-                    await asyncio.sleep(0.01)
-                n0, marks["t0"], marks["c0"] = cap.totals()["data"], time.perf_counter(), _cpu()
-                while cap.totals().get("data", 0) < n0 + target:
-                    await asyncio.sleep(0.01)
-                marks["n"] = cap.totals()["data"] - n0
-                marks["t1"], marks["c1"] = time.perf_counter(), _cpu()
-                stop.set("done")
-
-            asyncio.get_running_loop().create_task(watch())
-
-        await run_capture(
-            create(venue, settings),
-            InstrumentQuery(all=True),
-            ArchiveSink(root, venue, "bench"),
-            stop=stop,
-            started=started,
-            duration=120,
-            with_metrics=False,
+        # ssmd in a process of its own: the figures, and the peak RSS, are the capture's
+        script = Path(__file__).with_name("connect_capture.py")
+        ws, rest = settings["ws_url"], settings["rest_url"]
+        cmd = [sys.executable, str(script), venue, ws, rest, str(root), "--target", str(target)]
+        if "private_key_path" in settings:
+            cmd += ["--kalshi-key", settings["private_key_path"]]
+            cmd += ["--kalshi-api-key", settings["api_key"]]
+        child = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
-        secs, cpu = marks["t1"] - marks["t0"], marks["c1"] - marks["c0"]
-        return {"msg_per_s": marks["n"] / secs, "msg_per_cpu_s": marks["n"] / cpu if cpu else 0.0}
+        out, err = await asyncio.wait_for(child.communicate(), 300)
+        if child.returncode != 0:
+            raise RuntimeError(f"capture failed: {err.decode()[-2000:]}")
+        r = json.loads(out.decode().strip().splitlines()[-1])
+        return {
+            "msg_per_s": float(r["msg_per_s"]),
+            "msg_per_cpu_s": float(r["msg_per_cpu_s"]),
+            "peak_rss_mb": float(r["peak_rss_mb"]),
+        }
     finally:
         proc.terminate()
         await proc.wait()

@@ -24,6 +24,7 @@ import asyncio
 import json
 import random
 import resource
+import sys
 import time
 from typing import Any
 
@@ -68,7 +69,7 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
 
     settings: dict[str, Any] = {"ws_url": a.ws, "rest_url": a.rest}
     if a.kalshi_key:
-        settings.update(api_key="bench", private_key_path=a.kalshi_key)
+        settings.update(api_key=a.kalshi_api_key, private_key_path=a.kalshi_key)
     connector = create(a.venue, settings)
     nc = None
     sink: Any
@@ -175,10 +176,11 @@ def main() -> None:
     ap.add_argument("--target", type=int, default=0, help="measure this many messages instead")
     ap.add_argument("--nats", default=None, help="publish to this NATS server (bus sink)")
     ap.add_argument("--kalshi-key", default=None, help="PEM private key for Kalshi")
+    ap.add_argument("--kalshi-api-key", default="bench", help="Kalshi API key id")
     ap.add_argument("--codec", default="gzip")
     ap.add_argument("--churn", type=int, default=0, help="instruments swapped each period")
     ap.add_argument("--every", type=float, default=0.0, help="churn/RSS sample period, s")
-    print(json.dumps(asyncio.run(run(ap.parse_args()))), flush=True)
+    sys.stdout.write(json.dumps(asyncio.run(run(ap.parse_args()))) + "\n")
 
 
 if __name__ == "__main__":

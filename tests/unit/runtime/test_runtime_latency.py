@@ -108,9 +108,15 @@ def test_metrics_export_the_pipeline_histogram() -> None:
     h.observe(0.002, 5)
     m.pipeline.track("kraken", "acked", h)
     text = generate_latest(reg).decode()
-    assert 'ssmd_pipeline_latency_seconds_bucket{le="0.001",stage="acked",venue="kraken"} 0.0' in text
-    assert 'ssmd_pipeline_latency_seconds_bucket{le="0.002",stage="acked",venue="kraken"} 5.0' in text
-    assert 'ssmd_pipeline_latency_seconds_bucket{le="+Inf",stage="acked",venue="kraken"} 5.0' in text
+    assert (
+        'ssmd_pipeline_latency_seconds_bucket{le="0.001",stage="acked",venue="kraken"} 0.0' in text
+    )
+    assert (
+        'ssmd_pipeline_latency_seconds_bucket{le="0.002",stage="acked",venue="kraken"} 5.0' in text
+    )
+    assert (
+        'ssmd_pipeline_latency_seconds_bucket{le="+Inf",stage="acked",venue="kraken"} 5.0' in text
+    )
     assert 'ssmd_pipeline_latency_seconds_count{stage="acked",venue="kraken"} 5.0' in text
     h.observe(0.5)  # read at scrape time: no copy to keep in step
     assert 'count{stage="acked",venue="kraken"} 6.0' in generate_latest(reg).decode()
