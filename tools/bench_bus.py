@@ -11,7 +11,9 @@ is started unless ``--nats URL`` is given.
 ``e2e`` prints lines/s arriving in the archive while the capture runs, then
 checks zero loss by counting: lines the connector produced = lines the
 server confirmed = lines in the archive, per kind equal to the connector's
-counts. ``baseline`` publishes the same envelope lines one JetStream message
+counts; with the peak RSS of the connector and archiver processes and the
+connector's receive-to-acknowledged latency per line (whole run, start-up
+included). ``baseline`` publishes the same envelope lines one JetStream message
 per line with nats-py's ``publish_async`` (the plain-client way), and the
 same lines through ssmd's bus sink (micro-batches per subject).
 """
@@ -79,6 +81,11 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process (``ru_maxrss``, KiB on Linux), MiB."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _sim(venue: str, rate: float, q: Any) -> None:
     async def main() -> None:
         from ssmd.sim import start_sim
@@ -136,6 +143,8 @@ def _connector(venue: str, ws: str, rest: str, url: str, seconds: float, q: Any,
             "flow": cap.flow.stats(),
             "wall": wall,
             "cpu": cpu,
+            "latency": sink.latency.summary(),
+            "peak_rss_mb": _peak_rss_mb(),
         }
 
     prof = os.environ.get("SSMD_BENCH_PROFILE")
@@ -195,6 +204,7 @@ def _archiver(venue: str, url: str, root: str, q: Any, stop_after_idle: float) -
             "busy_s": end - (first or end),
             "cpu": _cpu() - c0,
             "samples": samples,
+            "peak_rss_mb": _peak_rss_mb(),
         }
 
     q.put(asyncio.run(main()))
@@ -270,6 +280,9 @@ def e2e(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
         "archiver_cpu_percent": round(100 * a["cpu"] / c["wall"]),
         "simulator_cpu_percent": round(100 * sim_cpu / c["wall"]),
         "nats_server_cpu_percent": round(100 * nats_cpu / c["wall"]) if nats_cpu else None,
+        "connector_peak_rss_mb": c["peak_rss_mb"],
+        "archiver_peak_rss_mb": a["peak_rss_mb"],
+        "connector_receive_to_ack_ms": c["latency"],
     }
 
 

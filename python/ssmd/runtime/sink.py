@@ -239,27 +239,40 @@ class ArchiveSink(_LineSink):
     # -- writer thread ---------------------------------------------------
 
     def _take(self, w: ArchiveWriter, written: list[tuple[int, int]]) -> int:
-        """Hand the chunks waiting now to the Rust writer, one by one; returns the bytes.
+        """Hand the chunks waiting now to the Rust writer; returns the bytes.
 
-        ``written`` collects ``(rx, lines)`` of chunks not yet known durable; when the
-        writer completes a member on its own (every ``flush_bytes``), the chunks
-        before the current one are durable and their latency is recorded.
+        Chunks are joined into pieces of about ``flush_bytes`` (one more copy of
+        at most that much, never of the whole queue): every call into the writer
+        gives up the GIL and must win it back from the busy event loop, which can
+        take a switch interval (5 ms), so a call per small chunk would starve
+        this thread. ``written`` collects ``(rx, lines)`` of chunks not yet known
+        durable; when the writer completes a member on its own (every
+        ``flush_bytes``), what came before the current piece is durable and its
+        latency is recorded.
         """
         n = 0
         q = self._queue
-        for _ in range(len(q)):  # what came later waits for the next round (and its flush)
-            data, rx, count = q.popleft()
+        left = len(q)  # what comes later waits for the next round (and its flush)
+        while left:
+            parts: list[bytes] = []
+            meta: list[tuple[int, int]] = []
+            size = 0
+            while left and size < self.flush_bytes:
+                data, rx, count = q.popleft()
+                left -= 1
+                parts.append(data)
+                meta.append((rx, count))
+                size += len(data)
+            piece = parts[0] if len(parts) == 1 else b"".join(parts)
+            del parts
             members = w.bytes_out
-            try:
-                w.write(data)
-            except BaseException:
-                q.appendleft((data, rx, count))
-                raise
-            n += len(data)
-            self._bytes_taken += len(data)
+            w.write(piece)
+            del piece
+            n += size
+            self._bytes_taken += size
             if written and w.bytes_out != members:
                 self._durable_now(written)
-            written.append((rx, count))
+            written.extend(meta)
         return n
 
     def _durable_now(self, written: list[tuple[int, int]]) -> None:
@@ -277,7 +290,13 @@ class ArchiveSink(_LineSink):
         try:
             while True:
                 with self._cond:
-                    if not self._closing and self._flush_requests == self._flushes_done:
+                    # a member's worth already waiting: no sleep (the loop notifies once,
+                    # when it crosses the mark, and may be paused waiting for this thread)
+                    if (
+                        not self._closing
+                        and self._flush_requests == self._flushes_done
+                        and self.queued_bytes < self.flush_bytes
+                    ):
                         timeout = max(0.0, last_flush + self.flush_interval - time.monotonic())
                         if unflushed == 0 and not self._queue:
                             timeout = self.flush_interval
