@@ -351,7 +351,11 @@ impl Batch {
     fn exchange_ms(&self, limit: usize) -> Vec<i64> {
         let entries = &self.inner.entries;
         let step = entries.len().div_ceil(limit.max(1)).max(1);
-        entries.iter().step_by(step).filter_map(|e| e.ts_ms).collect()
+        entries
+            .iter()
+            .step_by(step)
+            .filter_map(|e| e.ts_ms)
+            .collect()
     }
 
     /// One dict per archived message (slow path, for tests and tools).
