@@ -82,8 +82,16 @@ def _cpu() -> float:
 
 
 def _peak_rss_mb() -> float:
-    """Peak RSS of this process (``ru_maxrss``, KiB on Linux), MiB."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """Peak RSS of this process's address space (``VmHWM``), MiB.
+
+    Not ``ru_maxrss``: that also counts the parent's RSS at the fork that
+    started this process, so a large parent (pytest) would show as ours.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 def _sim(venue: str, rate: float, q: Any) -> None:

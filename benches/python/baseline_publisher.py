@@ -30,6 +30,19 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process's address space (``VmHWM``), MiB.
+
+    Not ``ru_maxrss``: that also counts the parent's RSS at the fork that
+    started this process, so a large parent (pytest) would show as ours.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 async def run(a: argparse.Namespace) -> dict[str, Any]:
     import httpx
     import nats
@@ -114,7 +127,7 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
         "seconds": round(wall, 2),
         "msg_per_s": round((n1 - n0) / wall) if wall else 0,
         "cpu_percent": round(100 * cpu / wall) if wall else 0,
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": _peak_rss_mb(),
         "latency": summary,
         "errors": counts["errors"],
         "closed_by_venue": closed or None,

@@ -3,7 +3,7 @@
 The connector of ``ssmd connect`` (picows, the Rust core, the archive sink or
 the bus sink) receives from a simulator that is already running, and this
 process reports what it measured of itself: messages/s, CPU, its peak RSS
-(``ru_maxrss``: the process holds nothing but the capture, as ``ssmd
+(``VmHWM``: the process holds nothing but the capture, as ``ssmd
 connect`` does; the CLI adds its argument parsing) and the pipeline latency
 per line, receive time to durable (archive) or acknowledged (``--nats``).
 
@@ -40,7 +40,16 @@ def _rss_mb() -> float:
 
 
 def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    """Peak RSS of this process's address space (``VmHWM``), MiB.
+
+    Not ``ru_maxrss``: that also counts the parent's RSS at the fork that
+    started this process, so a large parent (pytest) would show as ours.
+    """
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
 
 
 async def _churn(cap: Any, k: int, every: float, samples: list[tuple[float, float]]) -> None:
