@@ -7,6 +7,7 @@
 //! `cargo test` needs no Python.
 
 pub mod archive;
+pub mod columns;
 pub mod decimal;
 pub mod envelope;
 pub mod error;

@@ -6,14 +6,20 @@ from typing import Any, final
 
 __version__: str
 __all__ = [
+    "COLUMNS_SCHEMA_VERSION",
     "ArchiveReader",
     "ArchiveWriter",
+    "ArrowBatch",
+    "ArrowSchema",
     "Batch",
+    "ColumnReader",
     "FileScan",
     "LineChunks",
     "Processor",
     "ReadWarning",
     "__version__",
+    "arrow_schema",
+    "column_kinds",
     "count_lines",
     "error_classes",
     "kraken_checksum",
@@ -277,3 +283,50 @@ def scan_file(path: str | PathLike[str]) -> FileScan: ...
 def read_manifest(day_dir: str | PathLike[str]) -> dict[str, Any] | None: ...
 
 # --- archive (end) ---
+
+# --- columns (begin) ---
+COLUMNS_SCHEMA_VERSION: str
+
+@final
+class ArrowSchema:
+    """The Arrow schema of one normalized kind (``__arrow_c_schema__``)."""
+
+    @property
+    def kind(self) -> str: ...
+    def __arrow_c_schema__(self) -> Any: ...
+
+@final
+class ArrowBatch:
+    """One record batch of one kind, imported once through ``__arrow_c_array__``."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def num_rows(self) -> int: ...
+    def __arrow_c_array__(self, requested_schema: Any = None) -> tuple[Any, Any]: ...
+
+@final
+class ColumnReader:
+    """Archive files of one venue as Arrow record batches per normalized kind, in rx order."""
+
+    def __new__(
+        cls,
+        files: Sequence[str | PathLike[str]],
+        venue: str,
+        *,
+        kinds: Sequence[str] | None = None,
+        instruments: Sequence[str] | None = None,
+        rx_from: int | None = None,
+        rx_to: int | None = None,
+        batch_rows: int = 262144,
+    ) -> ColumnReader: ...
+    def __iter__(self) -> Iterator[tuple[str, ArrowBatch]]: ...
+    def __next__(self) -> tuple[str, ArrowBatch]: ...
+    @property
+    def warnings(self) -> list[ReadWarning]: ...
+    def figures(self) -> dict[str, Any]: ...
+
+def arrow_schema(kind: str) -> ArrowSchema: ...
+def column_kinds() -> list[str]: ...
+
+# --- columns (end) ---

@@ -3,6 +3,7 @@ use pyo3::prelude::*;
 
 mod archive;
 mod archive_scan;
+mod columns;
 mod errors;
 mod processor;
 
@@ -13,6 +14,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     processor::register(m)?;
     archive::register(m)?;
     archive_scan::register(m)?;
+    columns::register(m)?;
     m.add_function(wrap_pyfunction!(errors::error_classes, m)?)?;
     Ok(())
 }

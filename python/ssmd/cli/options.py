@@ -279,7 +279,12 @@ def _redact(url: str) -> str:
 
 
 #: extra -> what it installs, for the one-line error when a command needs it
-EXTRAS = {"bus": "nats-py", "secmaster": "asyncpg", "cache": "redis"}
+EXTRAS = {
+    "bus": "nats-py",
+    "secmaster": "asyncpg",
+    "cache": "redis",
+    "data": "pyarrow, polars",
+}
 
 
 def require(module: str, extra: str, command: str) -> Any:

@@ -1,0 +1,252 @@
+//! Column builders: values appended one at a time, finished into [`Data`].
+use super::ffi::{Buffer, Data};
+
+/// A validity bitmap that is only allocated once a null arrives.
+#[derive(Debug, Default)]
+pub struct Validity {
+    bits: Vec<u8>,
+    len: usize,
+    nulls: usize,
+}
+
+impl Validity {
+    pub fn push(&mut self, valid: bool) {
+        if !valid && self.nulls == 0 && self.bits.is_empty() {
+            // first null: every earlier value was valid
+            self.bits = vec![0xff; self.len.div_ceil(8)];
+            if self.len % 8 != 0 {
+                let last = self.bits.len() - 1;
+                self.bits[last] = (1u8 << (self.len % 8)) - 1;
+            }
+        }
+        if self.nulls > 0 || !valid {
+            if self.len % 8 == 0 {
+                self.bits.push(0);
+            }
+            if valid {
+                self.bits[self.len / 8] |= 1 << (self.len % 8);
+            } else {
+                self.nulls += 1;
+            }
+        }
+        self.len += 1;
+    }
+
+    fn finish(&mut self) -> (usize, Buffer) {
+        let nulls = std::mem::take(&mut self.nulls);
+        let bits = std::mem::take(&mut self.bits);
+        self.len = 0;
+        if nulls == 0 {
+            (0, Buffer::Absent)
+        } else {
+            (nulls, Buffer::U8(bits))
+        }
+    }
+}
+
+/// A primitive column (`l`, `L`, `I`, `g`, timestamps).
+#[derive(Debug, Default)]
+pub struct Prim<T> {
+    values: Vec<T>,
+    valid: Validity,
+}
+
+impl<T: Copy + Default> Prim<T> {
+    pub fn push(&mut self, v: Option<T>) {
+        self.valid.push(v.is_some());
+        self.values.push(v.unwrap_or_default());
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    fn take(&mut self) -> (usize, Buffer, Vec<T>) {
+        let (nulls, bits) = self.valid.finish();
+        (nulls, bits, std::mem::take(&mut self.values))
+    }
+}
+
+macro_rules! prim_finish {
+    ($t:ty, $variant:ident) => {
+        impl Prim<$t> {
+            pub fn finish(&mut self) -> Data {
+                let (null_count, bits, values) = self.take();
+                Data {
+                    len: values.len(),
+                    null_count,
+                    buffers: vec![bits, Buffer::$variant(values)],
+                    children: vec![],
+                }
+            }
+        }
+    };
+}
+prim_finish!(i64, I64);
+prim_finish!(u64, U64);
+prim_finish!(u32, U32);
+prim_finish!(f64, F64);
+
+/// A UTF-8 string column (`u`, 32-bit offsets).
+#[derive(Debug)]
+pub struct Utf8 {
+    offsets: Vec<i32>,
+    data: Vec<u8>,
+    valid: Validity,
+}
+
+impl Default for Utf8 {
+    fn default() -> Self {
+        Utf8 {
+            offsets: vec![0],
+            data: Vec::new(),
+            valid: Validity::default(),
+        }
+    }
+}
+
+impl Utf8 {
+    /// Append valid UTF-8 (the caller's guarantee), or null.
+    pub fn push(&mut self, v: Option<&[u8]>) {
+        self.valid.push(v.is_some());
+        if let Some(v) = v {
+            self.data.extend_from_slice(v);
+        }
+        self.offsets.push(self.offset());
+    }
+
+    /// Append a value written by `write` into the data buffer.
+    pub fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
+        self.valid.push(true);
+        write(&mut self.data);
+        self.offsets.push(self.offset());
+    }
+
+    fn offset(&self) -> i32 {
+        // Batches are cut well below 2 GiB of text (see `Table::bytes`).
+        i32::try_from(self.data.len()).unwrap_or(i32::MAX)
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.data.len() + self.offsets.len() * 4
+    }
+
+    pub fn finish(&mut self) -> Data {
+        let (null_count, bits) = self.valid.finish();
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        Data {
+            len: offsets.len() - 1,
+            null_count,
+            buffers: vec![
+                bits,
+                Buffer::I32(offsets),
+                Buffer::U8(std::mem::take(&mut self.data)),
+            ],
+            children: vec![],
+        }
+    }
+}
+
+/// The offsets of a list column (`+l`) whose items are built alongside.
+#[derive(Debug)]
+pub struct ListOffsets {
+    offsets: Vec<i32>,
+}
+
+impl Default for ListOffsets {
+    fn default() -> Self {
+        ListOffsets { offsets: vec![0] }
+    }
+}
+
+impl ListOffsets {
+    /// Close one list, whose items end at `items` in the child.
+    pub fn push(&mut self, items: usize) {
+        self.offsets.push(i32::try_from(items).unwrap_or(i32::MAX));
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.offsets.len() * 4
+    }
+
+    /// The list array around its finished item (struct) array.
+    pub fn finish(&mut self, items: Data) -> Data {
+        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        Data {
+            len: offsets.len() - 1,
+            null_count: 0,
+            buffers: vec![Buffer::Absent, Buffer::I32(offsets)],
+            children: vec![items],
+        }
+    }
+}
+
+/// A struct array (no nulls) of `len` rows around finished children.
+pub fn struct_data(len: usize, children: Vec<Data>) -> Data {
+    Data {
+        len,
+        null_count: 0,
+        buffers: vec![Buffer::Absent],
+        children,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bits(d: &Data) -> Option<Vec<u8>> {
+        match &d.buffers[0] {
+            Buffer::U8(b) => Some(b.clone()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn validity_allocated_at_the_first_null() {
+        let mut p = Prim::<i64>::default();
+        for i in 0..10 {
+            p.push(Some(i));
+        }
+        p.push(None);
+        p.push(Some(3));
+        let d = p.finish();
+        assert_eq!(d.null_count, 1);
+        assert_eq!(bits(&d), Some(vec![0xff, 0b0000_1011]));
+
+        let mut p = Prim::<u64>::default();
+        p.push(Some(1));
+        let d = p.finish();
+        assert_eq!((d.null_count, bits(&d)), (0, None));
+        // the builder is reusable after finish
+        p.push(None);
+        assert_eq!(p.finish().null_count, 1);
+    }
+
+    #[test]
+    fn strings_and_lists() {
+        let mut s = Utf8::default();
+        s.push(Some(b"ab"));
+        s.push(None);
+        s.push_with(|o| o.extend_from_slice(b"c"));
+        let d = s.finish();
+        assert_eq!(d.len, 3);
+        assert_eq!(d.null_count, 1);
+        match (&d.buffers[1], &d.buffers[2]) {
+            (Buffer::I32(o), Buffer::U8(v)) => {
+                assert_eq!(o, &[0, 2, 2, 3]);
+                assert_eq!(v, b"abc");
+            }
+            _ => panic!("buffers"),
+        }
+        let mut l = ListOffsets::default();
+        l.push(2);
+        l.push(2);
+        let d = l.finish(struct_data(2, vec![]));
+        assert_eq!(d.len, 2);
+    }
+}

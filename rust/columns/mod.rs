@@ -1,0 +1,13 @@
+//! The columnar form of the normalized records (DESIGN §2, §12): one Arrow
+//! schema per kind ([`tables`]), builders that append typed records
+//! ([`build`]), a reader that turns archive files into record batches in
+//! `rx` order ([`export`]), and a small exporter of the Arrow C data
+//! interface ([`ffi`]) that hands the batches to Python without a copy.
+pub mod build;
+pub mod export;
+pub mod ffi;
+pub mod tables;
+
+pub use export::{ColumnReader, Figures, KindFigures, Select};
+pub use ffi::{export_array, export_schema, Data, FfiArray, FfiSchema, Field};
+pub use tables::{f64_of, Kind, Table, SCHEMA_VERSION};
