@@ -46,6 +46,7 @@ __all__ = [
     "SECRETS",
     "Settings",
     "VenueSettings",
+    "environment",
     "parse_duration",
 ]
 
@@ -78,6 +79,7 @@ ENV: Mapping[str, str] = {
     "cdc_tables": "CDC_TABLES",
     "signals_dir": "SSMD_SIGNALS_DIR",
     "runs_dir": "SSMD_RUNS_DIR",
+    "notify_config": "SSMD_NOTIFY_CONFIG",
     "log_level": "SSMD_LOG_LEVEL",
     "log_format": "SSMD_LOG_FORMAT",
 }
@@ -99,6 +101,12 @@ def venue_env(venue: Venue | str, name: str) -> str:
 
 _DURATION = re.compile(r"\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h|d)?\s*", re.IGNORECASE)
 _UNIT = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def environment() -> Mapping[str, str]:
+    """The process environment, for secrets a file names by variable only
+    (``token_env`` in ``ssmd notify``'s destinations)."""
+    return os.environ
 
 
 def parse_duration(value: str | float | int, what: str = "duration") -> float:
@@ -150,6 +158,8 @@ class Settings:
     cdc_tables: tuple[str, ...] = DEFAULT_CDC_TABLES
     signals_dir: Path | None = None
     runs_dir: Path = Path("./runs")
+    #: ``ssmd notify``'s destinations file (TOML or YAML)
+    notify_config: Path | None = None
     log_level: str = "info"
     log_format: str = "text"
     venues: Mapping[str, VenueSettings] = field(default_factory=dict)
@@ -239,7 +249,14 @@ def _str(value: Any) -> str | None:
 
 def _coerce(values: dict[str, Any]) -> dict[str, Any]:
     out = dict(values)
-    for name in ("archive_dir", "runs_dir", "signals_dir", "kalshi_private_key_path", "config"):
+    for name in (
+        "archive_dir",
+        "runs_dir",
+        "signals_dir",
+        "notify_config",
+        "kalshi_private_key_path",
+        "config",
+    ):
         if out.get(name) is not None:
             out[name] = Path(out[name]).expanduser()
     for name in ("log_level", "log_format"):

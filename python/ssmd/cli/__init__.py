@@ -25,6 +25,7 @@ def load_commands() -> typer.Typer:
         demo,
         kraken,
         lifecycle,
+        notify,
         polymarket,
         secmaster,
         sim,

@@ -1,0 +1,1 @@
+"""``ssmd notify``: signal fires routed to ntfy (docs/notify.md)."""
