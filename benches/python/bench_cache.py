@@ -181,6 +181,11 @@ def test_commit_to_redis(benchmark: Any, pg_dsn: str, nats_url: str, redis_url: 
             while await r.hget("ssmd:kalshi:inst:M", "title") != b"t0":
                 assert time.monotonic() < deadline, "the cache did not load"
                 await asyncio.sleep(0.05)
+            # changes made before the CDC slot exists never reach the stream
+            q = "SELECT 1 FROM pg_replication_slots WHERE slot_name = $1"
+            while not await conn.fetchval(q, slot):
+                assert time.monotonic() < deadline, "ssmd cdc run did not create its slot"
+                await asyncio.sleep(0.05)
             for i in range(1, samples + 1):
                 want = f"t{i}".encode()
                 await conn.execute(

@@ -30,6 +30,7 @@ def test_stream_names_follow_the_environment() -> None:
         "STAGING_KRAKEN_FUTURES",
         "STAGING_POLYMARKET",
         "SECMASTER_CDC",
+        "DEADLETTER",
         "SIGNALS",
         "DEADLETTER",
     }
