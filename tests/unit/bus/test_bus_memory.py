@@ -32,7 +32,6 @@ def test_stream_names_follow_the_environment() -> None:
         "SECMASTER_CDC",
         "DEADLETTER",
         "SIGNALS",
-        "DEADLETTER",
     }
     assert specs["STAGING_KRAKEN_FUTURES"].subjects == ("staging.kraken-futures.>",)
     assert specs["STAGING_KALSHI_POLITICS"].source == (
