@@ -1,4 +1,4 @@
-//! The envelope line (DESIGN §4):
+//! The envelope line (docs/bus.md):
 //! `{"rx":<ns>,"conn":"<id>","subj":"<subject>","msg":<message>}`.
 
 use crate::json;

@@ -1,4 +1,4 @@
-//! The normalized model (DESIGN §2): `Trade`, `Quote`, `BookSnapshot`,
+//! The normalized model (docs/core.md): `Trade`, `Quote`, `BookSnapshot`,
 //! `BookDelta`, `Lifecycle`, `Status`, and their one JSONL encoding.
 //!
 //! Each struct is declared once, in [`records!`] below: the declaration

@@ -1,4 +1,4 @@
-//! Subject tokens (DESIGN §3): the one rule that turns a venue id (or a
+//! Subject tokens (docs/bus.md): the one rule that turns a venue id (or a
 //! kind, or a connection id) into one NATS subject token. The processor's
 //! subjects, status lines, the archive reader's instrument filter and every
 //! Python caller (through `ssmd.core.subject_token`) use [`push_token`].

@@ -15,7 +15,7 @@ SUBJECTS = (
 
 
 def envelope(rx: int, subj: str, msg: str, *, seq: int | None = None, conn: str = "c1") -> bytes:
-    """One envelope line (DESIGN §4), newline included."""
+    """One envelope line (docs/bus.md), newline included."""
     seq_part = "" if seq is None else f',"seq":{seq}'
     return f'{{"rx":{rx}{seq_part},"conn":"{conn}","subj":"{subj}","msg":{msg}}}\n'.encode()
 

@@ -146,7 +146,7 @@ def split(shared: Path) -> None:
             "source": f"shared/fixtures/{name}",
             "source_sha256": hashlib.sha256(raw).hexdigest(),
             "copied": today,
-            "provenance_codes": "see shared/fixtures/README.md; 'ssmd' = composed for ssmd's own tests",
+            "provenance_codes": "see tests/fixtures/README.md",
             "files": {
                 k: {"sha256": hashlib.sha256((vdir / k).read_bytes()).hexdigest(), "lines": v}
                 for k, v in sorted(files.items())

@@ -1,7 +1,7 @@
 """Archive throughput: the Rust writer against Python's ``gzip`` module, and
 the Rust reader and ``verify`` scanner against reading with Python's ``gzip``.
 
-All use the same JSONL: envelope lines (DESIGN §4) built from the venue
+All use the same JSONL: envelope lines (docs/bus.md) built from the venue
 fixtures of this repository (``tests/fixtures/<venue>/ws_*.jsonl``, the raw
 frames; a missing fixture tree is an error, never a silent stand-in) with
 every short numeric field (prices, sizes, timestamps, sequence numbers)

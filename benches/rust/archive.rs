@@ -1,6 +1,6 @@
 //! Archive writer throughput on realistic market-data JSONL.
 //!
-//! Input: envelope lines (DESIGN §4) built from the venue fixtures
+//! Input: envelope lines (docs/bus.md) built from the venue fixtures
 //! of this repository (`tests/fixtures/<venue>/ws_*.jsonl`; missing ones are
 //! an error, never a silent stand-in) with every short
 //! numeric field (prices, sizes, timestamps, sequence numbers) varied by a

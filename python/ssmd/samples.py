@@ -1,6 +1,6 @@
 """Deterministic venue frames shaped like the real wire, for the demo and benchmarks.
 
-Frames follow the shapes of ``shared/fixtures`` (dollar-string Kalshi
+Frames follow the shapes of the venue fixtures in ``tests/fixtures`` (dollar-string Kalshi
 tickers and trades with per-sid ``seq``, Kraken v2 ticker/trade/book with
 correct CRC32 checksums, Kraken Futures ticker/trade, Polymarket book,
 price_change, last_trade_price and best_bid_ask, some in array frames).

@@ -1,4 +1,4 @@
-"""Neutral names and the normalized model (DESIGN section 2).
+"""Neutral names and the normalized model (docs/core.md).
 
 Venue and channel names are defined once here (mirrored by the Rust
 ``Venue`` enum). Normalized records are produced by the Rust core as JSON
@@ -102,7 +102,7 @@ class Codec(str, enum.Enum):
 
 
 class Channel(str, enum.Enum):
-    """Subject kinds (DESIGN section 3)."""
+    """Subject kinds (docs/bus.md)."""
 
     TICKER = "ticker"
     TRADE = "trade"

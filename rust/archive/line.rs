@@ -1,4 +1,4 @@
-//! Cheap parsing of the fixed envelope prefix (DESIGN §4):
+//! Cheap parsing of the fixed envelope prefix (docs/bus.md):
 //! `{"rx":N[,"seq":M|[M,i]],"conn":"…","subj":"…","msg":…}`.
 //!
 //! ssmd writes these lines itself, so the key order is fixed and no general

@@ -1,8 +1,8 @@
-//! gzip/zstd JSONL archive (DESIGN §5): writer (members, fsync, rotation,
+//! gzip/zstd JSONL archive (docs/archive.md): writer (members, fsync, rotation,
 //! manifest, repair) and reader (k-way merge by `rx`, filters, counts).
 //!
 //! Layout: `{root}/{venue}/{YYYY-MM-DD}/{HHMM}-{writer}[-NN].jsonl.gz`, one
-//! envelope line (DESIGN §4) per line. A file being written ends in `.part`
+//! envelope line (docs/bus.md) per line. A file being written ends in `.part`
 //! and is a sequence of complete gzip members (zstd: frames), one per flush.
 //!
 //! Everything here is plain Rust; the pyo3 bindings are in

@@ -1,4 +1,4 @@
-//! Start-up repair of `.part` files left by a crash (DESIGN §5).
+//! Start-up repair of `.part` files left by a crash (docs/archive.md).
 use super::line::parse_envelope;
 use super::manifest::{sync_dir, update_manifest, UpdateOpts};
 use super::scan::scan_file;

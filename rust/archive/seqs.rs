@@ -1,5 +1,5 @@
 //! The stream sequences of one file, for `ssmd archive verify`: runs of
-//! consecutive `M`, resets and duplicates (DESIGN §4: `"seq":M` or
+//! consecutive `M`, resets and duplicates (docs/bus.md: `"seq":M` or
 //! `"seq":[M,i]`, line `i` of bus message `M`).
 //!
 //! Fast mode (the normal case: the archiver writes in stream order) keeps

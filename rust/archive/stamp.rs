@@ -1,4 +1,4 @@
-//! The archiver's `seq` stamp (DESIGN §4): a bus message of one or more
+//! The archiver's `seq` stamp (docs/bus.md): a bus message of one or more
 //! envelope lines gets `"seq":M` (one line) or `"seq":[M,i]` (line `i` of a
 //! micro-batch) inserted right after `"rx"`, M being the JetStream stream
 //! sequence. A line that is not an envelope is kept, wrapped in a

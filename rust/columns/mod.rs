@@ -1,4 +1,4 @@
-//! The columnar form of the normalized records (DESIGN §2, §12): one Arrow
+//! The columnar form of the normalized records (docs/core.md, docs/data.md): one Arrow
 //! schema per kind ([`tables`]), builders that append typed records
 //! ([`build`]), a reader that turns archive files into record batches in
 //! `rx` order ([`export`]), and a small exporter of the Arrow C data

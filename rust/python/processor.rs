@@ -460,7 +460,7 @@ fn venues() -> Vec<&'static str> {
     Venue::ALL.iter().map(|v| v.as_str()).collect()
 }
 
-/// The subject token of a venue id (DESIGN §3; the rule is in `rust/subject.rs`).
+/// The subject token of a venue id (docs/bus.md; the rule is in `rust/subject.rs`).
 /// A lone surrogate, which no UTF-8 frame can carry, counts as U+FFFD, as it
 /// does when the core unescapes `\ud800` from a frame.
 #[pyfunction]

@@ -388,7 +388,7 @@ def test_polymarket_array_routing_work_is_linear() -> None:
     assert per[1] <= per[0] * 1.01, per
 
 
-# --- subject tokens (DESIGN §3): one rule, from the processor to the --instrument filter
+# --- subject tokens (docs/bus.md): one rule, from the processor to the --instrument filter
 
 ODD_INSTRUMENTS = [
     "ÉTH/USD",

@@ -1,4 +1,4 @@
-"""The gzip JSONL archive (DESIGN §5): writer, merging reader, manifest.
+"""The gzip JSONL archive (docs/archive.md): writer, merging reader, manifest.
 
 A thin facade over the Rust writer and reader of :mod:`ssmd._core`:
 

@@ -1,4 +1,4 @@
-"""Reading archives written by the original ssmd (DESIGN §5, last bullet).
+"""Reading archives written by the original ssmd (docs/archive.md, "Archives of the original ssmd").
 
 The original ssmd wrote one raw venue message per line, without an envelope:
 
@@ -146,7 +146,7 @@ def legacy_venue(name: str) -> str:
 
 
 def sanitize_instrument(name: str) -> str:
-    """An instrument as it appears in subjects (the core's one rule, DESIGN §3)."""
+    """An instrument as it appears in subjects (the core's one rule, docs/bus.md)."""
     return subject_token(name)
 
 

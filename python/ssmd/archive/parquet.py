@@ -1,4 +1,4 @@
-"""Parquet export of the archive (DESIGN §12), and its reconciliation.
+"""Parquet export of the archive (docs/data.md), and its reconciliation.
 
 :func:`export_parquet` turns the gzip JSONL archive into hive-partitioned
 Parquet, one explicit schema per normalized kind::

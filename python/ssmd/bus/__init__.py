@@ -1,4 +1,4 @@
-"""The message bus (DESIGN sections 3 and 4): NATS JetStream or in-process.
+"""The message bus (docs/bus.md): NATS JetStream or in-process.
 
 * :mod:`ssmd.bus.streams`: stream names, subjects and limits.
 * :mod:`ssmd.bus.sink`: :class:`BusSink`, the connector's confirmed, bounded publisher.

@@ -1,6 +1,6 @@
 """The connector's bus sink: confirmed, deduplicated, bounded publishing.
 
-Each group of envelope lines of one subject (a micro-batch, DESIGN section 4)
+Each group of envelope lines of one subject (a micro-batch, docs/bus.md)
 becomes one bus message with ``Nats-Msg-Id`` = the id of its first line
 (``{conn}:{frame}.{index}``, fixed when the frame was received). Publishing
 never waits for a round trip: messages go out as fast as the transport takes

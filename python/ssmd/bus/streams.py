@@ -1,4 +1,4 @@
-"""JetStream streams (DESIGN section 3): names, subjects, limits, idempotent set-up.
+"""JetStream streams (docs/bus.md): names, subjects, limits, idempotent set-up.
 
 Venue streams are ``{ENV}_{VENUE}`` over ``{env}.{venue}.>``; the Kalshi
 politics stream is a sourced copy of the Kalshi stream filtered on
@@ -158,7 +158,7 @@ class VenueLimits:
     description: str
 
 
-#: every venue's primary stream (DESIGN section 3); the keys are every :class:`Venue`
+#: every venue's primary stream (docs/bus.md); the keys are every :class:`Venue`
 VENUE_LIMITS = {
     Venue.KALSHI: VenueLimits(1 * GiB, 0.0, "Kalshi market data, all categories"),
     Venue.KRAKEN: VenueLimits(256 * MiB, 48 * HOUR, "Kraken spot market data"),

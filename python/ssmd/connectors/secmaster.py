@@ -1,4 +1,4 @@
-"""The secmaster as the source of instrument resolution (DESIGN section 6).
+"""The secmaster as the source of instrument resolution (docs/secmaster.md).
 
 With ``DATABASE_URL`` set (``ConnectorConfig.database_url``), ``ssmd
 connect`` resolves names, categories and ``--all`` through the secmaster's

@@ -1,7 +1,7 @@
 """Where envelope lines go: the :class:`Sink` interface and the archive sink.
 
 Without ``NATS_URL`` the connector writes the archive itself
-(:class:`ArchiveSink`, DESIGN section 9); the bus sink implements the same
+(:class:`ArchiveSink`, docs/connect.md); the bus sink implements the same
 methods. ``write`` is called on the event loop thread and must not block:
 :class:`ArchiveSink` hands lines to a writer thread that compresses, appends
 and fsyncs (the Rust writer releases the GIL while it does), at least every

@@ -1,4 +1,4 @@
-"""Status lines the connector records itself (DESIGN sections 3 and 4).
+"""Status lines the connector records itself (docs/bus.md).
 
 Connection and data events (``disconnect``, ``reconnect``, ``stall``,
 ``resync``, ``gap``) become envelope lines of kind ``status`` whose ``msg`` is

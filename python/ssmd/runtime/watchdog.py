@@ -1,4 +1,4 @@
-"""Data stall detection (DESIGN section 9: liveness of the data, not the socket).
+"""Data stall detection (docs/connect.md: liveness of the data, not the socket).
 
 Each connection keeps an :class:`ActivityTracker` fed with data message counts
 per key (one key per instrument, :data:`CONNECTION` for all the connection's

@@ -1,4 +1,4 @@
-"""The security master: venue metadata in PostgreSQL (DESIGN §6).
+"""The security master: venue metadata in PostgreSQL (docs/secmaster.md).
 
 * :mod:`ssmd.secmaster.db`: connections, numbered SQL migrations, bulk upserts.
 * :mod:`ssmd.secmaster.sync`: the Kalshi, Kraken and Polymarket REST syncs.

@@ -3,7 +3,7 @@
 ``ssmd sim <venue>`` and :func:`start_sim` serve a WebSocket and the REST
 discovery endpoints of Kalshi, Kraken spot v2, Kraken Futures v1 or the
 Polymarket market channel on loopback, with generated data shaped like
-``shared/fixtures`` at a chosen rate and faults injected on demand. See
+the venue fixtures in ``tests/fixtures`` at a chosen rate and faults injected on demand. See
 ``docs/sim.md``.
 
 >>> sim = await start_sim("kraken", port=0, rate=2000.0)   # doctest: +SKIP

@@ -142,7 +142,7 @@ pub fn unbase64(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// One subject token: what a bus accepts as a literal token (DESIGN §3):
+/// One subject token: what a bus accepts as a literal token (docs/bus.md):
 /// non-empty, at most 128 bytes, no wildcard, separator, whitespace, control
 /// character, quote or backslash.
 pub fn token_ok(t: &str) -> bool {

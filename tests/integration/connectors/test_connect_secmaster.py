@@ -258,7 +258,7 @@ async def test_kraken_futures_same_resolution_and_all_status_filter(
 
     rest = await resolve("kraken-futures", sim, None, InstrumentQuery(all=True))
     sm = await resolve("kraken-futures", sim, migrated, InstrumentQuery(all=True))
-    # the secmaster keeps perpetuals only (DESIGN section 6): the sim's one dated future is not there
+    # the secmaster keeps perpetuals only (docs/secmaster.md): the sim's one dated future is not there
     dated = [p for p in rest.instruments if p.startswith("FF_")]
     assert dated == ["FF_XBTUSD_261225"]
     assert norm(sm) == norm(Resolution(instruments=[p for p in rest.instruments if p not in dated]))

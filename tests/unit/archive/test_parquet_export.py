@@ -1,5 +1,5 @@
 """``ssmd archive export --format parquet``: schemas, exact values, order, atomic re-runs,
-status lines, damage and ``--verify`` (DESIGN §12)."""
+status lines, damage and ``--verify`` (docs/data.md)."""
 
 from __future__ import annotations
 

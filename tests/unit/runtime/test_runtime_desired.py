@@ -1,6 +1,6 @@
 """The desired set: after any sequence of subscribe/unsubscribe/reconnect/redrive
 events, what the venue has subscribed equals the desired set, each instrument
-exactly once (DESIGN section 9: never a second subscription on one connection).
+exactly once (docs/connect.md: never a second subscription on one connection).
 """
 
 from __future__ import annotations

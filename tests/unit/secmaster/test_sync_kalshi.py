@@ -204,7 +204,7 @@ async def test_bad_records_are_skipped_and_logged(
 
 
 async def test_resync_produces_no_cdc_events(migrated: str, venues: Venues) -> None:
-    """What logical decoding (wal2json, the CDC of DESIGN §7) sees of a re-sync."""
+    """What logical decoding (wal2json, the CDC of docs/cdc.md) sees of a re-sync."""
     await sync(migrated, venues)
     conn = await db.connect(migrated)
     try:

@@ -9,7 +9,7 @@ From REST (:func:`discover`):
 * ``--all``: no list at all: ticker and trade are subscribed for every
   market (one global subscription per channel on connection 0).
 
-Subjects carry the series category (DESIGN section 3): one ``GET /series``
+Subjects carry the series category (docs/bus.md): one ``GET /series``
 gives the mapping; when REST cannot be reached for ``--symbols`` it is
 skipped with a warning (category ``unknown``).
 

@@ -9,7 +9,7 @@ instrument.
 a query, and for ``--all`` the perpetuals of the secmaster's ``pairs``
 table that are tradeable and unexpired (status ``online``, ``post_only`` or
 ``suspended``; REST cannot see a suspension either). The secmaster stores
-no dated futures (DESIGN section 6), so ``--all`` through it is the
+no dated futures (docs/secmaster.md), so ``--all`` through it is the
 perpetuals only.
 """
 
