@@ -1,0 +1,124 @@
+"""``ssmd.read`` and ``ssmd.scan``: the same frame from Parquet and from JSONL, filters, bounds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import ssmd
+from archive_damage import day_dir
+from archive_helpers import SEC, T0, envelope
+from ssmd.archive import ArchiveWriter
+from ssmd.archive.parquet import export_parquet
+from ssmd.errors import ConfigError
+
+TRADE = (
+    '{"channel":"trade","type":"update","data":[{"symbol":"%s","side":"buy","price":%d.25,'
+    '"qty":0.5,"ord_type":"limit","trade_id":%d,"timestamp":"2024-03-01T00:00:00Z"}]}'
+)
+DAY = 86_400 * SEC
+
+
+def _archive(root: Path, days: int = 2, per_day: int = 300) -> None:
+    """Kraken trades of two pairs over ``days`` days, two writers, plus a gap line."""
+    wa = ArchiveWriter(root, "kraken", "a", fsync=False)
+    wb = ArchiveWriter(root, "kraken", "b", fsync=False)
+    n = 0
+    for d in range(days):
+        for i in range(per_day):
+            sym = "BTC/USD" if i % 3 else "ETH/USD"
+            rx = T0 + d * DAY + i * 60 * SEC
+            line = envelope(
+                rx, f"prod.kraken.json.trade.{sym.replace('/', '_')}", TRADE % (sym, n, n)
+            )
+            (wa if i % 2 else wb).write(line)
+            n += 1
+    wa.write(envelope(T0 + 5 * SEC, "prod.kraken.json.status.k1", '{"ssmd":"gap","missing":3}'))
+    wa.close()
+    wb.close()
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    r = tmp_path / "data"
+    _archive(r)
+    return r
+
+
+def test_parquet_and_jsonl_give_the_same_frame(root: Path) -> None:
+    from_jsonl = ssmd.read("trade", venue="kraken", dir=root)
+    assert from_jsonl.height == 600
+    assert from_jsonl["rx"].is_sorted()
+    export_parquet(root)
+    from_parquet = ssmd.read("trade", venue="kraken", dir=root)
+    assert from_parquet.equals(from_jsonl)
+    assert from_parquet.schema == from_jsonl.schema
+    assert from_parquet["price"][:2].to_list() == ["0.25", "1.25"]
+    assert from_parquet["price_f64"][:2].to_list() == [0.25, 1.25]
+    # a lazy scan with a projection and a filter pushed to the files
+    lf = ssmd.scan("trade", venue="kraken", dir=root)
+    assert isinstance(lf, pl.LazyFrame)
+    got = lf.filter(pl.col("instrument") == "ETH/USD").select("trade_id").collect()
+    assert got.height == 200
+
+
+def test_days_not_exported_come_from_the_archive(root: Path) -> None:
+    export_parquet(root, date_from="2024-03-01", date_to="2024-03-01")
+    assert not (root / "parquet" / "kraken" / "trade" / "date=2024-03-02").exists()
+    mixed = ssmd.read("trade", "kraken", dir=root)
+    shutil.rmtree(root / "parquet")
+    assert mixed.equals(ssmd.read("trade", "kraken", dir=root))
+
+
+@pytest.mark.parametrize("exported", [False, True])
+def test_bounds_and_instruments(root: Path, exported: bool) -> None:
+    if exported:
+        export_parquet(root)
+    day2 = ssmd.read("trade", "kraken", start="2024-03-02", end="2024-03-02", dir=root)
+    assert day2.height == 300
+    assert day2["rx"].min() == dt.datetime(2024, 3, 2, tzinfo=dt.timezone.utc)
+    first_hour = ssmd.read(
+        "trade",
+        "kraken",
+        start=dt.datetime(2024, 3, 1),
+        end="2024-03-01T01:00:00Z",
+        instruments=["BTC/USD"],
+        dir=root,
+    )
+    assert first_hour.height == 40  # 60 minutes, two of every three are BTC/USD
+    assert set(first_hour["instrument"]) == {"BTC/USD"}
+    assert first_hour["rx"].max() < dt.datetime(2024, 3, 1, 1, tzinfo=dt.timezone.utc)
+    status = ssmd.read("status", "kraken", dir=root)
+    assert status.select("origin", "status").rows() == [("ssmd", "gap")]
+    nothing = ssmd.read("book_delta", "kraken", dir=root)
+    assert nothing.height == 0 and "changes" in nothing.columns
+
+
+def test_damage_is_reported_and_the_rest_read(root: Path) -> None:
+    path = sorted(day_dir(root, "kraken", "2024-03-02").glob("*-a.jsonl.gz"))[0]
+    path.write_bytes(path.read_bytes()[:-20])  # the file ends inside its last member
+    warnings: list[Any] = []
+    frame = ssmd.read("trade", "kraken", dir=root, on_warning=warnings.append)
+    assert len(warnings) == 1 and str(path) in str(warnings[0])
+    assert 300 <= frame.height < 600
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "book"}, "unknown kind 'book'"),
+        ({"kind": "trade", "venue": "binance"}, "unknown venue 'binance'"),
+        ({"kind": "trade", "start": "yesterday"}, "bad start 'yesterday'"),
+        ({"kind": "trade", "start": "2024-03-02", "end": "2024-03-01T00:00"}, "is not before"),
+        ({"kind": "trade", "dir": "/nonexistent/ssmd"}, "archive directory not found"),
+    ],
+)
+def test_bad_arguments(root: Path, kwargs: dict[str, Any], message: str) -> None:
+    kwargs.setdefault("dir", root)
+    with pytest.raises(ConfigError, match=message):
+        ssmd.read(**kwargs)
