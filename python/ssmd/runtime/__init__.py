@@ -9,7 +9,10 @@ Import from the modules themselves:
   instruments sharded over supervised connections, and ``run_capture``;
 * :mod:`.supervisor` — :class:`~ssmd.runtime.supervisor.Connection`:
   connect, subscribe, read, reconnect; it talks to its capture through the
-  narrow :class:`~ssmd.runtime.supervisor.CaptureLink`;
+  narrow :class:`~ssmd.runtime.supervisor.CaptureLink`; its other jobs are its
+  bases: :mod:`.intake` (frames in, per-tick batches, socket reads),
+  :mod:`.requests` (subscriptions, resyncs, control events) and :mod:`.stalls`
+  (the watchdog's verdicts acted on);
 * :mod:`.stats` — a connection's counters and their move into :mod:`.metrics`;
 * :mod:`.backoff` — full-jitter backoff (what to retry is
   :func:`ssmd.errors.classify`);

@@ -11,11 +11,10 @@ and reconnects after an exponential backoff with full jitter; what to do about
 an error is decided from its class alone (:func:`ssmd.errors.classify`): an
 exception it does not know is a bug and ends the capture, never a reconnect loop.
 
-Frames are batched per event-loop tick: the picows listener appends
-``(payload, rx)`` and schedules one processing callback with
-``loop.call_soon``; that callback hands the whole batch to the Rust core once,
-writes ``batch.lines()`` to the sink, gives ``batch.controls`` to the venue
-session and ``batch.resyncs`` to the resync path.
+Frames are batched per event-loop tick (:mod:`.intake`); :meth:`Connection.handle`
+hands the whole batch to the Rust core once, the lines to the sink through the
+capture (:class:`CaptureLink`), ``batch.controls`` to the venue session and
+``batch.resyncs`` to the resync path (:mod:`.requests`).
 """
 
 from __future__ import annotations
@@ -23,20 +22,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from picows import WSCloseCode, WSFrame, WSListener, WSMsgType, WSTransport, ws_connect
+from picows import WSCloseCode, WSMsgType, WSTransport, ws_connect
 
 from ssmd.errors import ClassifiedError, ErrorClass, classify
 from ssmd.runtime.backoff import Backoff
 from ssmd.runtime.desired import SubscriptionState
+from ssmd.runtime.intake import Listener
+from ssmd.runtime.stalls import StallWatch
 from ssmd.runtime.stats import ConnectionStats
 from ssmd.runtime.status import status_line, status_subject
-from ssmd.runtime.venue import Connector, ControlEvent, VenueSession
-from ssmd.runtime.watchdog import CONNECTION, HEARTBEAT, ActivityTracker, Stall
+from ssmd.runtime.venue import Connector, VenueSession
+from ssmd.runtime.watchdog import HEARTBEAT, ActivityTracker
 
 if TYPE_CHECKING:
     from ssmd.core import Batch
@@ -46,63 +45,8 @@ __all__ = ["CaptureLink", "Connection"]
 
 log = logging.getLogger("ssmd.connect")
 
-#: process the pending frames at once when this many are waiting (one socket read can
-#: bring thousands: this bounds the frames, lines and groups of one core batch)
-MAX_PENDING = 1000
 #: a connection that stayed up this long resets the backoff
 HEALTHY_AFTER = 10.0
-_TEXT = WSMsgType.TEXT
-_BINARY = WSMsgType.BINARY
-_time_ns = time.time_ns
-
-
-class _Listener(WSListener):
-    """picows callbacks: copy payloads out, answer Pings, note the close."""
-
-    def __init__(self, conn: Connection) -> None:
-        super().__init__()
-        self.conn = conn
-        self._frag: list[bytes] | None = None
-
-    def on_ws_frame(self, transport: WSTransport, frame: WSFrame) -> None:
-        mt = frame.msg_type
-        if (mt is _TEXT or mt is _BINARY) and frame.fin:  # the hot path: push inlined
-            conn = self.conn
-            frames = conn._frames
-            frames.append(frame.get_payload_as_bytes())
-            conn._rxs.append(_time_ns())
-            if not conn._scheduled:
-                conn._scheduled = True
-                conn._loop.call_soon(conn.drain)
-            elif len(frames) >= MAX_PENDING:
-                conn.drain()
-            return
-        self._other(transport, frame, mt)
-
-    def _other(self, transport: WSTransport, frame: WSFrame, mt: WSMsgType) -> None:
-        conn = self.conn
-        if mt is WSMsgType.TEXT or mt is WSMsgType.BINARY:
-            self._frag = [frame.get_payload_as_bytes()]
-        elif mt is WSMsgType.CONTINUATION:
-            if self._frag is not None:
-                self._frag.append(frame.get_payload_as_bytes())
-                if frame.fin:
-                    conn.push(b"".join(self._frag))
-                    self._frag = None
-        elif mt is WSMsgType.PING:
-            conn.last_rx = time.monotonic()
-            transport.send_pong(frame.get_payload_as_bytes())
-        elif mt is WSMsgType.PONG:
-            conn.last_rx = time.monotonic()
-        elif mt is WSMsgType.CLOSE:
-            conn.close_reason = conn.close_reason or (
-                f"closed by venue ({frame.get_close_code().value} {frame.get_close_reason()})".strip()
-            )
-            transport.send_close(frame.get_close_code(), frame.get_close_message())
-            transport.disconnect()
-
-    def on_ws_disconnected(self, transport: WSTransport) -> None:
-        self.conn.live_transport = None
 
 
 class CaptureLink(Protocol):
@@ -131,8 +75,14 @@ class CaptureLink(Protocol):
         ...
 
 
-class Connection:
-    """One shard of a venue capture, reconnected until the capture stops."""
+class Connection(StallWatch):
+    """One shard of a venue capture, reconnected until the capture stops.
+
+    This module holds its life (connect, serve, reconnect, keep-alive) and its
+    status lines; its jobs are split over its bases by module: frames in
+    (:mod:`.intake`), requests to the venue (:mod:`.requests`) and stalls acted
+    on (:mod:`.stalls`).
+    """
 
     def __init__(
         self,
@@ -175,10 +125,7 @@ class Connection:
         self.attempts = 0
         self.last_failure: str | None = None
         self.failed: BaseException | None = None
-        self._frames: list[bytes] = []
-        self._rxs: list[int] = []
-        self._scheduled = False
-        self._loop = asyncio.get_running_loop()
+        self.init_intake()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._down_since: float | None = None
@@ -214,7 +161,7 @@ class Connection:
                 # the TCP connect has no timeout of its own: bound the whole attempt
                 transport, _ = await asyncio.wait_for(
                     ws_connect(
-                        lambda: _Listener(self),
+                        lambda: Listener(self),
                         url,
                         extra_headers=self.connector.auth_headers(url),
                         enable_auto_pong=False,
@@ -287,7 +234,7 @@ class Connection:
         self.transport = self.live_transport = transport
         self.close_reason = None
         if self.config.recv_buffer > 0:
-            self._set_recv_buffer(transport, self.config.recv_buffer)
+            self.set_recv_buffer(transport, self.config.recv_buffer)
         if self.link.reading_paused:
             self.pause_reading()
         self.last_rx = self.connected_at = now
@@ -368,35 +315,8 @@ class Connection:
 
     # -- frames ----------------------------------------------------------
 
-    def push(self, payload: bytes) -> None:
-        """Called by the listener for every complete data frame."""
-        self._frames.append(payload)
-        self._rxs.append(time.time_ns())
-        if not self._scheduled:
-            self._scheduled = True
-            self._loop.call_soon(self.drain)
-        elif len(self._frames) >= MAX_PENDING:
-            self.drain()
-
-    @property
-    def pending(self) -> int:
-        return len(self._frames)
-
-    def drain(self) -> None:
-        """Process every pending frame in one core call (the batch callback)."""
-        self._scheduled = False
-        frames = self._frames
-        if not frames:
-            return
-        rxs = self._rxs
-        self._frames = []
-        self._rxs = []
-        try:
-            self._process(frames, rxs)
-        except Exception as exc:
-            self.link.fail(exc)
-
-    def _process(self, frames: list[bytes], rxs: list[int]) -> None:
+    def handle(self, frames: list[bytes], rxs: list[int]) -> None:
+        """One batch of frames: one core call, the lines to the sink, controls and resyncs."""
         now = time.monotonic()
         self.last_rx = now
         batch = self.processor.process(frames, rxs)
@@ -409,202 +329,8 @@ class Connection:
         if batch.resyncs:
             self.resync([inst for inst, _reason in batch.resyncs])
 
-    @staticmethod
-    def _set_recv_buffer(transport: WSTransport, size: int) -> None:
-        under = getattr(transport, "underlying_transport", None)
-        sock = under.get_extra_info("socket") if under is not None else None
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
-
-    def pause_reading(self) -> None:
-        """Stop reading the socket (flow control: the sink is behind)."""
-        t = self.transport
-        if t is not None and not t.is_disconnected:
-            with contextlib.suppress(Exception):
-                t.underlying_transport.pause_reading()
-
-    def resume_reading(self, paused: float) -> None:
-        """Read again after a pause of ``paused`` seconds, which is not silence."""
-        self.last_rx += paused
-        self.tracker.shift(paused)
-        t = self.transport
-        if t is not None and not t.is_disconnected:
-            with contextlib.suppress(Exception):
-                t.underlying_transport.resume_reading()
-
-    # -- requests --------------------------------------------------------
-
-    def send(self, messages: Sequence[bytes]) -> None:
-        t = self.transport
-        if t is None or not messages or t.is_disconnected or t.is_close_frame_sent:
-            return
-        for m in messages:
-            t.send(WSMsgType.TEXT, m)
-
-    def _subscribe(self, instruments: Sequence[str]) -> None:
-        if instruments and self.session is not None:
-            self.send(self.session.subscribe(instruments))
-
-    def _unsubscribe(self, instruments: Sequence[str]) -> None:
-        if instruments and self.session is not None:
-            self.send(self.session.unsubscribe(instruments))
-
-    def add(self, instruments: Sequence[str]) -> None:
-        """Desire ``instruments`` on this connection (subscribed now if live)."""
-        now = time.monotonic()
-        cadence = self.connector.cadence()
-        for inst in instruments:
-            key = self.connector.subject_id(inst)
-            self.keys.setdefault(key, set()).add(inst)
-            self.tracker.watch(key, now, cadence)  # its silence counts from its subscription
-        if self.heartbeat is not None and self.live and HEARTBEAT not in self.tracker:
-            self.tracker.watch(HEARTBEAT, now, self.heartbeat)  # the first subscription
-        self._subscribe(self.subs.add(instruments))
-        self.stats.subscriptions(len(self.subs))
-
-    def remove(self, instruments: Sequence[str]) -> None:
-        """Stop desiring ``instruments`` (unsubscribed now if live)."""
-        self._unsubscribe(self.subs.remove(instruments))
-        self.processor.forget(list(instruments))  # its book/sequence state goes too
-        for inst in instruments:
-            key = self.connector.subject_id(inst)
-            owners = self.keys.get(key)
-            if owners is not None:
-                owners.discard(inst)
-                if not owners:
-                    del self.keys[key]
-                    self.key_subjects.pop(key, None)
-                    self.tracker.forget(key)
-        self.stats.subscriptions(len(self.subs))
-
-    def redrive(self, instruments: Sequence[str]) -> list[str]:
-        """Unsubscribe then subscribe again on this connection (never twice)."""
-        redo = self.subs.redrive(instruments)
-        self._unsubscribe(redo)
-        self._subscribe(redo)
-        if redo:  # a new subscription: the silence clock restarts
-            now = time.monotonic()
-            cadence = self.connector.cadence()
-            for inst in redo:
-                self.tracker.watch(self.connector.subject_id(inst), now, cadence)
-        return redo
-
-    def resync(self, instruments: Sequence[str]) -> None:
-        """Fresh book snapshots for ``instruments`` (gap or checksum mismatch)."""
-        if self.session is None:
-            return
-        wanted = [i for i in dict.fromkeys(instruments) if i in self.subs.venue]
-        if wanted:
-            log.info("%s: resync %s", self.conn_id, ", ".join(wanted[:10]))
-            self.send(self.session.resync(wanted))
-            self.stats.resync_requests += len(wanted)
-
-    def _controls(self, controls: list[tuple[str, bytes]]) -> None:
-        session = self.session
-        if session is None:
-            return
-        self.stats.controls += len(controls)
-        for kind, raw in controls:
-            events, out = session.on_control(kind, raw)
-            self.send(out)
-            for ev in events:
-                self._event(ev)
-
-    def _event(self, ev: ControlEvent) -> None:
-        if ev.kind == "error":
-            self.stats.venue_errors += 1
-            log.warning(
-                "%s: venue error: %s%s",
-                self.conn_id,
-                ev.message[:200],
-                f" ({', '.join(ev.instruments[:5])})" if ev.instruments else "",
-            )
-        elif ev.kind == "resubscribe":  # the venue asks for it: unsubscribe + subscribe
-            redo = self.redrive(ev.instruments)
-            self.record("resync", {"reason": ev.message or "venue", "instruments": redo[:100]})
-        elif ev.kind == "resubscribed":  # the session already sent a fresh subscription
-            self.stats.venue_errors += 1
-            log.warning("%s: %s; subscribed %s again", self.conn_id, ev.message, ev.channel)
-            detail = {
-                "reason": ev.message,
-                "channel": ev.channel,
-                "instruments": list(ev.instruments[:100]),
-            }
-            self.record("resync", detail)
-        elif ev.kind == "info" and ev.message:
-            log.info("%s: %s", self.conn_id, ev.message[:200])
-
-    # -- watchdog --------------------------------------------------------
-
-    def on_stalls(self, stalls: list[Stall]) -> None:
-        for st in stalls:
-            if st.whole_connection:
-                self.stats.stall("connection")
-                self.record(
-                    "stall",
-                    {
-                        "scope": "connection",
-                        "basis": st.basis,
-                        "silent_ms": int(st.silent * 1000),
-                        "rate": round(st.rate, 3),
-                        "action": "reconnect",
-                    },
-                )
-                log.warning(
-                    "%s: %s stall (%.1fs silent at %.1f msg/s); reconnecting",
-                    self.conn_id,
-                    "heartbeat" if st.basis == "heartbeat" else "data",
-                    st.silent,
-                    st.rate,
-                )
-                self.close("heartbeat stall" if st.basis == "heartbeat" else "data stall")
-                return
-            insts = sorted(self.keys.get(st.key, ()))
-            redo = self.redrive(insts)
-            self.stats.stall("instrument")
-            subject = self.key_subjects.get(st.key) or status_subject(self.env, self.venue, st.key)
-            self.record(
-                "stall",
-                {
-                    "scope": "instrument",
-                    "instrument": insts[0] if len(insts) == 1 else insts,
-                    "basis": st.basis,
-                    "silent_ms": int(st.silent * 1000),
-                    "rate": round(st.rate, 3),
-                    "action": "resubscribe" if redo else "none",
-                },
-                subject=subject,
-            )
-            log.warning(
-                "%s: %s stalled (%.1fs silent at %.1f msg/s); resubscribing",
-                self.conn_id,
-                st.key,
-                st.silent,
-                st.rate,
-            )
-
-    def check_stalls(self, now: float) -> None:
-        self.drain()  # frames already received count (a starved loop is not a stall)
-        self.settle()
-        if self.live and now - self.connected_at >= self.tracker.bound:
-            if self.heartbeat is not None and self.last_rx > self._heard:
-                self._heard = self.last_rx  # any frame from the venue is a heartbeat
-                self.tracker.seen(HEARTBEAT, 1, self.last_rx)
-            stalls = self.tracker.check(now)
-            if stalls:
-                # the whole connection first: it covers every instrument
-                stalls.sort(key=lambda s: s.key != CONNECTION)
-                self.on_stalls(stalls)
-
-    def settle(self) -> None:
-        """Fold the counts since the last tick into the totals and the watchdog."""
-        self.stats.settle(self.tracker, self.keys, self.key_subjects)
-
-    def publish(self, sink_queue: int) -> None:
-        """Settle, then move the counts into the Prometheus metrics."""
-        self.settle()
-        self.stats.publish(self.processor.counters(), self.pending, sink_queue)
+    def batch_failed(self, exc: Exception) -> None:
+        self.link.fail(exc)
 
     # -- status lines ----------------------------------------------------
 
