@@ -257,6 +257,8 @@ async def test_drop_breaks_checksum_malformed_counted(make_sim: Any) -> None:
     c = await connect(sim.ws_url)
     c.send({"method": "subscribe", "params": {"channel": "book", "symbol": SYMBOLS}})
     await async_wait_until(lambda: len(c.frames) > 1500)
+    await sim.set_rate(0)  # then everything the simulator made has arrived: compare all of it
+    await async_wait_until(lambda: len(c.frames) == sim.connections()[0].frames_out)
     p = core(c.frames, await precisions(sim.rest_url))
     faults = sim.stats()["faults"]
     assert faults["drop"] > 0 and faults["malformed"] > 0
