@@ -17,6 +17,7 @@ pub mod model;
 pub mod normalize;
 pub mod processor;
 pub mod records;
+pub mod signals;
 pub mod subject;
 pub mod venues;
 

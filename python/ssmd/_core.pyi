@@ -1,6 +1,6 @@
 """Type stubs for the Rust extension ``ssmd._core`` (checked by mypy.stubtest)."""
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, final
 
@@ -12,11 +12,14 @@ __all__ = [
     "ArrowBatch",
     "ArrowSchema",
     "Batch",
+    "BuilderView",
     "ColumnReader",
     "FileScan",
     "LineChunks",
     "Processor",
     "ReadWarning",
+    "SignalEngine",
+    "SignalState",
     "__version__",
     "arrow_schema",
     "column_kinds",
@@ -330,3 +333,71 @@ def arrow_schema(kind: str) -> ArrowSchema: ...
 def column_kinds() -> list[str]: ...
 
 # --- columns (end) ---
+
+# --- signals (begin) ---
+#: (msg_id, subject, venue, instrument, ts, rx, source_seq, payload)
+_FireTuple = tuple[
+    str, str, str, str, int | None, int, int | tuple[int, int] | None, dict[str, Any]
+]
+
+@final
+class BuilderView:
+    """One builder's fields at one record (``state.volume.dollar_volume``)."""
+
+    @property
+    def kind(self) -> str: ...
+    def __getattr__(self, name: str) -> Any: ...
+    def as_dict(self) -> dict[str, Any]: ...
+
+@final
+class SignalState:
+    """What a Python ``evaluate(state)`` sees: one record's instrument."""
+
+    @property
+    def venue(self) -> str: ...
+    @property
+    def instrument(self) -> str: ...
+    @property
+    def rx(self) -> int: ...
+    @property
+    def ts(self) -> int | None: ...
+    @property
+    def record(self) -> str: ...
+    def __getattr__(self, name: str) -> BuilderView: ...
+    def payload(self) -> dict[str, Any]: ...
+
+@final
+class SignalEngine:
+    """One signal's engine: envelope lines in, fires out."""
+
+    def __new__(
+        cls,
+        signal: str,
+        builders: Sequence[tuple[str, str, float, float]],
+        *,
+        rule: Sequence[tuple[str, str, str, str, bool]] | None = None,
+        evaluate: Callable[[SignalState], object] | None = None,
+        payload: Callable[[SignalState], dict[str, Any]] | None = None,
+        trigger: str = "edge",
+        venues: Sequence[str] | None = None,
+        instruments: Sequence[str] | None = None,
+    ) -> SignalEngine: ...
+    def process(
+        self, lines: bytes, *, evaluate: bool = True, fire: bool = True
+    ) -> list[_FireTuple]: ...
+    @property
+    def native(self) -> bool: ...
+    def subject_kinds(self) -> list[str]: ...
+    def counters(self) -> dict[str, int]: ...
+    def instruments(self) -> list[tuple[str, str, int, int, int]]: ...
+    def gaps(self) -> list[tuple[int, str | None, str, str]]: ...
+    def take_transitions(self) -> list[tuple[str, str, bool]]: ...
+    def take_errors(self) -> list[tuple[str, str, str]]: ...
+    def high(self) -> list[tuple[str, str]]: ...
+    def set_high(self, venue: str, instrument: str, high: bool) -> None: ...
+    @property
+    def last_rx(self) -> int | None: ...
+    def entries(self) -> int: ...
+    def fields(self) -> dict[str, list[str]]: ...
+
+# --- signals (end) ---

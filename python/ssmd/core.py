@@ -12,14 +12,27 @@ from typing import Any
 
 import orjson
 
-from ssmd._core import Batch, Processor, kraken_checksum, stamp_seq, subject_token, venues
+from ssmd._core import (
+    Batch,
+    BuilderView,
+    Processor,
+    SignalEngine,
+    SignalState,
+    kraken_checksum,
+    stamp_seq,
+    subject_token,
+    venues,
+)
 from ssmd._core import __version__ as core_version
 from ssmd._core import normalize as _normalize_lines
 from ssmd.types import Record, Venue, record_from_dict
 
 __all__ = [
     "Batch",
+    "BuilderView",
     "Processor",
+    "SignalEngine",
+    "SignalState",
     "core_version",
     "kraken_checksum",
     "normalize",

@@ -6,6 +6,7 @@ mod archive_scan;
 mod columns;
 mod errors;
 mod processor;
+mod signals;
 
 #[pymodule]
 #[pyo3(name = "_core")]
@@ -15,6 +16,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     archive::register(m)?;
     archive_scan::register(m)?;
     columns::register(m)?;
+    signals::register(m)?;
     m.add_function(wrap_pyfunction!(errors::error_classes, m)?)?;
     Ok(())
 }

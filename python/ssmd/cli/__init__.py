@@ -28,6 +28,7 @@ def load_commands() -> typer.Typer:
         notify,
         polymarket,
         secmaster,
+        signal,
         sim,
         streams,
         version,

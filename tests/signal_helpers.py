@@ -1,0 +1,152 @@
+"""Envelope lines for signal tests: venue frames shaped like tests/fixtures, made
+into archive/bus lines by the real core (``ssmd.core.Processor``)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import orjson
+
+from ssmd.archive import ArchiveWriter
+from ssmd.core import Processor
+
+S = 1_000_000_000
+T0 = 1_790_000_000 * S
+
+
+def kalshi_trade(market: str, price: str, count: str, side: str = "yes", seq: int = 1) -> bytes:
+    msg = {
+        "trade_id": f"t{seq}",
+        "market_ticker": market,
+        "yes_price_dollars": price,
+        "count_fp": count,
+        "taker_side": side,
+        "ts": 1790000000,
+    }
+    return orjson.dumps({"type": "trade", "sid": 1, "seq": seq, "msg": msg})
+
+
+def kalshi_ticker(market: str, bid: str, ask: str) -> bytes:
+    msg = {
+        "market_ticker": market,
+        "yes_bid_dollars": bid,
+        "yes_ask_dollars": ask,
+        "price_dollars": bid,
+        "ts": 1790000000,
+    }
+    return orjson.dumps({"type": "ticker", "sid": 2, "msg": msg})
+
+
+def kalshi_lifecycle(market: str, event: str) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "market_lifecycle_v2",
+            "sid": 3,
+            "msg": {"market_ticker": market, "event_type": event},
+        }
+    )
+
+
+def polymarket_trade(asset: str, market: str, price: str, size: str, side: str = "BUY") -> bytes:
+    return orjson.dumps(
+        {
+            "event_type": "last_trade_price",
+            "asset_id": asset,
+            "market": market,
+            "price": price,
+            "side": side,
+            "size": size,
+            "fee_rate_bps": "0",
+            "timestamp": "1790000000000",
+        }
+    )
+
+
+def polymarket_bba(asset: str, market: str, bid: str, ask: str) -> bytes:
+    return orjson.dumps(
+        {
+            "event_type": "best_bid_ask",
+            "market": market,
+            "asset_id": asset,
+            "best_bid": bid,
+            "best_ask": ask,
+            "timestamp": "1790000000000",
+        }
+    )
+
+
+def kraken_trade(
+    symbol: str, price: str, qty: str, side: str = "buy", kind: str = "update"
+) -> bytes:
+    return (
+        b'{"channel":"trade","type":"'
+        + kind.encode()
+        + b'","data":[{"symbol":"'
+        + symbol.encode()
+        + b'","side":"'
+        + side.encode()
+        + b'","price":'
+        + price.encode()
+        + b',"qty":'
+        + qty.encode()
+        + b',"ord_type":"market","trade_id":1,"timestamp":"2026-09-25T17:48:26.844359Z"}]}'
+    )
+
+
+def kraken_ticker(symbol: str, bid: str, ask: str) -> bytes:
+    return (
+        b'{"channel":"ticker","type":"update","data":[{"symbol":"'
+        + symbol.encode()
+        + b'","bid":'
+        + bid.encode()
+        + b',"bid_qty":1.0,"ask":'
+        + ask.encode()
+        + b',"ask_qty":1.0,"last":'
+        + bid.encode()
+        + b',"timestamp":"2026-09-25T17:48:26.844359Z"}]}'
+    )
+
+
+def futures_trade(product: str, price: str, qty: str, seq: int, side: str = "buy") -> bytes:
+    return (
+        b'{"feed":"trade","product_id":"'
+        + product.encode()
+        + b'","uid":"u","side":"'
+        + side.encode()
+        + b'","type":"fill","seq":'
+        + str(seq).encode()
+        + b',"time":1790000000000,"qty":'
+        + qty.encode()
+        + b',"price":'
+        + price.encode()
+        + b"}"
+    )
+
+
+def lines(venue: str, frames: Sequence[tuple[int, bytes]], conn: str = "c1") -> bytes:
+    """Envelope lines of ``(rx, frame)`` pairs on one connection, as the connector makes them."""
+    p = Processor(venue, conn=conn)
+    out = bytearray()
+    for rx, frame in frames:
+        out += p.process([frame], rx).lines()
+    return bytes(out)
+
+
+def chunked(data: bytes, rng: random.Random, max_lines: int) -> Iterable[bytes]:
+    """``data`` cut at random line boundaries into chunks of 1..max_lines lines."""
+    ls = data.splitlines(keepends=True)
+    i = 0
+    while i < len(ls):
+        n = rng.randint(1, max_lines)
+        yield b"".join(ls[i : i + n])
+        i += n
+
+
+def write_archive(root: Path, venue: str, data: bytes, writer: str = "test") -> None:
+    """Write envelope lines into an archive under ``root`` (rotated by rx)."""
+    with ArchiveWriter(str(root), venue, writer, fsync=False) as w:
+        for line in data.splitlines(keepends=True):
+            w.write(line)
+        w.flush()
