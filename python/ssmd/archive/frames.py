@@ -94,15 +94,7 @@ def _venues(venue: str | Venue | Iterable[str | Venue] | None) -> list[str]:
     if venue is None:
         return [v.value for v in Venue]
     items = [venue] if isinstance(venue, str | Venue) else list(venue)
-    out = []
-    for v in items:
-        name = v.value if isinstance(v, Venue) else v.replace("_", "-")
-        try:
-            out.append(Venue(name).value)
-        except ValueError:
-            known = ", ".join(x.value for x in Venue)
-            raise ConfigError(f"unknown venue {v!r} (known: {known})") from None
-    return list(dict.fromkeys(out))
+    return list(dict.fromkeys(Venue.parse(v).value for v in items))
 
 
 def _days_in(base: Path, first: dt.date | None, last: dt.date | None) -> dict[str, Path]:

@@ -169,15 +169,7 @@ def _kinds(kinds: Iterable[str] | None) -> list[str]:
 def _venues(root: Path, venues: Iterable[str | Venue] | None) -> list[str]:
     if venues is None:
         return [v.value for v in Venue if (root / v.value).is_dir()]
-    out = []
-    for v in dict.fromkeys(venues):
-        name = v.value if isinstance(v, Venue) else v
-        try:
-            out.append(Venue(name.replace("_", "-")).value)
-        except ValueError:
-            known = ", ".join(x.value for x in Venue)
-            raise ConfigError(f"unknown venue {name!r} (known: {known})") from None
-    return out
+    return list(dict.fromkeys(Venue.parse(v).value for v in venues))
 
 
 def day_files(

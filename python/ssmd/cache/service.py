@@ -28,10 +28,14 @@ import orjson
 from ssmd.cache.store import FIELDS, CacheStore, text
 from ssmd.cdc.wal2json import parse_lsn
 from ssmd.errors import ConfigError
+from ssmd.secmaster.query import SOURCE_TABLES
 
 __all__ = ["CacheService", "CacheStats", "affected"]
 
 log = logging.getLogger("ssmd.cache")
+
+#: the venues whose instruments are rows of ``pairs`` (Kraken spot and Futures)
+_PAIR_VENUES = tuple(v for v, (table, _) in SOURCE_TABLES.items() if table == "pairs")
 
 _VIEW = "SELECT " + ", ".join(FIELDS) + " FROM instruments"
 
@@ -241,7 +245,7 @@ class CacheService:
             else:
                 self.stats.stale += 1
         gone = [("kalshi", t) for t in a.kalshi] + [("polymarket", c) for c in a.conditions]
-        gone += [(v, p) for p in a.pairs for v in ("kraken", "kraken-futures")]
+        gone += [(v, p) for p in a.pairs for v in _PAIR_VENUES]
         for venue, inst in gone:
             if (venue, inst) not in found and await store.delete(venue, inst, lsn, n):
                 self.stats.deleted += 1
