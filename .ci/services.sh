@@ -211,13 +211,26 @@ local   replication   all                 trust
 host    replication   all   127.0.0.1/32  trust
 EOF
     chown postgres:postgres "$PG_DATA/postgresql.conf" "$PG_DATA/pg_hba.conf"
-    if ! (cd "$pgdir" && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$log" \
-        -w -t "$SERVICES_WAIT_SECONDS" start >"$pgdir/pg_ctl.log" 2>&1); then
+    # Another process can take the port between the pick and the bind (other
+    # test runs on a shared machine): try the next free ports a few times.
+    local try
+    for try in 1 2 3 4 5; do
+        if (cd "$pgdir" && runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$log" \
+            -w -t "$SERVICES_WAIT_SECONDS" start >"$pgdir/pg_ctl.log" 2>&1); then
+            break
+        fi
+        if ((try < 5)) && grep -q "Address already in use" "$log" 2>/dev/null; then
+            port="$(_svc_pick_port "$((port + 1))")" || return 1
+            _svc_log "postgres: port taken meanwhile, trying 127.0.0.1:$port"
+            echo "port = $port" >>"$PG_DATA/postgresql.conf"
+            : >"$log"
+            continue
+        fi
         _svc_show_log pg_ctl "$pgdir/pg_ctl.log"
         _svc_show_log postgres "$log"
         _svc_die "PostgreSQL did not start within ${SERVICES_WAIT_SECONDS}s"
         return 1
-    fi
+    done
     PG_PID="$(head -n 1 "$PG_DATA/postmaster.pid")"
     local deadline=$((SECONDS + SERVICES_WAIT_SECONDS))
     until "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -t 2; do
