@@ -31,7 +31,7 @@ from ssmd.archive.reading import OnWarning, warn
 from ssmd.errors import ConfigError
 from ssmd.types import Venue
 
-__all__ = ["TimeArg", "read", "scan", "time_range"]
+__all__ = ["TimeArg", "instant", "read", "scan", "time_range"]
 
 #: A bound: a date (its whole day), a datetime (UTC when naive) or an ISO string of either.
 TimeArg = str | dt.date | dt.datetime
@@ -42,7 +42,7 @@ _UTC = dt.timezone.utc
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 
 
-def _instant(value: TimeArg, what: str, *, end: bool) -> tuple[dt.date, int]:
+def instant(value: TimeArg, what: str, *, end: bool) -> tuple[dt.date, int]:
     """``(day, ns)`` of a bound: a date is its whole day (an end date included)."""
     if isinstance(value, str):
         text = value.strip()
@@ -82,9 +82,9 @@ def time_range(
     first = last = None
     rx_from = rx_to = None
     if start is not None:
-        first, rx_from = _instant(start, "start", end=False)
+        first, rx_from = instant(start, "start", end=False)
     if end is not None:
-        last, rx_to = _instant(end, "end", end=True)
+        last, rx_to = instant(end, "end", end=True)
     if rx_from is not None and rx_to is not None and rx_from >= rx_to:
         raise ConfigError(f"start {start!r} is not before end {end!r}")
     return first, last, rx_from, rx_to

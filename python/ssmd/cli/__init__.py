@@ -16,6 +16,7 @@ def load_commands() -> typer.Typer:
     """Register every command group on :data:`app` and return it."""
     from ssmd.cli import (  # noqa: F401  (registers commands)
         archive,
+        archive_book,
         archive_export,
         archive_service,
         cache,
