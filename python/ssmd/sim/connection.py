@@ -12,7 +12,7 @@ import logging
 import math
 import struct
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -37,6 +37,8 @@ class Server(Host, Protocol):
     frames_sent: int
     data_frames_sent: int
     bytes_sent: int
+    #: the clients' TEXT frames (commands): (monotonic time, connection id, payload)
+    ws_log: deque[tuple[float, str, bytes]]
 
     def opened(self, conn: SimConnection) -> None: ...
 
@@ -111,7 +113,9 @@ class SimConnection(WSListener):
         t = frame.msg_type
         try:
             if t == WSMsgType.TEXT:
-                self.session.on_text(frame.get_payload_as_bytes())
+                payload = frame.get_payload_as_bytes()
+                self.server.ws_log.append((time.monotonic(), self.id, payload))
+                self.session.on_text(payload)
             elif t == WSMsgType.PING:
                 if self.muted:
                     return

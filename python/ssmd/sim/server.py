@@ -24,7 +24,7 @@ import contextlib
 import logging
 import math
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -50,6 +50,8 @@ log = logging.getLogger("ssmd.sim")
 _LOW_WATER = 256 * 1024
 #: data messages per connection per pump round when unthrottled
 _UNTHROTTLED_BATCH = 1024
+#: client commands :attr:`SimServer.ws_log` keeps (the oldest are dropped)
+WS_LOG_SIZE = 10_000
 
 
 class SimServer:
@@ -86,6 +88,8 @@ class SimServer:
         self.rest_requests = 0
         #: every REST request: (monotonic time, target as sent, status answered)
         self.rest_log: list[tuple[float, str, int]] = []
+        #: the clients' last TEXT frames (their commands): (monotonic time, connection id, payload)
+        self.ws_log: deque[tuple[float, str, bytes]] = deque(maxlen=WS_LOG_SIZE)
         self._rest_queued: dict[str, list[Response]] = {}
         #: rounds of the pump and of the housekeeping so far (clocks of the
         #: simulator's own progress, for tests that wait for something not to happen)
@@ -231,6 +235,10 @@ class SimServer:
         resp = self._rest_answer(req)
         self.rest_log.append((time.monotonic(), req.target, resp.status))
         return WSUpgradeResponseWithListener(resp.to_picows(), None)
+
+    def ws_commands(self, contains: bytes = b"") -> list[tuple[float, str, bytes]]:
+        """The logged client TEXT frames that contain ``contains``."""
+        return [c for c in self.ws_log if contains in c[2]]
 
     def rest_hits(self, prefix: str = "") -> list[tuple[float, str, int]]:
         """The logged REST requests whose target starts with ``prefix``."""
