@@ -196,12 +196,7 @@ class _State:
 
 
 def _venue(venue: str | Venue) -> str:
-    name = venue.value if isinstance(venue, Venue) else venue.replace("_", "-")
-    try:
-        return Venue(name).value
-    except ValueError:
-        known = ", ".join(v.value for v in Venue)
-        raise ConfigError(f"unknown venue {venue!r} (known: {known})") from None
+    return Venue.parse(venue).value
 
 
 def _ns(value: TimeArg | int, what: str, *, end: bool) -> int:
