@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -33,12 +34,16 @@ from ssmd.cdc.slot import SlotLost, advance, ensure_slot, slot_info
 from ssmd.cdc.wal2json import Change, Decoder, format_lsn, plugin_options
 from ssmd.errors import ConfigError, SinkError, SsmdError
 
-__all__ = ["CdcService", "CdcStats", "publish_snapshot"]
+__all__ = ["CdcService", "CdcStats", "connection_lost", "publish_snapshot"]
 
 log = logging.getLogger("ssmd.cdc")
 
 #: prefix of ssmd's heartbeat messages in the WAL
 HEARTBEAT_PREFIX = "ssmd_cdc"
+
+#: seconds after an outage began during which a slot "in use" is the lost connection's
+#: backend still exiting (retried), not another ``ssmd cdc run`` (an error)
+IN_USE_GRACE = 30.0
 
 
 @dataclass
@@ -52,7 +57,8 @@ class CdcStats:
     duplicates: int = 0  # acknowledged as duplicates: published before a restart
     resent: int = 0
     truncated: int = 0
-    reconnects: int = 0
+    reconnects: int = 0  # PostgreSQL outages recovered from (each counted once)
+    outage_seconds: float = 0.0  # time spent reconnecting, summed
     confirmed_lsn: str | None = None
     last_publish: float | None = None  # unix time
 
@@ -74,6 +80,12 @@ class _Metrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
         )
         self.last_publish = Gauge("ssmd_cdc_last_publish_time", "Unix time of the last publish")
+        self.outages = Counter(
+            "ssmd_cdc_postgres_outages", "Lost PostgreSQL connections (one per outage)"
+        )
+        self.connected = Gauge(
+            "ssmd_cdc_postgres_connected", "1 while the service holds a PostgreSQL connection"
+        )
 
     @classmethod
     def get(cls) -> _Metrics:
@@ -146,63 +158,107 @@ class CdcService:
         return self.stats
 
     async def _serve(self, pub: Publisher, stop: asyncio.Event) -> None:
+        """Connect, check the slot, stream; after a lost connection, again from the slot.
+
+        The first connection must succeed (a setup mistake is a one-line
+        error). Later, PostgreSQL going away (a restart, a crash, the backend
+        terminated) is an outage: logged once when it starts and once when it
+        ends, counted (``reconnects``, ``ssmd_cdc_postgres_outages``), retried
+        with :class:`~ssmd.runtime.backoff.Backoff`. Nothing is lost: the slot
+        was advanced only past acknowledged transactions, so the next round
+        peeks from there and JetStream drops the re-sent ids.
+        """
         import asyncpg  # type: ignore[import-untyped]
 
+        from ssmd.runtime.backoff import Backoff
         from ssmd.secmaster.db import connect as pg_connect
 
-        delay = 0.25
+        lost = connection_lost()
+        backoff = Backoff(base=0.1, cap=5.0)
         first = True
+        down_since: float | None = None  # monotonic start of the current outage
+        last_outage = -math.inf  # monotonic start of the last one
         while not stop.is_set():
             try:
                 conn = await pg_connect(self.dsn)
             except SsmdError as exc:
                 if first:
                     raise
-                log.warning("cdc: %s; retrying in %.1fs", exc, delay)
-                await _sleep(stop, delay)
-                delay = min(delay * 2, 10.0)
+                down_since = self._outage(down_since, exc)
+                await _sleep(stop, backoff.next_delay())
                 continue
             try:
                 info, created = await ensure_slot(conn, self.slot, recreate=self.resync and first)
-                if created:
-                    log.info(
-                        "cdc: created replication slot %s at %s",
+                at = format_lsn(info.confirmed_lsn or 0)
+                if down_since is not None:
+                    took = time.monotonic() - down_since
+                    self.stats.outage_seconds += took
+                    log.warning(
+                        "cdc: PostgreSQL is back after %.1fs (%d attempt(s)); resuming from slot"
+                        " %s at %s",
+                        took,
+                        backoff.attempt,
                         self.slot,
-                        format_lsn(info.confirmed_lsn or 0),
+                        at,
                     )
+                if created:
+                    log.info("cdc: created replication slot %s at %s", self.slot, at)
                     if self.resync or not first:
                         await publish_snapshot(
                             conn, pub, self.tables, info.confirmed_lsn or 0, self.stats
                         )
-                else:
+                elif first:
                     log.info(
                         "cdc: slot %s confirmed at %s, %s bytes behind",
                         self.slot,
-                        format_lsn(info.confirmed_lsn or 0),
+                        at,
                         f"{info.lag_bytes or 0:,}",
                     )
                 first = False
-                delay = 0.25
+                down_since = None
+                backoff.reset()
+                if self.m is not None:
+                    self.m.connected.set(1)
                 self.started.set()
                 await self._stream(conn, pub, stop)
             except SlotLost:
                 raise
-            except (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError) as exc:
-                self.stats.reconnects += 1
-                log.warning("cdc: PostgreSQL connection lost (%s); reconnecting", exc)
-                await _sleep(stop, delay)
-                delay = min(delay * 2, 10.0)
             except asyncpg.ObjectInUseError:
-                raise ConfigError(
-                    f"replication slot {self.slot!r} is in use by another process"
-                    " (another `ssmd cdc run`?)"
-                ) from None
+                if time.monotonic() - last_outage > IN_USE_GRACE:
+                    raise ConfigError(
+                        f"replication slot {self.slot!r} is in use by another process"
+                        " (another `ssmd cdc run`?)"
+                    ) from None
+                # the backend of the lost connection may still hold it for a moment
+                await _sleep(stop, backoff.next_delay())
+            except lost as exc:
+                if first:
+                    raise SinkError(f"cdc: lost PostgreSQL while starting: {_line(exc)}") from None
+                down_since = last_outage = self._outage(down_since, exc)
+                await _sleep(stop, backoff.next_delay())
             except asyncpg.PostgresError as exc:
-                first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-                raise SinkError(f"cdc: PostgreSQL error: {first_line}") from None
+                raise SinkError(f"cdc: PostgreSQL error: {_line(exc)}") from None
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 5)
+
+    def _outage(self, since: float | None, exc: BaseException) -> float:
+        """Record a failed connection: the first of an outage is logged and counted."""
+        if since is not None:
+            log.debug("cdc: PostgreSQL still unreachable: %s", _line(exc))
+            return since
+        self.stats.reconnects += 1
+        if self.m is not None:
+            self.m.outages.inc()
+            self.m.connected.set(0)
+        log.warning(
+            "cdc: lost PostgreSQL (%s); reconnecting with backoff, then resuming from slot %s"
+            " (confirmed at %s)",
+            _line(exc),
+            self.slot,
+            self.stats.confirmed_lsn or "its last position",
+        )
+        return time.monotonic()
 
     async def _stream(self, conn: Any, pub: Publisher, stop: asyncio.Event) -> None:
         next_lag = 0.0
@@ -274,6 +330,33 @@ class CdcService:
                     if ts and n:
                         self.m.latency.observe(max(0.0, (now_ns - ts) / 1e9))
         return rows
+
+
+def connection_lost() -> tuple[type[BaseException], ...]:
+    """The errors that mean PostgreSQL went away (restart, crash, backend terminated).
+
+    A socket error, a closed connection, class 08 (connection exception) and
+    the shutdown errors of class 57 (``57P01`` admin shutdown, ``57P02`` crash
+    shutdown, ``57P03`` cannot connect now): the server is worth reconnecting
+    to. A query canceled (``57014``) or any other error is not an outage.
+    """
+    import asyncpg
+
+    return (
+        OSError,
+        asyncio.TimeoutError,
+        asyncpg.InterfaceError,
+        asyncpg.PostgresConnectionError,
+        asyncpg.AdminShutdownError,
+        asyncpg.CrashShutdownError,
+        asyncpg.CannotConnectNowError,
+    )
+
+
+def _line(exc: BaseException) -> str:
+    """The first line of an error's text (its type when it has none)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 async def publish_snapshot(

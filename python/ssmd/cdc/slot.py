@@ -54,8 +54,8 @@ async def check_server(conn: Any) -> None:
     level = await conn.fetchval("SHOW wal_level")
     if level != "logical":
         raise ConfigError(
-            f"PostgreSQL wal_level is {level!r}: CDC needs wal_level=logical "
-            "(set it in postgresql.conf and restart the server)"
+            f"PostgreSQL wal_level is {level!r}: CDC needs logical decoding:"
+            " run ALTER SYSTEM SET wal_level = logical (as a superuser) and restart PostgreSQL"
         )
 
 

@@ -10,19 +10,17 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import signal
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 import pytest
 
+from cdc_helpers import Workload, check_stream, count_ge, read_stream, start_cdc, stop, wait_slot
 from helpers import async_wait_until
-from ssmd.cdc.wal2json import parse_lsn
 
 pytestmark = pytest.mark.integration
 
@@ -43,83 +41,6 @@ async def table(pg_dsn: str) -> AsyncIterator[tuple[str, str]]:
     yield name, f"s_{uuid.uuid4().hex[:10]}"
 
 
-FLAGS = ("--poll", "10ms", "--heartbeat", "1s", "--log-level", "warning")
-
-
-def _cdc(pg_dsn: str, nats_url: str, table: str, slot: str, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ssmd",
-            "cdc",
-            "run",
-            "--tables",
-            table,
-            "--slot",
-            slot,
-            *FLAGS,
-            *extra,
-        ],
-        env={**os.environ, "DATABASE_URL": pg_dsn, "NATS_URL": nats_url},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-
-
-async def _stream(nats_url: str, table: str) -> list[tuple[str, dict[str, Any], str]]:
-    """Every message of ``cdc.{table}.>`` in stream order: (subject, body, msg id)."""
-    import nats
-
-    nc = await nats.connect(nats_url)
-    try:
-        js = nc.jetstream()
-        info = await js.stream_info("SECMASTER_CDC")
-        if not info.state.messages:
-            return []
-        sub = await js.pull_subscribe(f"cdc.{table}.>", stream="SECMASTER_CDC")
-        out = []
-        while True:
-            try:
-                msgs = await sub.fetch(1000, timeout=0.5)
-            except (nats.errors.TimeoutError, asyncio.TimeoutError):
-                break
-            for m in msgs:
-                out.append((m.subject, orjson.loads(m.data), m.headers["Nats-Msg-Id"]))
-                await m.ack()
-        await sub.unsubscribe()
-        return out
-    finally:
-        await nc.close()
-
-
-async def _count(nats_url: str, table: str) -> int:
-    return len(await _stream(nats_url, table))
-
-
-async def _started(pg_dsn: str, slot: str, proc: subprocess.Popen[bytes]) -> None:
-    """Wait until the service created its slot: changes from then on are captured."""
-    import asyncpg
-
-    async def exists() -> bool:
-        if proc.poll() is not None:
-            raise AssertionError(proc.communicate()[1].decode())
-        conn = await asyncpg.connect(pg_dsn)
-        try:
-            return bool(
-                await conn.fetchval("SELECT 1 FROM pg_replication_slots WHERE slot_name = $1", slot)
-            )
-        finally:
-            await conn.close()
-
-    await async_wait_until(exists, timeout=30, message=f"slot {slot}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
-    proc.send_signal(signal.SIGTERM)
-    return proc.communicate(timeout=30)
-
-
 async def test_changes_reach_the_stream_once_across_kills(
     pg_dsn: str, nats_url: str, table: tuple[str, str]
 ) -> None:
@@ -127,88 +48,34 @@ async def test_changes_reach_the_stream_once_across_kills(
 
     name, slot = table
     rng = random.Random(17)
-    await _started(pg_dsn, slot, proc := _cdc(pg_dsn, nats_url, name, slot))
-    expected: list[tuple[str, int, int | None]] = []  # (op, id, v)
-    live: list[int] = []
-    next_id = 0
-    counter = 0
+    await wait_slot(pg_dsn, slot, proc := start_cdc(pg_dsn, nats_url, name, slot))
+    work = Workload(name, 17)
     kills = 0
     conn = await asyncpg.connect(pg_dsn)
     try:
         for txn in range(400):
-            ops: list[tuple[str, int, int | None]] = []
-            async with conn.transaction():
-                for _ in range(rng.randint(1, 20)):
-                    counter += 1
-                    r = rng.random()
-                    if r < 0.5 or not live:
-                        next_id += 1
-                        await conn.execute(
-                            f"INSERT INTO {name} VALUES ($1, $2, $3, 'x')",
-                            next_id,
-                            counter,
-                            f"{counter}.0100",
-                        )
-                        live.append(next_id)
-                        ops.append(("insert", next_id, counter))
-                    elif r < 0.85:
-                        rid = rng.choice(live)
-                        await conn.execute(f"UPDATE {name} SET v = $2 WHERE id = $1", rid, counter)
-                        ops.append(("update", rid, counter))
-                    else:
-                        rid = live.pop(rng.randrange(len(live)))
-                        await conn.execute(f"DELETE FROM {name} WHERE id = $1", rid)
-                        ops.append(("delete", rid, None))
-            expected += ops
+            await work.transaction(conn)
             if txn in (60, 150, 230, 320):  # SIGKILL while a big transaction streams out
-                async with conn.transaction():
-                    for _ in range(1500):
-                        counter += 1
-                        next_id += 1
-                        await conn.execute(
-                            f"INSERT INTO {name} VALUES ($1, $2, $3, 'big')",
-                            next_id,
-                            counter,
-                            f"{counter}.0100",
-                        )
-                        live.append(next_id)
-                        expected.append(("insert", next_id, counter))
+                await work.big(conn)
                 await asyncio.sleep(rng.uniform(0.0, 0.05))
                 proc.kill()
                 proc.communicate(timeout=10)
                 kills += 1
                 await asyncio.sleep(rng.uniform(0.05, 0.5))
-                proc = _cdc(pg_dsn, nats_url, name, slot)
+                proc = start_cdc(pg_dsn, nats_url, name, slot)
             if txn % 25 == 0:
                 await asyncio.sleep(0.02)
     finally:
         await conn.close()
     try:
         await async_wait_until(
-            lambda: _count_ge(nats_url, name, len(expected)), timeout=60, message="all changes"
+            lambda: count_ge(nats_url, name, len(work.expected)), timeout=60, message="all changes"
         )
     finally:
-        _, err = _stop(proc)
+        _, err = stop(proc)
     assert proc.returncode == 0, err.decode()
-    got = await _stream(nats_url, name)
-    ids = [i for _, _, i in got]
-    assert len(ids) == len(set(ids)), "a change was stored twice"
-    seen = [
-        (b["op"], b["key"]["id"], None if b["op"] == "delete" else b["new"]["v"]) for _, b, _ in got
-    ]
-    assert sorted(seen) == sorted(expected)  # both ways: nothing missing, nothing extra
-    assert kills == 4 and len(expected) > 8000
-    # ordered by (lsn, n), and the subjects and bodies agree
-    order = [(parse_lsn(b["lsn"]), b["n"]) for _, b, _ in got]
-    assert order == sorted(order)
-    for subj, b, msg_id in got:
-        assert subj == f"cdc.{name}.{b['op']}" and msg_id == f"{b['lsn']}:{b['n']}"
-        if b["op"] == "insert":
-            assert b["new"]["price"] == f"{b['new']['v']}.0100"  # exact numeric text
-
-
-async def _count_ge(nats_url: str, table: str, n: int) -> bool:
-    return await _count(nats_url, table) >= n
+    check_stream(await read_stream(nats_url, name), work)
+    assert kills == 4 and len(work.expected) > 8000
 
 
 def _rss_kb(pid: int, field: str = "VmRSS") -> int:
@@ -224,14 +91,14 @@ async def test_a_35000_row_transaction_passes_in_bounded_memory(
     import asyncpg
 
     name, slot = table
-    proc = _cdc(pg_dsn, nats_url, name, slot, "--batch", "1000")
-    await _started(pg_dsn, slot, proc)
+    proc = start_cdc(pg_dsn, nats_url, name, slot, "--batch", "1000")
+    await wait_slot(pg_dsn, slot, proc)
     try:
         conn = await asyncpg.connect(pg_dsn)
         try:
             await conn.execute(f"INSERT INTO {name} VALUES (0, 0, 0, 'warm-up')")
             await async_wait_until(
-                lambda: _count_ge(nats_url, name, 1), timeout=30, message="warm-up change"
+                lambda: count_ge(nats_url, name, 1), timeout=30, message="warm-up change"
             )
             base = _rss_kb(proc.pid)
             await conn.execute(
@@ -241,15 +108,15 @@ async def test_a_35000_row_transaction_passes_in_bounded_memory(
         finally:
             await conn.close()
         await async_wait_until(
-            lambda: _count_ge(nats_url, name, 35001), timeout=120, message="35 000 changes"
+            lambda: count_ge(nats_url, name, 35001), timeout=120, message="35 000 changes"
         )
         peak = _rss_kb(proc.pid, "VmHWM")
     finally:
-        _stop(proc)
+        stop(proc)
     # the transaction is ~15 MB of JSON; a reader that held it would grow by far more
     grew_mb = (peak - base) / 1024
     assert grew_mb < 30, f"RSS grew {grew_mb:.1f} MB while the transaction passed"
-    got = await _stream(nats_url, name)
+    got = await read_stream(nats_url, name)
     assert len(got) == 35001 and len({i for _, _, i in got}) == 35001
 
 
@@ -313,12 +180,12 @@ async def test_status_and_resync_snapshot(
         )
     finally:
         await conn.close()
-    proc = _cdc(pg_dsn, nats_url, name, slot, "--resync")
+    proc = start_cdc(pg_dsn, nats_url, name, slot, "--resync")
     try:
-        await async_wait_until(lambda: _count_ge(nats_url, name, 50), timeout=30)
+        await async_wait_until(lambda: count_ge(nats_url, name, 50), timeout=30)
     finally:
-        _stop(proc)
-    got = await _stream(nats_url, name)
+        stop(proc)
+    got = await read_stream(nats_url, name)
     snaps = [b for s, b, _ in got if s == f"cdc.{name}.snapshot"]
     assert len(snaps) == 50 and {b["key"]["id"] for b in snaps} == set(range(1, 51))
     assert len({b["lsn"] for b in snaps}) == 1  # all at the new slot's consistent point

@@ -185,3 +185,20 @@ def test_a_port_out_of_range_or_not_a_number_is_a_one_line_error(
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ssmd: error:"), err
     assert "Traceback" not in r.stderr
+
+
+def test_cache_run_with_redis_unreachable_is_one_line() -> None:
+    """Nothing listens on the port: exit 2 and one line naming Redis (before NATS or PostgreSQL)."""
+    r = ssmd(
+        "cache",
+        "run",
+        env={
+            "DATABASE_URL": "postgresql://x@127.0.0.1:1/x",
+            "NATS_URL": "nats://127.0.0.1:1",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+        },
+    )
+    assert r.returncode == 2, r.stderr
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ssmd: error: cannot reach Redis at"), err
+    assert "127.0.0.1:1" in err[0]
