@@ -3,9 +3,11 @@ into archive/bus lines by the real core (``ssmd.core.Processor``)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -150,3 +152,54 @@ def write_archive(root: Path, venue: str, data: bytes, writer: str = "test") -> 
         for line in data.splitlines(keepends=True):
             w.write(line)
         w.flush()
+
+
+async def publish(
+    js: Any,
+    venue: str,
+    env: str,
+    frames: Sequence[tuple[int, bytes]],
+    *,
+    conn: str,
+    batch: int = 1,
+    processor: Processor | None = None,
+) -> Processor:
+    """Publish frames as a connector does: each batch of ``batch`` frames through the core,
+    one bus message per subject (micro-batches of lines), ``Nats-Msg-Id`` its first line's."""
+    p = processor or Processor(venue, conn, env)
+    for i in range(0, len(frames), batch):
+        part = frames[i : i + batch]
+        b = p.process([f for _, f in part], [rx for rx, _ in part])
+        for subject, data, _, first_id in b.groups():
+            await js.publish(subject, data, headers={"Nats-Msg-Id": first_id})
+    return p
+
+
+async def stream_lines(js: Any, stream: str) -> list[tuple[int, bytes]]:
+    """Every message of a stream: ``(seq, payload)`` in order."""
+    state = (await js.stream_info(stream)).state
+    out = []
+    for seq in range(int(state.first_seq), int(state.last_seq) + 1):
+        msg = await js.get_msg(stream, seq)
+        out.append((seq, bytes(msg.data)))
+    return out
+
+
+async def stored_fires(js: Any, sid: str) -> list[tuple[str, bytes]]:
+    """``(Nats-Msg-Id, body)`` of every fire of ``sid`` in SIGNALS, in stream order."""
+    import nats.errors
+
+    sub = await js.pull_subscribe(f"signals.{sid}.>", stream="SIGNALS")
+    out: list[tuple[str, bytes]] = []
+    try:
+        while True:
+            try:
+                msgs = await sub.fetch(500, timeout=1.0)
+            except (nats.errors.TimeoutError, asyncio.TimeoutError):
+                break
+            for m in msgs:
+                out.append((m.headers.get("Nats-Msg-Id", ""), bytes(m.data)))
+                await m.ack()
+    finally:
+        await sub.unsubscribe()
+    return out

@@ -19,6 +19,7 @@ def load_commands() -> typer.Typer:
         archive_book,
         archive_export,
         archive_service,
+        backtest,
         cache,
         cdc,
         connect,

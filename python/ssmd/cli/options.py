@@ -284,6 +284,7 @@ EXTRAS = {
     "secmaster": "asyncpg",
     "cache": "redis",
     "data": "pyarrow, polars",
+    "plot": "matplotlib",
 }
 
 

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -45,12 +46,15 @@ class JetStreamSource:
         ack_wait: float = 120.0,
         expires: float = 2.0,
         filter_subject: str | None = None,
+        filter_subjects: Sequence[str] | None = None,
     ) -> None:
         self.nc = nc
         self.stream = stream
         self.durable = durable
-        #: only messages of these subjects (``None``: every message of the stream)
+        #: only messages of this subject (``None``: every message of the stream)
         self.filter_subject = filter_subject
+        #: or only those of any of these subjects (nats-server 2.10 and later)
+        self.filter_subjects = list(filter_subjects) if filter_subjects else None
         self.batch = batch
         self.max_bytes = max_bytes
         self.ack_wait = ack_wait
@@ -87,6 +91,7 @@ class JetStreamSource:
             max_deliver=-1,
             max_waiting=16,
             filter_subject=self.filter_subject,
+            filter_subjects=self.filter_subjects,
         )
         try:
             with contextlib.suppress(NotFoundError):

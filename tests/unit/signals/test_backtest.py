@@ -1,0 +1,310 @@
+"""``ssmd backtest``: the archive through the engine, deterministic whatever the chunking,
+its report, its bounds and its errors."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from signal_helpers import (
+    S,
+    kalshi_lifecycle,
+    kalshi_trade,
+    kraken_trade,
+    lines,
+    polymarket_trade,
+    write_archive,
+)
+from ssmd.errors import ConfigError
+from ssmd.signals import find_signal
+from ssmd.signals.backtest import Backtest, list_runs, load_run, run_backtest, write_report
+
+#: 2026-01-05 23:00 UTC: the data crosses midnight into 2026-01-06
+T_DAY = 1_767_654_000 * S
+
+
+def ssmd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ssmd", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def make_archive(root: Path, n: int = 3000, seed: int = 3) -> None:
+    rng = random.Random(seed)
+    k, r, p = [], [], []
+    for i in range(n):
+        rx = T_DAY + i * 2 * S  # 3000 lines per venue: 100 minutes, across midnight
+        size = rng.choice(["50000.00", "200000.00", "400000.00", "100.00"])
+        k.append(
+            (rx, kalshi_trade(f"KX-{i % 5}", f"0.{rng.randint(30, 70)}00", size, "yes", i + 1))
+        )
+        r.append((rx + 1, kraken_trade("BTC/USD", "90000.5", f"{rng.randint(1, 9)}")))
+        p.append(
+            (rx + 2, polymarket_trade(str(7 + i % 2), "0xc0", "0.5", str(rng.randint(1, 900_000))))
+        )
+    k.append((T_DAY + 30 * S, kalshi_lifecycle("KX-0", "settled")))
+    k.sort(key=lambda x: x[0])
+    write_archive(root, "kalshi", lines("kalshi", k, "k1"))
+    write_archive(root, "kraken", lines("kraken", r, "r1"))
+    write_archive(root, "polymarket", lines("polymarket", p, "p1"))
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("archive")
+    make_archive(root)
+    return root
+
+
+def bt(root: Path, signal: str = "volume-1m-5min", **kw: object) -> Backtest:
+    return Backtest(find_signal(signal), root=root, **kw)  # type: ignore[arg-type]
+
+
+def test_fires_are_byte_identical_whatever_the_chunk_size(archive: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    outs = []
+    for chunk in (1, 7, 8192):
+        result = run_backtest(bt(archive, chunk_lines=chunk))
+        outs.append(write_report(result, runs, f"run-{chunk}"))
+    texts = [(o / "fires.jsonl").read_bytes() for o in outs]
+    assert texts[0] == texts[1] == texts[2]
+    fires = [orjson.loads(x) for x in texts[0].splitlines()]
+    assert len(fires) >= 5
+    assert {f["venue"] for f in fires} == {"kalshi", "kraken", "polymarket"}
+    # receive-time order across venues
+    assert [f["rx"] for f in fires] == sorted(f["rx"] for f in fires)
+    # the Python evaluate gives the same bytes
+    py = write_report(run_backtest(bt(archive, python=True)), runs, "run-python")
+    assert (py / "fires.jsonl").read_bytes() == texts[0]
+    assert load_run(runs, "run-python")[1]["signal"]["evaluated_in"] == "python"
+
+
+def test_the_report(archive: Path, tmp_path: Path) -> None:
+    result = run_backtest(bt(archive, venues=["kalshi", "polymarket"]))
+    out = write_report(result, tmp_path, None)
+    doc = json.loads((out / "summary.json").read_text())
+    assert doc["run_id"] == out.name and out.name.endswith("-volume-1m-5min-" + out.name[-6:])
+    assert doc["signal"]["id"] == "volume-1m-5min" and doc["signal"]["origin"] == "builtin"
+    assert doc["signal"]["path"].endswith("builtin.py")
+    assert doc["signal"]["params"] == {"threshold": 1_000_000.0}
+    assert doc["signal"]["git"] is None or set(doc["signal"]["git"]) == {"revision", "dirty"}
+    assert len(doc["archive"]["fingerprint"]) == 64 and doc["archive"]["files"] >= 2
+    assert doc["records"] == 6000  # trades of the two venues chosen
+    assert doc["instruments_seen"] == 7
+    assert doc["fires"] == sum(doc["fires_per_instrument"].values())
+    assert set(doc["fires_per_day"]) <= {"2026-01-05", "2026-01-06"}
+    assert doc["fires"] == sum(doc["fires_per_day"].values())
+    assert doc["seconds"] > 0 and doc["cpu_seconds"] > 0
+    rows = list(csv.DictReader((out / "fires.csv").read_text().splitlines()))
+    assert len(rows) == doc["fires"]
+    first = orjson.loads((out / "fires.jsonl").read_bytes().splitlines()[0])
+    assert rows[0]["instrument"] == first["instrument"] and int(rows[0]["rx"]) == first["rx"]
+    assert json.loads(rows[0]["payload"]) == first["payload"]
+    assert rows[0]["rx_time"].startswith("2026-01-0")
+    # the fingerprint follows the archive
+    again = write_report(run_backtest(bt(archive, venues=["kalshi", "polymarket"])), tmp_path, "x")
+    assert (
+        json.loads((again / "summary.json").read_text())["archive"]["fingerprint"]
+        == doc["archive"]["fingerprint"]
+    )
+    assert [r["run_id"] for r in list_runs(tmp_path)] == sorted([out.name, "x"])
+
+
+def test_bounds_gaps_and_lifecycle(archive: Path, tmp_path: Path) -> None:
+    from ssmd.archive.bounds import time_bound
+
+    whole = run_backtest(bt(archive, "lifecycle"))
+    assert [f.payload["event"] for f in whole.fires] == ["settled"]
+    # --to a date includes the day; a day with no files is an error
+    d, _ = time_bound("--to", "2026-01-05", end=True)
+    day1 = run_backtest(bt(archive, date_from=d, date_to=d))
+    assert all(f.rx < T_DAY + 3600 * S for f in day1.fires)
+    with pytest.raises(
+        ConfigError, match=r"no archive files for kraken from 2025-01-01 to 2025-01-02 in "
+    ):
+        run_backtest(
+            bt(
+                archive,
+                venues=["kraken"],
+                date_from=time_bound("--from", "2025-01-01", end=False)[0],
+                date_to=time_bound("--to", "2025-01-02", end=True)[0],
+            )
+        )
+    # instants: only the records in [rx_from, rx_to)
+    part = run_backtest(bt(archive, rx_from=T_DAY + 600 * S, rx_to=T_DAY + 1200 * S))
+    assert part.counters["records"] == 3 * 300
+    # a gap the archiver recorded is in the summary
+    root = tmp_path / "gapped"
+    gap = (
+        b'{"rx":%d,"seq":9,"conn":"archiver-1","subj":"prod.kalshi.json.status.archiver",'
+        b'"msg":{"ssmd":"gap","reason":"stream","stream":"PROD_KALSHI","from":3,"to":8,"missing":6}}\n'
+        % (T_DAY + 5 * S)
+    )
+    write_archive(
+        root, "kalshi", lines("kalshi", [(T_DAY, kalshi_trade("KX-1", "0.5", "1.00"))]) + gap
+    )
+    res = run_backtest(bt(root))
+    doc = json.loads((write_report(res, tmp_path / "runs", "g") / "summary.json").read_text())
+    assert doc["gaps"]["count"] == 1
+    assert doc["gaps"]["lines"][0]["detail"]["missing"] == 6
+
+
+def test_the_original_layout_is_read_too(tmp_path: Path) -> None:
+    day = tmp_path / "old" / "kalshi" / "crypto" / "2026-01-05"
+    day.mkdir(parents=True)
+    with gzip.open(day / "2300.jsonl.gz", "wb") as f:
+        for i in range(5):
+            f.write(kalshi_trade("KX-OLD", "0.5000", "500000.00", "yes", i + 1) + b"\n")
+    res = run_backtest(bt(tmp_path / "old", "volume-1m-1min"))
+    assert [(f.instrument, f.payload["dollar_volume"]) for f in res.fires] == [
+        ("KX-OLD", 1_000_000.0)
+    ]
+    assert res.fires[0].msg_id.startswith("volume-1m-1min:kalshi:legacy:crypto:")
+
+
+def test_cli_run_list_show_and_errors(archive: Path, tmp_path: Path) -> None:
+    runs = tmp_path / "runs"
+    r = ssmd(
+        "backtest",
+        "run",
+        "volume-1m-5min",
+        "--dir",
+        str(archive),
+        "--from",
+        "2026-01-05",
+        "--to",
+        "2026-01-06",
+        "--runs-dir",
+        str(runs),
+        "--run-id",
+        "one",
+        "--no-progress",
+    )
+    assert r.returncode == 0, r.stderr
+    assert (
+        "RUN" in r.stdout
+        and "one" in r.stdout
+        and f"fires and summary in {runs / 'one'}" in r.stdout
+    )
+    r = ssmd("backtest", "list", "--runs-dir", str(runs))
+    assert r.returncode == 0 and r.stdout.splitlines()[1].split()[:2] == ["one", "volume-1m-5min"]
+    r = ssmd("backtest", "show", "on", "--runs-dir", str(runs), "--fires", "2", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["run_id"] == "one" and len(doc["first_fires"]) == 2
+    for args, message in [
+        (["--venue", "nyse"], "ssmd: error: Invalid value for '--venue'"),
+        (["--param", "thresh=1"], "ssmd: error: signal volume-1m-5min: unknown parameter thresh"),
+        (
+            ["--from", "2030-01-01", "--to", "2030-01-02"],
+            "ssmd: error: no archive files for any venue from 2030-01-01 to 2030-01-02",
+        ),
+        (
+            ["--from", "2026-01-06", "--to", "2026-01-05T10:00"],
+            "ssmd: error: --to 2026-01-05T10:00 is not after --from 2026-01-06",
+        ),
+    ]:
+        r = ssmd(
+            "backtest",
+            "run",
+            "volume-1m-5min",
+            "--dir",
+            str(archive),
+            "--runs-dir",
+            str(runs),
+            *args,
+        )
+        assert r.returncode == 2, (args, r.stderr)
+        assert r.stderr.startswith(message) and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = ssmd("backtest", "show", "nope", "--runs-dir", str(runs))
+    assert r.returncode == 2 and "no run 'nope'" in r.stderr
+
+
+def test_backtest_yaml_gives_defaults(archive: Path, tmp_path: Path) -> None:
+    d = tmp_path / "signals" / "vol"
+    d.mkdir(parents=True)
+    (d / "signal.py").write_text(
+        "from ssmd.signals.builtin import VolumeSignal\nfrom ssmd.signals import VolumeProfile\n"
+        "class V(VolumeSignal):\n    id = 'vol'\n    name = 'v'\n"
+        "    requires = {'volume': VolumeProfile(window='1m')}\n"
+    )
+    (d / "backtest.yaml").write_text(
+        "venue: kraken\nfrom: 2026-01-05\nto: 2026-01-06\nparams:\n  threshold: 1000\n"
+    )
+    r = ssmd(
+        "backtest",
+        "run",
+        "vol",
+        "--signals-dir",
+        str(tmp_path / "signals"),
+        "--dir",
+        str(archive),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["venues"] == ["kraken"] and doc["signal"]["params"] == {"threshold": 1000.0}
+    assert set(doc["fires_per_instrument"]) == {"kraken:BTC/USD"}
+    assert doc["range"]["from"] == "2026-01-05"
+    (d / "backtest.yaml").write_text("venue: kraken\nwhen: tomorrow\n")
+    r = ssmd(
+        "backtest", "run", "vol", "--signals-dir", str(tmp_path / "signals"), "--dir", str(archive)
+    )
+    assert r.returncode == 2 and "backtest.yaml: unknown key 'when'" in r.stderr
+
+
+def test_plot_needs_matplotlib(archive: Path, tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked" / "matplotlib"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('not installed (test)')\n")
+    r = ssmd(
+        "backtest",
+        "run",
+        "volume-1m-5min",
+        "--dir",
+        str(archive),
+        "--plot",
+        "KX-1",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        env={"PYTHONPATH": str(tmp_path / "blocked")},
+    )
+    assert r.returncode == 2
+    assert r.stderr.strip() == (
+        "ssmd: error: ssmd backtest run --plot needs the [plot] extra (matplotlib): "
+        "pip install 'ssmd[plot]' (from a checkout: pip install '.[plot]')"
+    )
+
+
+def test_plot_writes_a_png(archive: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    r = ssmd(
+        "backtest",
+        "run",
+        "volume-1m-5min",
+        "--dir",
+        str(archive),
+        "--plot",
+        "KX-1",
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--run-id",
+        "p",
+    )
+    assert r.returncode == 0, r.stderr
+    png = tmp_path / "runs" / "p" / "plot-KX-1.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
