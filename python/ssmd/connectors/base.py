@@ -76,12 +76,13 @@ class ConnectorConfig:
     max_frame_size: int = 16 << 20
     #: seconds to wait for the WebSocket upgrade
     handshake_timeout: float = 10.0
-    #: socket receive buffer (SO_RCVBUF) in bytes; 0 leaves it to the kernel's autotuning.
-    #: It bounds what one read brings in (Linux doubles it), and so the read buffer of
-    #: each connection, which grows to about twice one read: 512 KiB gives reads of at
-    #: most 1 MiB and a read buffer of at most 2 MiB, and carries ~40 Mbit/s at a
-    #: 100 ms round trip, more than any of these venues sends on one connection
-    recv_buffer: int = 512 << 10
+    #: socket receive buffer (SO_RCVBUF) in bytes (``--recv-buffer-kb``); 0 leaves it to
+    #: the kernel's autotuning. It bounds what one read brings in (Linux doubles it), and
+    #: so the read buffer of each connection, which grows to about twice one read, and
+    #: how long the lines of one read wait at full speed: 256 KiB gives reads of at most
+    #: 512 KiB and a read buffer of at most 1 MiB, and carries ~20 Mbit/s at a 100 ms
+    #: round trip (~200 at 10 ms), more than these venues send on one connection
+    recv_buffer: int = 256 << 10
     #: secmaster database (``DATABASE_URL``, ``--database-url``): when set, instruments are
     #: resolved through it instead of the venue's REST API; never shown in a repr
     database_url: str | None = field(default=None, repr=False)
