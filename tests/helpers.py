@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-__all__ = ["async_wait_until", "wait_until"]
+__all__ = ["async_wait_until", "run_measured", "wait_until"]
 
 T = TypeVar("T")
 
@@ -77,3 +77,38 @@ async def async_wait_until(
         if remaining <= 0:
             raise _timeout_error(predicate, timeout, result, message)
         await asyncio.sleep(min(interval, remaining))
+
+
+#: runs argv[1:], waits for it and writes its exit code and peak RSS to stderr as JSON
+_WAIT4 = (
+    "import json, os, subprocess, sys\n"
+    "p = subprocess.Popen(sys.argv[1:])\n"
+    "_, status, usage = os.wait4(p.pid, 0)\n"
+    "sys.stderr.write(json.dumps({'exit': os.waitstatus_to_exitcode(status),"
+    " 'maxrss_kib': usage.ru_maxrss}) + '\\n')\n"
+)
+
+
+async def run_measured(
+    argv: list[str], out: str, err: str, env: dict[str, str] | None = None
+) -> dict[str, int]:
+    """Run ``argv`` to its end; returns ``{"exit": code, "maxrss_kib": peak RSS}``.
+
+    Its peak RSS is ``wait4``'s, as ``/usr/bin/time`` reports it, taken by a small
+    process that starts the command: ``ru_maxrss`` counts the RSS of the parent at
+    the fork, and a test process can hold hundreds of MiB. The event loop keeps
+    running meanwhile (a simulator in this process goes on serving). ``out`` and
+    ``err`` are file paths for the command's stdout and stderr; the report is the
+    last line of ``err``.
+    """
+    import json
+    import sys
+
+    with open(out, "wb") as o, open(err, "wb") as e:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _WAIT4, *argv, stdout=o, stderr=e, env=env
+        )
+        await proc.wait()
+    with open(err, encoding="utf-8", errors="replace") as e:
+        report: dict[str, int] = json.loads(e.read().strip().splitlines()[-1])
+    return report
