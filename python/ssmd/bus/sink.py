@@ -15,7 +15,9 @@ full, new messages are dropped and counted per connection; once the backlog
 has fallen to half the bound a ``gap`` status line (``reason: "bus"``, with
 the number of lines and messages dropped and the first and last dropped ids)
 is published for each connection that lost data, so the archive says where
-data is missing. Memory never grows past the bound.
+data is missing. Memory never grows past the bound, except by the status
+lines themselves (gaps, disconnects, stalls): those are never dropped, so
+they may take the backlog a few hundred bytes each over it.
 
 A message the server refuses for good (over its max payload, a subject it
 cannot take, a stream that rejects that message) affects that message alone:

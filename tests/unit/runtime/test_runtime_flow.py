@@ -132,7 +132,9 @@ async def test_bus_pause_ends_after_max_pause_then_drops_are_recorded(
             # reading again: the venue is drained, the sink's policy drops and counts
             await async_wait_until(lambda: sink.dropped_lines > 100, timeout=10)
             assert not cap.flow.paused
-            assert sink.pending_bytes <= sink.max_pending_bytes
+            # data stays within the bound; status lines (the gap records being written now)
+            # are never dropped and may pass it by their own size
+            assert sink.pending_bytes <= sink.max_pending_bytes + 4096
     # raised by the close alone, not while a failure of the block was on its way out
     assert closed.value.__context__ is None
 
