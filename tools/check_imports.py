@@ -54,12 +54,7 @@ CORE_IMPORTERS = ("ssmd.core", "ssmd.archive")
 APART = [("ssmd.sim", "ssmd.connectors")]
 EXTENSION = "ssmd._core"
 #: problems known and owned by work in progress: each must still occur (else remove it here)
-KNOWN: dict[str, str] = {
-    "import cycle between modules: ssmd.archive <-> ssmd.archive.legacy": (
-        "legacy.py takes parse_date from the package inside a function; the archive"
-        " reader's rework of ssmd/archive/ moves it out"
-    ),
-}
+KNOWN: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

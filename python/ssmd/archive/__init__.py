@@ -33,9 +33,7 @@ Example::
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -49,8 +47,7 @@ from ssmd.archive.legacy import (
     is_legacy_layout,
     iter_legacy_lines,
 )
-from ssmd.archive.reading import OnWarning, chunks, count_lines, warn
-from ssmd.errors import ConfigError
+from ssmd.archive.reading import DateArg, OnWarning, chunks, count_lines, parse_date, warn
 
 __all__ = [
     "DEFAULT_DIR",
@@ -77,31 +74,13 @@ __all__ = [
 #: Archive root when neither ``--dir`` nor ``SSMD_ARCHIVE_DIR`` is given.
 DEFAULT_DIR = "./data"
 
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 PathArg = str | os.PathLike[str]
-DateArg = str | dt.date
 
 
 def archive_dir(path: PathArg | None = None) -> Path:
     """The archive root: ``path``, else ``./data`` (the CLI passes ``SSMD_ARCHIVE_DIR``)."""
     return Path(DEFAULT_DIR if path is None else path)
-
-
-def parse_date(value: DateArg) -> dt.date:
-    """A ``datetime.date`` (a datetime counts as its UTC date) or ``YYYY-MM-DD``."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(dt.timezone.utc)
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if _DATE.fullmatch(value):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise ConfigError(f"bad date {value!r}: expected YYYY-MM-DD")
 
 
 def _date_str(value: DateArg | None) -> str | None:

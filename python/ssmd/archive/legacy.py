@@ -62,7 +62,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ssmd._core import LineChunks, ReadWarning, list_files, subject_token
-from ssmd.archive.reading import OnWarning, warn
+from ssmd.archive.reading import DateArg, OnWarning, parse_date, warn
 from ssmd.core import Processor
 from ssmd.errors import ConfigError
 
@@ -80,7 +80,6 @@ __all__ = [
 _log = logging.getLogger("ssmd.archive")
 
 PathArg = str | os.PathLike[str]
-DateArg = str | dt.date
 
 #: Feed directory names of the original ssmd and the venue each one names.
 LEGACY_FEEDS: dict[str, str] = {
@@ -148,12 +147,6 @@ def legacy_venue(name: str) -> str:
 def sanitize_instrument(name: str) -> str:
     """An instrument as it appears in subjects (the core's one rule, docs/bus.md)."""
     return subject_token(name)
-
-
-def _parse_date(value: DateArg) -> dt.date:
-    from ssmd.archive import parse_date  # the package imports this module
-
-    return parse_date(value)
 
 
 def _dirs(path: Path) -> list[os.DirEntry[str]]:
@@ -259,8 +252,8 @@ def find_legacy_files(
     if not base.is_dir():
         raise ConfigError(f"archive directory not found: {base}")
     canonical = None if venue is None else legacy_venue(venue)
-    first = None if date_from is None else _parse_date(date_from)
-    last = None if date_to is None else _parse_date(date_to)
+    first = None if date_from is None else parse_date(date_from)
+    last = None if date_to is None else parse_date(date_to)
     files = list(_scan(base, canonical, first, last, on_warning))
     files.sort(key=lambda f: (f.window_start_ns, f.venue, f.stream, f.part))
     return files

@@ -12,19 +12,42 @@ them to an ``on_warning`` callable; by default :func:`warn` logs them on the
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 
 from ssmd._core import ArchiveReader, ReadWarning
 from ssmd._core import count_lines as _count_lines
+from ssmd.errors import ConfigError
 
-__all__ = ["OnWarning", "chunks", "count_lines", "warn"]
+__all__ = ["DateArg", "OnWarning", "chunks", "count_lines", "parse_date", "warn"]
 
 #: Where a reader hands its warnings (default: :func:`warn`).
 OnWarning = Callable[[ReadWarning], None]
 
 _log = logging.getLogger("ssmd.archive")
+
+#: a date: ``datetime.date`` (or a datetime) or ``YYYY-MM-DD``
+DateArg = str | dt.date
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def parse_date(value: DateArg) -> dt.date:
+    """A ``datetime.date`` (a datetime counts as its UTC date) or ``YYYY-MM-DD``."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(dt.timezone.utc)
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if _DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"bad date {value!r}: expected YYYY-MM-DD")
 
 
 def warn(warning: ReadWarning) -> None:
