@@ -41,7 +41,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("cli", ("ssmd.cli", "ssmd.__main__")),
     (
         "services",
-        ("ssmd.cdc", "ssmd.cache", "ssmd.lifecycle", "ssmd.follow", "ssmd.signals", "ssmd.notify"),
+        (
+            "ssmd.cdc",
+            "ssmd.cache",
+            "ssmd.lifecycle",
+            "ssmd.follow",
+            "ssmd.signals",
+            "ssmd.notify",
+            "ssmd.replay",
+            "ssmd.dq",
+        ),
     ),
     ("parts", ("ssmd.connectors", "ssmd.bus", "ssmd.secmaster", "ssmd.sim", "ssmd.samples")),
     ("runtime", ("ssmd.runtime",)),

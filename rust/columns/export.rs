@@ -88,6 +88,8 @@ pub struct ColumnReader {
     batch_rows: usize,
     ready: VecDeque<(Kind, Data)>,
     chunk: Vec<u8>,
+    /// Lines per subject kind not yet added to `figures`: `[lines, without rows]`.
+    line_kinds: Vec<(Vec<u8>, [u64; 2])>,
     figures: Figures,
     done: bool,
 }
@@ -131,6 +133,7 @@ impl ColumnReader {
             batch_rows: batch_rows.max(1),
             ready: VecDeque::new(),
             chunk: Vec::new(),
+            line_kinds: Vec::new(),
             figures: Figures::default(),
             done: false,
         })
@@ -151,11 +154,14 @@ impl ColumnReader {
                 break;
             }
             let chunk = std::mem::take(&mut self.chunk);
+            // one record buffer for the chunk's lines (they all borrow from it)
+            let mut records: Vec<Record<'_>> = Vec::new();
             for line in chunk.split(|&b| b == b'\n') {
                 if !line.is_empty() {
-                    self.line(line);
+                    self.line(line, &mut records);
                 }
             }
+            drop(records);
             self.chunk = chunk;
         }
         Ok(self.ready.pop_front())
@@ -166,22 +172,36 @@ impl ColumnReader {
         self.reader.warnings()
     }
 
-    pub fn figures(&self) -> &Figures {
+    /// The figures so far.
+    pub fn figures(&mut self) -> &Figures {
+        for (k, [lines, without]) in self.line_kinds.drain(..) {
+            let name = String::from_utf8_lossy(&k).into_owned();
+            *self.figures.lines.entry(name.clone()).or_default() += lines;
+            if without > 0 {
+                *self.figures.lines_without_rows.entry(name).or_default() += without;
+            }
+        }
         &self.figures
     }
 
-    fn line(&mut self, line: &[u8]) {
+    fn line<'c>(&mut self, line: &'c [u8], records: &mut Vec<Record<'c>>) {
         // The reader yields envelope lines only.
         let Some(env) = parse_envelope(line) else {
             return;
         };
         let (kind, inst) = env.kind_instrument().unwrap_or((b"", b""));
-        let kind_name = String::from_utf8_lossy(kind);
-        if let Some(n) = self.figures.lines.get_mut(kind_name.as_ref()) {
-            *n += 1;
-        } else {
-            self.figures.lines.insert(kind_name.clone().into_owned(), 1);
-        }
+        let slot = match self
+            .line_kinds
+            .iter()
+            .position(|(k, _)| k.as_slice() == kind)
+        {
+            Some(i) => i,
+            None => {
+                self.line_kinds.push((kind.to_vec(), [0, 0]));
+                self.line_kinds.len() - 1
+            }
+        };
+        self.line_kinds[slot].1[0] += 1;
         let Ok(rx) = i64::try_from(env.rx) else {
             self.figures.rx_out_of_range += 1;
             return;
@@ -199,8 +219,8 @@ impl ColumnReader {
         let rows = if env.msg.starts_with(br#"{"ssmd":"#) {
             self.ssmd_line(env.msg, inst, &p)
         } else {
-            let mut records: Vec<Record<'_>> = Vec::new();
-            self.normalizer.records(env.msg, &mut records);
+            records.clear();
+            self.normalizer.records(env.msg, records);
             let mut rows = 0;
             for (i, r) in records.iter().enumerate() {
                 p.record_index = u32::try_from(i).unwrap_or(u32::MAX);
@@ -209,11 +229,7 @@ impl ColumnReader {
             rows
         };
         if rows == 0 {
-            *self
-                .figures
-                .lines_without_rows
-                .entry(kind_name.into_owned())
-                .or_default() += 1;
+            self.line_kinds[slot].1[1] += 1;
         }
     }
 

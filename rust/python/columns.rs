@@ -207,7 +207,7 @@ impl ColumnReader {
     /// row, and per kind the rows, first/last `rx`, first/last venue `seq`
     /// and smallest/largest stream sequence.
     fn figures<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let r = lock(&self.inner);
+        let mut r = lock(&self.inner);
         let f = r.figures();
         let d = PyDict::new(py);
         d.set_item("lines", f.lines.clone())?;

@@ -301,6 +301,45 @@ def export_parquet(
     return result
 
 
+#: strings with few distinct values: dictionary-encoded
+_DICTIONARY = {"venue", "instrument", "side", "conn", "mode", "origin", "status", "event"}
+
+
+def _encodings(pa: Any, schema: Any) -> tuple[list[str], dict[str, str]]:
+    """``(dictionary columns, column encodings)`` of a kind's schema.
+
+    Receive and exchange times, sequence numbers and indices are nearly
+    sorted integers: delta-encoded. Float views: byte-stream-split (their
+    exponent bytes compress). Decimal text and ids: delta byte arrays
+    (neighbouring values share prefixes). Low-cardinality strings: a
+    dictionary. With zstd this halves the size of a day of trades against
+    the defaults (``benches/python/bench_data.py``).
+    """
+    dictionary: list[str] = []
+    encodings: dict[str, str] = {}
+
+    def visit(field: Any, path: str) -> None:
+        t = field.type
+        if pa.types.is_list(t):
+            visit(t.value_field, f"{path}.list.element")
+        elif pa.types.is_struct(t):
+            for i in range(t.num_fields):
+                visit(t.field(i), f"{path}.{t.field(i).name}")
+        elif pa.types.is_string(t):
+            if field.name in _DICTIONARY:
+                dictionary.append(path)
+            elif field.name != "detail":
+                encodings[path] = "DELTA_BYTE_ARRAY"
+        elif pa.types.is_floating(t):
+            encodings[path] = "BYTE_STREAM_SPLIT"
+        elif (pa.types.is_integer(t) or pa.types.is_timestamp(t)) and field.name != "checksum":
+            encodings[path] = "DELTA_BINARY_PACKED"
+
+    for f in schema:
+        visit(f, f.name)
+    return dictionary, encodings
+
+
 def _partition(out: Path, venue: str, kind: str, date: str) -> Path:
     return out / venue / kind / f"date={date}" / FILE_NAME
 
@@ -326,10 +365,14 @@ def _export_day(
                 final = _partition(out, venue, kind, date)
                 final.parent.mkdir(parents=True, exist_ok=True)
                 tmp = final.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
+                schema = pa.schema(arrow_schema(kind))
+                dictionary, encodings = _encodings(pa, schema)
                 writer = pq.ParquetWriter(
                     tmp,
-                    pa.schema(arrow_schema(kind)),
+                    schema,
                     compression="zstd",
+                    use_dictionary=dictionary,
+                    column_encoding=encodings,
                     sorting_columns=[pq.SortingColumn(0)],
                 )
                 w = writers[kind] = (writer, tmp, final)

@@ -29,6 +29,7 @@ def load_commands() -> typer.Typer:
         lifecycle,
         notify,
         polymarket,
+        replay,
         secmaster,
         signal,
         sim,
