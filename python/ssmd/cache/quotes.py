@@ -7,8 +7,8 @@ from trades), and writes each in one pipelined round trip to
 ``ssmd:{venue}:quote:{instrument}``: ``bid``, ``bid_size``, ``ask``,
 ``ask_size``, ``last``, ``quote_ts`` and ``quote_rx``; ``trade_price``,
 ``trade_size``, ``trade_side``, ``trade_ts`` and ``trade_rx`` (exact decimal
-text; ``*_ts`` the venue's time, ``*_rx`` the receive time of the batch's
-newest line, both in ns since the epoch). One reader per stream writes in
+text; ``*_ts`` the venue's time, ``*_rx`` the receive time of the line it
+came from, both in ns since the epoch). One reader per stream writes in
 stream order; a restart starts from the stream's end (only the latest
 values matter).
 """
@@ -28,7 +28,7 @@ __all__ = ["QuoteCache", "latest"]
 
 log = logging.getLogger("ssmd.cache")
 
-#: subject kinds that carry quotes or trades
+#: subject kinds that carry quotes or trades (matched with a "." after the subject)
 KINDS = (b".json.ticker.", b".json.trade.", b".json.best_bid_ask.", b".json.book.")
 
 
@@ -37,50 +37,62 @@ def quote_key(venue: str, instrument: str, prefix: str = "ssmd") -> str:
 
 
 def latest(venue: str, payloads: Sequence[bytes]) -> dict[str, dict[str, str]]:
-    """The newest quote and trade fields per instrument in ``payloads`` (bus messages)."""
-    frames: list[bytes] = []
-    rxs: list[int] = []
+    """The newest quote and trade fields per instrument in ``payloads`` (bus messages).
+
+    Only the last line of each subject in the batch can hold an instrument's
+    newest value, so only those are normalized (one core call each, so that
+    every record keeps the receive time of its own line).
+    """
+    last: dict[bytes, tuple[int, bytes]] = {}
     for data in payloads:
         for line in data.split(b"\n"):
             s = line.find(b'"subj":"')
-            if s < 0 or not any(k in line[s : s + 300] for k in KINDS):
+            if s < 0 or not line.startswith(b'{"rx":'):
                 continue
-            m = line.find(b',"msg":')
-            r = line.find(b'{"rx":')
-            if m < 0 or r != 0:
+            e = line.find(b'"', s + 8)
+            subj = line[s + 8 : e]
+            if e < 0 or not any(k in subj + b"." for k in KINDS):
                 continue
+            m = line.find(b',"msg":', e)
             end = line.find(b",", 6)
+            if m < 0:
+                continue
             try:
-                rxs.append(int(line[6:end]))
+                rx = int(line[6:end])
             except ValueError:
                 continue
-            frames.append(line[m + 7 : -1])
-    if not frames:
-        return {}
+            last[subj] = (rx, line[m + 7 : -1])
     out: dict[str, dict[str, str]] = {}
-    # one core call for the batch; records come back in frame order, so the last one wins
-    rx = str(max(rxs))
-    for raw in normalize_lines(venue, frames).splitlines():
-        rec = orjson.loads(raw)
-        kind = rec.get("type")
-        inst = rec.get("instrument")
-        if kind not in ("quote", "trade") or not inst:
-            continue
-        fields = out.setdefault(str(inst), {})
-        if kind == "quote":
-            for k in ("bid", "bid_size", "ask", "ask_size", "last"):
-                if rec.get(k) is not None:
-                    fields[k] = str(rec[k])
-            if rec.get("ts") is not None:
-                fields["quote_ts"] = str(rec["ts"])
-            fields["quote_rx"] = rx
-        else:
-            for k, f in (("price", "trade_price"), ("size", "trade_size"), ("side", "trade_side")):
-                if rec.get(k) is not None:
-                    fields[f] = str(rec[k])
-            if rec.get("ts") is not None:
-                fields["trade_ts"] = str(rec["ts"])
-            fields["trade_rx"] = rx
+    seen: dict[tuple[str, str], int] = {}  # (instrument, quote|trade) -> rx applied
+    for rx, frame in sorted(last.values(), key=lambda x: x[0]):
+        for raw in normalize_lines(venue, [frame]).splitlines():
+            rec = orjson.loads(raw)
+            kind = rec.get("type")
+            inst = rec.get("instrument")
+            if kind not in ("quote", "trade") or not inst:
+                continue
+            if seen.get((str(inst), kind), -1) > rx:
+                continue
+            seen[(str(inst), kind)] = rx
+            fields = out.setdefault(str(inst), {})
+            if kind == "quote":
+                for k in ("bid", "bid_size", "ask", "ask_size", "last"):
+                    if rec.get(k) is not None:
+                        fields[k] = str(rec[k])
+                if rec.get("ts") is not None:
+                    fields["quote_ts"] = str(rec["ts"])
+                fields["quote_rx"] = str(rx)
+            else:
+                for k, f in (
+                    ("price", "trade_price"),
+                    ("size", "trade_size"),
+                    ("side", "trade_side"),
+                ):
+                    if rec.get(k) is not None:
+                        fields[f] = str(rec[k])
+                if rec.get("ts") is not None:
+                    fields["trade_ts"] = str(rec["ts"])
+                fields["trade_rx"] = str(rx)
     return out
 
 
