@@ -350,6 +350,9 @@ def connection_lost() -> tuple[type[BaseException], ...]:
         asyncpg.AdminShutdownError,
         asyncpg.CrashShutdownError,
         asyncpg.CannotConnectNowError,
+        # a FATAL error sent to an idle connection (its backend terminated) can leave the
+        # protocol consuming it when the next query starts: that query raises this
+        asyncpg.InternalClientError,
     )
 
 

@@ -50,7 +50,8 @@ async def test_connect_to_jetstream_peak_rss_at_full_speed(
             ],
             str(out),
             str(err),
-            env={**os.environ, "SSMD_ENV": bus_env},
+            # the secmaster is not what this measures
+            env={**{k: v for k, v in os.environ.items() if k != "DATABASE_URL"}, "SSMD_ENV": bus_env},
         )  # fmt: skip
     finally:
         stop.set()
