@@ -25,6 +25,7 @@ def load_commands() -> typer.Typer:
         connect,
         db,
         demo,
+        dq,
         kraken,
         lifecycle,
         notify,

@@ -21,7 +21,9 @@ REST ``/trade-api/v2``: ``/series`` (``category``; paged when ``limit`` is
 given), ``/series/{ticker}``, ``/series/fee_changes``, ``/events`` and
 ``/markets`` (``cursor``, empty cursor = end, filters ``status``,
 ``series_ticker``, ``event_ticker``, ``tickers``), ``/events/{ticker}``,
-``/markets/{ticker}``.
+``/markets/{ticker}``, and ``/markets/trades`` (``ticker``, ``min_ts``/``max_ts``
+in seconds, ``cursor``): the trades sent on every connection, newest first,
+the last 20 000 per market.
 
 Modules: ``universe`` (the instruments), ``rest`` (the REST listings and the
 upgrade check), ``book`` (one instrument's state on a connection), ``session`` (one

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,52 @@ def verify_signature(public_key: Any, timestamp: str, signature: str, path: str 
     return True
 
 
+class TradeLog:
+    """The trades sent on every connection, newest ``per_market`` per market, for
+    ``GET /markets/trades`` (the venue's trade history, which ``ssmd dq trades`` compares
+    the archive with)."""
+
+    def __init__(self, per_market: int = 20_000) -> None:
+        self.per_market = per_market
+        self.trades: dict[str, deque[dict[str, Any]]] = {}
+
+    def add(
+        self, ticker: str, trade_id: str, ms: int, yes: str, no: str, count: str, side: str
+    ) -> None:
+        log = self.trades.get(ticker)
+        if log is None:
+            log = self.trades[ticker] = deque(maxlen=self.per_market)
+        log.append(
+            {
+                "trade_id": trade_id,
+                "ticker": ticker,
+                "yes_price_dollars": yes,
+                "no_price_dollars": no,
+                "count_fp": count,
+                "taker_side": side,
+                "created_time": iso_ms(ms),
+                "ts_ms": ms,
+            }
+        )
+
+    def select(self, ticker: str | None, min_ts: int | None, max_ts: int | None) -> list[Any]:
+        """Newest first, as the venue lists them; ``min_ts``/``max_ts`` in seconds."""
+        logs = [self.trades.get(ticker, ())] if ticker else list(self.trades.values())
+        out = [
+            t
+            for log in logs
+            for t in log
+            if (min_ts is None or t["ts_ms"] >= min_ts * 1000)
+            and (max_ts is None or t["ts_ms"] <= max_ts * 1000)
+        ]
+        out.sort(key=lambda t: t["ts_ms"], reverse=True)
+        return [{k: v for k, v in t.items() if k != "ts_ms"} for t in out]
+
+
+def iso_ms(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
 class KalshiRest(Venue):
     name = "kalshi"
     ws_path = WS_PATH
@@ -92,6 +139,7 @@ class KalshiRest(Venue):
         self.by_ticker = {m.ticker: m for m in self.markets}
         self.active = [m for m in self.markets if m.active]
         self.public_key = server.kalshi_public_key
+        self.trade_log = TradeLog()
 
     def instrument_ids(self) -> list[str]:
         return [m.ticker for m in self.active]
@@ -197,6 +245,17 @@ class KalshiRest(Venue):
         chunk, nxt = page(items, start, limit)
         return chunk, self.records.cursor(raw, encode_cursor(nxt) if nxt is not None else "") or ""
 
+    def _trades(self, req: Request) -> Response:
+        """``GET /markets/trades``: ``ticker``, ``min_ts``/``max_ts`` (s), ``limit``, ``cursor``."""
+        lo, hi = req.arg("min_ts"), req.arg("max_ts")
+        try:
+            bounds = (int(lo) if lo else None, int(hi) if hi else None)
+        except ValueError:
+            raise HttpError(400, "min_ts and max_ts are unix seconds") from None
+        items = self.trade_log.select(req.arg("ticker"), *bounds)
+        chunk, cursor = self._cursor_page(req, items, 100, 1000)
+        return json_response({"cursor": cursor, "trades": chunk})
+
     def fee_changes(self, series_ticker: str | None = None) -> list[dict[str, Any]]:
         """Scheduled fee changes: every third series once, every sixth twice."""
         sers = [s for s in self.series if series_ticker in (None, s["ticker"])]
@@ -281,6 +340,8 @@ class KalshiRest(Venue):
             if not req.arg("cursor"):
                 items = self.records.head("markets", items)
             return json_response({"cursor": cursor, "markets": items})
+        if rel == "/markets/trades":
+            return self._trades(req)
         if rel.startswith("/markets/"):
             one = self.by_ticker.get(rel.split("/", 2)[2])
             if one is None:

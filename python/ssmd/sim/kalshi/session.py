@@ -406,13 +406,17 @@ class KalshiSession(Session):
                 st.volume += count_fp
                 sub.seq += 1
                 side = "yes" if yes else "no"
+                uid = self._uid()
+                self.venue.trade_log.add(
+                    m.ticker, uid, ms, DOL[p], DOL[100 - p], fp(count_fp), side
+                )
                 ap(
                     (
                         _TRADE
                         % (
                             sub.sid,
                             sub.seq,
-                            self._uid(),
+                            uid,
                             m.ticker,
                             DOL[p],
                             DOL[100 - p],

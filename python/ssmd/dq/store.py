@@ -1,0 +1,31 @@
+"""``dq_daily_scores`` in PostgreSQL (migration 0003): one row per day, venue and check."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from ssmd.secmaster.db import connect, database_errors, migrate
+
+__all__ = ["store_score"]
+
+_UPSERT = """
+INSERT INTO dq_daily_scores (check_date, venue, "check", score, details)
+VALUES ($1, $2, $3, $4, $5::jsonb)
+ON CONFLICT (check_date, venue, "check") DO UPDATE
+SET score = EXCLUDED.score, details = EXCLUDED.details, updated_at = now()
+"""
+
+
+async def store_score(
+    dsn: str, date: dt.date, venue: str, check: str, score: float, details: dict[str, Any]
+) -> None:
+    """Upsert one score (migrating the database first, as every ssmd writer does)."""
+    async with database_errors("storing the dq score"):
+        conn = await connect(dsn)
+        try:
+            await migrate(conn)
+            await conn.execute(_UPSERT, date, venue, check, score, json.dumps(details, default=str))
+        finally:
+            await conn.close()

@@ -1,0 +1,256 @@
+"""``ssmd dq trades``: the quality of one instrument's trades on one day.
+
+Read from the archive (the Parquet export where the day has one, else the
+JSONL through the core: :func:`ssmd.read`), then checked:
+
+* ``trades``: trades, and per minute (minutes with trades, the busiest);
+* ``seq_gaps``: numbers missing in the trade sequence, on venues whose
+  trade numbers are consecutive per instrument (Kraken spot trade ids,
+  Kraken Futures ``seq``); elsewhere the connector's own records count;
+* ``recorded_gaps``: gaps, resyncs (checksum failures among them),
+  disconnects and stalls the connector recorded for the instrument or its
+  connections that day;
+* ``time_gaps``: silences longer than the instrument's own normal rate
+  allows (20 times its median interval, and at least a minute);
+* ``duplicates``: the same trade id twice;
+* ``ts_out_of_order``: exchange times going back in receive order;
+* ``price_bounds``: prices that are not finite, not positive, or above 1
+  on the prediction-market venues (Kalshi and Polymarket price in dollars
+  of a 1-dollar contract);
+* ``receive_lag``: receive time minus exchange time, p50/p90/p99/max (ms);
+* ``rest_match``: with a REST trade history, the share of its trades of
+  that instrument and day found in the archive, and archived trades it does
+  not list.
+
+Each check scores 0..1; the day's score is their weighted mean times 100.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ssmd.archive.frames import read
+from ssmd.archive.parquet import need_data
+from ssmd.core import subject_token
+from ssmd.errors import ConfigError
+from ssmd.types import Venue
+
+__all__ = ["Check", "TradeReport", "check_trades", "score"]
+
+#: venues whose trade sequence numbers are consecutive per instrument
+CONSECUTIVE = {"kraken", "kraken-futures"}
+#: venues whose prices are dollars of a 1-dollar contract
+UNIT_PRICED = {"kalshi", "polymarket"}
+_MS_DAY = 86_400_000
+
+
+@dataclass
+class Check:
+    name: str
+    #: 0..1
+    score: float
+    weight: float
+    value: Any
+    detail: str = ""
+
+
+@dataclass
+class TradeReport:
+    venue: str
+    instrument: str
+    date: str
+    checks: list[Check] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return score(self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "venue": self.venue,
+            "instrument": self.instrument,
+            "date": self.date,
+            "score": round(self.score, 2),
+            "checks": [asdict(c) for c in self.checks],
+            "stats": self.stats,
+        }
+
+
+def score(checks: list[Check]) -> float:
+    """Weighted mean of the checks' scores, 0..100."""
+    total = sum(c.weight for c in checks)
+    return 100.0 * sum(c.score * c.weight for c in checks) / total if total else 100.0
+
+
+def _share_ok(bad: int, n: int) -> float:
+    return 1.0 if n <= 0 else max(0.0, 1.0 - bad / n)
+
+
+def check_trades(
+    root: str | os.PathLike[str],
+    venue: str | Venue,
+    instrument: str,
+    date: dt.date,
+    *,
+    parquet_dir: str | os.PathLike[str] | None = None,
+    rest_trades: list[dict[str, Any]] | None = None,
+) -> TradeReport:
+    """Check ``instrument``'s trades of ``date`` (see the module docstring).
+
+    ``rest_trades``: the venue's own trade history of that day, as
+    ``{"trade_id", "ts" (ms), "price", "size"}``, to compare with.
+    """
+    pl = need_data("polars", "ssmd dq trades")
+    name = Venue.parse(venue).value
+    base = Path(root)
+    if not base.is_dir():
+        raise ConfigError(f"archive directory not found: {base}")
+    day = date.isoformat()
+    trades = read("trade", name, day, day, [instrument], base, parquet_dir)
+    status = read("status", name, day, day, None, base, parquet_dir).filter(
+        pl.col("origin") == "ssmd"
+    )
+    report = TradeReport(name, instrument, day)
+    n = trades.height
+    if n == 0 and not rest_trades:
+        raise ConfigError(f"no trades of {instrument!r} on {name} on {day} in {base}")
+    rx_ms = trades["rx"].dt.epoch("ms") if n else pl.Series([], dtype=pl.Int64)
+    per_min = rx_ms // 60_000
+    minutes = per_min.n_unique() if n else 0
+    busiest = int(per_min.value_counts()["count"].max()) if n else 0
+    report.stats.update(trades=n, minutes_with_trades=minutes, busiest_minute=busiest)
+    report.checks.append(
+        Check("trades", 1.0, 0.0, n, f"{minutes} minutes with trades, at most {busiest} a minute")
+    )
+
+    # sequence gaps
+    seqs = trades["seq"].drop_nulls() if n else pl.Series([], dtype=pl.UInt64)
+    if name in CONSECUTIVE and len(seqs) > 1:
+        uniq = seqs.unique().sort()
+        missing = int(uniq[-1] - uniq[0] + 1 - len(uniq))
+        report.checks.append(
+            Check(
+                "seq_gaps",
+                _share_ok(missing, len(uniq) + missing),
+                3.0,
+                missing,
+                f"{missing} numbers missing between {uniq[0]} and {uniq[-1]}",
+            )
+        )
+
+    # what the connector recorded: for the instrument, or for a connection its trades came on
+    conns = set(trades["conn"].unique().to_list()) if n else set()
+    mine = status.filter(
+        pl.col("instrument").is_in([instrument, _token(instrument), *conns])
+        | pl.col("detail").str.contains(f'"instrument":"{instrument}"', literal=True)
+    )
+    counts = dict(mine.group_by("status").len().iter_rows()) if mine.height else {}
+    breaks = sum(counts.get(k, 0) for k in ("gap", "resync", "restart"))
+    checksum = int(mine.filter(pl.col("detail").str.contains('"checksum"', literal=True)).height)
+    report.checks.append(
+        Check(
+            "recorded_gaps",
+            1.0 / (1.0 + breaks),
+            2.0,
+            breaks,
+            (", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "none recorded")
+            + (f"; {checksum} checksum failures" if checksum else ""),
+        )
+    )
+    report.stats["recorded"] = counts
+    report.stats["checksum_failures"] = checksum
+
+    # silences beyond the instrument's own rate
+    if n > 2:
+        gaps = rx_ms.diff().drop_nulls()
+        median = float(gaps.median() or 0)
+        limit = max(60_000.0, 20 * median)
+        long = gaps.filter(gaps > limit)
+        lost = float(long.sum() or 0)
+        report.checks.append(
+            Check(
+                "time_gaps",
+                max(0.0, 1.0 - lost / _MS_DAY * 4),
+                1.0,
+                len(long),
+                f"{len(long)} silences over {limit / 1000:.0f} s (median interval"
+                f" {median / 1000:.2f} s), {lost / 1000:.0f} s in all",
+            )
+        )
+
+    # duplicates
+    ids = trades["trade_id"].drop_nulls() if n else pl.Series([], dtype=pl.String)
+    dups = len(ids) - ids.n_unique() if len(ids) else 0
+    report.checks.append(Check("duplicates", _share_ok(dups, n), 2.0, dups, "same trade id twice"))
+
+    # exchange times going back
+    ts = trades["ts"].dt.epoch("ms").drop_nulls() if n else pl.Series([], dtype=pl.Int64)
+    back = int((ts.diff().drop_nulls() < 0).sum()) if len(ts) > 1 else 0
+    report.checks.append(
+        Check("ts_out_of_order", _share_ok(back, n), 1.0, back, "exchange time went back")
+    )
+
+    # prices out of bounds
+    if n:
+        price = trades["price_f64"]
+        bad = price.is_null() | ~price.is_finite() | (price <= 0)
+        if name in UNIT_PRICED:
+            bad = bad | (price > 1)
+        nbad = int(bad.sum())
+        bounds = "(0, 1]" if name in UNIT_PRICED else "> 0"
+        report.checks.append(
+            Check("price_bounds", _share_ok(nbad, n), 2.0, nbad, f"prices outside {bounds}")
+        )
+
+    # receive lag
+    lag = (trades["rx"].dt.epoch("ms") - trades["ts"].dt.epoch("ms")).drop_nulls() if n else None
+    if lag is not None and len(lag):
+        q = {p: float(lag.quantile(p / 100) or 0) for p in (50, 90, 99)}
+        negative = int((lag < 0).sum())
+        report.stats["receive_lag_ms"] = {
+            "p50": q[50],
+            "p90": q[90],
+            "p99": q[99],
+            "max": float(lag.max() or 0),
+            "negative": negative,
+        }
+        report.checks.append(
+            Check(
+                "receive_lag",
+                1.0,
+                0.0,
+                q[50],
+                f"p50 {q[50]:.0f} ms, p90 {q[90]:.0f} ms, p99 {q[99]:.0f} ms,"
+                f" max {report.stats['receive_lag_ms']['max']:.0f} ms"
+                + (f", {negative} before the exchange time" if negative else ""),
+            )
+        )
+
+    if rest_trades is not None:
+        report.checks.append(_rest_match(trades, rest_trades))
+    return report
+
+
+def _token(instrument: str) -> str:
+    return subject_token(instrument)
+
+
+def _rest_match(trades: Any, rest: list[dict[str, Any]]) -> Check:
+    archived = set(trades["trade_id"].drop_nulls().to_list()) if trades.height else set()
+    listed = {str(t["trade_id"]) for t in rest}
+    found = len(listed & archived)
+    extra = len(archived - listed)
+    share = found / len(listed) if listed else 1.0
+    return Check(
+        "rest_match",
+        share,
+        3.0,
+        found,
+        f"{found} of the venue's {len(listed)} trades archived; {extra} archived trades it does"
+        " not list",
+    )
