@@ -345,13 +345,19 @@ pub struct Volume {
 impl Volume {
     #[inline]
     fn add(&mut self, t: &Trade<'_>, rx: u64) -> Effect {
-        let Some(size) = t.size.text().and_then(fixed::parse) else {
+        let Some(size_parts) = t.size.text().and_then(fixed::parse_parts) else {
             return Effect::Unreadable;
         };
-        let Some(price) = t.price.text().and_then(fixed::parse) else {
+        let Some(price_parts) = t.price.text().and_then(fixed::parse_parts) else {
             return Effect::Unreadable;
         };
-        let (dollars, effect) = match fixed::dollars(t) {
+        let (Some(size), Some(price)) = (
+            fixed::rescale(size_parts.0, size_parts.1),
+            fixed::rescale(price_parts.0, price_parts.1),
+        ) else {
+            return Effect::Unreadable;
+        };
+        let (dollars, effect) = match fixed::dollars_of(t, price_parts, size_parts) {
             Ok(d) => (d, Effect::Used),
             Err(NoDollars::NotUsd) => (0, Effect::NotUsd),
             Err(NoDollars::Unreadable) => return Effect::Unreadable,

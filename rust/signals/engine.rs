@@ -24,9 +24,10 @@
 //! State is per instrument and carried from one call to the next, so the
 //! fires do not depend on how the lines are cut into chunks.
 use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use memchr::memchr;
+use memchr::memmem::Finder;
 use rustc_hash::FxHashMap;
 
 use super::builders::{Effect, Spec, State};
@@ -188,15 +189,23 @@ struct ConnCount {
 }
 
 impl ConnCount {
-    fn next(&mut self, rx: u64) -> u64 {
-        if let Some(e) = self.recent.iter_mut().rev().find(|e| e.0 == rx) {
-            e.1 += 1;
-            return e.1 - 1;
+    /// Number `k` records received at `rx`: the first one's index.
+    fn take(&mut self, rx: u64, k: u64) -> u64 {
+        // lines of a connection come in receive order almost always: the
+        // newest time is the one asked for, or a new one after it
+        // `recent` is kept sorted by time, so the back is the newest
+        let at = match self.recent.back() {
+            Some(e) if e.0 < rx => self.recent.len(),
+            _ => self.recent.partition_point(|e| e.0 < rx),
+        };
+        if let Some(e) = self.recent.get_mut(at).filter(|e| e.0 == rx) {
+            e.1 += k;
+            return e.1 - k;
         }
-        if self.recent.len() == RECENT_RX {
+        self.recent.insert(at, (rx, k));
+        if self.recent.len() > RECENT_RX {
             self.recent.pop_front();
         }
-        self.recent.push_back((rx, 1));
         0
     }
 }
@@ -226,10 +235,18 @@ fn venue_of(subj: &[u8]) -> Option<Venue> {
 
 /// A venue's replay of recent trades on subscribing.
 fn is_trade_snapshot(venue: Venue, msg: &[u8]) -> bool {
+    static KRAKEN: OnceLock<Finder<'static>> = OnceLock::new();
+    static FUTURES: OnceLock<Finder<'static>> = OnceLock::new();
     let head = &msg[..msg.len().min(160)];
     match venue {
-        Venue::Kraken => memchr::memmem::find(head, br#""type":"snapshot""#).is_some(),
-        Venue::KrakenFutures => memchr::memmem::find(head, br#""feed":"trade_snapshot""#).is_some(),
+        Venue::Kraken => KRAKEN
+            .get_or_init(|| Finder::new(br#""type":"snapshot""#))
+            .find(head)
+            .is_some(),
+        Venue::KrakenFutures => FUTURES
+            .get_or_init(|| Finder::new(br#""feed":"trade_snapshot""#))
+            .find(head)
+            .is_some(),
         _ => false,
     }
 }
@@ -471,16 +488,28 @@ impl Engine {
         self.normalizers[venue_index(venue)]
             .get_or_insert_with(|| Normalizer::new(venue))
             .records(env.msg, records);
-        for rec in records.drain(..) {
+        let reads = self.reads;
+        records.retain(|rec| match rec {
+            Record::Trade(t) => reads[0] && !t.instrument.is_null(),
+            Record::Quote(q) => reads[1] && !q.instrument.is_null(),
+            Record::Lifecycle(l) => reads[2] && !l.instrument.is_null(),
+            _ => false,
+        });
+        if records.is_empty() {
+            return;
+        }
+        // the line's records are numbered together: one lookup of the connection
+        let count = records.len() as u64;
+        let first = self.conn(env.conn).take(env.rx, count);
+        self.counters.records += count;
+        for (n, rec) in (first..).zip(records.drain(..)) {
             let (name, ts, what) = match &rec {
-                Record::Trade(t) if self.reads[0] => (t.instrument, t.ts, "trade"),
-                Record::Quote(q) if self.reads[1] => (q.instrument, q.ts, "quote"),
-                Record::Lifecycle(l) if self.reads[2] => (l.instrument, l.ts, "lifecycle"),
+                Record::Trade(t) => (t.instrument, t.ts, "trade"),
+                Record::Quote(q) => (q.instrument, q.ts, "quote"),
+                Record::Lifecycle(l) => (l.instrument, l.ts, "lifecycle"),
                 _ => continue,
             };
             let Some(raw) = name.text() else { continue };
-            let n = self.conn(env.conn).next(env.rx);
-            self.counters.records += 1;
             let unescaped;
             let name: &[u8] = if memchr(b'\\', raw).is_some() {
                 unescaped = json::unescape(raw).unwrap_or_default();

@@ -153,6 +153,18 @@ pub fn dollars(t: &Trade<'_>) -> Result<Fixed, NoDollars> {
     let (Some(price), Some(size)) = (t.price.text(), t.size.text()) else {
         return Err(NoDollars::Unreadable);
     };
+    let price = parse_parts(price).ok_or(NoDollars::Unreadable)?;
+    let size = parse_parts(size).ok_or(NoDollars::Unreadable)?;
+    dollars_of(t, price, size)
+}
+
+/// [`dollars`] of a trade whose price and size are already parsed
+/// ([`parse_parts`]).
+pub fn dollars_of(
+    t: &Trade<'_>,
+    price: (i128, u32),
+    size: (i128, u32),
+) -> Result<Fixed, NoDollars> {
     match t.venue {
         Venue::Kalshi | Venue::Polymarket => {}
         Venue::Kraken => {
@@ -166,11 +178,14 @@ pub fn dollars(t: &Trade<'_>) -> Result<Fixed, NoDollars> {
                 return Err(NoDollars::NotUsd);
             }
             if futures_inverse(id) {
-                return parse(size).ok_or(NoDollars::Unreadable);
+                return rescale(size.0, size.1).ok_or(NoDollars::Unreadable);
             }
         }
     }
-    product(price, size).ok_or(NoDollars::Unreadable)
+    size.0
+        .checked_mul(price.0)
+        .and_then(|m| rescale(m, price.1 + size.1))
+        .ok_or(NoDollars::Unreadable)
 }
 
 #[cfg(test)]

@@ -206,6 +206,35 @@ fn message_ids_name_the_record_whatever_the_filter() {
 }
 
 #[test]
+fn a_late_line_does_not_restart_the_numbering() {
+    let cfg = config(vec![("volume", volume(60 * S))], Trigger::Record);
+    let r = rule(&cfg, &[("volume", "trades", ">=", "1", false)]);
+    let t = |rx: u64, m: &str| kalshi_trade(rx, "c1", m, "0.5000", "10.00", "yes");
+    // T0+2 twice, then a late T0+1, then T0+2 again: its index goes on from 2
+    let lines = vec![
+        t(T0 + 2, "A"),
+        t(T0 + 2, "B"),
+        t(T0 + 1, "C"),
+        t(T0 + 2, "D"),
+    ];
+    let (fires, _) = run(&cfg, &r, &lines, 100);
+    let ids: Vec<&str> = fires
+        .iter()
+        .map(|f| f.msg_id.rsplit(':').next().unwrap())
+        .collect();
+    let (a, b) = (T0 + 2, T0 + 1);
+    assert_eq!(
+        ids,
+        [
+            format!("{a}.0"),
+            format!("{a}.1"),
+            format!("{b}.0"),
+            format!("{a}.2")
+        ]
+    );
+}
+
+#[test]
 fn source_seq_and_fire_fields() {
     let cfg = config(vec![("volume", volume(60 * S))], Trigger::Edge);
     let r = rule(&cfg, &[("volume", "trades", ">=", "1", false)]);

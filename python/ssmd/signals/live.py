@@ -7,8 +7,9 @@ lines (as the archiver does, so the engine sees the lines a backtest of the
 archive sees), goes through the engine, and then, in this order:
 
 1. every fire is published to ``signals.{signal}.{instrument token}`` with
-   ``Nats-Msg-Id = {signal}:{venue}:{conn}:{n}`` and its acknowledgement
-   awaited (retried until it is stored: the id makes a repeat a no-op);
+   ``Nats-Msg-Id = {signal}:{venue}:{conn}:{n}`` (a batch's fires together)
+   and its acknowledgement awaited (retried until it is stored: the id makes
+   a repeat a no-op);
 2. every edge that changed (an instrument whose evaluation turned true or
    false) is written to the ``ssmd_signals`` KV bucket;
 3. the batch is acknowledged.
@@ -70,6 +71,8 @@ class RunnerStats:
     warm_messages: int = 0
     warm_seconds: float = 0.0
     edges_restored: int = 0
+    #: messages delivered again after they were processed: skipped
+    redelivered: int = 0
     last_seq: dict[str, int] = field(default_factory=dict)
     #: receive-to-publish latency of the fires (seconds): last 10 000
     latencies: list[float] = field(default_factory=list)
@@ -263,31 +266,50 @@ class SignalRunner:
     # -- running ----------------------------------------------------------------------
 
     async def _publish(self, fires: list[Fire], stop: asyncio.Event) -> bool:
-        """Publish every fire, each confirmed; False if stopped first."""
-        for f in fires:
-            delay = 0.1
-            while True:
-                try:
-                    await self._js.publish(f.subject, f.body(), headers={"Nats-Msg-Id": f.msg_id})
-                    break
-                except Exception as exc:
-                    self.stats.publish_retries += 1
-                    log.warning(
-                        "signal %s: publishing %s failed (%s); retrying",
-                        self.consumer,
-                        f.msg_id,
-                        exc,
-                    )
-                    if stop.is_set():
-                        return False
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+        """Publish every fire, each confirmed; False if stopped first.
+
+        A batch's fires go out together (in order on the connection) and their
+        acknowledgements are awaited together; one that failed is retried alone
+        with backoff until it is stored (its id makes a repeat a no-op).
+        """
+        if not fires:
+            return True
+        results = await asyncio.gather(
+            *(
+                self._js.publish(f.subject, f.body(), headers={"Nats-Msg-Id": f.msg_id})
+                for f in fires
+            ),
+            return_exceptions=True,
+        )
+        for f, r in zip(fires, results, strict=True):
+            if isinstance(r, BaseException):
+                if not isinstance(r, Exception):
+                    raise r
+                if not await self._publish_one(f, r, stop):
+                    return False
             self.stats.fires += 1
             lat = time.time() - f.rx / 1e9
             if len(self.stats.latencies) >= 10_000:
                 self.stats.latencies.pop(0)
             self.stats.latencies.append(lat)
         return True
+
+    async def _publish_one(self, f: Fire, error: Exception, stop: asyncio.Event) -> bool:
+        delay = 0.1
+        while True:
+            self.stats.publish_retries += 1
+            log.warning(
+                "signal %s: publishing %s failed (%s); retrying", self.consumer, f.msg_id, error
+            )
+            if stop.is_set():
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            try:
+                await self._js.publish(f.subject, f.body(), headers={"Nats-Msg-Id": f.msg_id})
+                return True
+            except Exception as exc:
+                error = exc
 
     async def _write_edges(self, edges: list[tuple[str, str, bool]], stop: asyncio.Event) -> bool:
         for venue, inst, high in edges:
@@ -312,6 +334,16 @@ class SignalRunner:
         bad = self._bad(venue)
         while not stop.is_set():
             msgs = await source.fetch(self.batch, 0.25)
+            done = self.stats.last_seq.get(venue)
+            if msgs and done is not None and msgs[0][0] <= done:
+                # delivered again (an acknowledgement that did not arrive in time):
+                # already processed, so not added to the windows twice
+                fresh = [m for m in msgs if m[0] > done]
+                self.stats.redelivered += len(msgs) - len(fresh)
+                if not fresh:
+                    await source.ack_upto(msgs[-1][0])
+                    continue
+                msgs = fresh
             if not msgs:
                 continue
             data, nlines, _ = stamp_seq(
