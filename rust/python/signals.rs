@@ -162,7 +162,7 @@ impl SignalState {
     fn rx(&self) -> u64 {
         self.rx
     }
-    /// Exchange time of the record (ms since the epoch), if it has one.
+    /// Exchange time of the record (ns since the epoch), if it has one.
     #[getter]
     fn ts(&self) -> Option<i64> {
         self.ts

@@ -589,7 +589,7 @@ impl Phase {
     }
 }
 
-/// `lifecycle`: the last event and when the phase last changed.
+/// `lifecycle`: the last event and when the phase last changed (times in ns).
 #[derive(Debug, Clone, Default)]
 pub struct LifecycleState {
     event: Option<String>,
@@ -611,7 +611,7 @@ impl LifecycleState {
         }
         self.phase = Some(phase);
         self.event = Some(String::from_utf8_lossy(ev).into_owned());
-        self.ts = l.ts;
+        self.ts = l.ts.map(super::engine::ms_to_ns);
         self.rx = Some(rx);
         self.events += 1;
         Effect::Used

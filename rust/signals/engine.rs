@@ -71,7 +71,8 @@ pub struct Ctx<'e> {
     pub venue: Venue,
     pub instrument: &'e str,
     pub rx: u64,
-    /// Exchange time of the record (ms), when it has one.
+    /// Exchange time of the record in ns since the epoch (the records
+    /// carry ms), when it has one.
     pub ts: Option<i64>,
     /// `trade`, `quote` or `lifecycle`.
     pub record: &'static str,
@@ -95,6 +96,7 @@ pub struct Fire<P> {
     pub subject: String,
     pub venue: Venue,
     pub instrument: Arc<str>,
+    /// Exchange time of the record that fired (ns), when it has one.
     pub ts: Option<i64>,
     pub rx: u64,
     /// The JetStream sequence of the line's message (`[M, i]` for line `i`
@@ -217,6 +219,11 @@ fn venue_index(v: Venue) -> usize {
         Venue::KrakenFutures => 2,
         Venue::Polymarket => 3,
     }
+}
+
+/// A record's exchange time (ms) in ns, as every time of a signal is.
+pub fn ms_to_ns(ms: i64) -> i64 {
+    ms.saturating_mul(1_000_000)
 }
 
 /// The venue named by the second token of a subject.
@@ -509,6 +516,7 @@ impl Engine {
                 Record::Lifecycle(l) => (l.instrument, l.ts, "lifecycle"),
                 _ => continue,
             };
+            let ts = ts.map(ms_to_ns);
             let Some(raw) = name.text() else { continue };
             let unescaped;
             let name: &[u8] = if memchr(b'\\', raw).is_some() {

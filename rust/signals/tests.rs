@@ -252,7 +252,7 @@ fn source_seq_and_fire_fields() {
             index: Some(3)
         })
     );
-    assert_eq!(f.ts, Some(1_790_000_000_000));
+    assert_eq!(f.ts, Some(1_790_000_000_000_000_000));
     assert_eq!(f.venue, Venue::Kalshi);
     let names: Vec<&str> = f.payload[0].1.iter().map(|(k, _)| *k).collect();
     assert_eq!(names, builders::VOLUME_FIELDS);

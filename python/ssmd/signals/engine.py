@@ -33,7 +33,7 @@ class Fire:
     signal: str
     instrument: str
     venue: str
-    #: exchange time of the record that fired (ms), when it has one
+    #: exchange time of the record that fired (ns), when it has one
     ts: int | None
     #: receive time of the record that fired (ns)
     rx: int

@@ -279,7 +279,13 @@ def test_state_views() -> None:
         lines("kalshi", [(T0, kalshi_trade("KX-9", "0.4000", "10.00", "no"))])
     )
     venue, inst, rx, ts, record, view = seen[0]
-    assert (venue, inst, rx, ts, record) == ("kalshi", "KX-9", T0, 1_790_000_000_000, "trade")
+    assert (venue, inst, rx, ts, record) == (
+        "kalshi",
+        "KX-9",
+        T0,
+        1_790_000_000_000_000_000,
+        "trade",
+    )
     assert view == {
         "window": 60.0,
         "dollar_volume": 4.0,
