@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from ssmd.bus.archiver import ArchiverStats, VenueArchiver
 from ssmd.bus.memory import MemoryBus, MemoryTransport
 from ssmd.bus.sink import DEFAULT_MAX_PENDING, BusSink
-from ssmd.bus.streams import spec_for_venue, stream_specs
+from ssmd.bus.streams import StreamSpec, spec_for_venue, stream_specs
 
 __all__ = ["MEMORY_URLS", "LocalPipeline", "is_memory_url"]
 
@@ -49,10 +50,13 @@ class LocalPipeline:
         max_bytes: int = 64 << 20,
         high_water: int | None = None,
         metrics: Any = None,
+        extra_streams: Sequence[StreamSpec] = (),
         **archiver_args: Any,
     ) -> None:
         spec = replace(spec_for_venue(venue, stream_specs(env)), max_bytes=max_bytes)
-        self.bus = MemoryBus([spec])
+        #: the in-process bus: the venue's stream (and ``extra_streams``, for other
+        #: consumers in this process that publish, such as dead letters)
+        self.bus = MemoryBus([spec, *extra_streams])
         self._high_water = max_bytes // 2 if high_water is None else high_water
         self.stream = spec.name
         self.source = self.bus.source(spec.name)

@@ -92,6 +92,28 @@ class MemoryStream:
         end = min(len(msgs), start + limit)
         return [(msgs[i][0], msgs[i][2]) for i in range(start, end)]
 
+    def matching(
+        self, seq: int, limit: int, pattern: str
+    ) -> tuple[list[tuple[int, bytes]], int, int]:
+        """Up to ``limit`` messages after ``seq`` whose subject matches ``pattern``, the
+        last sequence looked at and the bytes looked at (messages that do not match are
+        passed over, like a JetStream consumer's ``filter_subject``)."""
+        msgs = self.msgs
+        if not msgs or seq >= self.last_seq:
+            return [], seq, 0
+        out: list[tuple[int, bytes]] = []
+        last = seq
+        passed = 0
+        for i in range(max(0, seq + 1 - msgs[0][0]), len(msgs)):
+            s, subject, data, _ = msgs[i]
+            last = s
+            passed += len(data)
+            if subject_matches(pattern, subject):
+                out.append((s, data))
+                if len(out) >= limit:
+                    break
+        return out, last, passed
+
 
 class MemoryBus:
     """Streams in memory, addressed like JetStream's."""
@@ -129,8 +151,10 @@ class MemoryBus:
         except KeyError:
             raise ConfigError(f"no stream {name}") from None
 
-    def source(self, stream: str, durable: str = "archiver") -> MemorySource:
-        return MemorySource(self, stream, durable)
+    def source(
+        self, stream: str, durable: str = "archiver", filter_subject: str | None = None
+    ) -> MemorySource:
+        return MemorySource(self, stream, durable, filter_subject)
 
 
 class MemoryTransport:
@@ -163,12 +187,20 @@ class MemoryTransport:
 
 
 class MemorySource:
-    """A durable pull consumer on a :class:`MemoryStream` (same API as JetStreamSource)."""
+    """A durable pull consumer on a :class:`MemoryStream` (same API as JetStreamSource).
 
-    def __init__(self, bus: MemoryBus, stream: str, durable: str) -> None:
+    With ``filter_subject`` it delivers only the messages whose subject
+    matches (``*`` and ``>`` wildcards), as a filtered JetStream consumer does;
+    the others are passed over.
+    """
+
+    def __init__(
+        self, bus: MemoryBus, stream: str, durable: str, filter_subject: str | None = None
+    ) -> None:
         self.st = bus.stream(stream)
         self.stream = stream
         self.durable = durable
+        self.filter_subject = filter_subject
         self.delivered = 0
         #: bytes delivered so far (with discarded ones counted as passed)
         self.taken_bytes = 0
@@ -188,19 +220,29 @@ class MemorySource:
 
     async def fetch(self, max_msgs: int, timeout: float) -> list[tuple[int, bytes]]:
         st = self.st
-        pos = st.delivered[self.durable]
-        out = st.after(max(pos, st.first_seq - 1), max_msgs)
+        out = self._take(max_msgs)
         if not out and timeout > 0 and st.changed is not None:
             st.changed.clear()
             try:
                 await asyncio.wait_for(st.changed.wait(), timeout)
             except asyncio.TimeoutError:
                 return []
-            out = st.after(max(pos, st.first_seq - 1), max_msgs)
-        if out:
-            st.delivered[self.durable] = out[-1][0]
-            self.delivered += len(out)
-            self.taken_bytes += sum(len(d) for _, d in out)
+            out = self._take(max_msgs)
+        self.delivered += len(out)
+        return out
+
+    def _take(self, max_msgs: int) -> list[tuple[int, bytes]]:
+        st = self.st
+        pos = max(st.delivered[self.durable], st.first_seq - 1)
+        if self.filter_subject is None:
+            out = st.after(pos, max_msgs)
+            if out:
+                st.delivered[self.durable] = out[-1][0]
+                self.taken_bytes += sum(len(d) for _, d in out)
+            return out
+        out, last, passed = st.matching(pos, max_msgs, self.filter_subject)
+        st.delivered[self.durable] = max(st.delivered[self.durable], last)
+        self.taken_bytes += passed
         return out
 
     async def ack_upto(self, seq: int) -> None:
@@ -210,6 +252,8 @@ class MemorySource:
     async def pending(self) -> int | None:
         st = self.st
         pos = max(st.delivered.get(self.durable, 0), st.first_seq - 1)
+        if self.filter_subject is not None:
+            return len(st.matching(pos, len(st.msgs) + 1, self.filter_subject)[0])
         return max(0, st.last_seq - pos)
 
     async def stream_bounds(self) -> tuple[int, int] | None:

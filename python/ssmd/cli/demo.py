@@ -22,7 +22,17 @@ import typer
 
 from ssmd.archive import ArchiveWriter, count_lines, list_files
 from ssmd.cli._app import app
-from ssmd.cli.options import JsonOut, Venues, duration, echo_json, table
+from ssmd.cli.options import (
+    DatabaseUrl,
+    JsonOut,
+    Venues,
+    check_url,
+    duration,
+    echo_json,
+    require,
+    settings,
+    table,
+)
 from ssmd.core import Processor
 from ssmd.errors import ConfigError
 from ssmd.samples import stream
@@ -85,6 +95,7 @@ def demo(
     ] = None,
     venue: Venues = None,
     seed: Annotated[int, typer.Option(metavar="N", help="Seed of the generators.")] = 7,
+    database_url: DatabaseUrl = None,
     json_out: JsonOut = False,
 ) -> None:
     """The main job on its embedded default: simulators, connectors and the archive, no servers.
@@ -92,14 +103,22 @@ def demo(
     A simulator and a live connector run for every venue in this one process
     over loopback WebSockets, into the gzip JSONL archive; then a summary is
     printed (--json: one JSON object). --offline pushes generated frames
-    straight through the core instead.
+    straight through the core instead. With a database (--database-url or
+    DATABASE_URL), Kalshi goes through the in-process bus and the lifecycle
+    consumer applies its lifecycle events to a schema of the demo's own
+    (ssmd_demo) in that database.
     """
     if duration_ < 0.5:
         raise ConfigError("--duration must be at least 0.5 s")
     chosen = list(dict.fromkeys(venue)) if venue else list(Venue)
+    dsn = settings(database_url=database_url).database_url
+    if dsn:
+        dsn = check_url(dsn, "--database-url", ("postgresql", "postgres"))
+        if not offline and Venue.KALSHI in chosen:
+            require("asyncpg", "secmaster", "ssmd demo with a database")
     root = dir_ or Path(tempfile.mkdtemp(prefix="ssmd-demo-"))
     if not offline:
-        _live(root, chosen, duration_, rate, seed, json_out)
+        _live(root, chosen, duration_, rate, seed, json_out, dsn)
         return
     per_venue = max(1, messages // len(chosen))
     if not json_out:
@@ -169,7 +188,13 @@ def demo(
 
 
 def _live(
-    root: Path, venues: list[Venue], duration: float, rate: float, seed: int, json_out: bool
+    root: Path,
+    venues: list[Venue],
+    duration: float,
+    rate: float,
+    seed: int,
+    json_out: bool,
+    dsn: str | None,
 ) -> None:
     import asyncio
 
@@ -178,7 +203,8 @@ def _live(
             f"ssmd demo: simulators + connectors for {', '.join(v.value for v in venues)}, "
             f"{duration:g} s at {rate:,.0f} msg/s each -> {root}"
         )
-    results = asyncio.run(_capture_all(root, venues, duration, rate, seed))
+    results, lifecycle = asyncio.run(_capture_all(root, venues, duration, rate, seed, dsn))
+    life = _lifecycle_summary(lifecycle, venues, dsn)
     out: list[dict[str, Any]] = []
     kinds: Counter[tuple[str, str]] = Counter()
     for name, totals, by_kind, bin_, bout in results:
@@ -200,7 +226,15 @@ def _live(
             kinds[(name, k)] += n
     per_kind = {f"{v}/{k}": n for (v, k), n in sorted(kinds.items())}
     if json_out:
-        echo_json({"mode": "live", "archive": str(root), "venues": out, "kinds": per_kind})
+        echo_json(
+            {
+                "mode": "live",
+                "archive": str(root),
+                "venues": out,
+                "kinds": per_kind,
+                "lifecycle": life,
+            }
+        )
         return
     rows: list[tuple[Any, ...]] = [
         (
@@ -231,20 +265,54 @@ def _live(
     ]
     table(rows)
     typer.echo("messages per kind: " + orjson.dumps(per_kind).decode())
+    typer.echo("lifecycle: " + life["summary"])
     typer.echo(f"archive: {root}  (try: ssmd archive ls --dir {root} --counts)")
 
 
+def _lifecycle_summary(stats: Any, venues: list[Venue], dsn: str | None) -> dict[str, Any]:
+    """What the lifecycle consumer did, or why it did not run (one line in ``summary``)."""
+    from ssmd.lifecycle.inprocess import DEMO_SCHEMA
+
+    if Venue.KALSHI not in venues:
+        return {"ran": False, "summary": "skipped (Kalshi not captured)"}
+    if not dsn:
+        return {
+            "ran": False,
+            "summary": "skipped (no DATABASE_URL: give --database-url to apply Kalshi's"
+            f" lifecycle events to schema {DEMO_SCHEMA} of that database)",
+        }
+    outcomes = ", ".join(f"{n:,} {k}" for k, n in sorted(stats.outcomes.items())) or "none"
+    return {
+        "ran": True,
+        "schema": DEMO_SCHEMA,
+        "events": stats.events,
+        "outcomes": dict(stats.outcomes),
+        "deadletters": stats.deadletters,
+        "summary": f"{stats.events:,} Kalshi event(s) from the in-process bus ({outcomes})"
+        f" into schema {DEMO_SCHEMA}, {stats.deadletters:,} dead-lettered",
+    }
+
+
+Results = list[tuple[str, dict[str, int], dict[str, int], int, int]]
+
+
 async def _capture_all(
-    root: Path, venues: list[Venue], duration: float, rate: float, seed: int
-) -> list[tuple[str, dict[str, int], dict[str, int], int, int]]:
+    root: Path, venues: list[Venue], duration: float, rate: float, seed: int, dsn: str | None
+) -> tuple[Results, Any]:
 
     with tempfile.TemporaryDirectory(prefix="ssmd-demo-key-") as keys:  # removed at the end
-        return await _capture_with(root, venues, duration, rate, seed, Path(keys))
+        return await _capture_with(root, venues, duration, rate, seed, Path(keys), dsn)
 
 
 async def _capture_with(
-    root: Path, venues: list[Venue], duration: float, rate: float, seed: int, keydir: Path
-) -> list[tuple[str, dict[str, int], dict[str, int], int, int]]:
+    root: Path,
+    venues: list[Venue],
+    duration: float,
+    rate: float,
+    seed: int,
+    keydir: Path,
+    dsn: str | None,
+) -> tuple[Results, Any]:
     import asyncio
 
     from ssmd.connectors.base import InstrumentQuery
@@ -260,15 +328,22 @@ async def _capture_with(
         )
         for v in venues
     ]
+    lifecycle: Any = None
     try:
+        scoped = None
+        if dsn and Venue.KALSHI in venues:
+            scoped = await _demo_secmaster(dsn, sims[venues.index(Venue.KALSHI)])
         jobs = []
-        sinks = []
+        sinks: list[Any] = []
         for v, sim in zip(venues, sims, strict=True):
             settings: dict[str, object] = {"ws_url": sim.ws_url, "rest_url": sim.rest_url}
             if v is Venue.KALSHI:
                 settings |= {"api_key": "demo-key", "private_key_path": str(keydir / "kalshi.pem")}
             connector = create(v, settings)
-            sink = ArchiveSink(root, connector.venue, "demo")
+            if v is Venue.KALSHI and scoped:
+                sink, lifecycle = await _kalshi_through_the_bus(root, connector, scoped)
+            else:
+                sink = ArchiveSink(root, connector.venue, "demo")
             sinks.append(sink)
             jobs.append(
                 run_capture(
@@ -280,14 +355,66 @@ async def _capture_with(
                     with_metrics=False,
                 )
             )
-        captures = await asyncio.gather(*jobs)
+        try:
+            captures = await asyncio.gather(*jobs)
+        except BaseException:
+            if lifecycle is not None:
+                await lifecycle.cancel()
+            raise
+        stats = await lifecycle.finish() if lifecycle is not None else None
     finally:
         for sim in sims:
             await sim.stop()
     return [
-        (c.connector.venue, c.totals(), c.kinds(), s.bytes_in, s.bytes_out)
+        (c.connector.venue, c.totals(), c.kinds(), *_bytes(s))
         for c, s in zip(captures, sinks, strict=True)
-    ]
+    ], stats
+
+
+async def _demo_secmaster(dsn: str, kalshi_sim: Any) -> str:
+    """The demo's own schema in the database, with the Kalshi simulator's universe synced
+    into it (so its lifecycle events move markets that secmaster has); its DSN."""
+    from ssmd.errors import SsmdError
+    from ssmd.lifecycle.inprocess import prepare_schema
+    from ssmd.secmaster.config import SecmasterSettings
+    from ssmd.secmaster.sync import Job, run_job
+
+    scoped = await prepare_schema(dsn)
+    sync = SecmasterSettings.load(
+        {}, database_url=scoped, urls={"kalshi": kalshi_sim.rest_url}, rates={"kalshi": 0.0}
+    )
+    result = await run_job(sync, Job("kalshi"))
+    if not result.ok:
+        raise SsmdError(f"syncing the Kalshi simulator into the demo schema: {result.errors[0]}")
+    return scoped
+
+
+async def _kalshi_through_the_bus(root: Path, connector: Any, scoped: str) -> Any:
+    """Kalshi's sink on the in-process bus, and the lifecycle consumer reading it."""
+    from ssmd.bus.local import LocalPipeline
+    from ssmd.bus.streams import stream_specs
+    from ssmd.lifecycle.inprocess import InProcessLifecycle
+
+    deadletters = [s for s in stream_specs() if s.name == "DEADLETTER"]
+    sink = LocalPipeline(
+        connector.venue, root, env="prod", writer="demo", extra_streams=deadletters
+    )
+    await sink.start()
+    lifecycle = InProcessLifecycle(scoped, sink.bus)
+    try:
+        await lifecycle.start()
+    except BaseException:
+        await sink.aclose()
+        raise
+    return sink, lifecycle
+
+
+def _bytes(sink: Any) -> tuple[int, int]:
+    """Raw and compressed bytes a sink wrote (the archiver's, behind the in-process bus)."""
+    archiver = getattr(sink, "archiver", None)
+    if archiver is not None:
+        return archiver.stats.bytes_in, archiver.stats.bytes_out
+    return sink.bytes_in, sink.bytes_out
 
 
 def _throwaway_kalshi_key(keydir: Path) -> bytes:

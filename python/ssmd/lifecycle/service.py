@@ -16,6 +16,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,12 +55,17 @@ class LifecycleStats:
 
 
 class LifecycleService:
-    """Applies Kalshi lifecycle events from JetStream until stopped."""
+    """Applies Kalshi lifecycle events from the bus until stopped.
+
+    :meth:`run` consumes JetStream (``ssmd lifecycle run``);
+    :meth:`run_in_process` consumes the in-process bus of a capture in the
+    same process (``ssmd demo``). Both apply and acknowledge the same way.
+    """
 
     def __init__(
         self,
         dsn: str,
-        nats_url: str,
+        nats_url: str | None = None,
         *,
         env: str = "prod",
         durable: str = "lifecycle",
@@ -71,15 +77,19 @@ class LifecycleService:
         self.durable = durable
         self.batch = batch
         self.stream = f"{env}_kalshi".upper()
+        self.filter_subject = f"{env}.kalshi.*.json.lifecycle.>"
         self.stats = LifecycleStats(self.stream)
         self.started = asyncio.Event()
+        self._source: Any = None
+        self._busy = False  # between a fetch that returned messages and their ack
 
     async def run(self, stop: asyncio.Event) -> LifecycleStats:
+        """Consume the Kalshi stream on JetStream (``nats_url``), resuming at the ack floor."""
         from ssmd.bus.nats import JetStreamSource, connect, ensure_streams
         from ssmd.bus.streams import spec_for_venue, stream_specs
-        from ssmd.secmaster.db import check_schema
-        from ssmd.secmaster.db import connect as pg_connect
 
+        if not self.nats_url:
+            raise ValueError("LifecycleService.run needs a NATS URL")
         nc = await connect(self.nats_url, name="ssmd-lifecycle")
         conn = None
         try:
@@ -88,32 +98,80 @@ class LifecycleService:
             await ensure_streams(
                 js, [spec_for_venue("kalshi", specs), *[s for s in specs if s.name == "DEADLETTER"]]
             )
-            conn = await pg_connect(self.dsn)
-            await check_schema(conn)
+            conn = await self._connect()
             source = JetStreamSource(
-                nc,
-                self.stream,
-                self.durable,
-                batch=self.batch,
-                filter_subject=f"{self.env}.kalshi.*.json.lifecycle.>",
+                nc, self.stream, self.durable, batch=self.batch, filter_subject=self.filter_subject
             )
             await source.start(await self._resume_at(js))
-            self.started.set()
-            while not stop.is_set():
-                msgs = await source.fetch(self.batch, 0.25)
-                if not msgs:
-                    continue
-                for seq, data in msgs:
-                    await self._message(conn, nc, seq, data)
-                await source.ack_upto(msgs[-1][0])
-                self.stats.last_seq = msgs[-1][0]
-            await source.close()
+
+            async def deadletter(subject: str, body: bytes, msg_id: str) -> None:
+                await js.publish(subject, body, headers={"Nats-Msg-Id": msg_id})
+
+            await self.consume(conn, source, deadletter, stop)
         finally:
             if conn is not None:
                 with contextlib.suppress(Exception):
                     await conn.close()
             await nc.close()
         return self.stats
+
+    async def run_in_process(self, bus: Any, stop: asyncio.Event) -> LifecycleStats:
+        """Consume the Kalshi stream of ``bus`` (a :class:`~ssmd.bus.memory.MemoryBus` that a
+        capture in this process publishes to) from its start; dead letters go to the bus's
+        ``DEADLETTER`` stream when it has one, else they are logged and counted only."""
+        conn = await self._connect()
+        try:
+            source = bus.source(self.stream, self.durable, filter_subject=self.filter_subject)
+            await source.start()
+
+            async def deadletter(subject: str, body: bytes, msg_id: str) -> None:
+                if "DEADLETTER" in bus.streams:
+                    bus.publish(subject, body, msg_id)
+
+            await self.consume(conn, source, deadletter, stop)
+        finally:
+            with contextlib.suppress(Exception):
+                await conn.close()
+        return self.stats
+
+    async def _connect(self) -> Any:
+        from ssmd.secmaster.db import check_schema
+        from ssmd.secmaster.db import connect as pg_connect
+
+        conn = await pg_connect(self.dsn)
+        try:
+            await check_schema(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        return conn
+
+    async def consume(
+        self,
+        conn: Any,
+        source: Any,
+        deadletter: Callable[[str, bytes, str], Awaitable[None]],
+        stop: asyncio.Event,
+    ) -> None:
+        """Fetch, apply every line, acknowledge the batch; until ``stop`` is set."""
+        self._source = source
+        self.started.set()
+        while not stop.is_set():
+            msgs = await source.fetch(self.batch, 0.25)
+            if not msgs:
+                continue
+            self._busy = True
+            for seq, data in msgs:
+                await self._message(conn, deadletter, seq, data)
+            await source.ack_upto(msgs[-1][0])
+            self.stats.last_seq = msgs[-1][0]
+            self._busy = False
+        await source.close()
+
+    async def caught_up(self) -> bool:
+        """Whether the consumer has applied everything its source holds so far."""
+        source = self._source
+        return source is not None and (await source.pending()) == 0 and not self._busy
 
     async def _resume_at(self, js: Any) -> int | None:
         """Where the durable consumer stopped acknowledging (``None``: from the start)."""
@@ -126,14 +184,20 @@ class LifecycleService:
         floor = info.ack_floor.stream_seq if info.ack_floor else 0
         return floor or None
 
-    async def _message(self, conn: Any, nc: Any, seq: int, data: bytes) -> None:
+    async def _message(
+        self,
+        conn: Any,
+        deadletter: Callable[[str, bytes, str], Awaitable[None]],
+        seq: int,
+        data: bytes,
+    ) -> None:
         st = self.stats
         st.messages += 1
         for index, line in enumerate(x for x in data.split(b"\n") if x.strip()):
             try:
                 ev = parse_line(line, self.stream, seq, index)
             except ParseError as exc:
-                await self._deadletter(nc, seq, index, line, str(exc))
+                await self._deadletter(deadletter, seq, index, line, str(exc))
                 continue
             if ev is None:
                 continue
@@ -148,7 +212,14 @@ class LifecycleService:
                     ev.ticker,
                 )
 
-    async def _deadletter(self, nc: Any, seq: int, index: int, line: bytes, reason: str) -> None:
+    async def _deadletter(
+        self,
+        deadletter: Callable[[str, bytes, str], Awaitable[None]],
+        seq: int,
+        index: int,
+        line: bytes,
+        reason: str,
+    ) -> None:
         self.stats.deadletters += 1
         log.warning(
             "lifecycle: %s seq %d line %d: %s; sent to %s",
@@ -167,9 +238,4 @@ class LifecycleService:
                 "line": line.decode("utf-8", "replace"),
             }
         )
-        js = nc.jetstream()
-        await js.publish(
-            DEADLETTER_SUBJECT,
-            body,
-            headers={"Nats-Msg-Id": f"lifecycle:{self.stream}:{seq}:{index}"},
-        )
+        await deadletter(DEADLETTER_SUBJECT, body, f"lifecycle:{self.stream}:{seq}:{index}")

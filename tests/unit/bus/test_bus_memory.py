@@ -109,6 +109,27 @@ async def test_consumer_restarts_after_a_sequence_and_skips_aged_out() -> None:
     assert [s for s, _ in await again.fetch(100, 0)] == [8, 9, 10, 11, 12]
 
 
+async def test_a_filtered_consumer_gets_matching_subjects_only() -> None:
+    bus = _bus()
+    subjects = ["prod.kalshi.x.json.trade.A", "prod.kalshi.x.json.lifecycle.A"] * 3
+    for i, subj in enumerate(subjects):
+        bus.publish(subj, b"%d" % i, f"f:{i}")
+    life = bus.source("PROD_KALSHI", "lifecycle", filter_subject="prod.kalshi.*.json.lifecycle.>")
+    await life.start()
+    assert await life.pending() == 3
+    assert await life.fetch(2, 0) == [(2, b"1"), (4, b"3")]
+    assert await life.pending() == 1
+    assert await life.fetch(10, 0) == [(6, b"5")]
+    assert await life.pending() == 0 and life.backlog_bytes == 0
+    assert await life.fetch(10, 0) == []
+    bus.publish("prod.kalshi.x.json.trade.B", b"t", "f:t")  # passed over, not delivered
+    assert await life.fetch(10, 0.01) == [] and await life.pending() == 0
+    # the unfiltered consumer of the same stream still gets everything
+    everything = bus.source("PROD_KALSHI", "archiver")
+    await everything.start()
+    assert [s for s, _ in await everything.fetch(100, 0)] == list(range(1, 8))
+
+
 def test_stamp_seq_numbers_every_line() -> None:
     one = b'{"rx":5,"conn":"c","subj":"prod.kraken.json.trade.A","msg":{}}\n'
     two = one + b'{"rx":6,"conn":"c","subj":"prod.kraken.json.trade.A","msg":[]}\n'

@@ -135,7 +135,7 @@ def test_demo_removes_the_key_files_it_creates(tmp_path: Path) -> None:
         "--dir",
         str(tmp_path / "data"),
         "--json",
-        env={"TMPDIR": str(scratch)},
+        env={"TMPDIR": str(scratch), "DATABASE_URL": ""},
     )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

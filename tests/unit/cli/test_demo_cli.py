@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 
 def ssmd(*args: str) -> subprocess.CompletedProcess[str]:
+    """``ssmd ARGS`` without a database (the demo's lifecycle consumer needs one)."""
     return subprocess.run(
-        [sys.executable, "-m", "ssmd", *args], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "ssmd", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATABASE_URL": ""},
     )
 
 
@@ -68,6 +74,7 @@ def test_live_demo_captures_every_venue_from_its_simulator(tmp_path: Path) -> No
         if line.split() and line.split()[0] in ("kalshi", "kraken", "kraken-futures", "polymarket")
     }
     assert set(rows) == {"kalshi", "kraken", "kraken-futures", "polymarket"}
+    assert "lifecycle: skipped (no DATABASE_URL" in r.stdout  # said, not silently left out
     for venue, cols in rows.items():
         messages = int(cols[2].replace(",", ""))
         gaps, malformed = int(cols[5]), int(cols[6])
