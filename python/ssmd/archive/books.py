@@ -27,6 +27,7 @@ from typing import Any
 import orjson
 
 from ssmd.archive import iter_lines
+from ssmd.archive.bounds import MAX_RX_NS
 from ssmd.archive.frames import TimeArg, instant
 from ssmd.archive.reading import OnWarning
 from ssmd.core import kraken_checksum, normalize, subject_token
@@ -203,6 +204,10 @@ def _ns(value: TimeArg | int, what: str, *, end: bool) -> int:
     if isinstance(value, bool):
         raise ConfigError(f"bad {what} {value!r}: expected a datetime, an ISO string or ns")
     if isinstance(value, int):
+        if not 0 <= value <= MAX_RX_NS:
+            raise ConfigError(
+                f"bad {what} {value!r}: ns since the epoch must be in 0..2**64-1 (1970 to 2554)"
+            )
         return value
     return instant(value, what, end=end)[1]
 
@@ -352,7 +357,9 @@ def book_at(
         raise ConfigError(f"archive directory not found: {root}")
     start = (t // _DAY - max(0, lookback_days)) * _DAY
     state: _State | None = None
-    for _, st, _ in _replay(name, instrument, root, start, t + 1, precisions, on_warning):
+    for _, st, _ in _replay(
+        name, instrument, root, start, min(t + 1, MAX_RX_NS), precisions, on_warning
+    ):
         state = st
     if state is None or state.snapshot_rx is None:
         raise BookUnavailable(

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ssmd._core import ColumnReader, arrow_schema, list_files
+from ssmd.archive.bounds import MAX_RX_NS, time_bound
 from ssmd.archive.parquet import FILE_NAME, KINDS, need_data, parquet_dir
 from ssmd.archive.reading import OnWarning, warn
 from ssmd.errors import ConfigError
@@ -43,18 +44,14 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
 
 
 def instant(value: TimeArg, what: str, *, end: bool) -> tuple[dt.date, int]:
-    """``(day, ns)`` of a bound: a date is its whole day (an end date included)."""
+    """``(day, ns)`` of a bound: a date is its whole day (an end date included).
+
+    Strings are read as the commands' ``--from``/``--to`` are
+    (:func:`~ssmd.archive.bounds.time_bound`); a time after the last ``rx``
+    an archive line can carry (2**64 - 1 ns) is taken as that last one.
+    """
     if isinstance(value, str):
-        text = value.strip()
-        try:
-            if len(text) == 10:
-                value = dt.date.fromisoformat(text)
-            else:
-                value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise ConfigError(
-                f"bad {what} {value!r}: expected a date (YYYY-MM-DD) or an ISO datetime"
-            ) from None
+        return time_bound(what, value.strip(), end=end)
     if isinstance(value, dt.datetime):
         t = value.replace(tzinfo=_UTC) if value.tzinfo is None else value.astimezone(_UTC)
         ns = (t - _EPOCH) // dt.timedelta(microseconds=1) * 1000
@@ -69,7 +66,7 @@ def instant(value: TimeArg, what: str, *, end: bool) -> tuple[dt.date, int]:
         raise ConfigError(f"bad {what} {value!r}: expected a date, a datetime or an ISO string")
     if ns < 0:
         raise ConfigError(f"bad {what} {value!r}: before 1970-01-01")
-    return day, ns
+    return day, min(ns, MAX_RX_NS)
 
 
 def time_range(

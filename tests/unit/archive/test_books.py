@@ -16,6 +16,7 @@ from archive_helpers import SEC, T0, envelope
 from golden import FIXTURES
 from ssmd.archive import ArchiveWriter
 from ssmd.core import Processor
+from ssmd.errors import ConfigError
 
 KRAKEN_BOOK = (FIXTURES / "kraken" / "ws_book.jsonl").read_bytes().splitlines()
 
@@ -182,3 +183,23 @@ def test_cli(tmp_path: Path) -> None:
     assert r.stderr.decode().startswith("ssmd: error: no book snapshot")
     r = _ssmd(*base, "--at", "2024-03-01T00:00:03Z", "--precision", "x")
     assert r.returncode == 2 and b"bad --precision" in r.stderr
+
+
+def test_far_and_bad_moments_are_one_line(tmp_path: Path) -> None:
+    """``--at`` beyond what an rx can hold, before 1970 or not a time: one line, never a
+    traceback; the last moment there is reads as a moment (nothing archived then)."""
+    _capture(tmp_path, "kraken", KRAKEN_BOOK[:2])
+    base = ["archive", "book", "--dir", str(tmp_path), "--venue", "kraken"]
+    base += ["--instrument", "BTC/USD", "--lookback-days", "0"]
+    for at in ("99999999999999999999999", "18446744073709551616", "1960-01-01", "soon"):
+        r = _ssmd(*base, "--at", at)
+        assert r.returncode == 2, (at, r.stderr)
+        assert r.stderr.decode().startswith("ssmd: error: bad at") and r.stderr.count(b"\n") == 1
+    for at in ("18446744073709551615", "9999-12-31T23:59:59", "9999-12-31"):
+        r = _ssmd(*base, "--at", at)
+        assert r.returncode == 1, (at, r.stderr)
+        assert r.stderr.decode().startswith("ssmd: error: no book snapshot"), r.stderr
+    with pytest.raises(ConfigError, match="2\\*\\*64"):
+        ssmd.book_at("kraken", "BTC/USD", 2**64, dir=tmp_path)
+    with pytest.raises(ConfigError, match="2\\*\\*64"):
+        ssmd.book_at("kraken", "BTC/USD", -1, dir=tmp_path)

@@ -99,6 +99,14 @@ def test_bounds_and_instruments(root: Path, exported: bool) -> None:
     assert nothing.height == 0 and "changes" in nothing.columns
 
 
+def test_far_ends_of_time_are_open_bounds(root: Path) -> None:
+    """An end after the last rx there can be (the year 2554) reads everything, as ``--to`` does."""
+    every = ssmd.read("trade", "kraken", dir=root)
+    for end in ("9999-12-31", "9999-12-31T23:59:59", dt.date.max, dt.datetime(3000, 1, 1)):
+        assert ssmd.read("trade", "kraken", end=end, dir=root).equals(every), end
+    assert ssmd.read("trade", "kraken", start="1970-01-01", dir=root).equals(every)
+
+
 def test_damage_is_reported_and_the_rest_read(root: Path) -> None:
     path = sorted(day_dir(root, "kraken", "2024-03-02").glob("*-a.jsonl.gz"))[0]
     path.write_bytes(path.read_bytes()[:-20])  # the file ends inside its last member
@@ -116,6 +124,8 @@ def test_damage_is_reported_and_the_rest_read(root: Path) -> None:
         ({"kind": "trade", "start": "yesterday"}, "bad start 'yesterday'"),
         ({"kind": "trade", "start": "2024-03-02", "end": "2024-03-01T00:00"}, "is not before"),
         ({"kind": "trade", "dir": "/nonexistent/ssmd"}, "archive directory not found"),
+        ({"kind": "trade", "end": "18446744073709551616"}, "below 2\\*\\*64"),
+        ({"kind": "trade", "start": dt.datetime(1969, 12, 31)}, "before 1970"),
     ],
 )
 def test_bad_arguments(root: Path, kwargs: dict[str, Any], message: str) -> None:
