@@ -99,18 +99,29 @@ fn shorten(out: &mut Vec<u8>, start: usize) {
     }
 }
 
-/// Kalshi category token: lower case, anything outside `[a-z0-9-]` → `-`.
+/// Kalshi category token: lower case, anything outside `[a-z0-9-]` → `-`;
+/// empty → `unknown` (as a series without one); longer than
+/// [`MAX_TOKEN_BYTES`] → cut and hashed as an instrument token is.
 pub fn category_token(s: &str) -> String {
-    s.chars()
+    let mut out: Vec<u8> = s
+        .chars()
         .map(|c| {
             let c = c.to_ascii_lowercase();
             if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
-                c
+                c as u8
             } else {
-                '-'
+                b'-'
             }
         })
-        .collect()
+        .collect();
+    if out.is_empty() {
+        return "unknown".to_owned();
+    }
+    if out.len() > MAX_TOKEN_BYTES {
+        shorten(&mut out, 0);
+    }
+    // ASCII only: a-z, 0-9, '-', and '~' with hex digits after a cut
+    String::from_utf8(out).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -190,5 +201,12 @@ mod tests {
             "science-and-technology"
         );
         assert_eq!(category_token("Climate & Weather"), "climate---weather");
+        assert_eq!(category_token(""), "unknown");
+        let long = category_token(&"Economics ".repeat(500));
+        assert!(long.len() <= MAX_TOKEN_BYTES, "{}", long.len());
+        assert!(long.starts_with("economics-economics-") && long.contains('~'));
+        // two long categories that differ only at the end stay apart
+        let other = category_token(&format!("{}x", "Economics ".repeat(500)));
+        assert_ne!(long, other);
     }
 }

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import ssmd.errors
+from golden import FIXTURES
 from ssmd import _core
 from ssmd.archive import ArchiveWriter, iter_lines
 from ssmd.archive.legacy import sanitize_instrument
@@ -487,3 +488,19 @@ def test_record_dataclasses_match_the_rust_structs() -> None:
         ],
     )
     assert list(json.loads(line)) == ["type", *rust["trade"]]
+
+
+def test_a_long_or_empty_kalshi_category_still_makes_a_subject() -> None:
+    """A category from the venue's REST API of any length is cut and hashed like an
+    instrument token; an empty one is ``unknown``: the series' messages are never refused."""
+    frame = (FIXTURES / "kalshi" / "ws_trade.jsonl").read_bytes().splitlines()[0]
+    subjects = []
+    for category in ("Economics " * 500, ""):
+        p = Processor("kalshi", "c1")
+        p.set_category("KXBTCD", category)
+        (msg,) = p.process([frame], 1_700_000_000_000_000_000).messages()
+        subjects.append(msg["subject"])
+    long, empty = (s.split(".")[2] for s in subjects)
+    assert len(long) <= 128 and long.startswith("economics-economics-") and "~" in long
+    assert empty == "unknown"
+    assert all(len(s.encode()) < 512 for s in subjects)
