@@ -86,7 +86,12 @@ ENV: Mapping[str, str] = {
 #: settings that only the environment may hold
 SECRETS = frozenset({"kalshi_api_key", "data_api_key"})
 #: per-venue environment variables; ``{V}`` is the venue's module id in upper case
-VENUE_ENV = {"ws_url": "SSMD_{V}_WS_URL", "rest_url": "SSMD_{V}_REST_URL", "rate": "SSMD_{V}_RATE"}
+VENUE_ENV = {
+    "ws_url": "SSMD_{V}_WS_URL",
+    "rest_url": "SSMD_{V}_REST_URL",
+    "rate": "SSMD_{V}_RATE",
+    "max_frame_bytes": "SSMD_{V}_MAX_FRAME_BYTES",
+}
 #: Polymarket's REST root kept its earlier name
 VENUE_ENV_ALIASES = {("polymarket", "rest_url"): "SSMD_POLYMARKET_GAMMA_URL"}
 #: stream limit overrides: ``SSMD_STREAM_<NAME>_MAX_BYTES`` and friends
@@ -134,6 +139,8 @@ class VenueSettings:
     rest_url: str | None = None
     #: REST requests per second (0: no limit)
     rate: float | None = None
+    #: longest WebSocket frame parsed; a longer one is archived as malformed (docs/connect.md)
+    max_frame_bytes: int | None = None
 
 
 def _fields(cls: type) -> dict[str, dataclasses.Field[Any]]:
@@ -238,8 +245,21 @@ def _venue(venue: str, raw: Mapping[str, Any]) -> VenueSettings:
             raise ConfigError(f"{venue}: rate must be a number, got {rate!r}") from None
         if not rate >= 0:
             raise ConfigError(f"{venue}: rate must be >= 0, got {rate}")
+    frame = raw.get("max_frame_bytes")
+    if frame is not None:
+        try:
+            frame = int(frame)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{venue}: max_frame_bytes must be a whole number, got {frame!r}"
+            ) from None
+        if not 1024 <= frame <= 1 << 30:
+            raise ConfigError(f"{venue}: max_frame_bytes must be 1024 to 2**30, got {frame}")
     return VenueSettings(
-        ws_url=_str(raw.get("ws_url")), rest_url=_str(raw.get("rest_url")), rate=rate
+        ws_url=_str(raw.get("ws_url")),
+        rest_url=_str(raw.get("rest_url")),
+        rate=rate,
+        max_frame_bytes=frame,
     )
 
 

@@ -61,6 +61,15 @@ def test_unknown_keys_and_secrets_in_the_file_are_refused(tmp_path: Path) -> Non
         Settings.load(environ={}, config=_toml(tmp_path, '[venues.kraken]\nurl = "x"\n'))
     with pytest.raises(ConfigError, match="unknown venue"):
         Settings.load(environ={}, config=_toml(tmp_path, "[venues.binance]\nrate = 1\n"))
+    for bad in ("1e3", '"big"', "100", "2147483648"):
+        with pytest.raises(ConfigError, match="max_frame_bytes must be"):
+            Settings.load(
+                environ={}, config=_toml(tmp_path, f"[venues.kraken]\nmax_frame_bytes = {bad}\n")
+            )
+    cfg = _toml(tmp_path, "[venues.kraken]\nmax_frame_bytes = 65536\n")
+    assert Settings.load(environ={}, config=cfg).venue("kraken").max_frame_bytes == 65536
+    s = Settings.load(environ={"SSMD_KRAKEN_MAX_FRAME_BYTES": "70000"}, config=cfg)
+    assert s.venue("kraken").max_frame_bytes == 70000
     with pytest.raises(ConfigError, match="not valid TOML"):
         Settings.load(environ={}, config=_toml(tmp_path, "env = \n"))
     with pytest.raises(ConfigError, match="does not exist"):

@@ -203,6 +203,8 @@ def connect(
         config["max_per_connection"] = max_per_connection
     if recv_buffer_kb is not None:
         config["recv_buffer"] = recv_buffer_kb << 10
+    if vs.max_frame_bytes is not None:
+        config["max_frame_size"] = vs.max_frame_bytes
     if s.database_url:
         require("asyncpg", "secmaster", "ssmd connect with a secmaster (DATABASE_URL)")
         config["database_url"] = check_url(

@@ -72,7 +72,9 @@ class ConnectorConfig:
     ping_interval: float = 30.0
     #: reconnect when nothing at all (data, heartbeat, ping, pong) arrived for this long
     liveness_timeout: float = 60.0
-    #: largest frame accepted
+    #: largest frame parsed: a longer one is archived whole as a ``malformed`` line ("frame
+    #: too large") without being parsed; one over 4 times this is refused
+    #: by the WebSocket layer (close 1009), and the connection reconnects (recorded)
     max_frame_size: int = 16 << 20
     #: seconds to wait for the WebSocket upgrade
     handshake_timeout: float = 10.0
@@ -215,7 +217,7 @@ class VenueConnector(Generic[C]):
 
     def new_processor(self, conn: str, env: str) -> Processor:
         """A core processor for one connection, configured from the resolution."""
-        p = Processor(self.venue, conn, env)
+        p = Processor(self.venue, conn, env, max_frame_bytes=self.config.max_frame_size)
         self.configure(p)
         return p
 

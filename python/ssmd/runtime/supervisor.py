@@ -47,6 +47,9 @@ log = logging.getLogger("ssmd.connect")
 
 #: a connection that stayed up this long resets the backoff
 HEALTHY_AFTER = 10.0
+#: the WebSocket layer refuses frames over this many times ``max_frame_size`` (close
+#: 1009, then a reconnect); between the two the core archives a frame as malformed
+FRAME_HARD_LIMIT = 4
 
 
 class CaptureLink(Protocol):
@@ -165,7 +168,9 @@ class Connection(StallWatch):
                         url,
                         extra_headers=self.connector.auth_headers(url),
                         enable_auto_pong=False,
-                        max_frame_size=self.config.max_frame_size,
+                        # room above the core's bound, so that a frame over it is
+                        # archived as malformed instead of closing the connection
+                        max_frame_size=FRAME_HARD_LIMIT * self.config.max_frame_size,
                         websocket_handshake_timeout=self.config.handshake_timeout,
                         logger_name=f"ssmd.{self.conn_id}",
                     ),

@@ -24,6 +24,7 @@ FAULT_TYPES = (
     "reorder",
     "corrupt_checksum",
     "malformed",
+    "oversized",
     "stall",
     "instrument_stall",
     "channel_stall",
@@ -105,6 +106,8 @@ class FaultState:
     counts: Counter[str]
     #: one-off injections still to apply: fault name -> messages left
     pending: Counter[str] = field(default_factory=Counter)
+    #: size in bytes of the frames the ``oversized`` injection sends
+    oversized_bytes: int = 0
     _malformed_flip: bool = False
 
     @classmethod
@@ -138,6 +141,10 @@ class FaultState:
         held: bytes | None = None  # a message waiting to be swapped with the next
         for m in messages:
             fault = ""
+            if pending["oversized"] > 0:
+                pending["oversized"] -= 1
+                counts["oversized"] += 1
+                out.append(self._oversized())
             if pending:
                 for name in ("drop", "duplicate", "reorder", "malformed"):
                     if pending[name] > 0:
@@ -174,6 +181,11 @@ class FaultState:
         if held is not None:
             out.append(held)
         return out
+
+    def _oversized(self) -> bytes:
+        """A valid JSON object of ``oversized_bytes`` bytes that no venue sends."""
+        pad = max(0, self.oversized_bytes - len(b'{"ssmd_sim_padding":""}'))
+        return b'{"ssmd_sim_padding":"' + b"x" * pad + b'"}'
 
     def _broken(self, m: bytes) -> bytes:
         self._malformed_flip = not self._malformed_flip

@@ -284,6 +284,9 @@ class SimServer:
         * ``drop``, ``duplicate``, ``reorder``, ``malformed``,
           ``corrupt_checksum``: apply to the next ``count`` (default 1) data
           messages of each connection (``conn=ID`` for one).
+        * ``oversized``: an extra valid JSON frame of ``size`` bytes (default
+          17 MiB, over the connector's default bound) before each of the
+          next ``count`` (default 1) data messages.
         * ``slow_reader``: apply the venue's slow-reader rule now.
         * ``rest_throttle``: the next ``count`` REST requests get 429 with
           ``Retry-After: retry_after`` (default 1 s).
@@ -330,6 +333,14 @@ class SimServer:
             count = int(kw.pop("count", 1))
             self._no_more(fault, kw)
             for c in conns:
+                c.faults.pending[fault] += count
+            return len(conns)
+        if fault == "oversized":
+            count = int(kw.pop("count", 1))
+            size = int(kw.pop("size", 17 << 20))
+            self._no_more(fault, kw)
+            for c in conns:
+                c.faults.oversized_bytes = size
                 c.faults.pending[fault] += count
             return len(conns)
         if fault == "slow_reader":

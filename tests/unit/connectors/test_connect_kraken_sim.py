@@ -3,6 +3,7 @@ reconnect, stall, malformed frames and checksum resyncs."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -115,6 +116,35 @@ async def test_malformed_frames_are_archived_and_the_connector_goes_on(
         assert cap.totals()["reconnects"] == 0
     bad = [x for x in archive(tmp_path, "kraken") if ".json.malformed." in x["subj"]]
     assert len(bad) == 5 and all(x["msg"]["ssmd"] == "malformed" for x in bad)
+
+
+async def test_a_frame_over_the_bound_is_archived_whole_and_far_over_it_reconnects(
+    tmp_path: Path, make_sim: MakeSim
+) -> None:
+    """Over ``max_frame_size`` a frame is kept as a malformed line (not parsed, the
+    connection goes on); over four times that the WebSocket layer closes, and the
+    connector reconnects with the disconnect recorded."""
+    bound = 64 << 10
+    sim = await make_sim("kraken", rate=2000.0)
+    async with capturing(sim, "kraken", SYMBOLS, tmp_path, max_frame_size=bound) as cap:
+        await async_wait_until(lambda: data_count(cap) >= 200, timeout=20)
+        sim.inject("oversized", size=3 * bound)
+        await async_wait_until(lambda: cap.totals()["malformed"] == 1, timeout=10)
+        before = data_count(cap)
+        await async_wait_until(lambda: data_count(cap) > before + 200, timeout=10)
+        assert cap.totals()["reconnects"] == 0
+        sim.inject("oversized", size=5 * bound)
+        await async_wait_until(lambda: cap.totals()["reconnects"] >= 1, timeout=10)
+        before = data_count(cap)
+        await async_wait_until(lambda: data_count(cap) > before + 200, timeout=10)
+    lines = archive(tmp_path, "kraken")
+    bad = [x["msg"] for x in lines if ".json.malformed." in x["subj"]]
+    assert all(b["error"] == "frame too large" for b in bad)
+    assert bad[0]["raw"].startswith('{"ssmd_sim_') and len(bad[0]["raw"]) == 3 * bound
+    # picows may hand over the frame it refuses before it closes: then it is kept too
+    assert [len(b["raw"]) for b in bad[1:]] in ([], [5 * bound])
+    gone = [x["msg"] for x in lines if x["msg"].get("ssmd") == "disconnect"]
+    assert sum("1009" in json.dumps(m) for m in gone) == 1, gone
 
 
 async def test_checksum_mismatch_resyncs_that_book_only(tmp_path: Path, make_sim: MakeSim) -> None:
