@@ -89,7 +89,9 @@ async def test_migrate_sync_show_search(pg_dsn: str, venues: Venues) -> None:
     code, _, err = await ssmd("secmaster", "sync", env=env)
     one_line_error(code, err, "ssmd db migrate")
 
-    for expect in ("2 applied now", "0 applied now"):
+    from ssmd.secmaster.db import load_migrations
+
+    for expect in (f"{len(load_migrations())} applied now", "0 applied now"):
         code, out, err = await ssmd("db", "migrate", env=env)
         assert code == 0 and expect in out, err
 
