@@ -173,8 +173,49 @@ def classify(exc: BaseException) -> Failure:
         return http_failure(r.status_code, r.headers.get("Retry-After"), "REST")
     if isinstance(exc, httpx.TransportError):
         return Failure(ErrorClass.RETRYABLE, f"REST: {type(exc).__name__}: {exc}")
+    nats = _nats_failure(exc)
+    if nats is not None:
+        return nats
     if isinstance(exc, (OSError, EOFError, TimeoutError, asyncio.TimeoutError)):
         return Failure(ErrorClass.RETRYABLE, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, SsmdError):  # raised on purpose, so not a bug; trying again will not help
         return Failure(ErrorClass.NON_RETRYABLE, str(exc))
     return Failure(ErrorClass.FATAL, f"{type(exc).__name__}: {exc}")
+
+
+def _nats_failure(exc: BaseException) -> Failure | None:
+    """The class of a nats-py error, or None when ``exc`` is not one.
+
+    A lost, reconnecting or stale connection, a full outbound buffer, a request
+    nobody answered (JetStream not up yet) and a JetStream 5xx are RETRYABLE;
+    another JetStream API answer is classed by its status; any other nats-py
+    error (bad subject, payload too large, refused credentials) NON_RETRYABLE.
+    """
+    import nats.errors as ne
+
+    if not isinstance(exc, ne.Error):
+        return None
+    import nats.js.errors as jse
+
+    name = f"NATS: {type(exc).__name__}: {exc}"
+    if isinstance(exc, jse.APIError):
+        code = exc.code or 0
+        if 400 <= code < 500 and code not in (408, 429):
+            return Failure(ErrorClass.NON_RETRYABLE, name, None, code)
+        return Failure(ErrorClass.RETRYABLE, name, None, code or None)
+    retryable = (
+        ne.ConnectionClosedError,
+        ne.ConnectionReconnectingError,
+        ne.ConnectionDrainingError,
+        ne.StaleConnectionError,
+        ne.OutboundBufferLimitError,
+        ne.NoRespondersError,
+        ne.TimeoutError,
+        ne.FlushTimeoutError,
+        ne.UnexpectedEOF,
+        jse.NoStreamResponseError,
+        jse.ServiceUnavailableError,
+    )
+    if isinstance(exc, retryable):
+        return Failure(ErrorClass.RETRYABLE, name)
+    return Failure(ErrorClass.NON_RETRYABLE, name)

@@ -102,3 +102,31 @@ def test_known_failures_are_not_fatal() -> None:
     assert classify(WSInvalidURL("x", "scheme isn't ws or wss")).cls is ErrorClass.NON_RETRYABLE
     # an ssmd error is raised on purpose, never a bug; retrying it would not help
     assert classify(ParseError("bad")).cls is ErrorClass.NON_RETRYABLE
+
+
+def test_classify_nats() -> None:
+    import nats.errors as ne
+    import nats.js.errors as jse
+
+    for exc in (
+        ne.ConnectionClosedError(),
+        ne.ConnectionReconnectingError(),
+        ne.NoRespondersError(),
+        ne.TimeoutError(),
+        ne.OutboundBufferLimitError(),
+        jse.NoStreamResponseError(),
+        jse.ServiceUnavailableError(code=503),
+        jse.APIError(code=500),
+    ):
+        assert classify(exc).cls is ErrorClass.RETRYABLE, exc
+    for exc in (
+        ne.BadSubjectError(),
+        ne.MaxPayloadError(),
+        ne.AuthorizationError(),
+        jse.NotFoundError(code=404),
+        jse.BadRequestError(code=400),
+        jse.APIError(code=400, description="wrong last sequence"),
+    ):
+        f = classify(exc)
+        assert f.cls is ErrorClass.NON_RETRYABLE, exc
+        assert type(exc).__name__ in f.reason

@@ -10,9 +10,14 @@ What to retry at all is decided by :func:`ssmd.errors.classify`.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
+from collections.abc import Awaitable, Callable
 
-__all__ = ["Backoff"]
+from ssmd.errors import ErrorClass, Failure, classify
+
+__all__ = ["Backoff", "retry_until_stopped"]
 
 
 class Backoff:
@@ -64,3 +69,40 @@ class Backoff:
     def reset(self) -> None:
         """Forget past attempts (the connection was healthy)."""
         self.attempt = 0
+
+
+async def retry_until_stopped(
+    op: Callable[[], Awaitable[object]],
+    stop: asyncio.Event,
+    backoff: Backoff,
+    *,
+    error: Exception | None = None,
+    on_retry: Callable[[Failure], None] | None = None,
+) -> bool:
+    """Run ``op`` until it succeeds (True) or ``stop`` is set (False).
+
+    ``error`` is a failure of ``op`` seen already (the first try is then a
+    retry). Only what :func:`ssmd.errors.classify` calls RETRYABLE is tried
+    again, after ``backoff``'s delay (cut short by ``stop``); anything else is
+    raised as it is, so a bug ends the caller instead of looping.
+    ``on_retry`` hears of every failure before its delay.
+    """
+    while True:
+        if error is not None:
+            failure = classify(error)
+            if failure.cls is not ErrorClass.RETRYABLE:
+                raise error
+            if on_retry is not None:
+                on_retry(failure)
+            if stop.is_set():
+                return False
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), backoff.next_delay(failure.retry_after))
+            if stop.is_set():
+                return False
+        try:
+            await op()
+        except Exception as exc:
+            error = exc
+        else:
+            return True

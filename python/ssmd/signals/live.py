@@ -41,6 +41,8 @@ from typing import Any
 import orjson
 
 from ssmd.core import stamp_seq
+from ssmd.errors import Failure
+from ssmd.runtime.backoff import Backoff, retry_until_stopped
 from ssmd.signals.engine import Fire, SignalRun
 
 __all__ = ["KV_BUCKET", "RunnerStats", "SignalRunner", "kv_key", "watch_fires"]
@@ -295,38 +297,39 @@ class SignalRunner:
         return True
 
     async def _publish_one(self, f: Fire, error: Exception, stop: asyncio.Event) -> bool:
-        delay = 0.1
-        while True:
+        def failed(failure: Failure) -> None:
             self.stats.publish_retries += 1
             log.warning(
-                "signal %s: publishing %s failed (%s); retrying", self.consumer, f.msg_id, error
+                "signal %s: publishing %s failed (%s); retrying",
+                self.consumer,
+                f.msg_id,
+                failure.reason,
             )
-            if stop.is_set():
-                return False
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-            try:
-                await self._js.publish(f.subject, f.body(), headers={"Nats-Msg-Id": f.msg_id})
-                return True
-            except Exception as exc:
-                error = exc
+
+        return await retry_until_stopped(
+            lambda: self._js.publish(f.subject, f.body(), headers={"Nats-Msg-Id": f.msg_id}),
+            stop,
+            Backoff(base=0.1, cap=5.0),
+            error=error,
+            on_retry=failed,
+        )
 
     async def _write_edges(self, edges: list[tuple[str, str, bool]], stop: asyncio.Event) -> bool:
+        def failed(failure: Failure) -> None:
+            log.warning(
+                "signal %s: writing an edge failed (%s); retrying", self.consumer, failure.reason
+            )
+
         for venue, inst, high in edges:
             value = orjson.dumps({"venue": venue, "instrument": inst, "high": high})
-            delay = 0.1
-            while True:
-                try:
-                    await self._kv.put(kv_key(self.consumer, venue, inst), value)
-                    break
-                except Exception as exc:
-                    log.warning(
-                        "signal %s: writing an edge failed (%s); retrying", self.consumer, exc
-                    )
-                    if stop.is_set():
-                        return False
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 5.0)
+            key = kv_key(self.consumer, venue, inst)
+            if not await retry_until_stopped(
+                lambda: self._kv.put(key, value),  # noqa: B023 (awaited before the next turn)
+                stop,
+                Backoff(base=0.1, cap=5.0),
+                on_retry=failed,
+            ):
+                return False
             self.stats.edges_written += 1
         return True
 

@@ -63,3 +63,71 @@ def test_delay_of_an_attempt_does_not_count_it() -> None:
     assert b.delay(0, retry_after=1.5) == 1.5  # Retry-After is a floor here too
     spread = [Backoff(1.0, 1.0, rng=random.Random(i)).delay(3) for i in range(200)]
     assert min(spread) < 0.1 and max(spread) > 0.9  # full jitter, not equal jitter
+
+
+async def test_retry_until_stopped_retries_what_is_retryable() -> None:
+    import asyncio
+
+    from ssmd.errors import Failure
+    from ssmd.runtime.backoff import retry_until_stopped
+
+    calls: list[int] = []
+    heard: list[Failure] = []
+
+    async def flaky() -> None:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionResetError("gone")
+
+    ok = await retry_until_stopped(
+        flaky, asyncio.Event(), Backoff(0.001, 0.002), on_retry=heard.append
+    )
+    assert ok and len(calls) == 3
+    assert [f.reason for f in heard] == ["ConnectionResetError: gone"] * 2
+
+
+async def test_retry_until_stopped_raises_a_bug_at_once() -> None:
+    import asyncio
+
+    from ssmd.runtime.backoff import retry_until_stopped
+
+    calls: list[int] = []
+
+    async def buggy() -> None:
+        calls.append(1)
+        raise AttributeError("'NoneType' object has no attribute 'publish'")
+
+    with pytest.raises(AttributeError):
+        await retry_until_stopped(buggy, asyncio.Event(), Backoff(0.001, 0.002))
+    assert len(calls) == 1
+    # an earlier failure that is not retryable is raised without trying again
+    with pytest.raises(TypeError):
+        await retry_until_stopped(buggy, asyncio.Event(), Backoff(0.001, 0.002), error=TypeError())
+    assert len(calls) == 1
+
+
+async def test_retry_until_stopped_gives_up_when_stopped() -> None:
+    import asyncio
+
+    from ssmd.runtime.backoff import retry_until_stopped
+
+    stop = asyncio.Event()
+    calls: list[int] = []
+
+    async def down() -> None:
+        calls.append(1)
+        raise ConnectionRefusedError("down")
+
+    # an hour's delay: stopping cuts it short instead of waiting it out
+    asyncio.get_running_loop().call_later(0.05, stop.set)
+    assert not await asyncio.wait_for(
+        retry_until_stopped(down, stop, Backoff(3600.0, 3600.0, rng=_Top())), 60
+    )
+    assert len(calls) == 1
+
+
+class _Top(random.Random):
+    """Always the ceiling, so the delay is the longest backoff allows."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
