@@ -175,6 +175,10 @@ pub struct Instrument {
     pub name: Arc<str>,
     pub token: String,
     included: bool,
+    /// Whether `included` was decided on a line's subject (an instrument
+    /// made by [`Engine::set_high`] has none yet: a Polymarket token is
+    /// chosen by the condition id its subjects carry).
+    decided: bool,
     states: Vec<State>,
     /// The last evaluation (edge trigger).
     pub high: bool,
@@ -370,27 +374,40 @@ impl Engine {
     }
 
     /// Set an instrument's edge state (restoring it after a restart).
+    /// Whether the instrument passes the filter is decided on its first
+    /// line, whose subject may name it otherwise.
     pub fn set_high(&mut self, venue: Venue, instrument: &str, high: bool) {
-        let i = self.instrument_index(venue, instrument.as_bytes(), b"");
+        let i = self.instrument_index(venue, instrument.as_bytes(), None);
         self.instruments[i as usize].high = high;
     }
 
-    fn instrument_index(&mut self, venue: Venue, name: &[u8], subject_inst: &[u8]) -> u32 {
-        let map = &mut self.index[venue_index(venue)];
-        if let Some(&i) = map.get(name) {
+    fn included(&self, name: &[u8], token: &str, subject_inst: &[u8]) -> bool {
+        self.cfg.instruments.as_ref().map_or(true, |f| {
+            f.contains(name) || f.contains(token.as_bytes()) || f.contains(subject_inst)
+        })
+    }
+
+    /// The index of an instrument, made on first sight; `subject_inst` is
+    /// the instrument part of the line's subject (`None`: no line yet).
+    fn instrument_index(&mut self, venue: Venue, name: &[u8], subject_inst: Option<&[u8]>) -> u32 {
+        if let Some(&i) = self.index[venue_index(venue)].get(name) {
+            if let Some(s) = subject_inst {
+                if !self.instruments[i as usize].decided {
+                    self.decide(i, name, s);
+                }
+            }
             return i;
         }
         let name_str: Arc<str> = Arc::from(String::from_utf8_lossy(name).as_ref());
         let token = subject::token(&name_str);
-        let included = self.cfg.instruments.as_ref().map_or(true, |f| {
-            f.contains(name) || f.contains(token.as_bytes()) || f.contains(subject_inst)
-        });
+        let included = self.included(name, &token, subject_inst.unwrap_or_default());
         let i = u32::try_from(self.instruments.len()).expect("fewer than 2^32 instruments");
         self.instruments.push(Instrument {
             venue,
             name: name_str,
             token,
             included,
+            decided: subject_inst.is_some(),
             states: self
                 .cfg
                 .builders
@@ -402,8 +419,16 @@ impl Engine {
             fires: 0,
             errors: 0,
         });
-        map.insert(name.into(), i);
+        self.index[venue_index(venue)].insert(name.into(), i);
         i
+    }
+
+    #[cold]
+    fn decide(&mut self, i: u32, name: &[u8], subject_inst: &[u8]) {
+        let included = self.included(name, &self.instruments[i as usize].token, subject_inst);
+        let inst = &mut self.instruments[i as usize];
+        inst.included = included;
+        inst.decided = true;
     }
 
     fn conn(&mut self, conn: &[u8]) -> &mut ConnCount {
@@ -525,7 +550,7 @@ impl Engine {
             } else {
                 raw
             };
-            let idx = self.instrument_index(venue, name, subject_inst);
+            let idx = self.instrument_index(venue, name, Some(subject_inst));
             let inst = &mut self.instruments[idx as usize];
             if !inst.included {
                 self.counters.filtered += 1;

@@ -52,6 +52,18 @@ fn kalshi_lifecycle(rx: u64, market: &str, event: &str) -> String {
     )
 }
 
+fn polymarket_trade(rx: u64, condition: &str, token: &str, price: &str, size: &str) -> String {
+    let msg = format!(
+        r#"{{"event_type":"last_trade_price","asset_id":"{token}","market":"{condition}","price":"{price}","side":"BUY","size":"{size}","fee_rate_bps":"0","timestamp":"1790000000000"}}"#
+    );
+    line(
+        rx,
+        "p1",
+        &format!("prod.polymarket.json.trade.{condition}"),
+        &msg,
+    )
+}
+
 fn config(builders: Vec<(&str, Spec)>, trigger: Trigger) -> Config {
     Config {
         signal: "test-sig".into(),
@@ -354,6 +366,44 @@ fn warm_up_builds_state_without_firing() {
     out.clear();
     e.process(b.as_bytes(), Mode::RUN, &mut r, &mut out);
     assert!(out.is_empty());
+}
+
+#[test]
+fn a_restored_token_is_chosen_by_its_condition() {
+    // `--instrument <condition id>`: a token whose edge state was restored
+    // before any of its lines was seen is still chosen by its subject
+    let mut cfg = config(vec![("volume", volume(60 * S))], Trigger::Edge);
+    cfg.instruments = Some(HashSet::from([b"0xc0nd".to_vec()]));
+    let mut r = rule(&cfg, &[("volume", "dollar_volume", ">=", "100", false)]);
+    let mut e = Engine::new(cfg);
+    e.set_high(Venue::Polymarket, "111", false);
+    e.set_high(Venue::Polymarket, "222", true);
+    let mut out = Vec::new();
+    let lines = [
+        polymarket_trade(T0, "0xc0nd", "111", "0.5", "300"),
+        polymarket_trade(T0, "0xc0nd", "222", "0.5", "300"),
+        polymarket_trade(T0, "0xother", "333", "0.5", "300"),
+    ]
+    .join("\n");
+    e.process(lines.as_bytes(), Mode::RUN, &mut r, &mut out);
+    let fired: Vec<&str> = out.iter().map(|f| &*f.instrument).collect();
+    assert_eq!(fired, ["111"]);
+    assert_eq!(e.counters().filtered, 1);
+    // 222 was restored high: it re-arms when it falls, then fires again
+    e.process(
+        polymarket_trade(T0 + 61 * S, "0xc0nd", "222", "0.5", "1").as_bytes(),
+        Mode::RUN,
+        &mut r,
+        &mut out,
+    );
+    e.process(
+        polymarket_trade(T0 + 62 * S, "0xc0nd", "222", "0.5", "300").as_bytes(),
+        Mode::RUN,
+        &mut r,
+        &mut out,
+    );
+    let fired: Vec<&str> = out.iter().map(|f| &*f.instrument).collect();
+    assert_eq!(fired, ["111", "222"]);
 }
 
 #[test]
