@@ -119,10 +119,12 @@ class ConnectionStats:
                 if key not in key_subjects:
                     key_subjects[key] = f"{subj[:i]}.json.status.{key}"
         acc.clear()
+        snapshots = 0  # the answers to a (re)subscription are no rate for the connection either
         for key, (count, at) in heard.items():
-            tracker.seen(key, count, at)
+            if not tracker.seen(key, count, at):
+                snapshots += count
         if data:
-            tracker.seen(CONNECTION, data, last_data)
+            tracker.seen(CONNECTION, data - snapshots, last_data)
 
     def stall(self, scope: str) -> None:
         self.stalls[scope] = self.stalls.get(scope, 0) + 1

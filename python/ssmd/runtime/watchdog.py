@@ -20,7 +20,8 @@ arrives for it; whether a silence is a stall depends on what the key promised:
   ``max_factor * bound`` is quiet and never flagged (a Kalshi market can be
   silent for hours).
 * **Evidence.** A burst is not a rate: the messages of a key's first
-  report (the snapshots that answer a subscription) are not counted, and a
+  report after each (re)subscription and each reconnect (the snapshots that
+  answer it) are not counted, nor are they for the connection's key, and a
   key is judged by rate only after at least ``min_events`` (default 5)
   further messages spread over at least ``min_span`` seconds (default
   ``bound / 20``; half a bound for :data:`CONNECTION`, whose silence costs a
@@ -87,6 +88,7 @@ class _Key:
         "events",
         "first",
         "flagged",
+        "fresh",
         "last",
         "reports",
         "since",
@@ -102,7 +104,10 @@ class _Key:
         self.last: float | None = None  # time of the last message
         self.since = since  # silence is measured from here
         self.flagged: float | None = None  # when it was last flagged
-        self.reports = 0  # reports since it was flagged
+        self.reports = 0  # reports of data (not snapshots) since it was flagged
+        #: (re)subscribed since its last report: the next report answers that subscription
+        #: (snapshots), not a rate
+        self.fresh = False
 
 
 class ActivityTracker:
@@ -151,39 +156,55 @@ class ActivityTracker:
             return
         k.cadence = cadence
         k.since = max(k.since, now)
+        k.fresh = k.last is not None
 
-    def seen(self, key: str, n: int, now: float) -> None:
-        """``n`` messages of ``key`` arrived, the last at ``now`` (monotonic seconds)."""
+    def seen(self, key: str, n: int, now: float) -> int:
+        """``n`` messages of ``key`` arrived, the last at ``now`` (monotonic seconds).
+
+        Returns how many of them count towards the key's rate: 0 for the
+        report that answers a (re)subscription (its snapshots), else ``n``.
+        """
         k = self._keys.get(key)
         if k is None:
             k = self._keys[key] = _Key(now, None)
         last = k.last
+        counted = 0
         if last is None or k.first is None:
             k.first = now  # the first report: snapshots, not a rate
+        elif k.fresh:
+            # the answer to a reconnect or a redrive: snapshots again, not a rate (the
+            # decayed count only ages to now)
+            if now > last:
+                k.events *= math.exp(-(now - last) / self.tau)
         else:
             dt = now - last
             k.events = k.events * math.exp(-dt / self.tau) + n if dt > 0 else k.events + n
             if k.counted < self.min_events:
                 k.counted += n
+            counted = n
+        k.fresh = False
         k.last = now
         if now > k.since:
             k.since = now
-        if k.flagged is not None:
-            # the snapshot that answers a redrive is one report: the flag (and its retry
-            # interval) goes only when the data flows again
+        if k.flagged is not None and counted:
+            # the flag (and its retry interval) goes only when the data flows again: two
+            # reports after the snapshots that answer a redrive
             k.reports += 1
             if k.reports >= 2:
                 k.flagged = None
+        return counted
 
     def forget(self, key: str) -> None:
         """Stop watching ``key`` (unsubscribed)."""
         self._keys.pop(key, None)
 
     def restart(self, now: float) -> None:
-        """A (re)connection: every key's silence counts from ``now``; rates and flags are kept."""
+        """A (re)connection: every key's silence counts from ``now``; rates and flags are kept,
+        and each key's next report is taken as the snapshots that answer it, not as a rate."""
         for k in self._keys.values():
             if now > k.since:
                 k.since = now
+            k.fresh = k.last is not None
 
     def shift(self, dt: float) -> None:
         """``dt`` seconds were not listened to (reading paused): they are not silence."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ssmd.runtime.stats import ConnectionStats
 from ssmd.runtime.watchdog import CONNECTION, HEARTBEAT, ActivityTracker
 
 
@@ -189,3 +190,53 @@ def test_a_snapshot_answering_a_redrive_does_not_reset_the_retry_interval() -> N
     t.seen("X", 1, last + 10.6)
     assert t.check(last + 25.0) == [] and t.check(last + 69.9) == []
     assert [s.key for s in t.check(last + 70.0)] == ["X"]  # retried after max_factor bounds
+
+
+def test_the_snapshots_after_a_reconnect_are_not_a_rate() -> None:
+    """200 quiet markets, one update every 30 s between them: quiet before a reconnect and
+    after it. The 200 snapshots that answer the reconnect (over two ticks) are no rate,
+    neither for the markets nor for the connection, so nothing is flagged and the
+    connection is not reconnected again and again."""
+    t = ActivityTracker(bound=10.0)
+    stats = ConnectionStats("kalshi", "c1", None)
+    keys = [f"M{i}" for i in range(200)]
+
+    def report(now: float, which: list[str]) -> None:
+        subjects = [(f"prod.kalshi.crypto.json.orderbook_snapshot.{k}", 1, 100) for k in which]
+        stats.account(None, subjects, now)  # type: ignore[arg-type]  # no metrics: no lag
+        stats.settle(t, set(keys), {})
+
+    def run(start: float, end: float) -> list[str]:
+        flagged = []
+        now = start
+        while now < end:
+            if int(now) % 30 == 0:
+                report(now, [keys[int(now) // 30 % 200]])
+            flagged += [s.key for s in t.check(now)]
+            now += 1.0
+        return flagged
+
+    for k in keys:
+        t.watch(k, 0.0)
+    report(0.5, keys)
+    assert run(1.0, 300.0) == []
+    t.restart(300.0)
+    report(300.5, keys[:100])
+    report(301.5, keys[100:])
+    assert run(302.0, 900.0) == []
+    # a redrive of every market answered by snapshots is no rate either
+    for k in keys:
+        t.watch(k, 900.0)
+    report(900.5, keys)
+    assert run(901.0, 1200.0) == []
+
+
+def test_a_busy_key_answered_by_a_snapshot_after_a_reconnect_and_then_silent_is_flagged() -> None:
+    t = ActivityTracker(bound=10.0)
+    t.watch("X", 0.0)
+    last = ticks(t, "X", 50, 1.0, 20.0)
+    t.restart(last + 3.0)
+    assert t.seen("X", 1, last + 3.5) == 0  # the snapshot: kept out of the rate
+    assert t.check(last + 13.4) == []
+    assert [s.key for s in t.check(last + 13.5)] == ["X"]  # judged by its rate from before
+    assert t.seen("X", 1, last + 14.0) == 1
