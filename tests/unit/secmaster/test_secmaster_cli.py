@@ -176,6 +176,8 @@ async def test_unreachable_venue_is_one_line(migrated: str) -> None:
         "secmaster", "sync", "--url", url, "--attempts", "1", env={"DATABASE_URL": migrated}
     )
     one_line_error(code, err, "kalshi API unreachable", expect=1)
+    # the venue is what failed, not the database (a ConnectorError is an OSError too)
+    assert "PostgreSQL" not in err, err
 
 
 @pytest.mark.integration
