@@ -46,7 +46,11 @@ class ParseError(SsmdError, ValueError):
 
 
 class SinkError(SsmdError, OSError):
-    """Writing or reading the archive (or another sink) failed."""
+    """Writing or reading the archive (or another sink) failed, or a server is not answering.
+
+    NATS, PostgreSQL or Redis that cannot be reached is exit status 1; a bad URL
+    for one is a ``ConfigError`` (exit status 2).
+    """
 
     kind = "sink"
 

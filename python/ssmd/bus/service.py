@@ -14,7 +14,7 @@ from typing import Any
 from ssmd.bus.archiver import ArchiverStats, VenueArchiver, last_archived_seq
 from ssmd.bus.nats import JetStreamSource, connect, ensure_streams, redact, stream_info
 from ssmd.bus.streams import StreamSpec, spec_for_venue, stream_specs
-from ssmd.errors import ConfigError
+from ssmd.errors import SinkError
 from ssmd.runtime.shutdown import StopSignal, install_stop_signals
 from ssmd.types import Venue
 
@@ -156,7 +156,7 @@ async def archive_health(
         _archive_side(Path(root), h)
     try:
         nc = await connect(url, name="ssmd-archive-status", connect_timeout=2.0)
-    except ConfigError as exc:
+    except SinkError as exc:  # not answering: the archive's side is still worth showing
         return out, str(exc)
     try:
         js = nc.jetstream()

@@ -27,7 +27,7 @@ import orjson
 
 from ssmd.cache.store import FIELDS, CacheStore, text
 from ssmd.cdc.wal2json import parse_lsn
-from ssmd.errors import ConfigError
+from ssmd.errors import SinkError
 from ssmd.secmaster.query import SOURCE_TABLES
 
 __all__ = ["CacheService", "CacheStats", "affected"]
@@ -156,7 +156,7 @@ class CacheService:
             await cast("Awaitable[Any]", r.ping())
         except Exception as exc:
             await r.aclose()
-            raise ConfigError(f"cannot reach Redis at {_redact(self.redis_url)}: {exc}") from None
+            raise SinkError(f"cannot reach Redis at {_redact(self.redis_url)}: {exc}") from None
         nc = await connect(self.nats_url, name="ssmd-cache")
         conn = await pg_connect(self.dsn)
         try:

@@ -164,7 +164,7 @@ async def test_setup_mistakes_are_one_line_errors(
         text=True,
         timeout=60,
     )
-    assert r.returncode == 2 and r.stderr.startswith("ssmd: error: cannot reach NATS"), r.stderr
+    assert r.returncode == 1 and r.stderr.startswith("ssmd: error: cannot reach NATS"), r.stderr
 
 
 async def test_status_and_resync_snapshot(

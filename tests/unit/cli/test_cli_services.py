@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -188,7 +189,7 @@ def test_a_port_out_of_range_or_not_a_number_is_a_one_line_error(
 
 
 def test_cache_run_with_redis_unreachable_is_one_line() -> None:
-    """Nothing listens on the port: exit 2 and one line naming Redis (before NATS or PostgreSQL)."""
+    """Nothing listens on the port: exit 1 and one line naming Redis (before NATS or PostgreSQL)."""
     r = ssmd(
         "cache",
         "run",
@@ -198,7 +199,40 @@ def test_cache_run_with_redis_unreachable_is_one_line() -> None:
             "REDIS_URL": "redis://127.0.0.1:1/0",
         },
     )
-    assert r.returncode == 2, r.stderr
+    assert r.returncode == 1, r.stderr  # a server that does not answer, not a bad setting
     err = r.stderr.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("ssmd: error: cannot reach Redis at"), err
     assert "127.0.0.1:1" in err[0]
+
+
+def _closed_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["streams", "ls"],
+        ["archive", "run", "--venue", "kraken"],
+        ["connect", "kraken", "--all", "--ws-url", "ws://127.0.0.1:9/", "--duration", "5"],
+    ],
+)
+def test_nats_nobody_listens_on_is_exit_1_one_line(args: list[str]) -> None:
+    """A NATS server that does not answer is a server that cannot be reached (1), not a bad
+    setting (2), as PostgreSQL and the venues are."""
+    url = f"nats://127.0.0.1:{_closed_port()}"
+    r = ssmd(*args, env={"NATS_URL": url, "DATABASE_URL": ""})
+    assert r.returncode == 1, (args, r.stderr)
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"ssmd: error: cannot reach NATS at {url}"), err
+    assert "Traceback" not in r.stderr
+
+
+def test_a_nats_host_that_does_not_resolve_is_exit_1() -> None:
+    r = ssmd("streams", "ls", "--nats", "nats://no-such-host.invalid:4222")
+    assert r.returncode == 1, r.stderr
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("ssmd: error: cannot reach NATS at"), err

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ssmd.errors import ConfigError
+from ssmd.errors import ConfigError, SinkError
 
 __all__ = ["DEFAULT_URL", "connect", "nats_url", "redact"]
 
@@ -29,14 +29,30 @@ def redact(url: str) -> str:
     for part in url.split(","):
         try:
             u = urlsplit(part.strip())
+            port = u.port  # raises ValueError for a bad or out-of-range port
         except ValueError:
             out.append("<bad url>")
             continue
         host = u.hostname or ""
-        if u.port:
-            host = f"{host}:{u.port}"
+        if port:
+            host = f"{host}:{port}"
         out.append(urlunsplit((u.scheme, host, u.path, "", "")))
     return ",".join(out)
+
+
+def _check(url: str) -> None:
+    """``ConfigError`` for a server URL no server could answer (a bad port, no host)."""
+    for part in url.split(","):
+        part = part.strip()
+        try:
+            u = urlsplit(part if "://" in part else f"nats://{part}")
+            port = u.port  # a bad or out-of-range port raises ValueError
+        except ValueError as exc:
+            raise ConfigError(f"bad NATS URL {redact(part)}: {exc}") from None
+        if not u.hostname:
+            raise ConfigError(f"bad NATS URL {redact(part)}: no host")
+        if port == 0:
+            raise ConfigError(f"bad NATS URL {redact(part)}: port 0")
 
 
 async def connect(
@@ -48,7 +64,10 @@ async def connect(
     on_reconnect: Callable[[], Any] | None = None,
     pending_size: int = 0,
 ) -> Any:
-    """A connection that reconnects forever; ``ConfigError`` if unreachable now.
+    """A connection that reconnects forever.
+
+    ``ConfigError`` for a URL that cannot be right (a bad port, no host);
+    ``SinkError`` for a server that cannot be reached now (exit status 1).
 
     ``pending_size=0`` makes publishing while disconnected fail at once (the
     bus sink keeps its own bounded backlog instead of nats-py's buffer).
@@ -56,10 +75,11 @@ async def connect(
     import nats
 
     url = nats_url(url)
+    _check(url)
 
     async def error_cb(exc: Exception) -> None:
         if not client:
-            return  # still connecting: the ConfigError below says it once
+            return  # still connecting: the SinkError below says it once
         log.warning("nats %s: %s", redact(url), exc)
 
     client: list[Any] = []
@@ -90,9 +110,8 @@ async def connect(
             reconnected_cb=reconnected_cb,
         )
     except Exception as exc:
-        raise ConfigError(
-            f"cannot reach NATS at {redact(url)}: {exc or type(exc).__name__}"
-        ) from exc
+        # the URL was checked above: what is left is a server that does not answer
+        raise SinkError(f"cannot reach NATS at {redact(url)}: {exc or type(exc).__name__}") from exc
     nc.options["max_reconnect_attempts"] = -1
     client.append(nc)
     return nc
