@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from ssmd.secmaster.db import connect, database_errors, migrate
 
-__all__ = ["store_score"]
+__all__ = ["store_score", "write_scores"]
 
 _UPSERT = """
 INSERT INTO dq_daily_scores (check_date, venue, "check", score, details)
@@ -16,6 +17,18 @@ VALUES ($1, $2, $3, $4, $5::jsonb)
 ON CONFLICT (check_date, venue, "check") DO UPDATE
 SET score = EXCLUDED.score, details = EXCLUDED.details, updated_at = now()
 """
+
+
+async def write_scores(
+    conn: Any, date: dt.date, check: str, scores: Iterable[tuple[str, float, dict[str, Any]]]
+) -> None:
+    """Upsert ``(venue, score, details)`` rows of one check and day, in one transaction."""
+    rows = [
+        (date, venue, check, score, json.dumps(details, default=str))
+        for venue, score, details in scores
+    ]
+    async with conn.transaction():
+        await conn.executemany(_UPSERT, rows)
 
 
 async def store_score(
@@ -26,6 +39,6 @@ async def store_score(
         conn = await connect(dsn)
         try:
             await migrate(conn)
-            await conn.execute(_UPSERT, date, venue, check, score, json.dumps(details, default=str))
+            await write_scores(conn, date, check, [(venue, score, details)])
         finally:
             await conn.close()
