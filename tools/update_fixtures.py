@@ -1,9 +1,10 @@
-"""Copy the shared sample frames into per-channel golden fixtures and regenerate
-the expected outputs.
+"""Copy sample frames into per-channel golden fixtures and regenerate their expected outputs.
 
-    python tools/update_fixtures.py [--shared ../shared/fixtures] [--split]
+    python tools/update_fixtures.py [--split SAMPLES_DIR]
 
-``--split`` (re)copies the raw frames from the shared fixture folder into
+``--split SAMPLES_DIR`` (or ``SSMD_FIXTURE_SAMPLES=SAMPLES_DIR`` with ``--split``)
+(re)copies the raw frames of a sample folder (one ``<venue>.jsonl`` per venue
+and a ``README.md`` with a provenance table per file) into
 ``tests/fixtures/<venue>/ws_<channel>.jsonl`` with ``metadata.json`` (source,
 line numbers, provenance codes, sha256). Without it only the expected files
 ``ws_<channel>.expected.jsonl`` are regenerated from the raw frames by the
@@ -31,7 +32,7 @@ from ssmd.types import Venue
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
-#: module id -> the shared sample file of that venue
+#: module id -> the sample file of that venue
 VENUE_FILES = {v.module: f"{v.module}.jsonl" for v in Venue}
 RX_NS = 1_700_000_000_000_000_000
 
@@ -114,6 +115,8 @@ def provenance(readme: str, shared_name: str) -> dict[int, tuple[str, str]]:
 
 
 def split(shared: Path) -> None:
+    if not (shared / "README.md").is_file():
+        sys.exit(f"update_fixtures: no sample folder at {shared} (README.md not found)")
     readme = (shared / "README.md").read_text()
     today = dt.date.today().isoformat()
     for venue, name in VENUE_FILES.items():
@@ -143,7 +146,7 @@ def split(shared: Path) -> None:
                     {"source_line": None, "provenance": "ssmd", "note": "composed for ssmd tests"}
                 )
         meta: dict[str, Any] = {
-            "source": f"shared/fixtures/{name}",
+            "source": f"{shared.resolve().parent.name}/{shared.resolve().name}/{name}",
             "source_sha256": hashlib.sha256(raw).hexdigest(),
             "copied": today,
             "provenance_codes": "see tests/fixtures/README.md",
@@ -173,13 +176,19 @@ def regenerate() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "fixtures")
     ap.add_argument(
-        "--split", action="store_true", help="re-copy raw frames from the shared folder"
+        "--split",
+        nargs="?",
+        const=os.environ.get("SSMD_FIXTURE_SAMPLES", ""),
+        default=None,
+        metavar="SAMPLES_DIR",
+        help="re-copy raw frames from this sample folder (default: $SSMD_FIXTURE_SAMPLES)",
     )
     args = ap.parse_args()
-    if args.split:
-        split(args.shared)
+    if args.split is not None:
+        if not args.split:
+            ap.error("--split needs the sample folder: --split DIR or SSMD_FIXTURE_SAMPLES=DIR")
+        split(Path(args.split))
     regenerate()
 
 

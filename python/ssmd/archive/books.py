@@ -1,4 +1,4 @@
-"""L2 order books at any moment: :func:`book_at` and :func:`books` (DESIGN §12).
+"""L2 order books at any moment: :func:`book_at` and :func:`books` (docs/data.md).
 
 A book is rebuilt from the archive: the last snapshot of the instrument
 before the moment asked for, then every delta after it, in the archive's

@@ -1,4 +1,4 @@
-"""The archive as polars DataFrames: :func:`read` and :func:`scan` (DESIGN §12).
+"""The archive as polars DataFrames: :func:`read` and :func:`scan` (docs/data.md).
 
 One normalized kind at a time, with the columns of the Parquet export
 (:mod:`ssmd.archive.parquet`, schemas in docs/data.md). Each venue's days

@@ -1,4 +1,4 @@
-"""``ssmd replay``: archive lines back onto the bus, in ``rx`` order (DESIGN §12).
+"""``ssmd replay``: archive lines back onto the bus, in ``rx`` order (docs/data.md).
 
 The archive is read through the merging reader (every writer's files, all
 venues chosen, ``rx`` order), each line's subject is moved under the chosen

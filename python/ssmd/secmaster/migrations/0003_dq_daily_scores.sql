@@ -1,4 +1,4 @@
--- ssmd dq: one score per check, venue and day (DESIGN §12). `check` names what was
+-- ssmd dq: one score per check, venue and day (docs/dq.md). `check` names what was
 -- checked (`trades:<instrument>`, `secmaster`); a re-run of the same check, venue and
 -- day replaces its row. `details` holds the report (checks, figures) as JSON.
 CREATE TABLE dq_daily_scores (
