@@ -49,6 +49,9 @@ class Case:
     subjects: dict[str, str] = field(default_factory=dict)
     lines: list[dict[str, Any]] = field(default_factory=list)
     connected_ns: int = 0
+    #: the commands the simulator received naming each id after it went silent (or, for
+    #: the busy id, after the first silence)
+    redrives: dict[str, list[bytes]] = field(default_factory=dict)
 
 
 def _conditions(sim: Any, n: int) -> list[str]:
@@ -71,6 +74,17 @@ def _kalshi_key(tmp_path: Path) -> tuple[Any, str]:
     return key, str(path)
 
 
+def _names(sim: Any, venue: str, inst: str) -> list[bytes]:
+    """How the connector's commands name ``inst``: Polymarket subscribes a condition's tokens."""
+    if venue != "polymarket":
+        return [inst.encode()]
+    return [tok.encode() for tok, (c, _) in sim.venue.by_token.items() if c.condition_id == inst]
+
+
+def _commands(sim: Any, names: list[bytes], since: float) -> list[bytes]:
+    return [p for t, _, p in sim.ws_log if t > since and any(n in p for n in names)]
+
+
 def _acks(sim: Any) -> int:
     """Requests the simulator acknowledged (keep-alives left out)."""
     controls = sim.stats()["controls"]
@@ -88,10 +102,13 @@ async def _run(case: Case, sim: Any, root: Path) -> None:
         case.subjects = {i: cap.connector.subject_id(i) for i in case.ids}
         await async_wait_until(lambda: data_count(cap) > 20, timeout=10)
         acks = _acks(sim)
+        quiet_since: dict[str, float] = {}
         for inst, delay in zip(case.ids[:3], DELAYS, strict=True):
             await asyncio.sleep(max(0.0, subscribed + delay - time.monotonic()))
             sim.inject("stall", instrument=inst, seconds=600)
             case.silenced_at[inst] = time.time_ns()
+            quiet_since[inst] = time.monotonic()
+        quiet_since[case.ids[3]] = quiet_since[case.ids[0]]  # the busy one: never redriven
         await async_wait_until(
             lambda: cap.totals()["stalls"] >= 3 + case.cadenced,
             timeout=BOUND + SLACK + 5,
@@ -104,6 +121,14 @@ async def _run(case: Case, sim: Any, root: Path) -> None:
                 timeout=5,
                 message=f"{case.name}: redrives acknowledged",
             )
+        names = {i: _names(sim, case.venue, i) for i in quiet_since}
+        # each silenced id is unsubscribed and subscribed again, by name, on every venue
+        await async_wait_until(
+            lambda: all(len(_commands(sim, names[i], quiet_since[i])) >= 2 for i in case.ids[:3]),
+            timeout=5,
+            message=f"{case.name}: each silenced instrument redriven",
+        )
+        case.redrives = {i: _commands(sim, names[i], quiet_since[i]) for i in quiet_since}
     case.lines = archive(root, case.venue)
 
 
@@ -180,6 +205,12 @@ async def test_silences_soon_after_subscribe_are_flagged_within_the_bound_on_eve
             assert msg["scope"] == "instrument" and msg["action"] == "resubscribe", msg
             assert msg["silent_ms"] >= BOUND * 1000, msg
         assert busy not in stalls, f"{case.name}: busy {busy} flagged: {stalls[busy]}"
+        assert case.redrives[busy] == [], (case.name, case.redrives[busy])
+        for inst in silence:  # an unsubscribe, then a subscribe, of that instrument
+            assert len(case.redrives[inst]) >= 2, (case.name, inst, case.redrives[inst])
+            assert (
+                b"unsub" in case.redrives[inst][0].lower() or b"delete" in case.redrives[inst][0]
+            ), (case.name, case.redrives[inst][0])
         if case.cadenced:  # acknowledged, then nothing on a cadenced channel: a stall
             (first, *_) = stalls[quiet]
             late = (first["rx"] - case.connected_ns) / 1e9
@@ -224,3 +255,51 @@ async def test_a_venue_that_stops_its_heartbeats_is_reconnected_within_its_caden
         _frozen("kraken", kraken, tmp_path / "k", 1.0),
         _frozen("kraken-futures", futures, tmp_path / "f", 5.0, channels=("trade",)),
     )
+
+
+async def test_quiet_markets_stay_quiet_across_a_reconnect_and_busy_ones_are_judged(
+    tmp_path: Path, make_sim: MakeSim
+) -> None:
+    """Kalshi: 100 quiet markets (a message every 20 s between them) answer a reconnect with
+    100 book snapshots; those are no rate, so the connection is not taken for a busy one
+    that fell silent (which would reconnect it again every half minute). Kraken: a busy
+    symbol silenced at a reconnect is flagged within the bound of its silence (by the rate
+    it had before) and redriven; the other busy ones are not."""
+    key, key_path = _kalshi_key(tmp_path)
+    kalshi = await make_sim("kalshi", rate=0.05, kalshi_public_key=key.public_key())
+    kraken = await make_sim("kraken", rate=1000.0)
+
+    async def quiet() -> None:
+        ids = kalshi.venue.instrument_ids()[:100]
+        settings = {"api_key": "kid", "private_key_path": key_path}
+        settings["channels"] = ("ticker", "trade", "orderbook_delta")
+        async with capturing(kalshi, "kalshi", ids, tmp_path / "q", **settings) as cap:
+            await async_wait_until(lambda: data_count(cap) >= 100, timeout=20)
+            await asyncio.sleep(BOUND / 2 + 1)  # long enough a span to be judged by rate
+            kalshi.inject("disconnect")
+            await async_wait_until(lambda: cap.totals()["reconnects"] >= 1, timeout=20)
+            await async_wait_until(lambda: data_count(cap) >= 200, timeout=20)  # snapshots
+            await asyncio.sleep(2 * BOUND + SLACK)
+            assert (cap.totals()["reconnects"], cap.totals()["stalls"]) == (1, 0)
+
+    async def busy() -> None:
+        ids = kraken.venue.instrument_ids()[:3]
+        async with capturing(kraken, "kraken", ids, tmp_path / "b") as cap:
+            await async_wait_until(lambda: data_count(cap) >= 3000, timeout=20)  # busy
+            kraken.inject("disconnect")
+            await async_wait_until(lambda: cap.totals()["reconnects"] >= 1, timeout=20)
+            # silent from the reconnect on: judged by the rate it had before
+            kraken.inject("stall", instrument=ids[0], seconds=600)
+            silenced, since = time.time_ns(), time.monotonic()
+            await async_wait_until(lambda: cap.totals()["stalls"] >= 1, timeout=BOUND + SLACK + 5)
+            await async_wait_until(
+                lambda: len(_commands(kraken, [ids[0].encode()], since)) >= 2, timeout=5
+            )
+            assert cap.totals()["reconnects"] == 1
+        lines = archive(tmp_path / "b", "kraken")
+        stalls = [x for x in lines if x["msg"].get("ssmd") == "stall"]
+        assert [x["msg"]["instrument"] for x in stalls] == [ids[0]]
+        late = (stalls[0]["rx"] - silenced) / 1e9
+        assert BOUND - 0.5 <= late <= BOUND + SLACK, late
+
+    await asyncio.gather(quiet(), busy())
