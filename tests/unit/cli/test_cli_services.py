@@ -80,6 +80,19 @@ def test_a_missing_extra_is_named_in_one_line(
     assert len(err) == 1 and f"[{extra}] extra" in err[0] and f"ssmd[{extra}]" in err[0], err
 
 
+def test_all_is_every_extra_and_the_cli_names_each() -> None:
+    """``[all]`` is "all of the above" (docs/cli.md), and every extra is one the CLI's
+    missing-extra error can name."""
+    tomllib = pytest.importorskip("tomllib")
+    from ssmd.cli.options import EXTRAS
+
+    pyproject = Path(__file__).resolve().parents[3] / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    parts = {name: set(reqs) for name, reqs in extras.items() if name not in ("all", "test")}
+    assert set(parts) == set(EXTRAS)
+    assert set(extras["all"]) == set().union(*parts.values())
+
+
 def test_the_core_install_captures_and_reads_without_any_extra(tmp_path: Path) -> None:
     env = {**_blocked(tmp_path, "nats", "asyncpg", "redis"), "NATS_URL": "", "DATABASE_URL": ""}
     root = tmp_path / "data"
