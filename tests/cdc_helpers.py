@@ -20,12 +20,15 @@ from helpers import async_wait_until
 __all__ = [
     "CDC_FLAGS",
     "Workload",
+    "cache_equals",
     "check_stream",
     "count_ge",
     "has_slot",
     "read_stream",
+    "redis_rows",
     "start_cdc",
     "stop",
+    "view_rows",
     "wait_slot",
 ]
 
@@ -190,3 +193,45 @@ def check_stream(got: list[tuple[str, dict[str, Any], str]], work: Workload) -> 
         assert subj == f"cdc.{work.table}.{b['op']}" and msg_id == f"{b['lsn']}:{b['n']}"
         if b["op"] == "insert":
             assert b["new"]["price"] == f"{b['new']['v']}.0100"  # exact numeric text
+
+
+async def view_rows(dsn: str) -> dict[tuple[str, str], dict[str, str]]:
+    """The ``instruments`` view as the cache stores it: (venue, instrument) to its fields."""
+    import asyncpg
+
+    from ssmd.cache.store import FIELDS, text
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT " + ", ".join(FIELDS) + " FROM instruments")
+    finally:
+        await conn.close()
+    return {
+        (r["venue"], r["instrument_id"]): {f: t for f in FIELDS if (t := text(r[f])) is not None}
+        for r in rows
+    }
+
+
+async def redis_rows(url: str) -> dict[tuple[str, str], dict[str, str]]:
+    """Every ``ssmd:{venue}:inst:{instrument}`` hash in Redis, its view fields only."""
+    import redis.asyncio as aioredis
+
+    from ssmd.cache.store import FIELDS
+
+    r = aioredis.from_url(url)
+    try:
+        out = {}
+        async for key in r.scan_iter(match="ssmd:*:inst:*", count=1000):
+            k = key.decode()
+            _, venue, _, inst = k.split(":", 3)
+            h = {a.decode(): b.decode() for a, b in (await r.hgetall(k)).items()}
+            out[(venue, inst)] = {f: v for f, v in h.items() if f in FIELDS}
+        return out
+    finally:
+        await r.aclose()
+
+
+async def cache_equals(dsn: str, redis_url: str) -> bool:
+    """Redis holds the (non-empty) ``instruments`` view, row for row."""
+    view, cached = await view_rows(dsn), await redis_rows(redis_url)
+    return bool(view) and view == cached

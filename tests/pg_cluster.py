@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -39,9 +40,11 @@ def _free_port() -> int:
 class PgCluster:
     """``initdb`` + ``pg_ctl`` on a port of its own; ``dsn`` is a superuser's ``ssmd`` database."""
 
-    def __init__(self, *, wal_level: str = "logical") -> None:
+    def __init__(self, *, wal_level: str = "logical", settings: Sequence[str] = ()) -> None:
+        """``settings``: more ``postgresql.conf`` lines (``"max_slot_wal_keep_size = 1MB"``)."""
         self.bin = pg_bin()
         self.wal_level = wal_level
+        self.settings = tuple(settings)
         self.as_root = os.geteuid() == 0
         if self.as_root and shutil.which("runuser") is None:
             pytest.skip("running as root without runuser: cannot start PostgreSQL as postgres")
@@ -83,6 +86,7 @@ class PgCluster:
             "max_wal_senders = 8",
             "fsync = off",  # a process restart loses nothing; only an OS crash would
             "full_page_writes = off",
+            *self.settings,
         ]
         described = subprocess.run(
             [str(self.bin / "postgres"), "--describe-config"], capture_output=True, text=True

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ssmd.cdc.publish import Publisher
-from ssmd.cdc.slot import SlotLost, advance, ensure_slot, slot_info
+from ssmd.cdc.slot import SlotLost, advance, ensure_slot, raise_if_lost, slot_info
 from ssmd.cdc.wal2json import Change, Decoder, format_lsn, plugin_options
 from ssmd.errors import ConfigError, SinkError, SsmdError
 
@@ -261,9 +261,16 @@ class CdcService:
         return time.monotonic()
 
     async def _stream(self, conn: Any, pub: Publisher, stop: asyncio.Event) -> None:
+        import asyncpg
+
         next_lag = 0.0
         while not stop.is_set():
-            n = await self._round(conn, pub)
+            try:
+                n = await self._round(conn, pub)
+            except asyncpg.ObjectNotInPrerequisiteStateError:
+                # the slot was invalidated under us (peek or advance): say what to run
+                await raise_if_lost(conn, self.slot)
+                raise
             now = time.monotonic()
             if self.m is not None and now >= next_lag:
                 next_lag = now + 1.0

@@ -14,13 +14,31 @@ from typing import Any
 from ssmd.cdc.wal2json import format_lsn
 from ssmd.errors import ConfigError
 
-__all__ = ["SlotInfo", "SlotLost", "advance", "check_server", "ensure_slot", "slot_info"]
+__all__ = [
+    "SlotInfo",
+    "SlotLost",
+    "advance",
+    "check_server",
+    "ensure_slot",
+    "raise_if_lost",
+    "slot_info",
+    "slot_lost",
+]
 
 PLUGIN = "wal2json"
 
 
 class SlotLost(ConfigError):
     """PostgreSQL invalidated the slot: changes are gone; ``--resync`` rebuilds."""
+
+
+def slot_lost(name: str) -> SlotLost:
+    """The one-line error for a slot PostgreSQL invalidated: what happened, what to run."""
+    return SlotLost(
+        f"replication slot {name!r} was invalidated by PostgreSQL (its WAL is gone,"
+        " max_slot_wal_keep_size): changes were lost; run `ssmd cdc run --resync`"
+        " to recreate it and publish a snapshot of the tables"
+    )
 
 
 @dataclass(frozen=True)
@@ -101,11 +119,7 @@ async def ensure_slot(conn: Any, name: str, *, recreate: bool = False) -> tuple[
                 " choose another --slot or drop it"
             )
         if info.wal_status == "lost":
-            raise SlotLost(
-                f"replication slot {name!r} was invalidated by PostgreSQL (its WAL is gone,"
-                " max_slot_wal_keep_size): changes were lost; run `ssmd cdc run --resync`"
-                " to recreate it and publish a snapshot of the tables"
-            )
+            raise slot_lost(name)
         return info, False
     try:
         await conn.execute("SELECT pg_create_logical_replication_slot($1, $2)", name, PLUGIN)
@@ -125,6 +139,19 @@ async def ensure_slot(conn: Any, name: str, *, recreate: bool = False) -> tuple[
     created = await slot_info(conn, name)
     assert created is not None
     return created, True
+
+
+async def raise_if_lost(conn: Any, name: str) -> None:
+    """Raise :class:`SlotLost` if PostgreSQL invalidated the slot ``name``.
+
+    Invalidation can come while the service runs (a checkpoint removes the
+    WAL of a slot that fell more than ``max_slot_wal_keep_size`` behind): the
+    next peek or advance then fails with ``55000`` (object not in
+    prerequisite state), which says nothing of ``--resync`` by itself.
+    """
+    info = await slot_info(conn, name)
+    if info is not None and (info.wal_status == "lost" or info.restart_lsn is None):
+        raise slot_lost(name)
 
 
 async def advance(conn: Any, name: str, lsn: int) -> None:

@@ -207,16 +207,22 @@ def cdc_status(
         return out
 
     out = asyncio.run(go())
-    if json_out:
-        echo_json(out)
-        return
     info = out["slot"]
+    if json_out:
+        echo_json(out)  # and then the same exit as the table: 2 for a missing or lost slot
+    elif info is not None:
+        _print_status(info, out["stream"])
     if info is None:
         raise ConfigError(f"no replication slot {slot!r} (ssmd cdc run creates it)")
+    if info["wal_status"] == "lost":
+        raise ConfigError(
+            f"slot {slot!r} was invalidated by PostgreSQL: run `ssmd cdc run --resync`"
+        )
+
+
+def _print_status(info: dict[str, Any], st: dict[str, Any] | None) -> None:
     rows: list[tuple[Any, ...]] = [
-        ("slot", "confirmed", "server", "lag bytes", "wal status", "active")
-    ]
-    rows.append(
+        ("slot", "confirmed", "server", "lag bytes", "wal status", "active"),
         (
             info["slot"],
             info["confirmed_lsn"],
@@ -224,18 +230,13 @@ def cdc_status(
             info["lag_bytes"],
             info["wal_status"],
             info["active"],
-        )
-    )
+        ),
+    ]
     table(rows, left=1)
-    st = out["stream"]
     if st:
         typer.echo(
             f"stream SECMASTER_CDC: {st['messages']:,} message(s), last {st['last_subject'] or '-'}"
             f" at {st['last_time'] or '-'}"
-        )
-    if info["wal_status"] == "lost":
-        raise ConfigError(
-            f"slot {slot!r} was invalidated by PostgreSQL: run `ssmd cdc run --resync`"
         )
 
 

@@ -20,8 +20,9 @@ from typing import Any
 import orjson
 import pytest
 
+from cdc_helpers import cache_equals
 from helpers import async_wait_until
-from ssmd.cache.store import FIELDS, CacheStore, text
+from ssmd.cache.store import CacheStore
 
 pytestmark = pytest.mark.integration
 
@@ -51,36 +52,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> str:
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     return err.decode()
-
-
-async def _view(dsn: str) -> dict[tuple[str, str], dict[str, str]]:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch("SELECT " + ", ".join(FIELDS) + " FROM instruments")
-    finally:
-        await conn.close()
-    return {
-        (r["venue"], r["instrument_id"]): {f: t for f in FIELDS if (t := text(r[f])) is not None}
-        for r in rows
-    }
-
-
-async def _redis(url: str) -> dict[tuple[str, str], dict[str, str]]:
-    import redis.asyncio as aioredis
-
-    r = aioredis.from_url(url)
-    try:
-        out = {}
-        async for key in r.scan_iter(match="ssmd:*:inst:*", count=1000):
-            k = key.decode()
-            _, venue, _, inst = k.split(":", 3)
-            h = {a.decode(): b.decode() for a, b in (await r.hgetall(k)).items()}
-            out[(venue, inst)] = {f: v for f, v in h.items() if f in FIELDS}
-        return out
-    finally:
-        await r.aclose()
 
 
 async def _load(conn: Any, rng: random.Random) -> None:
@@ -165,11 +136,13 @@ async def test_redis_follows_the_view_row_for_row(
         await _load(conn, rng)
         cache = _proc(["cache", "run", "--consumer", consumer, "--drift-every", "0"], env)
         await async_wait_until(
-            lambda: _equal(dsn, redis_url), timeout=30, message="cache loaded (the full sync)"
+            lambda: cache_equals(dsn, redis_url), timeout=30, message="cache loaded (the full sync)"
         )
         await _churn(conn, rng, 600)  # under load: the cache applies changes as they come
         await async_wait_until(
-            lambda: _equal(dsn, redis_url), timeout=30, message="cache caught up with the churn"
+            lambda: cache_equals(dsn, redis_url),
+            timeout=30,
+            message="cache caught up with the churn",
         )
         # FLUSHDB: the cache notices and loads again
         import redis.asyncio as aioredis
@@ -178,7 +151,7 @@ async def test_redis_follows_the_view_row_for_row(
         await r.flushdb()
         await r.aclose()
         await async_wait_until(
-            lambda: _equal(dsn, redis_url), timeout=30, message="cache rebuilt after FLUSHDB"
+            lambda: cache_equals(dsn, redis_url), timeout=30, message="cache rebuilt after FLUSHDB"
         )
         # a restart: it loads again and follows the changes made while it was down
         err = _stop(cache)
@@ -186,10 +159,12 @@ async def test_redis_follows_the_view_row_for_row(
         await _churn(conn, rng, 100)
         cache = _proc(["cache", "run", "--consumer", consumer, "--drift-every", "0"], env)
         await async_wait_until(
-            lambda: _equal(dsn, redis_url), timeout=30, message="cache after a restart"
+            lambda: cache_equals(dsn, redis_url), timeout=30, message="cache after a restart"
         )
         await _churn(conn, rng, 100)
-        await async_wait_until(lambda: _equal(dsn, redis_url), timeout=30, message="and after")
+        await async_wait_until(
+            lambda: cache_equals(dsn, redis_url), timeout=30, message="and after"
+        )
     finally:
         await conn.close()
         for p in (cdc, cache):
@@ -207,11 +182,6 @@ async def _slot_exists(dsn: str, slot: str) -> bool:
         )
     finally:
         await conn.close()
-
-
-async def _equal(dsn: str, redis_url: str) -> bool:
-    view, cached = await _view(dsn), await _redis(redis_url)
-    return bool(view) and view == cached
 
 
 async def test_writes_are_fenced_by_lsn_and_n(redis_url: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -21,7 +22,16 @@ from collections.abc import Iterator
 import orjson
 import pytest
 
-from cdc_helpers import Workload, check_stream, count_ge, read_stream, start_cdc, stop, wait_slot
+from cdc_helpers import (
+    Workload,
+    cache_equals,
+    check_stream,
+    count_ge,
+    read_stream,
+    start_cdc,
+    stop,
+    wait_slot,
+)
 from helpers import async_wait_until
 from pg_cluster import PgCluster
 
@@ -135,3 +145,192 @@ def test_wal_level_not_logical_is_a_one_line_error(
     assert len(err) == 1, err
     assert "wal_level is 'replica'" in err[0], err
     assert "ALTER SYSTEM SET wal_level = logical" in err[0] and "restart" in err[0], err
+
+
+@pytest.fixture
+def small_wal_cluster(nats_url: str) -> Iterator[PgCluster]:
+    """A cluster that invalidates a slot more than 1 MB of WAL behind at a checkpoint."""
+    pg = PgCluster(settings=["max_slot_wal_keep_size = 1MB"])
+    try:
+        yield pg.start()
+    finally:
+        pg.stop()
+
+
+async def _invalidate(dsn: str, slot: str) -> None:
+    """Write WAL past the slot's reserve (a segment switch, a checkpoint) until it is lost."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("CREATE TABLE IF NOT EXISTS wal_filler (id serial, note text)")
+
+        async def lost() -> bool:
+            await conn.execute("INSERT INTO wal_filler (note) VALUES ('x')")
+            await conn.execute("SELECT pg_switch_wal()")
+            await conn.execute("CHECKPOINT")
+            status = await conn.fetchval(
+                "SELECT wal_status FROM pg_replication_slots WHERE slot_name = $1", slot
+            )
+            return bool(status == "lost")
+
+        await async_wait_until(lost, timeout=30, message=f"slot {slot} invalidated")
+    finally:
+        await conn.close()
+
+
+def _spawn(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ssmd", *args, "--log-level", "warning"],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _cli(dsn: str, nats_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ssmd", *args],
+        env={**os.environ, "DATABASE_URL": dsn, "NATS_URL": nats_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_a_slot_invalidated_while_streaming_names_resync(
+    small_wal_cluster: PgCluster, nats_url: str
+) -> None:
+    """The peek (or advance) on a slot PostgreSQL invalidated under a running service fails
+    with SQLSTATE 55000; the service reports the lost slot and what to run, not that code."""
+    import asyncpg
+    import nats
+
+    from ssmd.bus.nats import NatsTransport
+    from ssmd.cdc.publish import Publisher
+    from ssmd.cdc.service import CdcService
+    from ssmd.cdc.slot import SlotLost, ensure_slot
+
+    dsn = small_wal_cluster.dsn
+    slot = f"s_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(dsn)
+    nc = await nats.connect(nats_url)
+    try:
+        await conn.execute("CREATE TABLE t (id int PRIMARY KEY)")
+        await ensure_slot(conn, slot)
+        service = CdcService(dsn, nats_url, tables=["t"], slot=slot, metrics=False)
+        await _invalidate(dsn, slot)
+        pub = Publisher(NatsTransport(nc), window=16)
+        await pub.start()
+        try:
+            with pytest.raises(SlotLost, match="--resync"):
+                await service._stream(conn, pub, asyncio.Event())
+        finally:
+            await pub.close()
+    finally:
+        await nc.close()
+        await conn.close()
+
+
+async def test_an_invalidated_slot_is_reported_and_resync_rebuilds_the_cache(
+    small_wal_cluster: PgCluster, nats_url: str, redis_url: str
+) -> None:
+    """PostgreSQL invalidates the slot while ``ssmd cdc run`` is stopped in its tracks: the
+    service ends with the one-line error naming ``--resync``, at start-up too; ``ssmd cdc
+    status`` reports the slot lost (table and ``--json``, exit 2); ``--resync`` publishes a
+    snapshot, and ``ssmd cache run`` reloads on it, picking up the changes no slot saw."""
+    import asyncpg
+
+    from ssmd.secmaster import db
+
+    dsn = small_wal_cluster.dsn
+    slot = f"s_{uuid.uuid4().hex[:10]}"
+    env = {"DATABASE_URL": dsn, "NATS_URL": nats_url, "REDIS_URL": redis_url}
+    conn = await db.connect(dsn)
+    await db.migrate(conn)
+    await conn.close()
+    conn = await asyncpg.connect(dsn)
+    cdc_args = ["cdc", "run", "--slot", slot, "--poll", "10ms", "--heartbeat", "1s"]
+    cdc = _spawn(env, *cdc_args)
+    cache = _spawn(env, "cache", "run", "--consumer", f"c_{slot}", "--drift-every", "0")
+    try:
+        await wait_slot(dsn, slot, cdc)
+        await conn.execute(
+            "INSERT INTO series (ticker, title, category, raw) VALUES ('S', 'S', 'Crypto', '{}')"
+        )
+        await conn.execute(
+            "INSERT INTO events (event_ticker, series_ticker, title, raw) VALUES ('E', 'S', 'E', '{}')"
+        )
+        await conn.executemany(
+            "INSERT INTO markets (ticker, event_ticker, status, title, raw)"
+            " VALUES ($1, 'E', 'active', $1, '{}')",
+            [(f"M{i}",) for i in range(20)],
+        )
+        await async_wait_until(
+            lambda: cache_equals(dsn, redis_url), timeout=30, message="cache follows the view"
+        )
+
+        # invalidated under the running service (stopped, as a stuck one is): it ends, and
+        # says what to run
+        os.kill(cdc.pid, signal.SIGSTOP)
+        try:
+            await _invalidate(dsn, slot)
+        finally:
+            os.kill(cdc.pid, signal.SIGCONT)
+        _, err_b = cdc.communicate(timeout=60)
+        err = err_b.decode()
+        assert cdc.returncode == 2, err
+        assert "Traceback" not in err, err
+        last = err.strip().splitlines()[-1]
+        assert last.startswith("ssmd: error: replication slot") and "--resync" in last, err
+
+        # changes while no slot captures anything: only a snapshot can bring them
+        await conn.execute(
+            "UPDATE markets SET status = 'closed', title = 'late' WHERE ticker = 'M1'"
+        )
+        await conn.execute("DELETE FROM markets WHERE ticker = 'M2'")
+        await conn.execute(
+            "INSERT INTO markets (ticker, event_ticker, status, title, raw)"
+            " VALUES ('M99', 'E', 'active', 'new', '{}')"
+        )
+
+        # at start-up: the same one line
+        r = _cli(dsn, nats_url, *cdc_args)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "invalidated" in lines[0] and "--resync" in lines[0], lines
+
+        # status: lost, exit 2, table and JSON alike
+        r = _cli(dsn, nats_url, "cdc", "status", "--slot", slot)
+        assert r.returncode == 2 and "lost" in r.stdout, (r.stdout, r.stderr)
+        assert "--resync" in r.stderr.strip().splitlines()[-1], r.stderr
+        r = _cli(dsn, nats_url, "cdc", "status", "--slot", slot, "--json")
+        assert r.returncode == 2, r.stderr
+        assert orjson.loads(r.stdout)["slot"]["wal_status"] == "lost"
+        assert "--resync" in r.stderr, r.stderr
+        assert cache.poll() is None and not await cache_equals(dsn, redis_url)
+
+        # --resync: a new slot, a snapshot of the tables; the cache reloads on it
+        cdc = _spawn(env, *cdc_args, "--resync")
+        await async_wait_until(
+            lambda: cache_equals(dsn, redis_url),
+            timeout=30,
+            message="cache reloaded on the snapshot",
+        )
+        got = await read_stream(nats_url, "markets")
+        snapshot = [b for s, b, _ in got if s == "cdc.markets.snapshot"]
+        at = snapshot[-1]["lsn"]  # the newest snapshot (the stream is the suite's)
+        snaps = {b["key"]["ticker"] for b in snapshot if b["lsn"] == at}
+        assert {"M1", "M99"} <= snaps and "M2" not in snaps
+        r = _cli(dsn, nats_url, "cdc", "status", "--slot", slot, "--json")
+        assert r.returncode == 0 and orjson.loads(r.stdout)["slot"]["wal_status"] != "lost"
+        # and it streams again
+        await conn.execute("UPDATE markets SET title = 'after' WHERE ticker = 'M3'")
+        await async_wait_until(
+            lambda: cache_equals(dsn, redis_url), timeout=30, message="a change after the resync"
+        )
+    finally:
+        await conn.close()
+        for p in (cdc, cache):
+            if p.poll() is None:
+                stop(p)

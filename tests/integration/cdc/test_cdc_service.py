@@ -189,7 +189,7 @@ async def test_status_and_resync_snapshot(
     got = await read_stream(nats_url, name)
     snaps = [b for s, b, _ in got if s == f"cdc.{name}.snapshot"]
     assert len(snaps) == 50 and {b["key"]["id"] for b in snaps} == set(range(1, 51))
-    assert len({b["lsn"] for b in snaps}) == 1  # all at the new slot's consistent point
+    assert len({b["lsn"] for b in snaps}) == 1  # all at the LSN the new slot was created at
     r = subprocess.run(
         [sys.executable, "-m", "ssmd", "cdc", "status", "--slot", slot, "--json"],
         env={**os.environ, "DATABASE_URL": pg_dsn, "NATS_URL": nats_url},
