@@ -323,3 +323,64 @@ async def _consumer_exists(js: Any, env_name: str) -> bool:
 
 async def _has(got: Any, field: str, value: str) -> bool:
     return (await got()).get(field) == value
+
+
+def _metric(port: int, name: str) -> float | None:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+    return None
+
+
+async def test_drift_behind_the_cache_s_back_is_reported(
+    migrated_db: str, nats_url: str, redis_url: str
+) -> None:
+    """A hash edited and one deleted in Redis, not through the cache: ``ssmd_cache_drift``
+    (every sampled key compared with the view, ``--drift-every 1s``) counts both."""
+    import asyncpg
+    import redis.asyncio as aioredis
+
+    dsn = migrated_db
+    env = {"DATABASE_URL": dsn, "NATS_URL": nats_url, "REDIS_URL": redis_url}
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(  # fewer instruments than the sample (100): every key is compared
+        "INSERT INTO series (ticker, title, category, raw) VALUES ('S', 'S', 'Crypto', '{}');"
+        "INSERT INTO events (event_ticker, series_ticker, title, raw) VALUES ('E', 'S', 'E', '{}');"
+        "INSERT INTO markets (ticker, event_ticker, status, title, raw) VALUES"
+        " ('M1', 'E', 'active', 'M1', '{}'), ('M2', 'E', 'active', 'M2', '{}');"
+        "INSERT INTO pairs (pair, market_type, symbol, base, quote, status, raw) VALUES"
+        " ('P1', 'spot', 'P1', 'B', 'Q', 'online', '{}'),"
+        " ('P2', 'spot', 'P2', 'B', 'Q', 'online', '{}')"
+    )
+    await conn.close()
+    port = _free_port()
+    args = ["cache", "run", "--consumer", f"c_{uuid.uuid4().hex[:8]}", "--drift-every", "1s"]
+    cache = _proc([*args, "--metrics-port", str(port)], env)
+    r = aioredis.from_url(redis_url)
+    try:
+        await async_wait_until(lambda: cache_equals(dsn, redis_url), timeout=30)
+
+        async def drift(n: float) -> bool:
+            if cache.poll() is not None:
+                raise AssertionError(cache.communicate()[1].decode())
+            return await asyncio.to_thread(_metric, port, "ssmd_cache_drift") == n
+
+        await async_wait_until(lambda: drift(0), timeout=10, message="no drift at first")
+        await r.hset("ssmd:kalshi:inst:M1", "title", "edited behind its back")
+        await r.delete("ssmd:kraken:inst:P1")
+        await async_wait_until(lambda: drift(2), timeout=10, message="two keys drifted")
+    finally:
+        await r.aclose()
+        if cache.poll() is None:
+            _stop(cache)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -15,6 +15,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 import pytest
@@ -200,3 +201,48 @@ async def test_status_and_resync_snapshot(
     status = orjson.loads(r.stdout)
     assert status["slot"]["slot"] == slot and status["slot"]["lag_bytes"] is not None
     assert status["stream"]["messages"] >= 50
+
+
+async def test_a_heartbeat_advances_the_slot_while_other_databases_write(
+    pg_dsn: str, nats_url: str, table: tuple[str, str]
+) -> None:
+    """No transaction of the slot's database, WAL written by another database's: only the
+    heartbeat (``--heartbeat 1s``) gives the slot something to advance past."""
+    import asyncpg
+
+    name, slot = table
+    other_dsn = urlunsplit(urlsplit(pg_dsn)._replace(path="/postgres"))
+    scratch = f"hb_{uuid.uuid4().hex[:10]}"
+    proc = start_cdc(pg_dsn, nats_url, name, slot)  # CDC_FLAGS: --heartbeat 1s
+    other = await asyncpg.connect(other_dsn)
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        await wait_slot(pg_dsn, slot, proc)
+        await other.execute(f"CREATE TABLE {scratch} (id serial, note text)")
+
+        async def confirmed() -> int:
+            lsn = await conn.fetchval(
+                "SELECT confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = $1", slot
+            )
+            return int(lsn)
+
+        start = await confirmed()
+        for _ in range(20):  # ~2 MB of WAL from the other database
+            await other.execute(
+                f"INSERT INTO {scratch} (note) SELECT repeat('w', 1000) FROM generate_series(1, 100)"
+            )
+        target = int(await other.fetchval("SELECT pg_current_wal_lsn()"))
+        assert target > start
+
+        async def advanced() -> bool:
+            if proc.poll() is not None:
+                raise AssertionError(proc.communicate()[1].decode())
+            return await confirmed() >= target
+
+        await async_wait_until(advanced, timeout=20, message="the slot advanced past other WAL")
+        assert not await count_ge(nats_url, name, 1)  # heartbeats publish nothing
+    finally:
+        await other.execute(f"DROP TABLE IF EXISTS {scratch}")
+        await other.close()
+        await conn.close()
+        stop(proc)
