@@ -258,3 +258,36 @@ async def test_the_archiver_inbox_skips_nats_py_messages_and_others_keep_them(
         await src.close()
     finally:
         await nc.close()
+
+
+async def test_sighup_stops_the_archiver_as_sigterm_does(
+    nats_url: str, bus_env: str, tmp_path: Path
+) -> None:
+    """A hang-up (the terminal closed) finalizes the files and acknowledges what is durable."""
+    nc = await connect(nats_url)
+    js = nc.jetstream()
+    spec = spec_for_venue("kraken", stream_specs(bus_env))
+    await ensure_streams(js, [spec])
+    env = {**os.environ, "NATS_URL": nats_url, "SSMD_ENV": bus_env}
+    cmd = [sys.executable, "-m", "ssmd", "archive", "run", "--venue", "kraken"]
+    cmd += ["--dir", str(tmp_path), "--flush-interval", "0.05"]
+    try:
+        await _publish(js, bus_env, 0, 300)
+        proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        acked = 0
+        while acked < 300 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            try:
+                acked = int((await js.consumer_info(spec.name, "archiver")).ack_floor.stream_seq)
+            except Exception:
+                acked = 0
+        assert acked == 300
+        proc.send_signal(signal.SIGHUP)
+        _, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err.decode()[-2000:]
+    finally:
+        await nc.close()
+    assert sorted(_stream_seqs(tmp_path)) == list(range(1, 301))
+    parts = list_files(tmp_path, "kraken", include_parts=True)
+    assert parts and not [p for p in parts if p.endswith(".part")]

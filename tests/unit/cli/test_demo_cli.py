@@ -60,6 +60,15 @@ def test_demo_bad_venue_is_one_line_error() -> None:
     assert "Traceback" not in r.stderr
 
 
+def test_demo_message_count_is_capped(tmp_path: Path) -> None:
+    """``-n`` above 10 million is refused at once (the frames are generated as they are
+    written, but an archive that size is not a demo)."""
+    r = ssmd("demo", "--offline", "-n", "10000001", "--dir", str(tmp_path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "10000000" in r.stderr.replace(",", "")
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
 def test_bad_flag_is_usage_error() -> None:
     r = ssmd("demo", "--no-such-flag")
     assert r.returncode == 2 and "Traceback" not in r.stderr
