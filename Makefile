@@ -29,7 +29,7 @@ format: ## Format Python (ruff format) and Rust (cargo fmt)
 	$(PYTHON) -m ruff format $(PY_PATHS)
 	$(CARGO) fmt --all
 
-lint: ## ruff check, ruff format --check, mypy --strict, stubtest, cargo fmt --check, clippy (with and without the python feature), size budgets, import layers
+lint: ## ruff check, ruff format --check, mypy --strict, stubtest, cargo fmt --check, clippy (with and without the python feature), size budgets, import layers (Python and Rust)
 	$(PYTHON) -m ruff check $(PY_PATHS)
 	$(PYTHON) -m ruff format --check $(PY_PATHS)
 	$(PYTHON) -m mypy
@@ -39,6 +39,7 @@ lint: ## ruff check, ruff format --check, mypy --strict, stubtest, cargo fmt --c
 	$(CARGO) clippy --features python --lib -- -D warnings
 	$(PYTHON) tools/check_budgets.py
 	$(PYTHON) tools/check_imports.py
+	$(PYTHON) tools/check_rust_modules.py
 
 test: ## Run the test suite (unit, venues, property; benches as smoke tests)
 	$(PYTHON) -m pytest --benchmark-disable

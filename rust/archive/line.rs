@@ -214,6 +214,13 @@ pub fn split_subject(subj: &[u8]) -> Option<(&[u8], &[u8])> {
     })
 }
 
+/// The subject of a gap status line, `None` for any other line.
+#[inline]
+pub(crate) fn gap_subject(line: &[u8]) -> Option<&[u8]> {
+    memmem::find(line, br#""ssmd":"gap""#)?;
+    parse_envelope(line).filter(|e| e.is_gap()).map(|e| e.subj)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -170,6 +170,4 @@ impl ArchiveError {
 pub type Result<T> = std::result::Result<T, ArchiveError>;
 
 #[cfg(test)]
-mod recover_tests;
-#[cfg(test)]
 mod tests;

@@ -1,30 +1,11 @@
 //! Start-up repair of `.part` files left by a crash (docs/archive.md).
-use super::line::parse_envelope;
 use super::manifest::{sync_dir, update_manifest, UpdateOpts};
 use super::scan::scan_file;
 use super::time::Date;
 use super::{ArchiveError, Codec, Result};
-use memchr::memmem;
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-
-/// The subject of a gap status line, `None` for any other line.
-#[inline]
-pub(crate) fn gap_subject(line: &[u8]) -> Option<&[u8]> {
-    memmem::find(line, br#""ssmd":"gap""#)?;
-    parse_envelope(line).filter(|e| e.is_gap()).map(|e| e.subj)
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(HEX[usize::from(b >> 4)] as char);
-        s.push(HEX[usize::from(b & 15)] as char);
-    }
-    s
-}
 
 /// The file stem `{HHMM}-{writer}` or `{HHMM}-{writer}-{NN}`.
 pub(crate) fn stem(hhmm: &str, writer: &str, suffix: u32) -> String {

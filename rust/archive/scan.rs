@@ -1,10 +1,9 @@
 //! Scanning one archive file for `ssmd archive verify` and start-up repair:
 //! the same member-by-member reading as the reader ([`super::recover`]),
 //! so what verify calls readable is what the reader reads.
-use super::line::parse_envelope;
+use super::line::{gap_subject, parse_envelope};
 use super::manifest::{FileEntry, FileStats};
 use super::recover::{open_lines_with, Damage, Lines, ReadWarning, VERIFY_MEMBER_BYTES};
-use super::repair::gap_subject;
 use super::seqs::{Segment, SeqScan};
 use super::{ArchiveError, Codec, Result};
 use sha2::{Digest, Sha256};
@@ -133,8 +132,8 @@ fn sha256s(path: &Path, prefix: u64) -> io::Result<(String, String, u64)> {
         }
         len += n as u64;
     }
-    let whole = super::repair::hex(&h.finalize());
-    let prefix = at_prefix.map_or_else(|| whole.clone(), |p| super::repair::hex(&p.finalize()));
+    let whole = hex(&h.finalize());
+    let prefix = at_prefix.map_or_else(|| whole.clone(), |p| hex(&p.finalize()));
     Ok((whole, prefix, len))
 }
 
@@ -219,4 +218,15 @@ pub fn scan_file(path: &Path) -> Result<ScanResult> {
     result.segments = segments;
     result.duplicates = duplicates;
     Ok(result)
+}
+
+/// Lower-case hex of `bytes` (a digest).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 15)] as char);
+    }
+    s
 }

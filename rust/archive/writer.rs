@@ -1,10 +1,12 @@
 //! The archive writer: buffered envelope lines → one gzip member (zstd
 //! frame) per flush, fsynced, rotated by the lines' `rx` window, finalized
 //! into the day's manifest.
+use super::line::gap_subject;
 use super::line::{parse_rx_seq, Seq};
 use super::lock::{FileLock, DEFAULT_LOCK_TIMEOUT};
 use super::manifest::{read_manifest_in, sync_dir, update_manifest, FileStats, UpdateOpts};
-use super::repair::{gap_subject, hex, rename_noreplace, repair_parts, stem, stem_taken};
+use super::repair::{rename_noreplace, repair_parts, stem, stem_taken};
+use super::scan::hex;
 use super::time::{window_date_hhmm, window_start, Date};
 use super::{ArchiveError, Codec, Result, DEFAULT_MAX_BUFFER_BYTES, DEFAULT_ROTATION_SECS};
 use memchr::memchr_iter;

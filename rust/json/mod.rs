@@ -8,11 +8,13 @@
 //! walked with a fast skipper. Strings are returned in their raw,
 //! still-escaped form, so text copied into an envelope stays byte for byte.
 
+mod doc;
 mod tape;
 mod validate;
 mod walk;
 
-pub use tape::{parse_doc, Doc, DocItems, Tape};
+pub use doc::{parse_doc, Doc, DocItems};
+pub use tape::Tape;
 pub use walk::{Fields, Items};
 
 /// Deepest nesting accepted before a frame is called malformed.

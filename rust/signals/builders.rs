@@ -611,7 +611,7 @@ impl LifecycleState {
         }
         self.phase = Some(phase);
         self.event = Some(String::from_utf8_lossy(ev).into_owned());
-        self.ts = l.ts.map(super::engine::ms_to_ns);
+        self.ts = l.ts.map(super::ms_to_ns);
         self.rx = Some(rx);
         self.events += 1;
         Effect::Used

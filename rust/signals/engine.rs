@@ -31,6 +31,7 @@ use memchr::memmem::Finder;
 use rustc_hash::FxHashMap;
 
 use super::builders::{Effect, Spec, State};
+use super::ms_to_ns;
 use crate::archive::{parse_envelope, split_subject, Seq};
 use crate::json;
 use crate::model::Venue;
@@ -223,11 +224,6 @@ fn venue_index(v: Venue) -> usize {
         Venue::KrakenFutures => 2,
         Venue::Polymarket => 3,
     }
-}
-
-/// A record's exchange time (ms) in ns, as every time of a signal is.
-pub fn ms_to_ns(ms: i64) -> i64 {
-    ms.saturating_mul(1_000_000)
 }
 
 /// The venue named by the second token of a subject.

@@ -22,3 +22,8 @@ mod tests;
 pub use builders::{Phase, Spec, State, Value};
 pub use engine::{Config, Counters, Ctx, Engine, Evaluator, Fire, Gap, Instrument, Mode, Trigger};
 pub use rule::{payload_of, Clause, Op, Payload, Rule, RuleError};
+
+/// A record's exchange time (ms) in ns, as every time of a signal is.
+pub fn ms_to_ns(ms: i64) -> i64 {
+    ms.saturating_mul(1_000_000)
+}

@@ -1,5 +1,5 @@
-//! Tests of reading damaged files: [`super::recover`], through the merge
-//! reader and the counter.
+//! Reading damaged files (the recovering reader, `archive/recover/`),
+//! through the merge reader and the counter.
 use super::*;
 use flate2::write::GzEncoder;
 use std::fs;

@@ -1,0 +1,415 @@
+//! Decoding a file member by member, and finding the next member after
+//! damage (see the module comment of `recover`).
+use super::{Damage, FileCodec, GZIP_MAGIC, VERIFY_MEMBER_BYTES, ZSTD_MAGIC};
+use memchr::memmem;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::mem;
+
+const CHUNK: usize = 256 << 10;
+
+/// One piece of a file's decompressed content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Piece {
+    /// Bytes were put into the output buffer; `after_break` when content
+    /// was skipped between them and the previous piece.
+    Data { after_break: bool },
+    /// The end of the file; `after_break` when content was skipped after
+    /// the last piece.
+    End { after_break: bool },
+}
+
+/// A decoder of one member over the file.
+enum Dec {
+    Gz(Box<flate2::bufread::GzDecoder<BufReader<File>>>),
+    Zst(zstd::stream::read::Decoder<'static, BufReader<File>>),
+}
+
+impl Dec {
+    fn new(codec: FileCodec, r: BufReader<File>) -> io::Result<Dec> {
+        Ok(match codec {
+            FileCodec::Zstd => {
+                Dec::Zst(zstd::stream::read::Decoder::with_buffer(r)?.single_frame())
+            }
+            _ => Dec::Gz(Box::new(flate2::bufread::GzDecoder::new(r))),
+        })
+    }
+
+    fn into_inner(self) -> BufReader<File> {
+        match self {
+            Dec::Gz(d) => d.into_inner(),
+            Dec::Zst(d) => d.finish(),
+        }
+    }
+}
+
+impl Read for Dec {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Dec::Gz(d) => d.read(buf),
+            Dec::Zst(d) => d.read(buf),
+        }
+    }
+}
+
+enum State {
+    /// At a member boundary (or in plain data).
+    Idle(BufReader<File>),
+    /// Handing out a member larger than [`VERIFY_MEMBER_BYTES`] as it decodes.
+    Streaming { dec: Dec, start: u64, handed: u64 },
+    /// Nothing more to read.
+    Done,
+}
+
+/// Bytes skipped from `start`, not closed yet.
+struct Region {
+    start: u64,
+    members: u64,
+    reason: String,
+}
+
+/// Decodes a file member by member (see the module comment).
+pub struct MemberReader {
+    codec: FileCodec,
+    part: bool,
+    file_len: u64,
+    state: State,
+    region: Option<Region>,
+    break_due: bool,
+    end_after_break: bool,
+    /// The end break is a `.part` file's torn tail.
+    pub(super) end_torn: bool,
+    /// End of the last member that decoded.
+    good_end: u64,
+    /// Where the damage that runs to the end of the file starts.
+    tail_start: Option<u64>,
+    /// Decompressed bytes of a member checked before it is handed out.
+    verify_limit: usize,
+    /// Members that decoded with a valid checksum.
+    pub members: u64,
+    /// What could not be read.
+    pub damage: Damage,
+}
+
+impl MemberReader {
+    /// Read `file` (of `file_len` bytes) as `codec`; `part` for an open
+    /// (`.part`) file, whose torn tail is expected.
+    pub fn new(file: File, file_len: u64, codec: FileCodec, part: bool) -> MemberReader {
+        let mut damage = Damage::default();
+        if file_len == 0 && !part && codec != FileCodec::Plain {
+            damage.note("empty file".into());
+        }
+        MemberReader {
+            codec,
+            part,
+            file_len,
+            state: State::Idle(BufReader::with_capacity(128 << 10, file)),
+            region: None,
+            break_due: false,
+            end_after_break: false,
+            end_torn: false,
+            good_end: 0,
+            tail_start: None,
+            verify_limit: VERIFY_MEMBER_BYTES,
+            members: 0,
+            damage,
+        }
+    }
+
+    /// Check members of up to `limit` bytes before handing them out
+    /// (default [`VERIFY_MEMBER_BYTES`]).
+    #[must_use]
+    pub fn with_verify_limit(mut self, limit: usize) -> MemberReader {
+        self.verify_limit = limit;
+        self
+    }
+
+    /// Where the damage that runs to the end of the file starts (a `.part`
+    /// file's torn tail included), once the end was reached.
+    pub fn tail_start(&self) -> Option<u64> {
+        self.tail_start
+    }
+
+    /// The next piece: data into `out` (cleared first), or the end.
+    pub fn next_piece(&mut self, out: &mut Vec<u8>) -> Piece {
+        out.clear();
+        loop {
+            match mem::replace(&mut self.state, State::Done) {
+                State::Done => {
+                    return Piece::End {
+                        after_break: mem::take(&mut self.end_after_break),
+                    }
+                }
+                State::Idle(r) if self.codec == FileCodec::Plain => {
+                    if let Some(p) = self.plain(r, out) {
+                        return p;
+                    }
+                }
+                State::Idle(r) => {
+                    if let Some(p) = self.member(r, out) {
+                        return p;
+                    }
+                }
+                State::Streaming {
+                    mut dec,
+                    start,
+                    handed,
+                } => match (&mut dec).take(CHUNK as u64).read_to_end(out) {
+                    Ok(n) if n == CHUNK => {
+                        self.state = State::Streaming {
+                            dec,
+                            start,
+                            handed: handed + n as u64,
+                        };
+                        return self.data();
+                    }
+                    Ok(n) => {
+                        self.members += 1;
+                        let mut r = dec.into_inner();
+                        self.good_end = r.stream_position().unwrap_or(self.good_end);
+                        self.state = State::Idle(r);
+                        if n > 0 {
+                            return self.data();
+                        }
+                    }
+                    Err(e) => {
+                        // What decoded before the error is handed out like
+                        // the rest of this member; the break follows it.
+                        let mut r = dec.into_inner();
+                        let unit = self.codec.unit();
+                        let handed = handed + out.len() as u64;
+                        let reason = if r.fill_buf().map_or(true, <[u8]>::is_empty) {
+                            format!("the file ends inside the {unit} at offset {start} after {handed} bytes of it were read ({e})")
+                        } else {
+                            format!("bad {unit} at offset {start}: {e} (after {handed} bytes of it were read)")
+                        };
+                        self.fail(r, start, reason);
+                        if !out.is_empty() {
+                            return self.data();
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    fn data(&mut self) -> Piece {
+        Piece::Data {
+            after_break: mem::take(&mut self.break_due),
+        }
+    }
+
+    fn plain(&mut self, mut r: BufReader<File>, out: &mut Vec<u8>) -> Option<Piece> {
+        match (&mut r).take(CHUNK as u64).read_to_end(out) {
+            Ok(0) => None,
+            Ok(_) => {
+                self.state = State::Idle(r);
+                Some(self.data())
+            }
+            Err(e) => {
+                out.clear();
+                self.good_end = r.stream_position().unwrap_or(self.good_end);
+                self.read_error(&e);
+                None
+            }
+        }
+    }
+
+    /// At a member boundary: decode the member there, or start or extend
+    /// a damaged region. `Some` when there is something to return.
+    fn member(&mut self, mut r: BufReader<File>, out: &mut Vec<u8>) -> Option<Piece> {
+        let head = match r.stream_position().and_then(|p| Ok((p, peek(&mut r)?))) {
+            Ok(h) => h,
+            Err(e) => {
+                self.read_error(&e);
+                return None;
+            }
+        };
+        let (pos, head) = head;
+        if head.is_empty() {
+            self.close_at_eof();
+        } else if !self.is_header(&head) {
+            self.open_region(pos, 0, || {
+                format!("bytes that are not a member at offset {pos}")
+            });
+            self.resync(r, pos + 1);
+        } else {
+            self.decode(r, pos, out);
+        }
+        (!out.is_empty()).then(|| self.data())
+    }
+
+    fn decode(&mut self, r: BufReader<File>, pos: u64, out: &mut Vec<u8>) {
+        let mut dec = match Dec::new(self.codec, r) {
+            Ok(d) => d,
+            Err(e) => {
+                // Only zstd allocates here (a context); nothing can be read.
+                self.read_error(&e);
+                return;
+            }
+        };
+        match (&mut dec).take(self.verify_limit as u64).read_to_end(out) {
+            Ok(n) if n == self.verify_limit => {
+                // Too large to hold: hand it out as it decodes.
+                self.close_region(pos);
+                self.state = State::Streaming {
+                    dec,
+                    start: pos,
+                    handed: n as u64,
+                };
+            }
+            Ok(_) => {
+                self.members += 1;
+                self.close_region(pos);
+                let mut r = dec.into_inner();
+                self.good_end = r.stream_position().unwrap_or(pos);
+                self.state = State::Idle(r);
+            }
+            Err(e) => {
+                // Nothing of a member whose checksum did not pass is handed
+                // out: the bytes decoded before the error may hold a flip.
+                out.clear();
+                let mut r = dec.into_inner();
+                let reason = if r.fill_buf().map_or(true, <[u8]>::is_empty) {
+                    format!(
+                        "the file ends inside the {} at offset {pos} ({e})",
+                        self.codec.unit()
+                    )
+                } else {
+                    format!("bad {} at offset {pos}: {e}", self.codec.unit())
+                };
+                self.fail(r, pos, reason);
+            }
+        }
+    }
+
+    /// A member starting at `start` failed: skip to the next candidate.
+    fn fail(&mut self, r: BufReader<File>, start: u64, reason: String) {
+        match self.region.as_mut() {
+            Some(reg) => reg.members += 1,
+            None => {
+                self.region = Some(Region {
+                    start,
+                    members: 1,
+                    reason,
+                });
+            }
+        }
+        self.resync(r, start + 1);
+    }
+
+    fn open_region(&mut self, start: u64, members: u64, reason: impl FnOnce() -> String) {
+        if self.region.is_none() {
+            self.region = Some(Region {
+                start,
+                members,
+                reason: reason(),
+            });
+        }
+    }
+
+    /// A member decoded at `at`: the open region (if any) ends there.
+    fn close_region(&mut self, at: u64) {
+        if let Some(reg) = self.region.take() {
+            let bytes = at - reg.start;
+            self.damage.members += reg.members;
+            self.damage.bytes += bytes;
+            self.damage.note(format!(
+                "{}; resumed at the next member, offset {at}",
+                reg.reason
+            ));
+            self.break_due = true;
+        }
+    }
+
+    /// The file ended: close the open region at the end.
+    fn close_at_eof(&mut self) {
+        self.state = State::Done;
+        let Some(reg) = self.region.take() else {
+            return;
+        };
+        let bytes = self.file_len.saturating_sub(reg.start);
+        self.end_after_break = true;
+        self.tail_start = Some(reg.start);
+        if self.part {
+            // The member being written, or the one a crash cut short.
+            self.damage.torn_tail += bytes;
+            self.end_torn = true;
+            return;
+        }
+        self.damage.members += reg.members;
+        self.damage.bytes += bytes;
+        self.damage.note(reg.reason);
+    }
+
+    /// Search from `from` for the next member header and continue there.
+    fn resync(&mut self, mut r: BufReader<File>, from: u64) {
+        match find(&mut r, from, self.codec.magic()) {
+            Ok(Some(_)) => self.state = State::Idle(r),
+            Ok(None) => self.close_at_eof(),
+            Err(e) => self.read_error(&e),
+        }
+    }
+
+    /// A read error: the rest of the file (from the open region, or from
+    /// the last good member) is skipped.
+    fn read_error(&mut self, e: &io::Error) {
+        let start = self.region.take().map_or(self.good_end, |r| r.start);
+        self.tail_start = Some(start);
+        self.damage.bytes += self.file_len.saturating_sub(start);
+        self.damage.note(format!(
+            "read error after offset {start}: {e}; the rest of the file is skipped"
+        ));
+        self.end_after_break = true;
+        self.state = State::Done;
+    }
+
+    fn is_header(&self, head: &[u8]) -> bool {
+        match self.codec {
+            // FLG bits 5-7 are reserved (RFC 1952): zero in any real member.
+            FileCodec::Gzip => {
+                head.starts_with(GZIP_MAGIC) && head.get(3).map_or(true, |f| f & 0xe0 == 0)
+            }
+            FileCodec::Zstd => head.starts_with(ZSTD_MAGIC),
+            FileCodec::Plain => true,
+        }
+    }
+}
+
+/// Up to 4 bytes at the current position, without consuming them.
+fn peek(r: &mut BufReader<File>) -> io::Result<Vec<u8>> {
+    let buf = r.fill_buf()?;
+    if buf.len() >= 4 {
+        return Ok(buf[..4].to_vec());
+    }
+    // The buffer ends here: read across it and go back.
+    let pos = r.stream_position()?;
+    let mut head = Vec::with_capacity(4);
+    (&mut *r).take(4).read_to_end(&mut head)?;
+    r.seek(SeekFrom::Start(pos))?;
+    Ok(head)
+}
+
+/// Position `r` at the first occurrence of `magic` at or after `from`;
+/// `None` (and `r` at the end) when there is none.
+fn find(r: &mut BufReader<File>, from: u64, magic: &[u8]) -> io::Result<Option<u64>> {
+    r.seek(SeekFrom::Start(from))?;
+    let finder = memmem::Finder::new(magic);
+    let keep = magic.len() - 1;
+    let mut block: Vec<u8> = Vec::with_capacity(CHUNK + keep);
+    let mut block_at = from;
+    loop {
+        let n = (&mut *r).take(CHUNK as u64).read_to_end(&mut block)?;
+        if let Some(i) = finder.find(&block) {
+            let at = block_at + i as u64;
+            r.seek(SeekFrom::Start(at))?;
+            return Ok(Some(at));
+        }
+        if n == 0 {
+            return Ok(None);
+        }
+        let cut = block.len().saturating_sub(keep);
+        block.drain(..cut);
+        block_at += cut as u64;
+    }
+}
