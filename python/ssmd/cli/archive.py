@@ -40,6 +40,7 @@ from ssmd.archive.legacy import LEGACY_FEEDS, legacy_venue
 from ssmd.cli._app import app, group
 from ssmd.cli.options import VENUES, Dir, JsonOut, echo_json, settings
 from ssmd.errors import ConfigError
+from ssmd.types import Channel
 
 archive_app = group(
     "archive",
@@ -416,7 +417,12 @@ def cat(
     ] = None,
     kind: Annotated[
         list[str] | None,
-        typer.Option("--kind", metavar="KIND", help="Only this subject kind (repeat for more)."),
+        typer.Option(
+            "--kind",
+            metavar="KIND",
+            help="Only this subject kind; repeat for more"
+            f" ({', '.join(c.value for c in Channel)}).",
+        ),
     ] = None,
     instrument: Annotated[
         list[str] | None,
@@ -499,7 +505,6 @@ def _nothing_matched(
     from difflib import get_close_matches
 
     from ssmd.core import subject_token
-    from ssmd.types import Channel
 
     subjects = count_lines(files)
     there_kinds = sorted({_kind_of(s) for s in subjects})

@@ -65,11 +65,13 @@ def archive_lines(
     on_warning: OnWarning | None = None,
 ) -> Iterable[bytes]:
     """Lines of ``venues`` in ``rx`` order (all venues' files merged), without newlines."""
+    venues = list(venues)
     files = [
         f for v in venues for f in list_files(root, v, first_day, last_day, include_parts=True)
     ]
     if not files:
-        raise ConfigError(f"no archive files in {root} for {', '.join(venues)} in that range")
+        which = ", ".join(venues) or "any venue"
+        raise ConfigError(f"no archive files in {root} for {which} in that range")
     reader = ArchiveReader(files, rx_from=rx_from, rx_to=rx_to)
     for chunk in chunks(reader, on_warning):
         lines = chunk.split(b"\n")

@@ -213,3 +213,12 @@ def test_filters_that_cannot_match_say_so(archive: tuple[Path, list[bytes]]) -> 
     r = ssmd("archive", "cat", *args)
     assert r.returncode == 0 and "did you mean KXPRES-28-DJT?" in r.stderr.decode(), r.stderr
     assert ssmd("archive", "cat", *args, "--strict").returncode == 1
+
+
+def test_cat_help_lists_every_subject_kind() -> None:
+    from ssmd.types import Channel
+
+    r = ssmd("archive", "cat", "-h", env={"COLUMNS": "400"})
+    assert r.returncode == 0
+    text = " ".join(r.stdout.decode().split())
+    assert f"({', '.join(c.value for c in Channel)})" in text

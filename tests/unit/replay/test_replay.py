@@ -96,8 +96,15 @@ def test_bounds_select_lines(tmp_path: Path) -> None:
         for line in iter_lines(tmp_path, "kraken")
         if T0 + SEC <= orjson.loads(line)["rx"] < T0 + 2 * SEC
     ]
-    with pytest.raises(ConfigError, match="no archive files"):
+    with pytest.raises(ConfigError, match=r"no archive files in .* for polymarket in that range"):
         list(archive_lines(tmp_path, ["polymarket"], None, None, None, None))
+    # no venue at all (an empty archive): the message still says which venues
+    with pytest.raises(ConfigError, match="for any venue in that range"):
+        list(archive_lines(tmp_path / "empty", [], None, None, None, None))
+    with pytest.raises(ConfigError, match="for kraken, polymarket in that range"):
+        list(
+            archive_lines(tmp_path, iter(["kraken", "polymarket"]), "2030-01-01", None, None, None)
+        )
 
 
 @pytest.mark.parametrize(
