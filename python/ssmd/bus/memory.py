@@ -23,6 +23,10 @@ from ssmd.errors import ConfigError, SinkError
 __all__ = ["MemoryBus", "MemorySource", "MemoryStream", "MemoryTransport", "subject_matches"]
 
 
+#: subjects whose route :class:`MemoryBus` remembers
+ROUTE_CACHE_SIZE = 65_536
+
+
 def subject_matches(pattern: str, subject: str) -> bool:
     """NATS subject matching with ``*`` (one token) and ``>`` (the rest)."""
     p = pattern.split(".")
@@ -122,6 +126,9 @@ class MemoryBus:
         self.streams: dict[str, MemoryStream] = {}
         self._routes: list[tuple[str, MemoryStream]] = []
         self._copies: list[tuple[str, MemoryStream]] = []
+        #: subject -> (its stream, the streams that copy it): one match per subject, not
+        #: per message (bounded: cleared when full)
+        self._route_cache: dict[str, tuple[MemoryStream, list[MemoryStream]] | None] = {}
         for spec in specs:
             st = MemoryStream(spec)
             self.streams[spec.name] = st
@@ -135,15 +142,30 @@ class MemoryBus:
     ) -> tuple[str, int, bool]:
         """Store one message; returns (stream, seq, duplicate). ``SinkError`` if no stream."""
         now = time.monotonic()
+        if subject in self._route_cache:
+            route = self._route_cache[subject]
+        else:
+            route = self._route(subject)
+        if route is None:
+            raise SinkError(f"no stream for subject {subject}")
+        st, copies = route
+        seq, dup = st.append(subject, data, msg_id, now)
+        if not dup:
+            for copy in copies:
+                copy.append(subject, data, None, now)
+        return st.spec.name, seq, dup
+
+    def _route(self, subject: str) -> tuple[MemoryStream, list[MemoryStream]] | None:
+        route = None
         for pat, st in self._routes:
             if subject_matches(pat, subject):
-                seq, dup = st.append(subject, data, msg_id, now)
-                if not dup:
-                    for fpat, copy in self._copies:
-                        if subject_matches(fpat, subject):
-                            copy.append(subject, data, None, now)
-                return st.spec.name, seq, dup
-        raise SinkError(f"no stream for subject {subject}")
+                copies = [c for fpat, c in self._copies if subject_matches(fpat, subject)]
+                route = (st, copies)
+                break
+        if len(self._route_cache) >= ROUTE_CACHE_SIZE:
+            self._route_cache.clear()
+        self._route_cache[subject] = route
+        return route
 
     def stream(self, name: str) -> MemoryStream:
         try:
