@@ -142,10 +142,8 @@ class MemoryBus:
     ) -> tuple[str, int, bool]:
         """Store one message; returns (stream, seq, duplicate). ``SinkError`` if no stream."""
         now = time.monotonic()
-        if subject in self._route_cache:
-            route = self._route_cache[subject]
-        else:
-            route = self._route(subject)
+        cache = self._route_cache
+        route = cache[subject] if subject in cache else self._route(subject)
         if route is None:
             raise SinkError(f"no stream for subject {subject}")
         st, copies = route
