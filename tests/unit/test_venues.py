@@ -12,14 +12,24 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from ssmd.archive.books import BOOK_KINDS
 from ssmd.bus.streams import VENUE_LIMITS, spec_for_venue, stream_specs, venue_stream
 from ssmd.connectors.base import ConnectorConfig, VenueConnector
 from ssmd.connectors.registry import connector_class
 from ssmd.core import Processor, venues
+from ssmd.dq.trades import CONSECUTIVE, UNIT_PRICED
 from ssmd.errors import ConfigError
 from ssmd.samples import GENERATORS, frames
-from ssmd.secmaster.config import DEFAULT_RATES, RATE_ENV, SYNC_FOR, URL_ENV, SecmasterSettings
+from ssmd.secmaster.config import (
+    DEFAULT_RATES,
+    RATE_ENV,
+    SYNC_FOR,
+    SYNCS,
+    URL_ENV,
+    SecmasterSettings,
+)
 from ssmd.secmaster.query import SOURCE_TABLES
+from ssmd.secmaster.sync import RUNNERS
 from ssmd.sim import venue_class
 from ssmd.types import Venue
 
@@ -61,9 +71,9 @@ def test_unknown_names_are_config_errors(name: str) -> None:
 
 def test_registries_cover_every_venue_and_nothing_else() -> None:
     every = set(Venue)
-    assert set(VENUE_LIMITS) == every
-    assert set(GENERATORS) == every
-    assert set(SYNC_FOR) == every
+    for by_venue in (VENUE_LIMITS, GENERATORS, SYNC_FOR, BOOK_KINDS, CONSECUTIVE, UNIT_PRICED):
+        assert set(by_venue) == every
+    assert set(RUNNERS) == set(SYNCS) == set(SYNC_FOR.values())
     values = {v.value for v in Venue}
     for registry in (URL_ENV, RATE_ENV, DEFAULT_RATES, SOURCE_TABLES):
         assert set(registry) == values
@@ -116,6 +126,7 @@ def test_simulator(venue: Venue) -> None:
 @pytest.mark.parametrize("venue", ALL)
 def test_secmaster_sync(venue: Venue) -> None:
     assert (PKG / "secmaster" / "sync" / f"{SYNC_FOR[venue]}.py").is_file()
+    assert SYNC_FOR[venue] in RUNNERS
     api = SecmasterSettings.load({}).api(venue.value)
     assert api.base_url == venue.rest_root
 
@@ -134,6 +145,12 @@ def test_fixtures_and_golden_test(venue: Venue) -> None:
 def test_benches(venue: Venue) -> None:
     assert frames(venue, 3) and frames(venue, 3) == frames(venue.value, 3)  # Python benches
     assert f'"{venue.module}"' in (ROOT / "benches" / "rust" / "core.rs").read_text()
+
+
+@pytest.mark.parametrize("venue", ALL)
+def test_archive_and_dq_facts(venue: Venue) -> None:
+    assert "book" in BOOK_KINDS[venue] and all(BOOK_KINDS[venue])
+    assert isinstance(CONSECUTIVE[venue], bool) and isinstance(UNIT_PRICED[venue], bool)
 
 
 def test_unknown_venue_everywhere() -> None:

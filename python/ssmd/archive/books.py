@@ -40,12 +40,12 @@ PathArg = str | os.PathLike[str]
 
 #: ssmd status events after which a book is unknown until the next snapshot
 BREAKS = ("gap", "resync", "disconnect", "reconnect", "restart")
-#: subject kinds that carry book records, per venue
-BOOK_KINDS = {
-    "kalshi": ["book", "orderbook_snapshot", "orderbook_delta"],
-    "kraken": ["book"],
-    "kraken-futures": ["book", "book_snapshot"],
-    "polymarket": ["book", "price_change"],
+#: subject kinds that carry book records, per venue (every venue has an entry)
+BOOK_KINDS: dict[Venue, tuple[str, ...]] = {
+    Venue.KALSHI: ("book", "orderbook_snapshot", "orderbook_delta"),
+    Venue.KRAKEN: ("book",),
+    Venue.KRAKEN_FUTURES: ("book", "book_snapshot"),
+    Venue.POLYMARKET: ("book", "price_change"),
 }
 _DAY = 86_400 * 10**9
 
@@ -233,7 +233,7 @@ def _replay(
     # Polymarket subjects carry the condition id, records the token id: read the
     # venue's book lines and keep the token's records.
     ids = None if venue == "polymarket" else [token]
-    kinds = [*BOOK_KINDS[venue], "status"]
+    kinds = [*BOOK_KINDS[Venue.parse(venue)], "status"]
     lines = iter_lines(
         root,
         venue,

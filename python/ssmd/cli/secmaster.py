@@ -227,7 +227,7 @@ def sync(
     s = settings(database_url, urls={"kalshi": url}, rates={"kalshi": rate}, attempts=attempts)
     jobs = [Job("kalshi", tuple(category or ()), status)]
     if all_venues:
-        jobs += [Job("kraken"), Job("polymarket")]
+        jobs += [Job(name) for name in SYNCS if name != "kalshi"]
     sync_command(s, jobs, as_json, progress)
 
 

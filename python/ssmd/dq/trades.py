@@ -42,9 +42,19 @@ from ssmd.types import Venue
 __all__ = ["Check", "TradeReport", "check_trades", "score"]
 
 #: venues whose trade sequence numbers are consecutive per instrument
-CONSECUTIVE = {"kraken", "kraken-futures"}
+CONSECUTIVE: dict[Venue, bool] = {
+    Venue.KALSHI: False,
+    Venue.KRAKEN: True,
+    Venue.KRAKEN_FUTURES: True,
+    Venue.POLYMARKET: False,
+}
 #: venues whose prices are dollars of a 1-dollar contract
-UNIT_PRICED = {"kalshi", "polymarket"}
+UNIT_PRICED: dict[Venue, bool] = {
+    Venue.KALSHI: True,
+    Venue.KRAKEN: False,
+    Venue.KRAKEN_FUTURES: False,
+    Venue.POLYMARKET: True,
+}
 _MS_DAY = 86_400_000
 
 
@@ -106,7 +116,8 @@ def check_trades(
     ``{"trade_id", "ts" (ms), "price", "size"}``, to compare with.
     """
     pl = need_data("polars", "ssmd dq trades")
-    name = Venue.parse(venue).value
+    ven = Venue.parse(venue)
+    name = ven.value
     base = Path(root)
     if not base.is_dir():
         raise ConfigError(f"archive directory not found: {base}")
@@ -130,7 +141,7 @@ def check_trades(
 
     # sequence gaps
     seqs = trades["seq"].drop_nulls() if n else pl.Series([], dtype=pl.UInt64)
-    if name in CONSECUTIVE and len(seqs) > 1:
+    if CONSECUTIVE[ven] and len(seqs) > 1:
         uniq = seqs.unique().sort()
         missing = int(uniq[-1] - uniq[0] + 1 - len(uniq))
         report.checks.append(
@@ -199,10 +210,10 @@ def check_trades(
     if n:
         price = trades["price_f64"]
         bad = price.is_null() | ~price.is_finite() | (price <= 0)
-        if name in UNIT_PRICED:
+        if UNIT_PRICED[ven]:
             bad = bad | (price > 1)
         nbad = int(bad.sum())
-        bounds = "(0, 1]" if name in UNIT_PRICED else "> 0"
+        bounds = "(0, 1]" if UNIT_PRICED[ven] else "> 0"
         report.checks.append(
             Check("price_bounds", _share_ok(nbad, n), 2.0, nbad, f"prices outside {bounds}")
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +22,7 @@ from ssmd.secmaster.sync.kraken import sync_kraken
 from ssmd.secmaster.sync.polymarket import sync_polymarket
 
 __all__ = [
+    "RUNNERS",
     "Job",
     "SyncResult",
     "TableStats",
@@ -75,6 +76,48 @@ async def run_job(
         await conn.close()
 
 
+async def _kalshi(
+    conn: Any, settings: SecmasterSettings, job: Job, progress: Progress
+) -> SyncResult:
+    return await sync_kalshi(
+        conn,
+        settings.api("kalshi"),
+        categories=job.categories,
+        status=job.status,
+        progress=progress,
+        flush_rows=settings.flush_rows,
+        name=job.name,
+    )
+
+
+async def _kraken(
+    conn: Any, settings: SecmasterSettings, job: Job, progress: Progress
+) -> SyncResult:
+    return await sync_kraken(
+        conn,
+        settings.api("kraken"),
+        settings.api("kraken-futures"),
+        progress=progress,
+        flush_rows=settings.flush_rows,
+    )
+
+
+async def _polymarket(
+    conn: Any, settings: SecmasterSettings, job: Job, progress: Progress
+) -> SyncResult:
+    return await sync_polymarket(
+        conn, settings.api("polymarket"), progress=progress, flush_rows=settings.flush_rows
+    )
+
+
+#: what runs each sync of :data:`~ssmd.secmaster.config.SYNCS` (every one has an entry)
+RUNNERS: dict[str, Callable[[Any, SecmasterSettings, Job, Progress], Awaitable[SyncResult]]] = {
+    "kalshi": _kalshi,
+    "kraken": _kraken,
+    "polymarket": _polymarket,
+}
+
+
 async def _run_locked(
     conn: Any, settings: SecmasterSettings, job: Job, progress: Progress
 ) -> SyncResult:
@@ -84,27 +127,7 @@ async def _run_locked(
             job.name, errors=[f"another {job.name} sync is running (advisory lock held)"]
         )
     try:
-        if job.venue == "kalshi":
-            return await sync_kalshi(
-                conn,
-                settings.api("kalshi"),
-                categories=job.categories,
-                status=job.status,
-                progress=progress,
-                flush_rows=settings.flush_rows,
-                name=job.name,
-            )
-        if job.venue == "kraken":
-            return await sync_kraken(
-                conn,
-                settings.api("kraken"),
-                settings.api("kraken-futures"),
-                progress=progress,
-                flush_rows=settings.flush_rows,
-            )
-        return await sync_polymarket(
-            conn, settings.api("polymarket"), progress=progress, flush_rows=settings.flush_rows
-        )
+        return await RUNNERS[job.venue](conn, settings, job, progress)
     finally:
         if not conn.is_closed():
             with contextlib.suppress(Exception):  # the session lock ends with the session anyway
