@@ -214,7 +214,12 @@ def _table(rows: list[list[str]], right: set[int]) -> None:
         typer.echo("  ".join(cells).rstrip())
 
 
-@archive_app.command("ls")
+@archive_app.command(
+    "ls",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd archive ls --dir /srv/ssmd/data --venue kraken --from 2026-01-05\n"
+    "  ssmd archive ls --counts --json",
+)
 def ls(
     dir: DirOpt = None,
     venue: VenueOpt = None,
@@ -233,7 +238,7 @@ def ls(
 ) -> None:
     """List archive files with their manifest figures (original-ssmd files: their sizes).
 
-    Open ``.part`` files are listed too (no manifest figures until finalized).
+    Open .part files are listed too (no manifest figures until finalized).
     """
     root = _root(dir)
     first = None if date_from is None else time_bound("--from", date_from, end=False)[0]
@@ -395,7 +400,12 @@ def _chunks(lines: Iterator[bytes], size: int = 4096) -> Iterator[bytes]:
         yield b"\n".join(batch)
 
 
-@archive_app.command("cat")
+@archive_app.command(
+    "cat",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd archive cat --venue kraken --kind trade --instrument BTC/USD --from 2026-01-05\n"
+    "  ssmd archive cat --venue kalshi --from 2026-01-05T14:00 --to 2026-01-05T15:00 --msg-only",
+)
 def cat(
     dir: DirOpt = None,
     venue: VenueOpt = None,
@@ -440,7 +450,7 @@ def cat(
 ) -> None:
     """Write matching archive lines to stdout in receive-time order.
 
-    Open ``.part`` files are read up to their last complete member; damaged
+    Open .part files are read up to their last complete member; damaged
     files are read past the damage, with a warning on stderr per file.
     """
     root = _root(dir)
@@ -557,7 +567,12 @@ def _verify_day(option: str, value: str | None) -> dt.date | None:
     return day
 
 
-@archive_app.command("verify")
+@archive_app.command(
+    "verify",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd archive verify --dir /srv/ssmd/data --venue kraken --date 2026-01-05\n"
+    "  ssmd archive verify --from 2026-01-01 --to 2026-01-07 --json",
+)
 def verify(
     dir: DirOpt = None,
     venue: VenueOpt = None,

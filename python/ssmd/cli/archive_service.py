@@ -98,6 +98,8 @@ def archive_run(
 
     Each venue's stream is read by a durable pull consumer; a message is
     acknowledged only once the gzip member holding it is written and fsynced.
+    The environment SSMD_ENV (default prod) names the streams read:
+    PROD_KRAKEN, or STAGING_KRAKEN with SSMD_ENV=staging.
     """
     require("nats", "bus", "ssmd archive run")
     s = service_settings(
@@ -148,7 +150,12 @@ def archive_run(
         )
 
 
-@archive_app.command("status")
+@archive_app.command(
+    "status",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd archive status --dir /srv/ssmd/data --nats nats://127.0.0.1:4222\n"
+    "  ssmd archive status --venue kraken --json",
+)
 def archive_status(
     venue: Venues = None,
     dir_: Dir = None,
@@ -156,7 +163,10 @@ def archive_status(
     consumer: Consumer = "archiver",
     json_out: JsonOut = False,
 ) -> None:
-    """Archiver lag and health per venue: stream, consumer pending, last write, bytes today."""
+    """Archiver lag and health per venue: stream, consumer pending, last write, bytes today.
+
+    The streams are those of the environment SSMD_ENV (default prod: PROD_KRAKEN, …).
+    """
     require("nats", "bus", "ssmd archive status")
     from ssmd.bus.service import age, archive_health, check_venues
     from ssmd.bus.streams import stream_specs

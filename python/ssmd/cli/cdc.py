@@ -180,7 +180,12 @@ def cdc_run(
     )
 
 
-@cdc_app.command("status")
+@cdc_app.command(
+    "status",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd cdc status --database-url postgresql://ssmd@127.0.0.1/ssmd --nats nats://127.0.0.1:4222\n"
+    "  ssmd cdc status --slot ssmd_cdc_staging --json",
+)
 def cdc_status(
     database_url: DatabaseUrl = None,
     nats: Nats = None,

@@ -90,7 +90,12 @@ def connect(
     dir_: Dir = None,
     writer: Annotated[
         str | None,
-        typer.Option("--writer", metavar="NAME", help="Writer name in file names."),
+        typer.Option(
+            "--writer",
+            metavar="NAME",
+            help="Writer name in file names.",
+            show_default="this host's name",
+        ),
     ] = None,
     codec: Annotated[Codec, typer.Option("--codec", help="Archive codec.")] = Codec.GZIP,
     nats: Annotated[
@@ -178,7 +183,9 @@ def connect(
     Without --nats the connector writes the gzip JSONL archive itself; with it,
     every message goes to JetStream and `ssmd archive run` writes the archive.
     A summary is printed at the end; the exit status is 1 when no connection
-    could ever be made.
+    could ever be made. Subjects start with the environment SSMD_ENV (default
+    prod: prod.kraken.json.trade.BTC_USD, in archive lines and on NATS) and
+    name the stream published to (PROD_KRAKEN).
     """
     s = service_settings(
         archive_dir=dir_,

@@ -24,7 +24,13 @@ kraken_app = group("kraken", "Kraken spot and Futures: pairs in the secmaster.")
 app.add_typer(kraken_app, name="kraken")
 
 
-@kraken_app.command("sync")
+@kraken_app.command(
+    "sync",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd kraken sync --database-url postgresql://ssmd@127.0.0.1/ssmd\n"
+    "  ssmd kraken sync --rest-url http://127.0.0.1:PORT/0 \\\n"
+    "      --futures-rest-url http://127.0.0.1:PORT2/derivatives/api/v3 --json",
+)
 def sync(
     url: Annotated[
         str | None,

@@ -24,7 +24,12 @@ polymarket_app = group("polymarket", "Polymarket: conditions and tokens in the s
 app.add_typer(polymarket_app, name="polymarket")
 
 
-@polymarket_app.command("sync")
+@polymarket_app.command(
+    "sync",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd polymarket sync --database-url postgresql://ssmd@127.0.0.1/ssmd\n"
+    "  ssmd polymarket sync --rest-url http://127.0.0.1:PORT --rate 0 --json",
+)
 def sync(
     url: Annotated[
         str | None,

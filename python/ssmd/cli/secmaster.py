@@ -17,7 +17,7 @@ import orjson
 import typer
 
 from ssmd.cli._app import app, group
-from ssmd.cli.options import DatabaseUrl, JsonOut, LogFormat, LogLevel, duration, require
+from ssmd.cli.options import DatabaseUrl, JsonOut, LogFormat, LogLevel, Venues, duration, require
 from ssmd.cli.options import settings as common_settings
 from ssmd.cli.options import setup_logging as options_setup_logging
 from ssmd.errors import ConfigError
@@ -231,8 +231,8 @@ def sync(
     sync_command(s, jobs, as_json, progress)
 
 
-def _check_venue(venue: Venue | None) -> str | None:
-    return None if venue is None else venue.value
+def _check_venue(venue: list[Venue] | None) -> list[str]:
+    return [v.value for v in dict.fromkeys(venue or ())]
 
 
 async def _with_conn(s: SecmasterSettings, fn: Any) -> Any:
@@ -252,7 +252,13 @@ def _jsonable(rows: Any) -> str:
     return orjson.dumps(rows, default=str, option=orjson.OPT_INDENT_2).decode()
 
 
-@secmaster_app.command("show")
+@secmaster_app.command(
+    "show",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd secmaster show BTC/USD\n"
+    "  ssmd secmaster show KXBTCD-26NOV25-T100999.99 --json\n"
+    "  ssmd secmaster show PF_XBTUSD --venue kraken-futures",
+)
 def show(
     instrument: Annotated[
         str,
@@ -260,7 +266,7 @@ def show(
             metavar="INSTRUMENT", help="Instrument id or symbol: KXBTCD-…, XXBTZUSD, BTC/USD, 0x… ."
         ),
     ],
-    venue: Annotated[Venue | None, typer.Option("--venue", help="Only this venue.")] = None,
+    venue: Venues = None,
     database_url: DatabaseOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -289,12 +295,18 @@ def show(
         typer.echo(f"{'raw':<14}{orjson.dumps(item['raw'], option=orjson.OPT_SORT_KEYS).decode()}")
 
 
-@secmaster_app.command("search")
+@secmaster_app.command(
+    "search",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd secmaster search bitcoin\n"
+    "  ssmd secmaster search BTC --venue kraken --venue kraken-futures --status active\n"
+    "  ssmd secmaster search election -n 10 --json",
+)
 def search(
     text: Annotated[
         str, typer.Argument(metavar="TEXT", help="Text in the id, symbol, title or category.")
     ],
-    venue: Annotated[Venue | None, typer.Option("--venue", help="Only this venue.")] = None,
+    venue: Venues = None,
     status: Annotated[
         str | None, typer.Option("--status", metavar="STATUS", help="Only this status.")
     ] = None,
@@ -411,7 +423,7 @@ def schedule(
     async def go() -> None:
         from ssmd.secmaster import db
 
-        conn = await db.connect(s.database_url)  # fail fast: one line, exit 2
+        conn = await db.connect(s.database_url)  # fail fast: one line, exit 1
         try:
             async with db.database_errors("the schema check"):
                 await db.check_schema(conn)

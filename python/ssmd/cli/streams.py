@@ -67,9 +67,19 @@ def _table(rows: Sequence[tuple[str, ...]]) -> None:
         typer.echo("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
 
 
-@streams_app.command("ls")
+@streams_app.command(
+    "ls",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd streams ls --nats nats://127.0.0.1:4222\n"
+    "  SSMD_ENV=staging ssmd streams ls --json",
+)
 def streams_ls(nats: NatsOpt = None, as_json: JsonOpt = False) -> None:
-    """Each stream ssmd uses: wanted limits and, when it exists, its state."""
+    """Each stream ssmd uses: wanted limits and, when it exists, its state.
+
+    The environment SSMD_ENV (default prod) names the venue streams and their
+    subjects: PROD_KRAKEN over prod.kraken.>, STAGING_KRAKEN with
+    SSMD_ENV=staging; SECMASTER_CDC and SIGNALS keep their names.
+    """
     url, specs = _specs(nats, "ssmd streams ls")
     from ssmd.bus.nats import stream_info
 
@@ -130,7 +140,12 @@ def streams_ls(nats: NatsOpt = None, as_json: JsonOpt = False) -> None:
     _table(rows)
 
 
-@streams_app.command("create")
+@streams_app.command(
+    "create",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd streams create --nats nats://127.0.0.1:4222\n"
+    "  SSMD_ENV=staging ssmd streams create STAGING_KRAKEN STAGING_KALSHI",
+)
 def streams_create(
     names: Annotated[
         list[str] | None,
@@ -139,7 +154,12 @@ def streams_create(
     nats: NatsOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Create missing streams and update changed ones (idempotent)."""
+    """Create missing streams and update changed ones (idempotent).
+
+    The environment SSMD_ENV (default prod) names the venue streams and their
+    subjects: PROD_KRAKEN over prod.kraken.>, STAGING_KRAKEN with
+    SSMD_ENV=staging; SECMASTER_CDC and SIGNALS keep their names.
+    """
     url, specs = _specs(nats, "ssmd streams create")
     from ssmd.bus.nats import ensure_streams
 
@@ -162,7 +182,12 @@ def streams_create(
         typer.echo(f"{r['stream']}: {r['action']}{extra}")
 
 
-@streams_app.command("info")
+@streams_app.command(
+    "info",
+    epilog="Examples:\n\n\b\n"
+    "  ssmd streams info PROD_KRAKEN\n"
+    "  ssmd streams info SECMASTER_CDC --nats nats://127.0.0.1:4222 --json",
+)
 def streams_info(
     name: Annotated[str, typer.Argument(metavar="STREAM", help="Stream name, e.g. PROD_KRAKEN.")],
     nats: NatsOpt = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -34,14 +35,18 @@ SOURCE_TABLES = {
 }
 
 
-def _venue_filter(venue: str | None, args: list[Any]) -> str:
-    if venue is None:
+def _venue_filter(venue: str | Sequence[str] | None, args: list[Any]) -> str:
+    """Only ``venue`` (one name or several; none or empty: every venue)."""
+    venues = [venue] if isinstance(venue, str) else list(venue or ())
+    if not venues:
         return ""
-    args.append(venue)
-    return f" AND venue = ${len(args)}"
+    args.append(venues)
+    return f" AND venue = ANY(${len(args)}::text[])"
 
 
-async def show(conn: Any, instrument: str, venue: str | None = None) -> list[dict[str, Any]]:
+async def show(
+    conn: Any, instrument: str, venue: str | Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """The instruments whose id or symbol is ``instrument`` (any case), each with its ``raw``.
 
     A Polymarket token id finds its condition. Kalshi rows also carry their
@@ -82,7 +87,11 @@ async def show(conn: Any, instrument: str, venue: str | None = None) -> list[dic
 
 
 async def search(
-    conn: Any, text: str, venue: str | None = None, limit: int = 50, status: str | None = None
+    conn: Any,
+    text: str,
+    venue: str | Sequence[str] | None = None,
+    limit: int = 50,
+    status: str | None = None,
 ) -> list[dict[str, Any]]:
     """Instruments whose id, symbol, title or category contains ``text`` (any case)."""
     pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

@@ -67,6 +67,25 @@ def test_help_is_readable(path: tuple[str, ...]) -> None:
     assert "shared/" not in text and "DESIGN" not in text  # the project explains itself
 
 
+def _leaves() -> list[tuple[str, ...]]:
+    return [p for p in PATHS if p and not any(q[: len(p)] == p and q != p for q in PATHS)]
+
+
+@pytest.mark.parametrize("path", _leaves(), ids=lambda p: " ".join(("ssmd", *p)))
+def test_every_command_shows_an_example(path: tuple[str, ...]) -> None:
+    if path == ("version",):
+        return  # nothing to show beyond its name
+    text = render(path)
+    _, sep, examples = text.partition("\n  Examples:\n")
+    assert sep, f"ssmd {' '.join(path)} -h has no Examples"
+    assert f"ssmd {' '.join(path)}" in examples, examples
+
+
+def test_the_environment_that_names_streams_is_shown() -> None:
+    for path in (("connect",), ("archive", "run"), ("archive", "status"), ("streams", "ls")):
+        assert "SSMD_ENV" in render(path), path
+
+
 def test_every_environment_setting_is_shown_where_it_is_a_flag() -> None:
     from ssmd.settings import ENV
 

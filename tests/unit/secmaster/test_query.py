@@ -43,5 +43,15 @@ async def test_show_and_search(migrated: str, venues: Venues) -> None:
         assert {h["instrument_id"] for h in under} == perpetuals
         econ = await query.search(conn, "economics", venue="kalshi", status="active", limit=1000)
         assert econ and all(h["category"] == "Economics" for h in econ)
+
+        # several venues: any of them; none: every venue
+        every = await query.search(conn, "usd", limit=5000)
+        assert {h["venue"] for h in every} >= {"kraken", "kraken-futures"}
+        two = await query.search(conn, "usd", venue=["kraken", "kraken-futures"], limit=5000)
+        assert two == [h for h in every if h["venue"] in ("kraken", "kraken-futures")]
+        assert await query.search(conn, "usd", venue=[], limit=5000) == every
+        [pair] = await query.show(conn, "btc/usd", venue=["kalshi", "kraken"])
+        assert pair["instrument_id"] == "XXBTZUSD"
+        assert await query.show(conn, "btc/usd", venue=["kalshi", "polymarket"]) == []
     finally:
         await conn.close()

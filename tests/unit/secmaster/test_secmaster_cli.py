@@ -167,6 +167,14 @@ async def test_migrate_sync_show_search(pg_dsn: str, venues: Venues) -> None:
     assert 0 < len(out.splitlines()) == len(nvda)
     code, out, err = await ssmd("secmaster", "search", "usd", "--json", "-n", "3", env=env)
     assert code == 0 and len(json.loads(out)) == 3, err
+    two = ["--venue", "kraken", "--venue", "kraken-futures"]
+    code, out, err = await ssmd("secmaster", "search", "usd", *two, "--json", "-n", "5000", env=env)
+    assert code == 0, err
+    assert {r["venue"] for r in json.loads(out)} == {"kraken", "kraken-futures"}
+    code, out, err = await ssmd(
+        "secmaster", "show", "btc/usd", "--venue", "kalshi", "--venue", "polymarket", env=env
+    )
+    one_line_error(code, err, "no instrument 'btc/usd'")
 
 
 @pytest.mark.integration
