@@ -33,8 +33,9 @@ from ssmd.cdc.publish import Publisher
 from ssmd.cdc.slot import SlotLost, advance, ensure_slot, raise_if_lost, slot_info
 from ssmd.cdc.wal2json import Change, Decoder, format_lsn, plugin_options
 from ssmd.errors import ConfigError, SinkError, SsmdError
+from ssmd.secmaster.reconnect import connection_lost, first_line
 
-__all__ = ["CdcService", "CdcStats", "connection_lost", "publish_snapshot"]
+__all__ = ["CdcService", "CdcStats", "publish_snapshot"]
 
 log = logging.getLogger("ssmd.cdc")
 
@@ -233,11 +234,13 @@ class CdcService:
                 await _sleep(stop, backoff.next_delay())
             except lost as exc:
                 if first:
-                    raise SinkError(f"cdc: lost PostgreSQL while starting: {_line(exc)}") from None
+                    raise SinkError(
+                        f"cdc: lost PostgreSQL while starting: {first_line(exc)}"
+                    ) from None
                 down_since = last_outage = self._outage(down_since, exc)
                 await _sleep(stop, backoff.next_delay())
             except asyncpg.PostgresError as exc:
-                raise SinkError(f"cdc: PostgreSQL error: {_line(exc)}") from None
+                raise SinkError(f"cdc: PostgreSQL error: {first_line(exc)}") from None
             finally:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(conn.close(), 5)
@@ -245,7 +248,7 @@ class CdcService:
     def _outage(self, since: float | None, exc: BaseException) -> float:
         """Record a failed connection: the first of an outage is logged and counted."""
         if since is not None:
-            log.debug("cdc: PostgreSQL still unreachable: %s", _line(exc))
+            log.debug("cdc: PostgreSQL still unreachable: %s", first_line(exc))
             return since
         self.stats.reconnects += 1
         if self.m is not None:
@@ -254,7 +257,7 @@ class CdcService:
         log.warning(
             "cdc: lost PostgreSQL (%s); reconnecting with backoff, then resuming from slot %s"
             " (confirmed at %s)",
-            _line(exc),
+            first_line(exc),
             self.slot,
             self.stats.confirmed_lsn or "its last position",
         )
@@ -337,36 +340,6 @@ class CdcService:
                     if ts and n:
                         self.m.latency.observe(max(0.0, (now_ns - ts) / 1e9))
         return rows
-
-
-def connection_lost() -> tuple[type[BaseException], ...]:
-    """The errors that mean PostgreSQL went away (restart, crash, backend terminated).
-
-    A socket error, a closed connection, class 08 (connection exception) and
-    the shutdown errors of class 57 (``57P01`` admin shutdown, ``57P02`` crash
-    shutdown, ``57P03`` cannot connect now): the server is worth reconnecting
-    to. A query canceled (``57014``) or any other error is not an outage.
-    """
-    import asyncpg
-
-    return (
-        OSError,
-        asyncio.TimeoutError,
-        asyncpg.InterfaceError,
-        asyncpg.PostgresConnectionError,
-        asyncpg.AdminShutdownError,
-        asyncpg.CrashShutdownError,
-        asyncpg.CannotConnectNowError,
-        # a FATAL error sent to an idle connection (its backend terminated) can leave the
-        # protocol consuming it when the next query starts: that query raises this
-        asyncpg.InternalClientError,
-    )
-
-
-def _line(exc: BaseException) -> str:
-    """The first line of an error's text (its type when it has none)."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 async def publish_snapshot(

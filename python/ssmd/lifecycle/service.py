@@ -5,25 +5,29 @@ A durable pull consumer (``lifecycle``) of the Kalshi stream, filtered on
 Each line of each message is applied in its own transaction
 (:func:`ssmd.lifecycle.apply.apply_event`), then the batch is acknowledged:
 a crash replays it, and the dedupe key (stream, sequence, line) makes the
-replay change nothing. A line that cannot be read is published to
-``deadletter.lifecycle`` with the reason, and counted.
+replay change nothing. A line that cannot be read, or that PostgreSQL
+refuses as data (a NUL character in a string, a value out of range), is
+published to ``deadletter.lifecycle`` with the reason, and counted. A
+PostgreSQL restart is ridden out: the service reconnects with backoff and
+applies the interrupted line again (:class:`~ssmd.secmaster.reconnect.PgSession`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
 
 from ssmd.errors import ParseError
 from ssmd.lifecycle.apply import apply_event, parse_line
+from ssmd.secmaster.reconnect import PgSession, StoppedInOutage, first_line
 
 __all__ = ["LifecycleService", "LifecycleStats"]
 
@@ -39,6 +43,7 @@ class LifecycleStats:
     events: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)  # applied, recorded, unknown, …
     deadletters: int = 0
+    reconnects: int = 0  # PostgreSQL outages ridden out
     last_seq: int | None = None
     last_apply: float | None = None
 
@@ -49,6 +54,7 @@ class LifecycleStats:
             "events": self.events,
             "outcomes": dict(self.outcomes),
             "deadletters": self.deadletters,
+            "reconnects": self.reconnects,
             "last_seq": self.last_seq,
             "last_apply": self.last_apply,
         }
@@ -91,14 +97,14 @@ class LifecycleService:
         if not self.nats_url:
             raise ValueError("LifecycleService.run needs a NATS URL")
         nc = await connect(self.nats_url, name="ssmd-lifecycle")
-        conn = None
+        db = self._session()
         try:
             specs = stream_specs(self.env)
             js = nc.jetstream()
             await ensure_streams(
                 js, [spec_for_venue("kalshi", specs), *[s for s in specs if s.name == "DEADLETTER"]]
             )
-            conn = await self._connect()
+            await db.open()
             source = JetStreamSource(
                 nc, self.stream, self.durable, batch=self.batch, filter_subject=self.filter_subject
             )
@@ -107,11 +113,9 @@ class LifecycleService:
             async def deadletter(subject: str, body: bytes, msg_id: str) -> None:
                 await js.publish(subject, body, headers={"Nats-Msg-Id": msg_id})
 
-            await self.consume(conn, source, deadletter, stop)
+            await self.consume(db, source, deadletter, stop)
         finally:
-            if conn is not None:
-                with contextlib.suppress(Exception):
-                    await conn.close()
+            await db.close()
             await nc.close()
         return self.stats
 
@@ -119,7 +123,8 @@ class LifecycleService:
         """Consume the Kalshi stream of ``bus`` (a :class:`~ssmd.bus.memory.MemoryBus` that a
         capture in this process publishes to) from its start; dead letters go to the bus's
         ``DEADLETTER`` stream when it has one, else they are logged and counted only."""
-        conn = await self._connect()
+        db = self._session()
+        await db.open()
         try:
             source = bus.source(self.stream, self.durable, filter_subject=self.filter_subject)
             await source.start()
@@ -128,44 +133,47 @@ class LifecycleService:
                 if "DEADLETTER" in bus.streams:
                     bus.publish(subject, body, msg_id)
 
-            await self.consume(conn, source, deadletter, stop)
+            await self.consume(db, source, deadletter, stop)
         finally:
-            with contextlib.suppress(Exception):
-                await conn.close()
+            await db.close()
         return self.stats
 
-    async def _connect(self) -> Any:
+    def _session(self) -> PgSession:
         from ssmd.secmaster.db import check_schema
-        from ssmd.secmaster.db import connect as pg_connect
 
-        conn = await pg_connect(self.dsn)
-        try:
-            await check_schema(conn)
-        except BaseException:
-            await conn.close()
-            raise
-        return conn
+        return PgSession(self.dsn, "lifecycle", on_connect=check_schema, logger=log)
 
     async def consume(
         self,
-        conn: Any,
+        db: PgSession,
         source: Any,
         deadletter: Callable[[str, bytes, str], Awaitable[None]],
         stop: asyncio.Event,
     ) -> None:
-        """Fetch, apply every line, acknowledge the batch; until ``stop`` is set."""
+        """Fetch, apply every line, acknowledge the batch; until ``stop`` is set.
+
+        Stopped while PostgreSQL is away, it ends without acknowledging the
+        batch in hand: the next run applies it (again, for its first lines).
+        """
         self._source = source
         self.started.set()
-        while not stop.is_set():
-            msgs = await source.fetch(self.batch, 0.25)
-            if not msgs:
-                continue
-            self._busy = True
-            for seq, data in msgs:
-                await self._message(conn, deadletter, seq, data)
-            await source.ack_upto(msgs[-1][0])
-            self.stats.last_seq = msgs[-1][0]
-            self._busy = False
+        try:
+            while not stop.is_set():
+                msgs = await source.fetch(self.batch, 0.25)
+                if not msgs:
+                    continue
+                self._busy = True
+                for seq, data in msgs:
+                    await self._message(db, deadletter, seq, data, stop)
+                await source.ack_upto(msgs[-1][0])
+                self.stats.last_seq = msgs[-1][0]
+                self._busy = False
+        except StoppedInOutage:
+            log.warning(
+                "lifecycle: stopped while PostgreSQL was away; the batch is not acknowledged"
+            )
+        finally:
+            self.stats.reconnects = db.outages
         await source.close()
 
     async def caught_up(self) -> bool:
@@ -186,11 +194,14 @@ class LifecycleService:
 
     async def _message(
         self,
-        conn: Any,
+        db: PgSession,
         deadletter: Callable[[str, bytes, str], Awaitable[None]],
         seq: int,
         data: bytes,
+        stop: asyncio.Event,
     ) -> None:
+        import asyncpg  # type: ignore[import-untyped]
+
         st = self.stats
         st.messages += 1
         for index, line in enumerate(x for x in data.split(b"\n") if x.strip()):
@@ -201,7 +212,14 @@ class LifecycleService:
                 continue
             if ev is None:
                 continue
-            outcome = await apply_event(conn, ev)
+            try:
+                outcome = await db.call(partial(apply_event, ev=ev), stop)
+            except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+                # the event's own data (a NUL in a string, a value out of range): its
+                # transaction rolled back; it goes aside, the stream goes on
+                reason = f"PostgreSQL refused it: {first_line(exc)}"
+                await self._deadletter(deadletter, seq, index, line, reason)
+                continue
             st.events += 1
             st.outcomes[outcome] += 1
             st.last_apply = time.time()

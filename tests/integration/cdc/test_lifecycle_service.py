@@ -294,3 +294,35 @@ async def _deadletters(nats_url: str) -> list[dict[str, Any]]:
         return out
     finally:
         await nc.close()
+
+
+async def test_an_event_postgresql_refuses_is_dead_lettered(
+    markets_db: str, nats_url: str, env_name: str
+) -> None:
+    """A NUL character in the event (jsonb refuses ``\\u0000``; text columns refuse NUL too):
+    PostgreSQL's data error sends that event to ``deadletter.lifecycle`` with the reason;
+    the service applies the next one and keeps running."""
+    dsn, env = markets_db, env_name
+    items = [
+        ("M1", _line(env, "M1", {"market_ticker": "M1", "event_type": "activated", "x": "a\0b"})),
+        ("M2", _line(env, "M2", {"market_ticker": "M\0" + "2", "event_type": "activated"})),
+        ("M3", _line(env, "M3", {"market_ticker": "M3", "event_type": "activated"})),
+    ]
+    await _publish(nats_url, env, items)
+    proc = _run(dsn, nats_url, env)
+    try:
+        await async_wait_until(
+            lambda: _count(dsn, "SELECT count(*) FROM markets WHERE status = 'active'", 1),
+            timeout=30,
+            message="the event after the refused ones applied",
+        )
+        assert proc.poll() is None, proc.communicate()[1].decode()
+    finally:
+        stats = _stop(proc)
+    assert stats["events"] == 1 and stats["deadletters"] == 2, stats
+    assert await _count(dsn, "SELECT count(*) FROM market_lifecycle_events", 1)
+    (m3,) = await _rows(dsn, "SELECT status FROM markets WHERE ticker = 'M3'")
+    assert m3["status"] == "active"
+    bad = [b for b in await _deadletters(nats_url) if b["stream"] == f"{env.upper()}_KALSHI"]
+    assert len(bad) == 2 and all(b["reason"].startswith("PostgreSQL refused it: ") for b in bad)
+    assert {b["index"] for b in bad} == {0}
