@@ -1,9 +1,12 @@
 """``ssmd cache run``: Redis follows the secmaster's ``instruments`` view.
 
-At start (and after a Redis ``FLUSHDB`` or a CDC ``--resync``), the service
-attaches its durable consumer at the end of ``SECMASTER_CDC``, reads the
-whole view in one repeatable-read transaction together with the server's
-WAL position L, and swaps the rows into Redis atomically, fenced at (L, 0).
+At start (and after a Redis ``FLUSHDB``), the service attaches its durable
+consumer at the end of ``SECMASTER_CDC``, then reads the whole view in one
+repeatable-read transaction and swaps the rows into Redis atomically. The
+loaded rows are stamped (0/0, 0), older than any change: every change the
+consumer delivers afterwards is applied, including one that committed
+before the load but was not yet visible to its snapshot (see :meth:`_load`).
+A CDC ``--resync`` snapshot loads the view again, once per snapshot.
 Then every batch of ``cdc.>`` changes is turned into the instruments they
 touch (a market, the markets of an event or a series, a pair, a
 condition), those rows are read again from the view, and each is written
@@ -16,11 +19,11 @@ nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from typing import Any, cast
 
 import orjson
@@ -29,6 +32,7 @@ from ssmd.cache.store import FIELDS, CacheStore, text
 from ssmd.cdc.wal2json import parse_lsn
 from ssmd.errors import SinkError
 from ssmd.secmaster.query import SOURCE_TABLES
+from ssmd.secmaster.reconnect import PgSession, StoppedInOutage
 
 __all__ = ["CacheService", "CacheStats", "affected"]
 
@@ -50,6 +54,7 @@ class CacheStats:
     stale: int = 0  # skipped: the key already held a later change
     drift_checked: int = 0
     drift: int = 0  # sampled keys that differed from PostgreSQL
+    reconnects: int = 0  # PostgreSQL outages ridden out
     last_apply: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -65,7 +70,6 @@ class Affected:
     series: set[str]
     pairs: set[str]
     conditions: set[str]
-    snapshot: bool = False
 
     def __bool__(self) -> bool:
         return bool(self.kalshi or self.events or self.series or self.pairs or self.conditions)
@@ -75,8 +79,6 @@ def affected(bodies: Sequence[dict[str, Any]]) -> Affected:
     """The instruments (or their parents) a batch of CDC change bodies touches."""
     a = Affected(set(), set(), set(), set(), set())
     for b in bodies:
-        if b.get("op") == "snapshot":
-            a.snapshot = True
         key = b.get("key") or {}
         table = b.get("table")
         if table == "markets" and "ticker" in key:
@@ -142,13 +144,14 @@ class CacheService:
         self.stats = CacheStats()
         self.m = _Metrics.get() if metrics else None
         self.started = asyncio.Event()
+        #: the server's WAL position read before the last load's snapshot
+        self._loaded_at = 0
 
     async def run(self, stop: asyncio.Event) -> CacheStats:
         import redis.asyncio as aioredis
 
         from ssmd.bus.nats import JetStreamSource, connect, ensure_streams
         from ssmd.bus.streams import stream_specs
-        from ssmd.secmaster.db import connect as pg_connect
 
         r = aioredis.from_url(self.redis_url)
         try:
@@ -158,15 +161,18 @@ class CacheService:
             await r.aclose()
             raise SinkError(f"cannot reach Redis at {_redact(self.redis_url)}: {exc}") from None
         nc = await connect(self.nats_url, name="ssmd-cache")
-        conn = await pg_connect(self.dsn)
+        # a PostgreSQL restart is ridden out: reconnect with backoff, then do the interrupted
+        # step again (a load, a batch: its writes are fenced, so again changes nothing)
+        db = PgSession(self.dsn, "cache", logger=log)
+        quotes_task = None
         try:
+            await db.open()
             await ensure_streams(
                 nc.jetstream(), [s for s in stream_specs() if s.name == "SECMASTER_CDC"]
             )
             store = CacheStore(r)
             source = JetStreamSource(nc, "SECMASTER_CDC", self.durable, batch=self.batch)
-            await self._bootstrap(conn, store, source)
-            quotes_task = None
+            await db.call(partial(self._bootstrap, store=store, source=source), stop)
             if self.quotes:
                 from ssmd.cache.quotes import QuoteCache
                 from ssmd.types import Venue
@@ -179,25 +185,29 @@ class CacheService:
             while not stop.is_set():
                 msgs = await source.fetch(self.batch, 0.25)
                 if msgs:
-                    await self._apply(conn, store, msgs)
+                    await db.call(partial(self._apply, store=store, msgs=msgs), stop)
                     await source.ack_upto(msgs[-1][0])
                 now = time.monotonic()
                 if now >= next_check:
                     next_check = now + 1.0
                     if not await store.loaded():
                         log.warning("cache: Redis lost the cache (FLUSHDB?): loading it again")
-                        await self._bootstrap(conn, store, source)
+                        await db.call(partial(self._bootstrap, store=store, source=source), stop)
                 if self.drift_every and now >= next_drift:
                     next_drift = now + self.drift_every
-                    await self.check_drift(conn, store)
+                    await db.call(partial(self.check_drift, store=store), stop)
                 if quotes_task is not None and quotes_task.done():
                     await quotes_task  # a failure of the quote readers ends the service
             await source.close()
             if quotes_task is not None:
                 await quotes_task
+        except StoppedInOutage:
+            log.warning("cache: stopped while PostgreSQL was away")
+            if quotes_task is not None:
+                await quotes_task
         finally:
-            with contextlib.suppress(Exception):
-                await conn.close()
+            self.stats.reconnects = db.outages
+            await db.close()
             await nc.close()
             await r.aclose()
         return self.stats
@@ -209,12 +219,29 @@ class CacheService:
         await self._load(conn, store)
 
     async def _load(self, conn: Any, store: CacheStore) -> None:
-        """Read the view and the WAL position L in one snapshot; swap it in at (L, 0)."""
+        """Read the view in one snapshot and swap it in, stamped (0/0, 0).
+
+        The stamp must not be above the LSN of any change the load missed. A
+        WAL position read inside the snapshot can be: a transaction whose
+        commit record was written just before the read but that became
+        visible only after the snapshot was taken (it was still waiting for
+        its WAL flush) is absent from the rows, yet its change, delivered
+        next, would look older than the load and be skipped as stale, for
+        good. Read before the snapshot, the position narrows that window but
+        does not close it. So the rows are stamped below every change: the
+        consumer attached before the load, so each change committed since
+        is delivered after it and applied (its row is read again, which is
+        harmless when the load already had it); the (lsn, n) fence still
+        orders the changes among themselves. The WAL position read before
+        the snapshot (``L``) goes to the cache's meta key, and tells which
+        CDC snapshots this load already covers (:meth:`_apply`).
+        """
         t0 = time.monotonic()
+        lsn = int(await conn.fetchval("SELECT pg_current_wal_lsn()"))
         async with conn.transaction(isolation="repeatable_read", readonly=True):
-            lsn = await conn.fetchval("SELECT pg_current_wal_lsn()")
             rows = await conn.fetch(_VIEW)
-        n = await store.bootstrap(rows, int(lsn))
+        n = await store.bootstrap(rows, 0, loaded_at=lsn)
+        self._loaded_at = lsn
         self.stats.bootstraps += 1
         self.stats.rows_loaded += n
         log.info("cache: %d instrument(s) loaded into Redis in %.2fs", n, time.monotonic() - t0)
@@ -226,12 +253,23 @@ class CacheService:
                 bodies.append(orjson.loads(data))
             except orjson.JSONDecodeError:
                 log.warning("cache: a CDC message that is not JSON, skipped")
-        a = affected(bodies)
-        if a.snapshot:  # a CDC resync: rebuild from PostgreSQL
+        snapshot = max(
+            (parse_lsn(b["lsn"]) for b in bodies if b.get("op") == "snapshot"), default=0
+        )
+        if snapshot > self._loaded_at:
+            # a CDC resync: its snapshot begins; load the view again, once. The new
+            # slot was created at ``snapshot``, before this load reads PostgreSQL: the
+            # load holds every row the snapshot's later batches carry (they are at or
+            # below its position, and skipped), and each change committed since comes
+            # after them in the stream
             log.info("cache: the CDC stream carries a snapshot: loading the cache again")
             await self._load(conn, store)
             self.stats.changes += len(bodies)
             return
+        if snapshot:  # rows of a snapshot loaded already: they change nothing
+            self.stats.changes += sum(1 for b in bodies if b.get("op") == "snapshot")
+            bodies = [b for b in bodies if b.get("op") != "snapshot"]
+        a = affected(bodies)
         if not a:
             self.stats.changes += len(bodies)
             return

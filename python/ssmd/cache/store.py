@@ -171,9 +171,17 @@ class CacheStore:
     # -- the bootstrap ---------------------------------------------------
 
     async def bootstrap(
-        self, rows: Iterable[Mapping[str, Any]], lsn: int, *, batch: int = 2000
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        lsn: int,
+        *,
+        batch: int = 2000,
+        loaded_at: int | None = None,
     ) -> int:
-        """Load ``rows`` (the whole view, read at ``lsn``) and swap them in at once.
+        """Load ``rows`` (the whole view) stamped (``lsn``, 0) and swap them in at once.
+
+        The meta key records ``loaded_at`` (the server's WAL position the view
+        was read at; ``lsn`` when not given) with the row count and the time.
 
         Readers see the old cache until the swap, then the new one: the rows
         go to staging keys (``{prefix}:boot:…``, ``batch`` rows per server-side
@@ -190,7 +198,8 @@ class CacheStore:
         commands: list[bytes] = []
         args: list[bytes] = []
         count = 0
-        lsn_text = f"{lsn >> 32:X}/{lsn & 0xFFFFFFFF:X}"
+        at = lsn if loaded_at is None else loaded_at
+        at_text = f"{at >> 32:X}/{at & 0xFFFFFFFF:X}"
         for row in rows:
             venue, inst = str(row["venue"]), str(row["instrument_id"])
             live = inst_key(venue, inst, p)
@@ -224,7 +233,7 @@ class CacheStore:
         swap += live_keys + [_b(k) for k in sets]
         swap += [
             _b(meta_key(p)),
-            _b(lsn_text),
+            _b(at_text),
             str(count).encode(),
             _b(dt.datetime.now(dt.timezone.utc).isoformat()),
         ]

@@ -384,3 +384,110 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+async def _run_cache(
+    dsn: str, nats_url: str, redis_url: str, **kw: Any
+) -> tuple[Any, asyncio.Event, asyncio.Task[Any]]:
+    """A :class:`CacheService` in this process (its stats readable), started and loaded."""
+    from ssmd.cache.service import CacheService
+
+    service = CacheService(
+        dsn, nats_url, redis_url, durable=f"c_{uuid.uuid4().hex[:8]}", drift_every=0,
+        metrics=False, **kw,
+    )  # fmt: skip
+    stop = asyncio.Event()
+    task = asyncio.create_task(service.run(stop))
+
+    async def started() -> bool:
+        if task.done():
+            await task
+        return service.started.is_set()
+
+    await async_wait_until(started, timeout=30, message="cache service started")
+    return service, stop, task
+
+
+async def test_a_resync_snapshot_reloads_the_cache_once(
+    migrated_db: str, nats_url: str, redis_url: str
+) -> None:
+    """A ``--resync`` snapshot of 2 420 rows reaches the cache in batches of 100: it loads the
+    view again once for the snapshot, not once per batch of it."""
+    import asyncpg
+
+    dsn = migrated_db
+    slot = f"s_{uuid.uuid4().hex[:10]}"
+    env = {"DATABASE_URL": dsn, "NATS_URL": nats_url, "REDIS_URL": redis_url}
+    conn = await asyncpg.connect(dsn)
+    await _load(conn, random.Random(11))
+    rows = 0
+    for t in ("series", "events", "markets", "pairs"):
+        rows += await conn.fetchval(f"SELECT count(*) FROM {t}")
+    cdc = _proc(["cdc", "run", "--slot", slot, "--poll", "10ms"], env)
+    service, stop, task = await _run_cache(dsn, nats_url, redis_url, batch=100)
+    try:
+        await async_wait_until(lambda: _slot_exists(dsn, slot), timeout=30)
+        await async_wait_until(lambda: cache_equals(dsn, redis_url), timeout=30)
+        assert service.stats.bootstraps == 1
+        err = _stop(cdc)
+        assert cdc.returncode == 0, err
+        await conn.execute("UPDATE markets SET title = 'unseen' WHERE ticker = 'M7'")
+        base = service.stats.changes
+        cdc = _proc(["cdc", "run", "--slot", slot, "--poll", "10ms", "--resync"], env)
+
+        async def consumed() -> bool:
+            if task.done():
+                await task
+            return service.stats.changes - base >= rows
+
+        await async_wait_until(consumed, timeout=60, message="the whole snapshot consumed")
+        assert await cache_equals(dsn, redis_url)  # M7's title came with the reload
+        assert service.stats.bootstraps == 2, service.stats
+    finally:
+        await conn.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        if cdc.poll() is None:
+            _stop(cdc)
+
+
+async def test_a_change_below_the_load_s_lsn_delivered_after_it_is_applied(
+    migrated_db: str, nats_url: str, redis_url: str
+) -> None:
+    """A transaction that committed before the load read the server's WAL position but was
+    not yet visible to the load's snapshot reaches the cache after the load, with an LSN
+    below that position: it must be applied (its row read again), not skipped as stale.
+    The race is made deterministic: the row is changed with no CDC running, and its change
+    published by hand with LSN 0/1."""
+    import asyncpg
+    import nats
+
+    dsn = migrated_db
+    conn = await asyncpg.connect(dsn)
+    await conn.execute(
+        "INSERT INTO series (ticker, title, category, raw) VALUES ('S', 'S', 'Crypto', '{}');"
+        "INSERT INTO events (event_ticker, series_ticker, title, raw) VALUES ('E', 'S', 'E', '{}');"
+        "INSERT INTO markets (ticker, event_ticker, status, title, raw)"
+        " VALUES ('M1', 'E', 'active', 'M1', '{}')"
+    )
+    service, stop, task = await _run_cache(dsn, nats_url, redis_url)
+    nc = await nats.connect(nats_url)
+    try:
+        await async_wait_until(lambda: cache_equals(dsn, redis_url), timeout=30)
+        await conn.execute("UPDATE markets SET title = 'late' WHERE ticker = 'M1'")
+        body = {"lsn": "0/1", "n": 0, "table": "markets", "op": "update", "ts": None}
+        body |= {"key": {"ticker": "M1"}, "new": {"ticker": "M1", "title": "late"}, "old": {}}
+        await nc.jetstream().publish(
+            "cdc.markets.update",
+            orjson.dumps(body),
+            headers={"Nats-Msg-Id": f"late-{uuid.uuid4().hex}"},
+        )
+        await async_wait_until(
+            lambda: cache_equals(dsn, redis_url), timeout=30, message="the late change applied"
+        )
+        assert service.stats.stale == 0
+    finally:
+        await nc.close()
+        await conn.close()
+        stop.set()
+        await asyncio.wait_for(task, 30)

@@ -9,6 +9,7 @@ shared one; NATS is the suite's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -183,7 +184,7 @@ def _spawn(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "ssmd", *args, "--log-level", "warning"],
         env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
 
@@ -334,3 +335,99 @@ async def test_an_invalidated_slot_is_reported_and_resync_rebuilds_the_cache(
         for p in (cdc, cache):
             if p.poll() is None:
                 stop(p)
+
+
+async def test_lifecycle_and_cache_ride_out_postgres_restarts(
+    cluster: PgCluster, nats_url: str, redis_url: str
+) -> None:
+    """``ssmd lifecycle run`` and ``ssmd cache run`` (with ``ssmd cdc run``) while PostgreSQL
+    restarts twice (fast, then a crash): each reconnects, applies what came meanwhile, and
+    ends cleanly, its outages counted."""
+    import asyncpg
+    import nats
+
+    from ssmd.bus.nats import ensure_streams
+    from ssmd.bus.streams import spec_for_venue, stream_specs
+    from ssmd.secmaster import db
+
+    dsn = cluster.dsn
+    env_name = "t" + uuid.uuid4().hex[:10]
+    slot = f"s_{uuid.uuid4().hex[:10]}"
+    conn = await db.connect(dsn)
+    await db.migrate(conn)
+    await conn.execute(
+        "INSERT INTO series (ticker, title, category, raw) VALUES ('S', 'S', 'Crypto', '{}');"
+        "INSERT INTO events (event_ticker, series_ticker, title, raw) VALUES ('E', 'S', 'E', '{}');"
+        "INSERT INTO markets (ticker, event_ticker, status, title, raw)"
+        " SELECT 'M' || g, 'E', 'initialized', 'M' || g, '{}' FROM generate_series(1, 4) g"
+    )
+    await conn.close()
+    env = {"DATABASE_URL": dsn, "NATS_URL": nats_url, "REDIS_URL": redis_url}
+    env["SSMD_ENV"] = env_name
+    nc = await nats.connect(nats_url)
+    js = nc.jetstream()
+    await ensure_streams(js, [spec_for_venue("kalshi", stream_specs(env_name))])
+    sent = 0
+
+    async def activate(ticker: str) -> None:
+        nonlocal sent
+        subject = f"{env_name}.kalshi.crypto.json.lifecycle.{ticker}"
+        msg = {"market_ticker": ticker, "event_type": "activated"}
+        line = {"rx": 1, "conn": "c1", "subj": subject}
+        line["msg"] = {"type": "market_lifecycle_v2", "sid": 1, "msg": msg}
+        sent += 1
+        await js.publish(subject, orjson.dumps(line), headers={"Nats-Msg-Id": f"{env_name}:{sent}"})
+
+    async def status(ticker: str, want: str) -> bool:
+        try:
+            c = await asyncpg.connect(dsn)
+        except (OSError, asyncpg.PostgresError):
+            return False
+        try:
+            return bool(
+                await c.fetchval("SELECT status FROM markets WHERE ticker = $1", ticker) == want
+            )
+        finally:
+            await c.close()
+
+    cdc = _spawn(env, "cdc", "run", "--slot", slot, "--poll", "10ms")
+    cache = _spawn(env, "cache", "run", "--consumer", f"c_{slot}", "--drift-every", "0", "--json")
+    life = _spawn(env, "lifecycle", "run", "--json")
+    procs = (cdc, cache, life)
+    try:
+        await wait_slot(dsn, slot, cdc)
+        await activate("M1")
+        await async_wait_until(lambda: status("M1", "active"), timeout=30, message="M1 active")
+        await async_wait_until(lambda: cache_equals(dsn, redis_url), timeout=30)
+        for i, how in enumerate(("fast", "immediate")):
+            await asyncio.to_thread(cluster.restart, how)
+            for p in procs:
+                assert p.poll() is None, p.communicate()[1].decode()
+            ticker = f"M{i + 2}"
+            await activate(ticker)
+            await async_wait_until(
+                lambda t=ticker: status(t, "active"),  # type: ignore[misc]
+                timeout=60,
+                message=f"{ticker} active after the {how} restart",
+            )
+            await async_wait_until(
+                lambda: cache_equals(dsn, redis_url),
+                timeout=60,
+                message=f"the cache follows after the {how} restart",
+            )
+    finally:
+        with contextlib.suppress(Exception):
+            await js.delete_stream(f"{env_name.upper()}_KALSHI")
+        await nc.close()
+        outs = {}
+        for name, p in zip(("cdc", "cache", "lifecycle"), procs, strict=True):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+            out, err = p.communicate(timeout=60)
+            outs[name] = (p.returncode, out.decode(), err.decode())
+    for name, (rc, _, err) in outs.items():
+        assert rc == 0 and "Traceback" not in err, (name, err[-3000:])
+    for name in ("cache", "lifecycle"):
+        _, out, err = outs[name]
+        assert orjson.loads(out)["reconnects"] >= 1, (name, out)
+        assert f"{name}: PostgreSQL is back after" in err, (name, err)
