@@ -1,7 +1,9 @@
 """The Redis cache: bootstrap of 35 000 instruments, and commit-to-Redis latency.
 
-* ``test_bootstrap``: :meth:`CacheStore.bootstrap` of 35 000 rows (pipelined
-  batches into staging keys, one MULTI/EXEC swap), next to a plain redis-py
+* ``test_bootstrap``: :meth:`CacheStore.bootstrap` of 35 000 rows (Lua script
+  calls of 2 000 rows each into staging keys, all written before any reply is
+  read, then one Lua script that renames them over the live keys: Redis runs
+  a script atomically), next to a plain redis-py
   loop (one HSET and one SADD per instrument, each waiting for its reply)
   into the same Redis in the same run. Target: under 2 s.
 * ``test_commit_to_redis``: ``ssmd cdc run`` and ``ssmd cache run`` as
