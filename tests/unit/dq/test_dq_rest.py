@@ -1,0 +1,143 @@
+"""``ssmd dq trades --rest-url``: the venue's trade history over REST against a tiny
+local server that throttles, pages, and answers with something that is not JSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from ssmd.dq.rest import rest_trades
+from ssmd.errors import ConfigError, ConnectorError
+
+DAY = dt.date(2024, 3, 1)
+#: (status, headers, body) for the n-th request (from 0) and its query
+Script = Callable[[int, dict[str, list[str]]], tuple[int, dict[str, str], bytes]]
+
+
+class Server:
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.requests: list[tuple[str, dict[str, list[str]]]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                url = urlsplit(self.path)
+                query = parse_qs(url.query)
+                n = len(server.requests)
+                server.requests.append((url.path, query))
+                status, headers, body = server.script(n, query)
+                self.send_response(status)
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/trade-api/v2"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Script], Server]]:
+    servers: list[Server] = []
+
+    def make(script: Script) -> Server:
+        servers.append(Server(script))
+        return servers[-1]
+
+    yield make
+    for s in servers:
+        s.close()
+
+
+def _json(body: object) -> tuple[int, dict[str, str], bytes]:
+    return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+def test_throttled_and_paged(serve: Callable[[Script], Server]) -> None:
+    def script(n: int, q: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
+        if n == 0:
+            return 429, {"Retry-After": "0"}, b"slow down"
+        if n == 1:
+            return 503, {}, b"busy"
+        if "cursor" not in q:
+            return _json({"cursor": "p2", "trades": [{"trade_id": "a"}, {"trade_id": "b"}]})
+        return _json({"cursor": "", "trades": [{"trade_id": "c"}]})
+
+    s = serve(script)
+    got = rest_trades("kalshi", s.url, "KX-1", DAY, backoff=0.01, rate=0)
+    assert [t["trade_id"] for t in got] == ["a", "b", "c"]
+    # the 429 and the 503 were asked again; then two pages
+    assert len(s.requests) == 4
+    path, q = s.requests[-1]
+    assert path == "/trade-api/v2/markets/trades"
+    assert q["ticker"] == ["KX-1"] and q["cursor"] == ["p2"]
+    assert q["min_ts"] == ["1709251200"] and q["max_ts"] == ["1709337599"]
+
+
+def test_an_answer_that_is_not_json_is_one_line(serve: Callable[[Script], Server]) -> None:
+    s = serve(lambda n, q: (200, {"Content-Type": "text/html"}, b"<html>maintenance</html>"))
+    with pytest.raises(ConnectorError) as err:
+        rest_trades("kalshi", s.url, "KX-1", DAY, attempts=2, backoff=0.01, rate=0)
+    msg = str(err.value)
+    assert "not a JSON page" in msg and "text/html" in msg and "\n" not in msg
+    assert len(s.requests) == 2  # retried once, then given up
+
+
+def test_refused_and_malformed_trades(serve: Callable[[Script], Server]) -> None:
+    s = serve(lambda n, q: (404, {}, b"no such market"))
+    with pytest.raises(ConnectorError, match="HTTP 404"):
+        rest_trades("kalshi", s.url, "KX-1", DAY, backoff=0.01, rate=0)
+    assert len(s.requests) == 1  # a 404 is not retried
+    s = serve(lambda n, q: _json({"cursor": "", "trades": [{"price": 1}]}))
+    with pytest.raises(ConnectorError, match="without a trade_id"):
+        rest_trades("kalshi", s.url, "KX-1", DAY, backoff=0.01, rate=0)
+    s = serve(lambda n, q: _json({"cursor": "", "trades": "none"}))
+    with pytest.raises(ConnectorError, match="not a list"):
+        rest_trades("kalshi", s.url, "KX-1", DAY, attempts=1, rate=0)
+
+
+def test_only_kalshi() -> None:
+    with pytest.raises(ConfigError, match="kalshi, not kraken"):
+        rest_trades("kraken", "http://127.0.0.1:1", "BTC/USD", DAY)
+
+
+def test_cli_says_it_in_one_line(serve: Callable[[Script], Server], tmp_path: Path) -> None:
+    s = serve(lambda n, q: (200, {"Content-Type": "text/plain"}, b"Bad Gateway"))
+    env = {**os.environ, "DATABASE_URL": ""}
+    env.pop("SSMD_ARCHIVE_DIR", None)
+    r = subprocess.run(
+        [
+            *(sys.executable, "-m", "ssmd", "dq", "trades", "--ticker", "KX-1"),
+            *("--date", "2024-03-01", "--dir", str(tmp_path), "--rest-url", s.url),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not a JSON page" in lines[0], r.stderr
