@@ -22,6 +22,7 @@ from ssmd.bus.archiver import ArchiverStats, VenueArchiver
 from ssmd.bus.memory import MemoryBus, MemoryTransport
 from ssmd.bus.sink import DEFAULT_MAX_PENDING, BusSink
 from ssmd.bus.streams import StreamSpec, spec_for_venue, stream_specs
+from ssmd.runtime.latency import LatencyHistogram
 
 __all__ = ["MEMORY_URLS", "LocalPipeline", "is_memory_url"]
 
@@ -88,6 +89,13 @@ class LocalPipeline:
     # -- the Sink interface (delegated) -----------------------------------
 
     wants_groups = True
+    #: what :attr:`latency` measures: receive time to accepted by the in-process bus
+    latency_stage = "acked"
+
+    @property
+    def latency(self) -> LatencyHistogram:
+        """The bus sink's receive-to-acknowledged histogram (``ssmd_pipeline_latency_seconds``)."""
+        return self.sink.latency
 
     def write(self, lines: bytes) -> None:
         self.sink.write(lines)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -95,14 +97,23 @@ async def test_a_stop_signal_flushes_and_finalizes_the_archive(
     assert list((tmp_path / "kraken").glob("*/manifest.json"))
 
 
-async def test_a_connector_that_never_connects_exits_non_zero(
-    tmp_path: Path, make_sim: MakeSim
-) -> None:
-    import socket
-
+def _free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        closed = s.getsockname()[1]
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("case", ["refused", "unresolvable"])
+async def test_a_connector_that_never_connects_exits_non_zero(
+    tmp_path: Path, make_sim: MakeSim, case: str
+) -> None:
+    """Connection refused, or a host name that does not resolve (``.invalid`` never does)."""
+    if case == "refused":
+        closed = _free_port()
+        ws_url, needle = f"ws://127.0.0.1:{closed}/", str(closed)
+    else:
+        ws_url, needle = "ws://no-such-host.invalid/", "no-such-host.invalid"
     sim = await make_sim("kraken", rate=10.0)  # discovery works, the WebSocket does not
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -113,7 +124,7 @@ async def test_a_connector_that_never_connects_exits_non_zero(
         "--symbols",
         "BTC/USD",
         "--ws-url",
-        f"ws://127.0.0.1:{closed}/",
+        ws_url,
         "--rest-url",
         sim.rest_url,
         "--dir",
@@ -127,9 +138,84 @@ async def test_a_connector_that_never_connects_exits_non_zero(
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     errors = [x for x in err.decode().splitlines() if x.startswith("ssmd: error:")]
     assert proc.returncode == 1, err.decode()
-    assert len(errors) == 1 and "never connected" in errors[0] and str(closed) in errors[0]
+    assert len(errors) == 1 and "never connected" in errors[0] and needle in errors[0], errors
     assert "Traceback" not in err.decode()
     assert "0 messages" in out.decode()  # the summary is still printed
+
+
+def _latency(text: str, stage: str) -> dict[str, float]:
+    """The ``ssmd_pipeline_latency_seconds`` samples of kraken's ``stage`` in a /metrics page."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for fam in text_string_to_metric_families(text):
+        if fam.name != "ssmd_pipeline_latency_seconds":
+            continue
+        for sample in fam.samples:
+            if sample.labels.get("venue") == "kraken" and sample.labels.get("stage") == stage:
+                le = sample.labels.get("le")
+                out[sample.name + (f"@{le}" if le else "")] = sample.value
+    return out
+
+
+@pytest.mark.parametrize(("nats", "stage"), [("", "durable"), ("memory://", "acked")])
+async def test_metrics_endpoint_shows_the_pipeline_latency_of_a_live_capture(
+    tmp_path: Path, make_sim: MakeSim, nats: str, stage: str
+) -> None:
+    """``ssmd connect --metrics-port`` as deployed: /metrics over HTTP fills
+    ``ssmd_pipeline_latency_seconds`` (archive fsync without a bus, bus acknowledgement with
+    one) while data flows."""
+    import httpx
+
+    sim = await make_sim("kraken", rate=2000.0)
+    port = _free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "ssmd",
+        "connect",
+        "kraken",
+        "--symbols",
+        "BTC/USD,ETH/USD",
+        "--ws-url",
+        sim.ws_url,
+        "--rest-url",
+        sim.rest_url,
+        "--dir",
+        str(tmp_path),
+        "--metrics-port",
+        str(port),
+        "--duration",
+        "60",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NATS_URL": nats, "DATABASE_URL": ""},
+    )
+    try:
+        async with httpx.AsyncClient() as client:
+
+            async def filled() -> dict[str, float]:
+                try:
+                    r = await client.get(f"http://127.0.0.1:{port}/metrics", timeout=2.0)
+                except httpx.TransportError:
+                    return {}  # not serving yet
+                got = _latency(r.text, stage)
+                return got if got.get("ssmd_pipeline_latency_seconds_count", 0) >= 100 else {}
+
+            got = await async_wait_until(filled, timeout=30, message=f"{stage} latency exported")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, err.decode()
+    count = got["ssmd_pipeline_latency_seconds_count"]
+    buckets = sorted(
+        (float(k.partition("@")[2]), v)
+        for k, v in got.items()
+        if k.startswith("ssmd_pipeline_latency_seconds_bucket@")
+    )
+    assert buckets[-1] == (float("inf"), count)  # every line lands in a bucket
+    assert all(a[1] <= b[1] for a, b in itertools.pairwise(buckets))  # cumulative
+    assert 0 < got["ssmd_pipeline_latency_seconds_sum"] < count * 60  # a plausible time per line
 
 
 def test_bad_urls_and_ports_are_one_line_errors() -> None:

@@ -165,6 +165,7 @@ async def test_checksum_mismatch_resyncs_that_book_only(tmp_path: Path, make_sim
 
 async def test_metrics_are_exported(tmp_path: Path, make_sim: MakeSim) -> None:
     from prometheus_client import REGISTRY, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
 
     sim = await make_sim("kraken", rate=2000.0)
     async with capturing(sim, "kraken", SYMBOLS, tmp_path, with_metrics=True) as cap:
@@ -183,7 +184,26 @@ async def test_metrics_are_exported(tmp_path: Path, make_sim: MakeSim) -> None:
             ),
             timeout=5,
         )
+        # the archive sink's receive-to-fsync latency, one count per line made durable
+        durable = {"venue": "kraken", "stage": "durable"}
+        await async_wait_until(
+            lambda: (
+                (REGISTRY.get_sample_value("ssmd_pipeline_latency_seconds_count", durable) or 0)
+                >= 100
+            ),
+            timeout=10,
+        )
         text = generate_latest(REGISTRY).decode()
+    latency = {
+        (s.name, s.labels.get("le")): s.value
+        for fam in text_string_to_metric_families(text)
+        if fam.name == "ssmd_pipeline_latency_seconds"
+        for s in fam.samples
+        if s.labels["venue"] == "kraken" and s.labels["stage"] == "durable"
+    }
+    count = latency[("ssmd_pipeline_latency_seconds_count", None)]
+    assert count >= 100 and latency[("ssmd_pipeline_latency_seconds_bucket", "+Inf")] == count
+    assert latency[("ssmd_pipeline_latency_seconds_sum", None)] > 0
     for name in (
         "ssmd_frames_total",
         "ssmd_frame_bytes_total",
@@ -192,6 +212,7 @@ async def test_metrics_are_exported(tmp_path: Path, make_sim: MakeSim) -> None:
         "ssmd_connected",
         "ssmd_pending_frames",
         "ssmd_sink_queue_bytes",
+        "ssmd_pipeline_latency_seconds_bucket",
     ):
         assert name in text, name
 
