@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ssmd.bus.archiver import ArchiverStats, VenueArchiver
-from ssmd.bus.memory import MemoryBus, MemoryTransport
+from ssmd.bus.memory import MemoryBus, MemorySource, MemoryTransport
 from ssmd.bus.sink import DEFAULT_MAX_PENDING, BusSink
 from ssmd.bus.streams import StreamSpec, spec_for_venue, stream_specs
 from ssmd.runtime.latency import LatencyHistogram
@@ -52,12 +52,22 @@ class LocalPipeline:
         high_water: int | None = None,
         metrics: Any = None,
         extra_streams: Sequence[StreamSpec] = (),
+        bus: MemoryBus | None = None,
         **archiver_args: Any,
     ) -> None:
         spec = replace(spec_for_venue(venue, stream_specs(env)), max_bytes=max_bytes)
         #: the in-process bus: the venue's stream (and ``extra_streams``, for other
-        #: consumers in this process that publish, such as dead letters)
-        self.bus = MemoryBus([spec, *extra_streams])
+        #: consumers in this process that publish, such as dead letters); given
+        #: ``bus``, the venue's stream is added to it (one bus that several
+        #: captures and their consumers share)
+        if bus is None:
+            self.bus = MemoryBus([spec, *extra_streams])
+        else:
+            self.bus = bus
+            bus.add(spec)
+            for extra in extra_streams:
+                if extra.name not in bus.streams:
+                    bus.add(extra)
         self._high_water = max_bytes // 2 if high_water is None else high_water
         self.stream = spec.name
         self.source = self.bus.source(spec.name)
@@ -77,8 +87,17 @@ class LocalPipeline:
             metrics=metrics,
             **archiver_args,
         )
+        #: other consumers of the venue's stream in this process whose backlog also
+        #: pauses reading (:meth:`hold_for`)
+        self.consumers: list[MemorySource] = []
         self._stop = asyncio.Event()
         self._task: asyncio.Task[ArchiverStats] | None = None
+
+    def hold_for(self, source: MemorySource) -> None:
+        """Pause reading while ``source`` (another consumer of the venue's stream in this
+        process) is ``high_water`` behind, as for the archiver, so the stream's limit
+        never discards what it has not read."""
+        self.consumers.append(source)
 
     async def start(self) -> None:
         await self.sink.transport.start(self.sink)  # type: ignore[attr-defined]
@@ -122,8 +141,10 @@ class LocalPipeline:
 
     @property
     def queued_bytes(self) -> int:
-        """Not yet confirmed by the bus plus not yet taken by the archiver."""
-        return self.sink.pending_bytes + self.source.backlog_bytes
+        """Not yet confirmed by the bus plus not yet taken by the archiver (or by the
+        consumer furthest behind, :meth:`hold_for`)."""
+        behind = max((c.backlog_bytes for c in self.consumers), default=0)
+        return self.sink.pending_bytes + max(self.source.backlog_bytes, behind)
 
     async def aclose(self) -> ArchiverStats:
         """Confirm what is queued, let the archiver write all of it, close the archive."""

@@ -3,7 +3,8 @@
 Serves the embedded default (no ``NATS_URL``): streams with the same names,
 subjects and limits as :mod:`ssmd.bus.streams` (oldest messages discarded
 past ``max_bytes``/``max_age``), stream sequences, ``Nats-Msg-Id``
-deduplication within the duplicate window, and durable pull consumers with
+deduplication within the duplicate window (among the messages the stream
+still holds: an id is forgotten with its message, so memory stays bounded), and durable pull consumers with
 an acknowledgement floor, so the archiver and every other consumer run
 unchanged on either bus. Everything lives in this process's memory.
 """
@@ -13,14 +14,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from ssmd.bus.streams import StreamSpec
 from ssmd.errors import ConfigError, SinkError
 
-__all__ = ["MemoryBus", "MemorySource", "MemoryStream", "MemoryTransport", "subject_matches"]
+__all__ = [
+    "MemoryBus",
+    "MemorySource",
+    "MemoryStream",
+    "MemoryTransport",
+    "SubjectFilter",
+    "subject_matches",
+]
 
 
 #: subjects whose route :class:`MemoryBus` remembers
@@ -87,6 +95,12 @@ class MemoryStream:
                 self.nbytes -= len(msgs.popleft()[2])
         while msgs and spec.max_msgs > 0 and len(msgs) > spec.max_msgs:
             self.nbytes -= len(msgs.popleft()[2])
+        # an id is remembered while its message is held (and within the window):
+        # the ids stay as bounded as the messages
+        ids = self.ids
+        first = self.first_seq
+        while ids and next(iter(ids.values()))[0] < first:
+            ids.popitem(last=False)
 
     def after(self, seq: int, limit: int) -> list[tuple[int, bytes]]:
         msgs = self.msgs
@@ -97,9 +111,9 @@ class MemoryStream:
         return [(msgs[i][0], msgs[i][2]) for i in range(start, end)]
 
     def matching(
-        self, seq: int, limit: int, pattern: str
+        self, seq: int, limit: int, match: Callable[[str], bool]
     ) -> tuple[list[tuple[int, bytes]], int, int]:
-        """Up to ``limit`` messages after ``seq`` whose subject matches ``pattern``, the
+        """Up to ``limit`` messages after ``seq`` whose subject ``match`` accepts, the
         last sequence looked at and the bytes looked at (messages that do not match are
         passed over, like a JetStream consumer's ``filter_subject``)."""
         msgs = self.msgs
@@ -112,11 +126,31 @@ class MemoryStream:
             s, subject, data, _ = msgs[i]
             last = s
             passed += len(data)
-            if subject_matches(pattern, subject):
+            if match(subject):
                 out.append((s, data))
                 if len(out) >= limit:
                     break
         return out, last, passed
+
+
+class SubjectFilter:
+    """Whether a subject matches any of some patterns, remembered per subject (a
+    stream's subjects repeat: one per kind and instrument); at most ``MAX`` kept."""
+
+    MAX = 65_536
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        self.patterns = tuple(patterns)
+        self._seen: dict[str, bool] = {}
+
+    def __call__(self, subject: str) -> bool:
+        hit = self._seen.get(subject)
+        if hit is None:
+            hit = any(subject_matches(p, subject) for p in self.patterns)
+            if len(self._seen) >= self.MAX:
+                self._seen.clear()
+            self._seen[subject] = hit
+        return hit
 
 
 class MemoryBus:
@@ -129,6 +163,7 @@ class MemoryBus:
         #: subject -> (its stream, the streams that copy it): one match per subject, not
         #: per message (bounded: cleared when full)
         self._route_cache: dict[str, tuple[MemoryStream, list[MemoryStream]] | None] = {}
+        self._buckets: dict[str, dict[str, bytes]] = {}
         for spec in specs:
             st = MemoryStream(spec)
             self.streams[spec.name] = st
@@ -165,6 +200,30 @@ class MemoryBus:
         self._route_cache[subject] = route
         return route
 
+    def add(self, spec: StreamSpec) -> MemoryStream:
+        """One more stream (a capture joining a bus that other consumers share);
+        ``ConfigError`` if its name or a subject is taken."""
+        if spec.name in self.streams:
+            raise ConfigError(f"the in-process bus has a stream {spec.name} already")
+        for pat in spec.subjects:
+            for have, st in self._routes:
+                if subject_matches(pat, have) or subject_matches(have, pat):
+                    raise ConfigError(
+                        f"stream {spec.name}: subjects {pat} overlap stream {st.spec.name}'s"
+                    )
+        st = MemoryStream(spec)
+        self.streams[spec.name] = st
+        self._routes.extend((pat, st) for pat in spec.subjects)
+        if spec.source:
+            self._copies.append((spec.source[1], st))
+        self._route_cache.clear()
+        return st
+
+    def kv(self, bucket: str) -> dict[str, bytes]:
+        """A key-value bucket (made on first use): JetStream KV's part that consumers in
+        this process need, values by key, kept as long as the bus."""
+        return self._buckets.setdefault(bucket, {})
+
     def stream(self, name: str) -> MemoryStream:
         try:
             return self.streams[name]
@@ -172,9 +231,13 @@ class MemoryBus:
             raise ConfigError(f"no stream {name}") from None
 
     def source(
-        self, stream: str, durable: str = "archiver", filter_subject: str | None = None
+        self,
+        stream: str,
+        durable: str = "archiver",
+        filter_subject: str | None = None,
+        filter_subjects: Sequence[str] = (),
     ) -> MemorySource:
-        return MemorySource(self, stream, durable, filter_subject)
+        return MemorySource(self, stream, durable, filter_subject, filter_subjects)
 
 
 class MemoryTransport:
@@ -209,18 +272,25 @@ class MemoryTransport:
 class MemorySource:
     """A durable pull consumer on a :class:`MemoryStream` (same API as JetStreamSource).
 
-    With ``filter_subject`` it delivers only the messages whose subject
-    matches (``*`` and ``>`` wildcards), as a filtered JetStream consumer does;
-    the others are passed over.
+    With ``filter_subject`` (or several, ``filter_subjects``) it delivers only
+    the messages whose subject matches (``*`` and ``>`` wildcards), as a
+    filtered JetStream consumer does; the others are passed over.
     """
 
     def __init__(
-        self, bus: MemoryBus, stream: str, durable: str, filter_subject: str | None = None
+        self,
+        bus: MemoryBus,
+        stream: str,
+        durable: str,
+        filter_subject: str | None = None,
+        filter_subjects: Sequence[str] = (),
     ) -> None:
         self.st = bus.stream(stream)
         self.stream = stream
         self.durable = durable
+        patterns = [*([filter_subject] if filter_subject else []), *filter_subjects]
         self.filter_subject = filter_subject
+        self._match = SubjectFilter(patterns) if patterns else None
         self.delivered = 0
         #: bytes delivered so far (with discarded ones counted as passed)
         self.taken_bytes = 0
@@ -254,13 +324,13 @@ class MemorySource:
     def _take(self, max_msgs: int) -> list[tuple[int, bytes]]:
         st = self.st
         pos = max(st.delivered[self.durable], st.first_seq - 1)
-        if self.filter_subject is None:
+        if self._match is None:
             out = st.after(pos, max_msgs)
             if out:
                 st.delivered[self.durable] = out[-1][0]
                 self.taken_bytes += sum(len(d) for _, d in out)
             return out
-        out, last, passed = st.matching(pos, max_msgs, self.filter_subject)
+        out, last, passed = st.matching(pos, max_msgs, self._match)
         st.delivered[self.durable] = max(st.delivered[self.durable], last)
         self.taken_bytes += passed
         return out
@@ -272,8 +342,8 @@ class MemorySource:
     async def pending(self) -> int | None:
         st = self.st
         pos = max(st.delivered.get(self.durable, 0), st.first_seq - 1)
-        if self.filter_subject is not None:
-            return len(st.matching(pos, len(st.msgs) + 1, self.filter_subject)[0])
+        if self._match is not None:
+            return len(st.matching(pos, len(st.msgs) + 1, self._match)[0])
         return max(0, st.last_seq - pos)
 
     async def stream_bounds(self) -> tuple[int, int] | None:

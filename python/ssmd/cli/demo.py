@@ -2,14 +2,17 @@
 
 By default a venue simulator (``ssmd.sim``) and a live connector (the same
 code as ``ssmd connect``) run for every venue in this one process for
-``--duration`` seconds, over real WebSockets on loopback, into the gzip JSONL
-archive; then a summary table is printed. ``--offline`` instead pushes
+``--duration`` seconds, over real WebSockets on loopback, through the
+in-process bus (``LocalPipeline``: the archiver, and the signal runners of
+``ssmd signal run`` on the same bus) into the gzip JSONL archive; then a
+summary table is printed. ``--offline`` instead pushes
 generated frames (``ssmd.samples``) straight through the core into the
 archive, with no sockets.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import tempfile
 import time
@@ -101,12 +104,13 @@ def demo(
     """The main job on its embedded default: simulators, connectors and the archive, no servers.
 
     A simulator and a live connector run for every venue in this one process
-    over loopback WebSockets, into the gzip JSONL archive; then a summary is
-    printed (--json: one JSON object). --offline pushes generated frames
+    over loopback WebSockets, through the in-process bus into the gzip JSONL
+    archive, with built-in signals (volume-1m-1min, price-jump, lifecycle)
+    running on the same bus; then a summary is printed (--json: one JSON
+    object), their fires included. --offline pushes generated frames
     straight through the core instead. With a database (--database-url or
-    DATABASE_URL), Kalshi goes through the in-process bus and the lifecycle
-    consumer applies its lifecycle events to a schema of the demo's own
-    (ssmd_demo) in that database.
+    DATABASE_URL), the lifecycle consumer also applies Kalshi's lifecycle
+    events to a schema of the demo's own (ssmd_demo) in that database.
     """
     if duration_ < 0.5:
         raise ConfigError("--duration must be at least 0.5 s")
@@ -203,7 +207,7 @@ def _live(
             f"ssmd demo: simulators + connectors for {', '.join(v.value for v in venues)}, "
             f"{duration:g} s at {rate:,.0f} msg/s each -> {root}"
         )
-    results, lifecycle = asyncio.run(_capture_all(root, venues, duration, rate, seed, dsn))
+    results, lifecycle, fired = asyncio.run(_capture_all(root, venues, duration, rate, seed, dsn))
     life = _lifecycle_summary(lifecycle, venues, dsn)
     out: list[dict[str, Any]] = []
     kinds: Counter[tuple[str, str]] = Counter()
@@ -233,6 +237,7 @@ def _live(
                 "venues": out,
                 "kinds": per_kind,
                 "lifecycle": life,
+                "signals": fired,
             }
         )
         return
@@ -266,6 +271,7 @@ def _live(
     table(rows)
     typer.echo("messages per kind: " + orjson.dumps(per_kind).decode())
     typer.echo("lifecycle: " + life["summary"])
+    typer.echo("signals: " + fired["summary"])
     typer.echo(f"archive: {root}  (try: ssmd archive ls --dir {root} --counts)")
 
 
@@ -298,7 +304,7 @@ Results = list[tuple[str, dict[str, int], dict[str, int], int, int]]
 
 async def _capture_all(
     root: Path, venues: list[Venue], duration: float, rate: float, seed: int, dsn: str | None
-) -> tuple[Results, Any]:
+) -> tuple[Results, Any, dict[str, Any]]:
 
     with tempfile.TemporaryDirectory(prefix="ssmd-demo-key-") as keys:  # removed at the end
         return await _capture_with(root, venues, duration, rate, seed, Path(keys), dsn)
@@ -312,13 +318,12 @@ async def _capture_with(
     seed: int,
     keydir: Path,
     dsn: str | None,
-) -> tuple[Results, Any]:
+) -> tuple[Results, Any, dict[str, Any]]:
     import asyncio
 
     from ssmd.connectors.base import InstrumentQuery
     from ssmd.connectors.registry import create
     from ssmd.runtime.capture import run_capture
-    from ssmd.runtime.sink import ArchiveSink
     from ssmd.sim import start_sim
 
     public_pem = _throwaway_kalshi_key(keydir) if Venue.KALSHI in venues else None
@@ -329,46 +334,61 @@ async def _capture_with(
         for v in venues
     ]
     lifecycle: Any = None
+    signals: Any = None
+    bus = _demo_bus()
     try:
         scoped = None
         if dsn and Venue.KALSHI in venues:
             scoped = await _demo_secmaster(dsn, sims[venues.index(Venue.KALSHI)])
-        jobs = []
+        connectors = []
         sinks: list[Any] = []
-        for v, sim in zip(venues, sims, strict=True):
-            settings: dict[str, object] = {"ws_url": sim.ws_url, "rest_url": sim.rest_url}
-            if v is Venue.KALSHI:
-                settings |= {"api_key": "demo-key", "private_key_path": str(keydir / "kalshi.pem")}
-            connector = create(v, settings)
-            if v is Venue.KALSHI and scoped:
-                sink, lifecycle = await _kalshi_through_the_bus(root, connector, scoped)
-            else:
-                sink = ArchiveSink(root, connector.venue, "demo")
-            sinks.append(sink)
-            jobs.append(
-                run_capture(
-                    connector,
-                    InstrumentQuery(all=True),
-                    sink,
-                    duration=duration,
-                    writer="demo",
-                    with_metrics=False,
+        try:
+            for v, sim in zip(venues, sims, strict=True):
+                settings: dict[str, object] = {"ws_url": sim.ws_url, "rest_url": sim.rest_url}
+                if v is Venue.KALSHI:
+                    settings |= {
+                        "api_key": "demo-key",
+                        "private_key_path": str(keydir / "kalshi.pem"),
+                    }
+                connectors.append(create(v, settings))
+                sinks.append(await _through_the_bus(root, connectors[-1], bus))
+            if scoped:
+                lifecycle = await _lifecycle_on(bus, scoped)
+            signals = await _signals_on(bus, venues, sinks)
+            captures = await asyncio.gather(
+                *(
+                    run_capture(
+                        connector,
+                        InstrumentQuery(all=True),
+                        sink,
+                        duration=duration,
+                        writer="demo",
+                        with_metrics=False,
+                    )
+                    for connector, sink in zip(connectors, sinks, strict=True)
                 )
             )
-        try:
-            captures = await asyncio.gather(*jobs)
         except BaseException:
-            if lifecycle is not None:
-                await lifecycle.cancel()
+            for consumer in (lifecycle, signals):
+                if consumer is not None:
+                    await consumer.cancel()
+            for sink in sinks:
+                with contextlib.suppress(BaseException):
+                    await sink.aclose()
             raise
         stats = await lifecycle.finish() if lifecycle is not None else None
+        fired = await _signals_summary(signals, bus)
     finally:
         for sim in sims:
             await sim.stop()
-    return [
-        (c.connector.venue, c.totals(), c.kinds(), *_bytes(s))
-        for c, s in zip(captures, sinks, strict=True)
-    ], stats
+    return (
+        [
+            (c.connector.venue, c.totals(), c.kinds(), *_bytes(s))
+            for c, s in zip(captures, sinks, strict=True)
+        ],
+        stats,
+        fired,
+    )
 
 
 async def _demo_secmaster(dsn: str, kalshi_sim: Any) -> str:
@@ -389,24 +409,91 @@ async def _demo_secmaster(dsn: str, kalshi_sim: Any) -> str:
     return scoped
 
 
-async def _kalshi_through_the_bus(root: Path, connector: Any, scoped: str) -> Any:
-    """Kalshi's sink on the in-process bus, and the lifecycle consumer reading it."""
-    from ssmd.bus.local import LocalPipeline
-    from ssmd.bus.streams import stream_specs
-    from ssmd.lifecycle.inprocess import InProcessLifecycle
+#: the in-process bus keeps at most this much of each venue's stream (the consumers
+#: are at most half of it behind: reading pauses there)
+DEMO_STREAM_BYTES = 4 << 20
+#: each archiver writes out every 1 MiB (or second) of lines
+DEMO_FLUSH_BYTES = 1 << 20
+#: the built-in signals the demo runs (the longer volume windows give the 1-minute
+#: one's fires over a capture of a few seconds, and hold as many records)
+DEMO_SIGNALS = ("volume-1m-1min", "price-jump", "lifecycle")
 
-    deadletters = [s for s in stream_specs() if s.name == "DEADLETTER"]
+
+def _demo_bus() -> Any:
+    """The in-process bus every capture of the demo publishes to, with the streams its
+    consumers publish to (fires, dead letters); the venues' streams join as they start."""
+    from ssmd.bus.memory import MemoryBus
+    from ssmd.bus.streams import stream_specs
+
+    return MemoryBus([s for s in stream_specs() if s.name in ("SIGNALS", "DEADLETTER")])
+
+
+async def _through_the_bus(root: Path, connector: Any, bus: Any) -> Any:
+    """A venue's sink on the in-process bus, its archiver writing to ``root``."""
+    from ssmd.bus.local import LocalPipeline
+
     sink = LocalPipeline(
-        connector.venue, root, env="prod", writer="demo", extra_streams=deadletters
+        connector.venue,
+        root,
+        env="prod",
+        writer="demo",
+        bus=bus,
+        max_bytes=DEMO_STREAM_BYTES,
+        flush_bytes=DEMO_FLUSH_BYTES,
     )
     await sink.start()
-    lifecycle = InProcessLifecycle(scoped, sink.bus)
-    try:
-        await lifecycle.start()
-    except BaseException:
-        await sink.aclose()
-        raise
-    return sink, lifecycle
+    return sink
+
+
+async def _lifecycle_on(bus: Any, scoped: str) -> Any:
+    """The lifecycle consumer reading Kalshi from the in-process bus."""
+    from ssmd.lifecycle.inprocess import InProcessLifecycle
+
+    lifecycle = InProcessLifecycle(scoped, bus)
+    await lifecycle.start()
+    return lifecycle
+
+
+async def _signals_on(bus: Any, venues: list[Venue], sinks: list[Any]) -> Any:
+    """Built-in signals over every venue of the in-process bus; each capture
+    pauses reading while a runner is half a stream behind, as for its archiver."""
+    from ssmd.signals import BUILTINS
+    from ssmd.signals.inprocess import InProcessSignals
+
+    chosen = [BUILTINS[s]() for s in DEMO_SIGNALS]
+    signals = InProcessSignals(bus, chosen, [v.value for v in venues])
+    await signals.start()
+    for v, sink in zip(venues, sinks, strict=True):
+        for src in signals.sources(v.value):
+            sink.hold_for(src)
+    return signals
+
+
+async def _signals_summary(signals: Any, bus: Any) -> dict[str, Any]:
+    """What the signal runners did: fires per signal and venue, as a subscriber on the
+    bus's ``SIGNALS`` stream reads them."""
+    from ssmd.signals.inprocess import read_fires
+
+    stats = await signals.finish()
+    fires = await read_fires(bus, durable="demo")
+    per_signal: Counter[str] = Counter(f.signal for f in fires)
+    per_venue: Counter[str] = Counter(f.venue for f in fires)
+    records = sum(r.run_.counters()["records"] for r in signals.runners)
+    errors = sum(r.run_.counters()["errors"] for r in signals.runners)
+    ids = [r.run_.signal.id for r in signals.runners]
+    shown = ", ".join(f"{i} {per_signal[i]:,}" for i in ids)
+    return {
+        "ran": True,
+        "signals": ids,
+        "fires": len(fires),
+        "per_signal": {i: per_signal[i] for i in ids},
+        "per_venue": dict(sorted(per_venue.items())),
+        "records": records,
+        "errors": errors,
+        "published": sum(s.fires for s in stats),
+        "summary": f"{len(fires):,} fire(s) of {len(ids)} built-in signals over"
+        f" {records:,} records from the in-process bus ({shown})",
+    }
 
 
 def _bytes(sink: Any) -> tuple[int, int]:

@@ -24,6 +24,10 @@ already written is rewritten; nothing the killed run had not published is
 lost. A runner starting for the first time reads from the end of the streams
 and warms its windows (and its edges, without firing) on the last window of
 each stream.
+
+:meth:`SignalRunner.run_in_process` runs the same consume loop on the
+in-process bus of captures in this process (``ssmd demo``): fires to its
+``SIGNALS`` stream, edges to its ``ssmd_signals`` bucket in memory.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import datetime as dt
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +55,8 @@ log = logging.getLogger("ssmd.signals")
 
 #: edge state of every runner, one key per consumer, venue and instrument
 KV_BUCKET = "ssmd_signals"
+#: on the in-process bus, a runner waits this long after a batch that was not full
+IN_PROCESS_LINGER = 0.02
 #: extra history replayed before a window, for lines received out of order
 WARM_MARGIN_S = 60.0
 
@@ -104,7 +110,7 @@ class SignalRunner:
     def __init__(
         self,
         run: SignalRun,
-        nats_url: str,
+        nats_url: str | None = None,
         *,
         env: str = "prod",
         venues: Sequence[str],
@@ -124,7 +130,17 @@ class SignalRunner:
         self._nc: Any = None
         self._js: Any = None
         self._kv: Any = None
+        #: where fires and edges go: JetStream and its KV bucket (:meth:`run`), or
+        #: the in-process bus and its bucket (:meth:`run_in_process`)
+        self._send: Callable[[str, bytes, str], Awaitable[object]] = self._js_send
+        self._put_edge: Callable[[str, bytes], Awaitable[object]] = self._kv_put
         self._lock = asyncio.Lock()
+        #: seconds to wait after a batch that was not full (the in-process bus wakes a
+        #: consumer on every message: this gathers them into batches)
+        self.linger = 0.0
+        #: the consumer of each venue, once running
+        self.sources: dict[str, Any] = {}
+        self._busy = 0  # batches between a fetch that returned messages and their ack
 
     # -- set-up ---------------------------------------------------------------------
 
@@ -156,7 +172,7 @@ class SignalRunner:
         """Edges of this consumer from the bucket; the number of high ones."""
         from nats.js.errors import NoKeysError
 
-        n = 0
+        values = []
         try:
             watcher = await self._kv.watch(f"{self.consumer}.>", ignore_deletes=True)
         except NoKeysError:
@@ -166,18 +182,11 @@ class SignalRunner:
                 entry = await watcher.updates(timeout=5.0)
                 if entry is None:
                     break
-                try:
-                    d = orjson.loads(entry.value)
-                    self.run_.engine.set_high(d["venue"], d["instrument"], bool(d["high"]))
-                    n += bool(d["high"])
-                except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-                    log.warning(
-                        "signal %s: unreadable edge %s in %s", self.consumer, entry.key, KV_BUCKET
-                    )
+                values.append(entry.value)
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()
-        return n
+        return self._restore_from(values)
 
     async def _resume_point(self, stream: str) -> tuple[int | None, bool]:
         """``(the last sequence processed, whether the consumer existed)``."""
@@ -267,6 +276,12 @@ class SignalRunner:
 
     # -- running ----------------------------------------------------------------------
 
+    async def _js_send(self, subject: str, body: bytes, msg_id: str) -> object:
+        return await self._js.publish(subject, body, headers={"Nats-Msg-Id": msg_id})
+
+    async def _kv_put(self, key: str, value: bytes) -> object:
+        return await self._kv.put(key, value)
+
     async def _publish(self, fires: list[Fire], stop: asyncio.Event) -> bool:
         """Publish every fire, each confirmed; False if stopped first.
 
@@ -277,10 +292,7 @@ class SignalRunner:
         if not fires:
             return True
         results = await asyncio.gather(
-            *(
-                self._js.publish(f.subject, f.body(), headers={"Nats-Msg-Id": f.msg_id})
-                for f in fires
-            ),
+            *(self._send(f.subject, f.body(), f.msg_id) for f in fires),
             return_exceptions=True,
         )
         for f, r in zip(fires, results, strict=True):
@@ -307,7 +319,7 @@ class SignalRunner:
             )
 
         return await retry_until_stopped(
-            lambda: self._js.publish(f.subject, f.body(), headers={"Nats-Msg-Id": f.msg_id}),
+            lambda: self._send(f.subject, f.body(), f.msg_id),
             stop,
             Backoff(base=0.1, cap=5.0),
             error=error,
@@ -324,7 +336,7 @@ class SignalRunner:
             value = orjson.dumps({"venue": venue, "instrument": inst, "high": high})
             key = kv_key(self.consumer, venue, inst)
             if not await retry_until_stopped(
-                lambda: self._kv.put(key, value),  # noqa: B023 (awaited before the next turn)
+                lambda: self._put_edge(key, value),  # noqa: B023 (awaited before the next turn)
                 stop,
                 Backoff(base=0.1, cap=5.0),
                 on_retry=failed,
@@ -334,6 +346,8 @@ class SignalRunner:
         return True
 
     async def _venue(self, venue: str, source: Any, stop: asyncio.Event) -> None:
+        """The consume loop of one venue's stream, on either bus: fetch, process,
+        publish the fires, write the edges, acknowledge; until ``stop`` is set."""
         bad = self._bad(venue)
         while not stop.is_set():
             msgs = await source.fetch(self.batch, 0.25)
@@ -349,25 +363,44 @@ class SignalRunner:
                 msgs = fresh
             if not msgs:
                 continue
-            data, nlines, _ = stamp_seq(
-                [s for s, _ in msgs], [d for _, d in msgs], bad, self.consumer
-            )
-            async with self._lock:  # one batch at a time through the engine and its edges
-                fires = self.run_.process(data)
-                edges = self.run_.engine.take_transitions()
-                if not await self._publish(fires, stop):
-                    return
-                if not await self._write_edges(edges, stop):
-                    return
-            await source.ack_upto(msgs[-1][0])
+            self._busy += 1
+            try:
+                data, nlines, _ = stamp_seq(
+                    [s for s, _ in msgs], [d for _, d in msgs], bad, self.consumer
+                )
+                async with self._lock:  # one batch at a time through the engine and its edges
+                    fires = self.run_.process(data)
+                    edges = self.run_.engine.take_transitions()
+                    if not await self._publish(fires, stop):
+                        return
+                    if not await self._write_edges(edges, stop):
+                        return
+                await source.ack_upto(msgs[-1][0])
+            finally:
+                self._busy -= 1
             self.stats.messages += len(msgs)
             self.stats.lines += nlines
             self.stats.last_seq[venue] = msgs[-1][0]
+            if self.linger and len(msgs) < self.batch:
+                await asyncio.sleep(self.linger)  # let a batch gather
+
+    async def caught_up(self) -> bool:
+        """Whether every consumer has processed all its stream holds so far."""
+        if not self.started.is_set() or self._busy:
+            return False
+        for src in self.sources.values():
+            if await src.pending():
+                return False
+        return not self._busy
 
     async def run(self, stop: asyncio.Event) -> RunnerStats:
         from ssmd.bus.nats import JetStreamSource, connect, ensure_streams
         from ssmd.bus.streams import spec_for_venue, stream_specs
 
+        if not self.nats_url:
+            raise ValueError(
+                "SignalRunner.run needs a NATS URL (run_in_process: the in-process bus)"
+            )
         nc = await connect(self.nats_url, name=f"ssmd-signal-{self.run_.signal.id}")
         sources: list[Any] = []
         try:
@@ -400,6 +433,7 @@ class SignalRunner:
                 )
                 await src.start(after)
                 sources.append((venue, src))
+                self.sources[venue] = src
             self.started.set()
             log.info(
                 "signal %s: running on %s (consumer %s, %d messages warmed up in %.1f s, %d edges restored)",
@@ -417,6 +451,93 @@ class SignalRunner:
                     await s.close()
             await nc.close()
         return self.stats
+
+    async def run_in_process(self, bus: Any, stop: asyncio.Event) -> RunnerStats:
+        """Run on ``bus``, a :class:`~ssmd.bus.memory.MemoryBus` that captures in this
+        process publish to (``ssmd demo``), with the same consume loop as :meth:`run`.
+
+        Fires go to the bus's ``SIGNALS`` stream (deduplicated by their
+        ``Nats-Msg-Id`` as on JetStream), edges to the bus's ``ssmd_signals``
+        bucket (:meth:`MemoryBus.kv`). A consumer new to the bus reads each
+        venue's stream from its start; one the bus knows (a runner started
+        again in the same process) resumes at its acknowledgement floor, its
+        windows rebuilt from the stream without evaluating and its edges taken
+        from the bucket, as :meth:`run` does on JetStream.
+        """
+        from ssmd.bus.streams import venue_stream
+        from ssmd.errors import ConfigError
+
+        if "SIGNALS" not in bus.streams:
+            raise ConfigError("the in-process bus has no SIGNALS stream to publish fires to")
+        edges = bus.kv(KV_BUCKET)
+
+        async def send(subject: str, body: bytes, msg_id: str) -> object:
+            return bus.publish(subject, body, msg_id)
+
+        async def put(key: str, value: bytes) -> object:
+            edges[key] = value
+            return None
+
+        self._send, self._put_edge = send, put
+        self.linger = IN_PROCESS_LINGER
+        points = []
+        for venue in self.venues:
+            stream = venue_stream(venue, self.env)
+            floor = bus.stream(stream).acked.get(self.consumer)
+            if floor:
+                await self._warm_in_process(bus, venue, stream, floor)
+            points.append((venue, stream, floor))
+        if any(floor is not None for _, _, floor in points):
+            mine = f"{self.consumer}."
+            self.stats.edges_restored = self._restore_from(
+                v for k, v in edges.items() if k.startswith(mine)
+            )
+        sources = []
+        for venue, stream, floor in points:
+            src = bus.source(stream, self.consumer, filter_subjects=self._filters(venue))
+            await src.start(floor)
+            sources.append((venue, src))
+            self.sources[venue] = src
+        self.started.set()
+        try:
+            await asyncio.gather(*(self._venue(v, s, stop) for v, s in sources))
+        finally:
+            for _, s in sources:
+                await s.close()
+        return self.stats
+
+    async def _warm_in_process(self, bus: Any, venue: str, stream: str, upto: int) -> None:
+        """Rebuild the windows from ``stream`` up to ``upto``, without evaluating."""
+        if not self.warm:
+            return
+        name = f"{self.consumer}-warm"
+        src = bus.source(stream, name, filter_subjects=self._filters(venue))
+        await src.start()
+        t0 = time.monotonic()
+        try:
+            while msgs := [(s, d) for s, d in await src.fetch(self.batch, 0) if s <= upto]:
+                data, _, _ = stamp_seq(
+                    [s for s, _ in msgs], [d for _, d in msgs], self._bad(venue), self.consumer
+                )
+                self.run_.process(data, evaluate=False, fire=False)
+                self.stats.warm_messages += len(msgs)
+        finally:
+            st = bus.stream(stream)
+            st.delivered.pop(name, None)
+            st.acked.pop(name, None)
+        self.stats.warm_seconds += time.monotonic() - t0
+
+    def _restore_from(self, values: Iterable[bytes]) -> int:
+        """Set the engine's edges from stored values; the number of high ones."""
+        n = 0
+        for value in values:
+            try:
+                d = orjson.loads(value)
+                self.run_.engine.set_high(d["venue"], d["instrument"], bool(d["high"]))
+                n += bool(d["high"])
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                log.warning("signal %s: unreadable edge %r", self.consumer, bytes(value[:200]))
+        return n
 
 
 async def watch_fires(

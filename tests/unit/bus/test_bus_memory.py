@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +146,54 @@ def test_stamp_seq_numbers_every_line() -> None:
     assert bad == 1 and b'"raw":"garbage"' in data and data.startswith(b'{"rx":1,"seq":9,')
     with pytest.raises(ConfigError):
         stamp_seq([1, 2], [one], "s")
+
+
+async def test_several_filters_streams_added_later_and_a_bucket() -> None:
+    bus = MemoryBus([s for s in stream_specs("prod", environ={}) if s.name == "SIGNALS"])
+    kraken = spec_for_venue("kraken", stream_specs("prod", environ={}))
+    bus.add(kraken)
+    with pytest.raises(ConfigError, match="already"):
+        bus.add(kraken)
+    with pytest.raises(ConfigError, match="overlap"):
+        bus.add(replace(kraken, name="OTHER"))
+    for i, kind in enumerate(["trade", "book", "ticker", "trade"]):
+        bus.publish(f"prod.kraken.json.{kind}.A", b"%d" % i, f"m:{i}")
+    src = bus.source(
+        "PROD_KRAKEN", "sig", filter_subjects=["prod.kraken.json.trade.>", "*.*.json.ticker.>"]
+    )
+    await src.start()
+    assert await src.fetch(10, 0) == [(1, b"0"), (3, b"2"), (4, b"3")]
+    assert bus.kv("b") is bus.kv("b") and bus.kv("b") == {}
+
+
+def test_message_ids_are_forgotten_with_their_messages() -> None:
+    bus = _bus(max_msgs=3)
+    for i in range(10):
+        bus.publish("prod.kraken.json.trade.A", b"%d" % i, f"c:{i}")
+    st = bus.stream("PROD_KRAKEN")
+    assert list(st.ids) == ["c:7", "c:8", "c:9"]  # as many as the messages held
+    assert bus.publish("prod.kraken.json.trade.A", b"9", "c:9")[2]  # still a duplicate
+    assert not bus.publish("prod.kraken.json.trade.A", b"1", "c:1")[2]  # its message is gone
+
+
+async def test_a_pipeline_holds_for_the_consumer_furthest_behind(tmp_path: Path) -> None:
+    from ssmd.bus.local import LocalPipeline
+
+    bus = MemoryBus([])
+    pipe = LocalPipeline("kraken", tmp_path, env="prod", writer="t", bus=bus, fsync=False)
+    await pipe.start()
+    slow = bus.source("PROD_KRAKEN", "slow")
+    await slow.start()
+    try:
+        for i in range(50):
+            bus.publish("prod.kraken.json.trade.A", b"x" * 100, f"h:{i}")
+        deadline = asyncio.get_running_loop().time() + 10
+        while pipe.source.backlog_bytes and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert pipe.source.backlog_bytes == 0 and pipe.queued_bytes == 0  # the archiver's
+        pipe.hold_for(slow)
+        assert pipe.queued_bytes == 5000
+        await slow.fetch(20, 0)
+        assert pipe.queued_bytes == 3000
+    finally:
+        await pipe.aclose()

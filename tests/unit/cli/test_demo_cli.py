@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,16 @@ def test_live_demo_captures_every_venue_from_its_simulator(tmp_path: Path) -> No
     }
     assert set(rows) == {"kalshi", "kraken", "kraken-futures", "polymarket"}
     assert "lifecycle: skipped (no DATABASE_URL" in r.stdout  # said, not silently left out
+    # the built-in signals ran on the in-process bus; their fires are reported
+    (summary,) = [x for x in r.stdout.splitlines() if x.startswith("signals: ")]
+    fired = re.match(
+        r"signals: ([\d,]+) fire\(s\) of 3 built-in signals over ([\d,]+) records", summary
+    )
+    assert fired, summary
+    assert int(fired[1].replace(",", "")) > 0 and int(fired[2].replace(",", "")) > 1000, summary
+    assert re.search(
+        r"\(volume-1m-1min [\d,]+, price-jump [1-9][\d,]*, lifecycle [\d,]+\)", summary
+    )
     for venue, cols in rows.items():
         messages = int(cols[2].replace(",", ""))
         gaps, malformed = int(cols[5]), int(cols[6])
