@@ -64,31 +64,45 @@ class Tracer:
     def feed(self, chunk: bytes) -> None:
         self.run.process(chunk, fire=False)
 
+    def figure(self, venue: str, instrument: str, fires: Sequence[Fire]) -> Any:
+        """The matplotlib figure of one traced instrument: price above, dollar volume
+        below, a red vertical line at each of its fires (receive time) on both."""
+        plt = _pyplot()
+        pts = self.points.get((venue, instrument), [])
+        times = [dt.datetime.fromtimestamp(p[0] / 1e9, dt.timezone.utc) for p in pts]
+        fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(11, 6))
+        ax1.plot(times, [p[1] for p in pts], lw=0.8, color="tab:blue")
+        ax1.set_ylabel("price")
+        ax1.set_title(f"{venue} {instrument}")
+        ax2.plot(times, [p[2] for p in pts], lw=0.8, color="tab:green")
+        ax2.set_ylabel(f"dollar volume ({self.window})")
+        for f in fires:
+            if f.venue == venue and f.instrument == instrument:
+                t = dt.datetime.fromtimestamp(f.rx / 1e9, dt.timezone.utc)
+                for ax in (ax1, ax2):
+                    ax.axvline(t, color="tab:red", lw=0.8, alpha=0.7)
+        fig.autofmt_xdate()
+        fig.tight_layout()
+        return fig
+
     def write(self, out: Path, fires: Sequence[Fire]) -> list[Path]:
         """One PNG per instrument seen; the files written."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        plt = _pyplot()
         written = []
-        for (venue, inst), pts in sorted(self.points.items()):
-            times = [dt.datetime.fromtimestamp(p[0] / 1e9, dt.timezone.utc) for p in pts]
-            fig, (ax1, ax2) = plt.subplots(2, 1, sharex=True, figsize=(11, 6))
-            ax1.plot(times, [p[1] for p in pts], lw=0.8, color="tab:blue")
-            ax1.set_ylabel("price")
-            ax1.set_title(f"{venue} {inst}")
-            ax2.plot(times, [p[2] for p in pts], lw=0.8, color="tab:green")
-            ax2.set_ylabel(f"dollar volume ({self.window})")
-            for f in fires:
-                if f.venue == venue and f.instrument == inst:
-                    t = dt.datetime.fromtimestamp(f.rx / 1e9, dt.timezone.utc)
-                    for ax in (ax1, ax2):
-                        ax.axvline(t, color="tab:red", lw=0.8, alpha=0.7)
-            fig.autofmt_xdate()
-            fig.tight_layout()
+        for venue, inst in sorted(self.points):
+            fig = self.figure(venue, inst, fires)
             path = out / f"plot-{subject_token(inst)}.png"
             fig.savefig(path, dpi=100)
             plt.close(fig)
             written.append(path)
         return written
+
+
+def _pyplot() -> Any:
+    """matplotlib's pyplot, drawing to files (no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt

@@ -4,6 +4,7 @@ its report, its bounds and its errors."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import gzip
 import json
 import os
@@ -291,7 +292,7 @@ def test_plot_needs_matplotlib(archive: Path, tmp_path: Path) -> None:
 
 
 def test_plot_writes_a_png(archive: Path, tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
+    # matplotlib is in the [test] extra: no skip, the plot runs wherever the tests do
     r = ssmd(
         "backtest",
         "run",
@@ -308,3 +309,45 @@ def test_plot_writes_a_png(archive: Path, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     png = tmp_path / "runs" / "p" / "plot-KX-1.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "ssmd: plot " in r.stderr and str(png) in r.stderr
+
+
+def test_the_plot_draws_the_traced_points_and_the_fires(archive: Path) -> None:
+    import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
+
+    from ssmd.signals.plot import Tracer
+
+    tracer = Tracer(find_signal("volume-1m-5min").make(), ["KX-1"])
+    result = run_backtest(bt(archive), on_chunk=tracer.feed)
+    assert list(tracer.points) == [("kalshi", "KX-1")]  # only the instrument chosen
+    pts = tracer.points[("kalshi", "KX-1")]
+    assert len(pts) == 600  # one point per KX-1 trade (every 5th of 3000)
+    mine = [f for f in result.fires if f.instrument == "KX-1"]
+    assert mine and len(mine) < len(result.fires)
+    fig = tracer.figure("kalshi", "KX-1", result.fires)
+    try:
+        price_ax, volume_ax = fig.axes
+        assert price_ax.get_title() == "kalshi KX-1"
+        price, *price_marks = price_ax.get_lines()
+        volume, *volume_marks = volume_ax.get_lines()
+        # the traced points, as drawn: x the receive time, y price and dollar volume
+        xs = mdates.date2num([dt.datetime.fromtimestamp(p[0] / 1e9, dt.timezone.utc) for p in pts])
+        assert list(price.get_xdata(orig=False)) == pytest.approx(list(xs))
+        assert list(price.get_ydata()) == [p[1] for p in pts]
+        assert list(volume.get_ydata()) == [p[2] for p in pts]
+        # what was drawn at a fire is what the fire says
+        at = {p[0]: p for p in pts}
+        for f in mine:
+            assert at[f.rx][1] == pytest.approx(f.payload["last_price"])
+            assert at[f.rx][2] == pytest.approx(f.payload["dollar_volume"])
+            assert at[f.rx][2] >= 1_000_000
+        # one red vertical marker per fire of KX-1 on each axis, at its receive time
+        want = sorted(
+            mdates.date2num(dt.datetime.fromtimestamp(f.rx / 1e9, dt.timezone.utc)) for f in mine
+        )
+        for marks in (price_marks, volume_marks):
+            assert sorted(m.get_xdata(orig=False)[0] for m in marks) == pytest.approx(want)
+            assert all(m.get_color() == "tab:red" for m in marks)
+    finally:
+        plt.close(fig)
