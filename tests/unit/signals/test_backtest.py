@@ -9,6 +9,8 @@ import gzip
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,7 +103,7 @@ def test_the_report(archive: Path, tmp_path: Path) -> None:
     assert doc["signal"]["id"] == "volume-1m-5min" and doc["signal"]["origin"] == "builtin"
     assert doc["signal"]["path"].endswith("builtin.py")
     assert doc["signal"]["params"] == {"threshold": 1_000_000.0}
-    assert doc["signal"]["git"] is None or set(doc["signal"]["git"]) == {"revision", "dirty"}
+    # the git entry: test_the_summary_names_the_git_revision_and_dirty_flag
     assert len(doc["archive"]["fingerprint"]) == 64 and doc["archive"]["files"] >= 2
     assert doc["records"] == 6000  # trades of the two venues chosen
     assert doc["instruments_seen"] == 7
@@ -351,3 +353,134 @@ def test_the_plot_draws_the_traced_points_and_the_fires(archive: Path) -> None:
             assert all(m.get_color() == "tab:red" for m in marks)
     finally:
         plt.close(fig)
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+
+
+def test_the_summary_names_the_git_revision_and_dirty_flag(archive: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    d = repo / "signals" / "vol"
+    d.mkdir(parents=True)
+    signal = d / "signal.py"
+    signal.write_text(
+        "from ssmd.signals.builtin import VolumeSignal\nfrom ssmd.signals import VolumeProfile\n"
+        "class V(VolumeSignal):\n    id = 'vol'\n    name = 'v'\n"
+        "    requires = {'volume': VolumeProfile(window='1m')}\n"
+    )
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "a signal")
+    head = _git(repo, "rev-parse", "HEAD")
+    src = find_signal("vol", repo / "signals")
+
+    def git_of(run_id: str) -> object:
+        res = run_backtest(Backtest(src, root=archive, venues=["kraken"]))
+        out = write_report(res, tmp_path / "runs", run_id)
+        return json.loads((out / "summary.json").read_text())["signal"]["git"]
+
+    assert git_of("clean") == {"revision": head, "dirty": False}
+    signal.write_text(signal.read_text() + "# changed\n")
+    assert git_of("dirty") == {"revision": head, "dirty": True}
+    # another file of the repository changing does not make this signal dirty
+    _git(repo, "commit", "-q", "-am", "changed")
+    (repo / "README").write_text("x\n")
+    assert git_of("other") == {"revision": _git(repo, "rev-parse", "HEAD"), "dirty": False}
+    # outside any repository there is no git entry
+    outside = tmp_path / "plain"
+    shutil.copytree(repo / "signals", outside)
+    res = run_backtest(Backtest(find_signal("vol", outside), root=archive, venues=["kraken"]))
+    doc = json.loads((write_report(res, tmp_path / "runs", "plain") / "summary.json").read_text())
+    assert doc["signal"]["git"] is None
+
+
+def test_the_fingerprint_follows_the_archive(tmp_path: Path) -> None:
+    root = tmp_path / "a"
+    make_archive(root, n=200)
+
+    def fingerprint() -> str:
+        res = run_backtest(bt(root, venues=["kalshi"]))
+        doc = json.loads((write_report(res, tmp_path / "runs") / "summary.json").read_text())
+        return str(doc["archive"]["fingerprint"])
+
+    first = fingerprint()
+    assert fingerprint() == first  # the same archive: the same fingerprint
+    # one more line in the archive: another fingerprint
+    write_archive(
+        root, "kalshi", lines("kalshi", [(T_DAY + 5 * S, kalshi_trade("KX-9", "0.5", "1.00"))])
+    )
+    second = fingerprint()
+    assert second != first
+    # a file's content replaced, same size, manifest gone: another fingerprint (mtime)
+    f = sorted((root / "kalshi").glob("*/*.jsonl.gz"))[0]
+    for m in (root / "kalshi").glob("*/manifest.json"):
+        m.unlink()
+    third = fingerprint()
+    data = f.read_bytes()
+    os.utime(f, ns=(f.stat().st_atime_ns, f.stat().st_mtime_ns + 10**9))
+    f.write_bytes(data)
+    assert fingerprint() != third
+
+
+def test_a_date_to_includes_the_whole_day(tmp_path: Path) -> None:
+    from ssmd.archive.bounds import time_bound
+
+    root = tmp_path / "late"
+    late = T_DAY + 3600 * S - 1000  # 2026-01-05 23:59:59.999999
+    frames = [
+        (T_DAY, kalshi_trade("KX-1", "0.5000", "100.00", seq=1)),
+        (late, kalshi_trade("KX-2", "0.5000", "2000000.00", seq=2)),
+        (T_DAY + 3600 * S, kalshi_trade("KX-3", "0.5000", "2000000.00", seq=3)),  # next day
+    ]
+    write_archive(root, "kalshi", lines("kalshi", frames))
+    d0, rx0 = time_bound("--from", "2026-01-05", end=False)
+    d1, rx1 = time_bound("--to", "2026-01-05", end=True)
+    res = run_backtest(bt(root, "volume-1m-1min", date_from=d0, date_to=d1, rx_from=rx0, rx_to=rx1))
+    assert [(f.instrument, f.rx) for f in res.fires] == [("KX-2", late)]
+    r = ssmd(
+        "backtest", "run", "volume-1m-1min", "--dir", str(root), "--from", "2026-01-05",
+        "--to", "2026-01-05", "--runs-dir", str(tmp_path / "runs"), "--json",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["fires_per_instrument"] == {"kalshi:KX-2": 1}
+
+
+def test_a_day_without_its_manifest_is_read(archive: Path, tmp_path: Path) -> None:
+    root = tmp_path / "copy"
+    shutil.copytree(archive, root)
+    manifests = sorted(root.glob("*/*/manifest.json"))
+    assert len(manifests) >= 3  # the new layout: one per venue and day
+    with_manifest = run_backtest(bt(root, chunk_lines=100))
+    for m in manifests:
+        m.unlink()
+    without = run_backtest(bt(root, chunk_lines=100))
+    assert without.counters["records"] == with_manifest.counters["records"] == 9000
+    assert [f.body() for f in without.fires] == [f.body() for f in with_manifest.fires]
+    assert len(without.fires) >= 5
+
+
+def test_the_progress_line(archive: Path, tmp_path: Path) -> None:
+    args = ["backtest", "run", "volume-1m-5min", "--dir", str(archive), "--chunk-lines", "50"]
+    args += ["--from", "2026-01-05", "--to", "2026-01-06", "--runs-dir", str(tmp_path / "r")]
+    shown = ssmd(*args, "--progress")
+    assert shown.returncode == 0, shown.stderr
+    # redrawn in place with "\r" (read here as a new line: text mode)
+    rows = shown.stderr.split("\n")
+    pattern = r"([\d,]+) records at (2026-01-0[56] \d\d:\d\d) \((\d+) %\), [\d.]+ M/s +"
+    drawn = [m for row in rows if (m := re.fullmatch(pattern, row))]
+    assert drawn, shown.stderr
+    records, _, pct = drawn[0].groups()
+    assert 0 < int(records.replace(",", "")) <= 9000 and 0 <= int(pct) <= 100
+    last = max(i for i, row in enumerate(rows) if re.fullmatch(pattern, row))
+    assert rows[last + 1].strip() == "" and len(rows[last + 1]) >= 70  # cleared when done
+    # not a terminal, not asked for: no progress line
+    quiet = ssmd(*args)
+    assert quiet.returncode == 0 and "records at" not in quiet.stderr
+    assert "records at" not in ssmd(*args, "--no-progress").stderr

@@ -27,10 +27,12 @@ from signal_helpers import (
 from ssmd.signals import (
     Builder,
     Fire,
+    Lifecycle,
     Param,
     Signal,
     SignalRun,
     SignalState,
+    Spread,
     VolumeProfile,
     find_signal,
 )
@@ -298,3 +300,67 @@ def test_state_views() -> None:
         "last_price": 0.4,
         "unpriced": 0,
     }
+
+
+class Views(Signal):
+    """Records every builder's view at every record."""
+
+    id = "views"
+    name = "records the spread and lifecycle views"
+    requires: ClassVar[Mapping[str, Builder]] = {
+        "spread": Spread(window="10s"),
+        "life": Lifecycle(),
+    }
+    seen: ClassVar[list[tuple[int, str, dict[str, Any], dict[str, Any]]]] = []
+
+    def evaluate(self, state: SignalState) -> bool:
+        Views.seen.append((state.rx, state.record, state.spread.as_dict(), state.life.as_dict()))
+        return False
+
+
+def test_spread_builder_values_over_its_window() -> None:
+    Views.seen.clear()
+    quotes = [
+        (T0, kraken_ticker("ETH/USD", "3000.5", "3001.5")),
+        (T0 + 4 * S, kraken_ticker("ETH/USD", "3000", "3004")),
+        # 12 s: the first quote (12 s old) has left the 10 s window, the second has not
+        (T0 + 12 * S, kraken_ticker("ETH/USD", "2999", "3001")),
+        (T0 + 22 * S, kraken_ticker("ETH/USD", "2999", "3001")),  # exactly 10 s after
+    ]
+    SignalRun(Views()).process(lines("kraken", quotes))
+    got = [(rx - T0, view) for rx, record, view, _ in Views.seen if record == "quote"]
+    assert [rx for rx, _ in got] == [0, 4 * S, 12 * S, 22 * S]
+    first, second, third, fourth = (v for _, v in got)
+    assert first == {
+        "window": 10.0,
+        "bid": 3000.5,
+        "ask": 3001.5,
+        "bid_size": 1.0,
+        "ask_size": 1.0,
+        "spread": 1.0,
+        "spread_pct": pytest.approx(1.0 / 3001.0),
+        "avg_spread": 1.0,
+        "quotes": 1,
+    }
+    assert (second["spread"], second["avg_spread"], second["quotes"]) == (4.0, 2.5, 2)
+    assert second["spread_pct"] == pytest.approx(4.0 / 3002.0)
+    assert (third["bid"], third["ask"], third["spread"]) == (2999.0, 3001.0, 2.0)
+    assert (third["avg_spread"], third["quotes"]) == (3.0, 2)  # (4 + 2) / 2
+    assert third["spread_pct"] == pytest.approx(2.0 / 3000.0)
+    # 10 s after the third quote it has left too: the window is (rx - 10 s, rx]
+    assert (fourth["avg_spread"], fourth["quotes"]) == (2.0, 1)
+
+
+def test_lifecycle_builder_changed_rx_follows_the_phase() -> None:
+    Views.seen.clear()
+    events = ["created", "close_date_updated", "activated", "activated", "deactivated"]
+    lc = [(T0 + i * S, kalshi_lifecycle("KX-L", e)) for i, e in enumerate(events)]
+    SignalRun(Views()).process(lines("kalshi", lc))
+    got = [(v["event"], v["phase"], v["rx"], v["changed_rx"], v["events"]) for *_, v in Views.seen]
+    assert got == [
+        ("created", "other", T0, T0, 1),
+        ("close_date_updated", "other", T0 + S, T0, 2),  # same phase: unchanged
+        ("activated", "open", T0 + 2 * S, T0 + 2 * S, 3),
+        ("activated", "open", T0 + 3 * S, T0 + 2 * S, 4),
+        ("deactivated", "close", T0 + 4 * S, T0 + 4 * S, 5),
+    ]
