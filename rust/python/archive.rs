@@ -215,6 +215,8 @@ fn strings(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<String>> {
 pub struct ArchiveReader {
     inner: Mutex<MergeReader>,
     chunk_lines: usize,
+    /// The chunk being filled, kept between chunks (its capacity is reused).
+    scratch: Mutex<Vec<u8>>,
 }
 
 const CHUNK_MAX_BYTES: usize = 8 << 20;
@@ -245,6 +247,7 @@ impl ArchiveReader {
         Ok(ArchiveReader {
             inner: Mutex::new(reader),
             chunk_lines,
+            scratch: Mutex::new(Vec::new()),
         })
     }
 
@@ -253,13 +256,17 @@ impl ArchiveReader {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let mut buf = Vec::new();
-        let n = py
-            .allow_threads(|| {
-                lock(&self.inner).read_chunk(&mut buf, self.chunk_lines, CHUNK_MAX_BYTES)
-            })
-            .map_err(|e| to_py(py, &e))?;
-        Ok((n > 0).then(|| PyBytes::new(py, &buf)))
+        let mut buf = std::mem::take(&mut *lock(&self.scratch));
+        buf.clear();
+        let n = py.allow_threads(|| {
+            lock(&self.inner).read_chunk(&mut buf, self.chunk_lines, CHUNK_MAX_BYTES)
+        });
+        let chunk = match n {
+            Ok(n) => Ok((n > 0).then(|| PyBytes::new(py, &buf))),
+            Err(e) => Err(to_py(py, &e)),
+        };
+        *lock(&self.scratch) = buf;
+        chunk
     }
 
     /// Files that lost content or were skipped so far, one warning each,

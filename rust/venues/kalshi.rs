@@ -320,6 +320,63 @@ fn snapshot_side<'a>(m: Val<'a>, keys: [&str; 3]) -> Vec<Level<'a>> {
     }
 }
 
+/// A `ticker` message's quote.
+fn ticker<'a>(m: Val<'a>, out: &mut Vec<Record<'a>>) {
+    let [tk, ts_ms, ts, yb, ya, ybs, yas, pd, yb_c, ya_c, p_c] = m.get_many([
+        "market_ticker",
+        "ts_ms",
+        "ts",
+        "yes_bid_dollars",
+        "yes_ask_dollars",
+        "yes_bid_size_fp",
+        "yes_ask_size_fp",
+        "price_dollars",
+        "yes_bid",
+        "yes_ask",
+        "price",
+    ]);
+    out.push(Record::Quote(Quote {
+        venue: Venue::Kalshi,
+        instrument: Text::of(tk),
+        ts: exchange_ms(ts_ms, ts),
+        bid: price_of(yb, yb_c),
+        bid_size: Text::of(ybs),
+        ask: price_of(ya, ya_c),
+        ask_size: Text::of(yas),
+        last: if pd.is_some() {
+            Text::of(pd)
+        } else {
+            Text::cents(p_c)
+        },
+    }));
+}
+
+/// A `trade` message's trade.
+fn trade<'a>(m: Val<'a>, seq: Option<u64>, out: &mut Vec<Record<'a>>) {
+    let [tk, ts_ms, ts, yp, cfp, outcome, taker, id, yp_c, count] = m.get_many([
+        "market_ticker",
+        "ts_ms",
+        "ts",
+        "yes_price_dollars",
+        "count_fp",
+        "taker_outcome_side",
+        "taker_side",
+        "trade_id",
+        "yes_price",
+        "count",
+    ]);
+    out.push(Record::Trade(Trade {
+        venue: Venue::Kalshi,
+        instrument: Text::of(tk),
+        ts: exchange_ms(ts_ms, ts),
+        seq,
+        price: price_of(yp, yp_c),
+        size: size_of(cfp, count),
+        side: Side::of(Text::of(outcome).or(|| Text::of(taker))),
+        trade_id: Text::of(id),
+    }));
+}
+
 /// Normalize one Kalshi message. Books are YES bids plus NO bids; a NO bid
 /// at `p` is a YES ask at `1 − p`.
 fn normalize<'a>(v: Val<'a>, out: &mut Vec<Record<'a>>) {
@@ -329,58 +386,16 @@ fn normalize<'a>(v: Val<'a>, out: &mut Vec<Record<'a>>) {
         return;
     };
     let seq = seq.and_then(|s| s.as_u64());
+    // the busiest types read every field they need in one walk of `msg`
+    match ty {
+        b"trade" => return trade(m, seq, out),
+        b"ticker" => return ticker(m, out),
+        _ => {}
+    }
     let [ticker, ts_ms, ts] = m.get_many(["market_ticker", "ts_ms", "ts"]);
     let instrument = Text::of(ticker);
     let ts = exchange_ms(ts_ms, ts);
     match ty {
-        b"ticker" => {
-            let [yb, ya, ybs, yas, pd, yb_c, ya_c, p_c] = m.get_many([
-                "yes_bid_dollars",
-                "yes_ask_dollars",
-                "yes_bid_size_fp",
-                "yes_ask_size_fp",
-                "price_dollars",
-                "yes_bid",
-                "yes_ask",
-                "price",
-            ]);
-            let last = if pd.is_some() {
-                Text::of(pd)
-            } else {
-                Text::cents(p_c)
-            };
-            out.push(Record::Quote(Quote {
-                venue: V,
-                instrument,
-                ts,
-                bid: price_of(yb, yb_c),
-                bid_size: Text::of(ybs),
-                ask: price_of(ya, ya_c),
-                ask_size: Text::of(yas),
-                last,
-            }));
-        }
-        b"trade" => {
-            let [yp, cfp, outcome, taker, id, yp_c, count] = m.get_many([
-                "yes_price_dollars",
-                "count_fp",
-                "taker_outcome_side",
-                "taker_side",
-                "trade_id",
-                "yes_price",
-                "count",
-            ]);
-            out.push(Record::Trade(Trade {
-                venue: V,
-                instrument,
-                ts,
-                seq,
-                price: price_of(yp, yp_c),
-                size: size_of(cfp, count),
-                side: Side::of(Text::of(outcome).or(|| Text::of(taker))),
-                trade_id: Text::of(id),
-            }));
-        }
         b"orderbook_snapshot" => {
             let mut bids = snapshot_side(m, ["yes_dollars_fp", "yes_dollars", "yes"]);
             let mut asks: Vec<Level<'a>> = snapshot_side(m, ["no_dollars_fp", "no_dollars", "no"])
