@@ -167,13 +167,20 @@ fn normalize<'a>(e: Val<'a>, out: &mut Vec<Record<'a>>) {
     if e.ty != Ty::Object {
         return;
     }
-    let [ty, market, asset, ts, bids, asks] = e.get_many([
+    // a trade's and a quote's own fields come in the same walk (each read once)
+    let [ty, market, asset, ts, bids, asks, p, s, side, txh, b, a] = e.get_many([
         "event_type",
         "market",
         "asset_id",
         "timestamp",
         "bids",
         "asks",
+        "price",
+        "size",
+        "side",
+        "transaction_hash",
+        "best_bid",
+        "best_ask",
     ]);
     let ts = ts.and_then(|t| t.as_i64());
     let token = Text::of(asset);
@@ -195,7 +202,6 @@ fn normalize<'a>(e: Val<'a>, out: &mut Vec<Record<'a>>) {
         }
         Some(b"price_change") => price_change(e, token, ts, out),
         Some(b"last_trade_price") => {
-            let [p, s, side, txh] = e.get_many(["price", "size", "side", "transaction_hash"]);
             out.push(Record::Trade(Trade {
                 venue: V,
                 instrument: token,
@@ -208,7 +214,6 @@ fn normalize<'a>(e: Val<'a>, out: &mut Vec<Record<'a>>) {
             }));
         }
         Some(b"best_bid_ask") => {
-            let [b, a] = e.get_many(["best_bid", "best_ask"]);
             out.push(Record::Quote(Quote {
                 venue: V,
                 instrument: token,
