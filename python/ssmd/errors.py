@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import enum
+import sys
 import time
 from dataclasses import dataclass
 
@@ -195,9 +196,8 @@ def _nats_failure(exc: BaseException) -> Failure | None:
     another JetStream API answer is classed by its status; any other nats-py
     error (bad subject, payload too large, refused credentials) NON_RETRYABLE.
     """
-    import nats.errors as ne
-
-    if not isinstance(exc, ne.Error):
+    ne = sys.modules.get("nats.errors")  # nats-py is optional: without it, no nats error
+    if ne is None or not isinstance(exc, ne.Error):
         return None
     import nats.js.errors as jse
 

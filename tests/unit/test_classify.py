@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import json
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -130,3 +132,19 @@ def test_classify_nats() -> None:
         f = classify(exc)
         assert f.cls is ErrorClass.NON_RETRYABLE, exc
         assert type(exc).__name__ in f.reason
+
+
+def test_classify_without_nats_py() -> None:
+    """The bus extra is optional: without nats-py a bug is still FATAL, a network error RETRYABLE."""
+    code = (
+        "import sys; sys.modules['nats'] = None\n"
+        "from ssmd.errors import ErrorClass, classify\n"
+        "assert classify(AttributeError('x')).cls is ErrorClass.FATAL\n"
+        "assert classify(ConnectionResetError()).cls is ErrorClass.RETRYABLE\n"
+        "assert 'nats.errors' not in sys.modules\n"
+        "print('ok')\n"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert r.stdout.strip() == "ok", r.stderr
