@@ -17,6 +17,7 @@ from ssmd.bus.streams import VENUE_LIMITS, spec_for_venue, stream_specs, venue_s
 from ssmd.connectors.base import ConnectorConfig, VenueConnector
 from ssmd.connectors.registry import connector_class
 from ssmd.core import Processor, venues
+from ssmd.dq.secmaster import ACTIVE_STATUSES, KNOWN_IDS, OPEN_STATUSES, REQUIRED_FIELDS
 from ssmd.dq.trades import CONSECUTIVE, UNIT_PRICED
 from ssmd.errors import ConfigError
 from ssmd.samples import GENERATORS, frames
@@ -71,7 +72,18 @@ def test_unknown_names_are_config_errors(name: str) -> None:
 
 def test_registries_cover_every_venue_and_nothing_else() -> None:
     every = set(Venue)
-    for by_venue in (VENUE_LIMITS, GENERATORS, SYNC_FOR, BOOK_KINDS, CONSECUTIVE, UNIT_PRICED):
+    for by_venue in (
+        VENUE_LIMITS,
+        GENERATORS,
+        SYNC_FOR,
+        BOOK_KINDS,
+        CONSECUTIVE,
+        UNIT_PRICED,
+        ACTIVE_STATUSES,
+        OPEN_STATUSES,
+        REQUIRED_FIELDS,
+        KNOWN_IDS,
+    ):
         assert set(by_venue) == every
     assert set(RUNNERS) == set(SYNCS) == set(SYNC_FOR.values())
     values = {v.value for v in Venue}
@@ -151,6 +163,12 @@ def test_benches(venue: Venue) -> None:
 def test_archive_and_dq_facts(venue: Venue) -> None:
     assert "book" in BOOK_KINDS[venue] and all(BOOK_KINDS[venue])
     assert isinstance(CONSECUTIVE[venue], bool) and isinstance(UNIT_PRICED[venue], bool)
+    # ssmd dq secmaster: what trades, what is still open, what a listed row needs, its ids
+    assert ACTIVE_STATUSES[venue] and all(ACTIVE_STATUSES[venue])
+    assert all(OPEN_STATUSES[venue])
+    assert f"SELECT '{venue.value}'" in REQUIRED_FIELDS[venue]
+    exact, every = KNOWN_IDS[venue]
+    assert "= ANY($1)" in exact and "$1" not in every
 
 
 def test_unknown_venue_everywhere() -> None:

@@ -44,23 +44,27 @@ from ssmd.types import Channel, Venue
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "KNOWN_IDS",
     "OPEN_STATUSES",
+    "REQUIRED_FIELDS",
     "SecmasterReport",
     "archive_instruments",
     "check_secmaster",
 ]
 
 #: statuses of an instrument that trades (``not_in_archive``)
-ACTIVE_STATUSES: dict[str, tuple[str, ...]] = {
-    Venue.KALSHI.value: ("active",),
-    Venue.KRAKEN.value: ("online",),
-    Venue.KRAKEN_FUTURES.value: ("online", "post_only"),
-    Venue.POLYMARKET.value: ("active",),
+ACTIVE_STATUSES: dict[Venue, tuple[str, ...]] = {
+    Venue.KALSHI: ("active",),
+    Venue.KRAKEN: ("online",),
+    Venue.KRAKEN_FUTURES: ("online", "post_only"),
+    Venue.POLYMARKET: ("active",),
 }
-#: statuses of a market that has not closed yet (``past_close``); venues with close times
-OPEN_STATUSES: dict[str, tuple[str, ...]] = {
-    Venue.KALSHI.value: ("initialized", "active", "inactive"),
-    Venue.POLYMARKET.value: ("active",),
+#: statuses of a market that has not closed yet (``past_close``); none: no close times
+OPEN_STATUSES: dict[Venue, tuple[str, ...]] = {
+    Venue.KALSHI: ("initialized", "active", "inactive"),
+    Venue.KRAKEN: (),
+    Venue.KRAKEN_FUTURES: (),
+    Venue.POLYMARKET: ("active",),
 }
 #: how long past its close time a market may stay open before it counts
 CLOSE_GRACE = dt.timedelta(hours=1)
@@ -81,34 +85,38 @@ WEIGHTS = {
     "sync_age": 2.0,
 }
 
-# Each venue's listed rows (not delisted) and the required fields they lack.
-_MISSING_SQL = """
+# Each venue's listed rows (not delisted) and the required fields they lack:
+# (venue, id, missing text[]).
+REQUIRED_FIELDS: dict[Venue, str] = {
+    Venue.KALSHI: """
 SELECT 'kalshi' AS venue, ticker AS id, array_remove(ARRAY[
          CASE WHEN COALESCE(NULLIF(title, ''), NULLIF(yes_sub_title, '')) IS NULL THEN 'title' END,
          CASE WHEN open_time IS NULL THEN 'open_time' END,
          CASE WHEN close_time IS NULL THEN 'close_time' END,
          CASE WHEN tick_size IS NULL THEN 'tick_size' END], NULL) AS missing
-  FROM markets WHERE delisted_at IS NULL
-UNION ALL
-SELECT CASE market_type WHEN 'spot' THEN 'kraken' ELSE 'kraken-futures' END, pair,
-       array_remove(CASE market_type WHEN 'spot' THEN ARRAY[
+  FROM markets WHERE delisted_at IS NULL""",
+    Venue.KRAKEN: """
+SELECT 'kraken', pair, array_remove(ARRAY[
          CASE WHEN NULLIF(wsname, '') IS NULL THEN 'wsname' END,
          CASE WHEN tick_size IS NULL THEN 'tick_size' END,
          CASE WHEN price_precision IS NULL THEN 'price_precision' END,
-         CASE WHEN qty_precision IS NULL THEN 'qty_precision' END]
-       ELSE ARRAY[
+         CASE WHEN qty_precision IS NULL THEN 'qty_precision' END], NULL)
+  FROM pairs WHERE market_type = 'spot' AND delisted_at IS NULL""",
+    Venue.KRAKEN_FUTURES: """
+SELECT 'kraken-futures', pair, array_remove(ARRAY[
          CASE WHEN tick_size IS NULL THEN 'tick_size' END,
-         CASE WHEN contract_size IS NULL THEN 'contract_size' END] END, NULL)
-  FROM pairs WHERE delisted_at IS NULL
-UNION ALL
+         CASE WHEN contract_size IS NULL THEN 'contract_size' END], NULL)
+  FROM pairs WHERE market_type = 'perpetual' AND delisted_at IS NULL""",
+    Venue.POLYMARKET: """
 SELECT 'polymarket', c.condition_id, array_remove(ARRAY[
          CASE WHEN NULLIF(c.question, '') IS NULL THEN 'question' END,
          CASE WHEN c.end_date IS NULL THEN 'end_date' END,
          CASE WHEN c.tick_size IS NULL THEN 'tick_size' END,
          CASE WHEN NOT EXISTS (SELECT 1 FROM polymarket_tokens t
                                 WHERE t.condition_id = c.condition_id) THEN 'tokens' END], NULL)
-  FROM polymarket_conditions c WHERE c.delisted_at IS NULL
-"""
+  FROM polymarket_conditions c WHERE c.delisted_at IS NULL""",
+}
+_MISSING_SQL = "\nUNION ALL".join(REQUIRED_FIELDS[v] for v in Venue)
 
 _MISSING_COUNT_SQL = f"""
 SELECT venue, missing, count(*) AS n FROM ({_MISSING_SQL}) x GROUP BY venue, missing
@@ -145,24 +153,24 @@ SELECT o.venue, count(*) AS total, count(l.instrument_id) AS bad,
 
 # Every id a subject of the venue may be made of: Kalshi markets and events
 # (event_lifecycle lines are named after their event), Kraken pairs by key and
-# WebSocket name, Polymarket conditions.
-_KNOWN_SQL = {
-    Venue.KALSHI.value: (
+# WebSocket name, Polymarket conditions. (those among the tokens $1, all of them)
+KNOWN_IDS: dict[Venue, tuple[str, str]] = {
+    Venue.KALSHI: (
         "SELECT ticker AS id FROM markets WHERE ticker = ANY($1)"
         " UNION ALL SELECT event_ticker FROM events WHERE event_ticker = ANY($1)",
         "SELECT ticker AS id FROM markets UNION ALL SELECT event_ticker FROM events",
     ),
-    Venue.KRAKEN.value: (
+    Venue.KRAKEN: (
         "SELECT symbol AS id FROM pairs WHERE market_type = 'spot'"
         " AND (symbol = ANY($1) OR pair = ANY($1))",
         "SELECT symbol AS id FROM pairs WHERE market_type = 'spot'",
     ),
-    Venue.KRAKEN_FUTURES.value: (
+    Venue.KRAKEN_FUTURES: (
         "SELECT symbol AS id FROM pairs WHERE market_type = 'perpetual'"
         " AND (symbol = ANY($1) OR pair = ANY($1))",
         "SELECT symbol AS id FROM pairs WHERE market_type = 'perpetual'",
     ),
-    Venue.POLYMARKET.value: (
+    Venue.POLYMARKET: (
         "SELECT condition_id AS id FROM polymarket_conditions WHERE condition_id = ANY($1)",
         "SELECT condition_id AS id FROM polymarket_conditions",
     ),
@@ -320,7 +328,7 @@ async def check_secmaster(
     report.stats["missing_fields"] = {v: dict(sorted(c.items())) for v, c in fields.items() if c}
 
     # markets past their close time, still open
-    pairs = [(v, s) for v, statuses in OPEN_STATUSES.items() for s in statuses]
+    pairs = [(v.value, s) for v, statuses in OPEN_STATUSES.items() for s in statuses]
     for r in await conn.fetch(
         _PAST_CLOSE_SQL,
         [v for v, _ in pairs],
@@ -366,7 +374,7 @@ async def _unknown(conn: Any, venue: str, tokens: set[str]) -> set[str]:
     """The archive tokens of ``venue`` that no secmaster id of the venue maps to."""
     if not tokens:
         return set()
-    exact, every = _KNOWN_SQL[venue]
+    exact, every = KNOWN_IDS[Venue(venue)]
     left = set(tokens)
     for r in await conn.fetch(exact, sorted(tokens)):
         left.discard(subject_token(r["id"]))
@@ -390,7 +398,12 @@ async def _unseen(
     sample: list[str] = []
     async with conn.transaction():
         async for r in conn.cursor(
-            _ACTIVE_SQL, venue, list(ACTIVE_STATUSES[venue]), day_start, day_end, prefetch=10_000
+            _ACTIVE_SQL,
+            venue,
+            list(ACTIVE_STATUSES[Venue(venue)]),
+            day_start,
+            day_end,
+            prefetch=10_000,
         ):
             total += 1
             if r["id"] is None or subject_token(r["id"]) not in tokens:
