@@ -3,7 +3,7 @@
 //! in `venues/<venue>.rs`); this module writes them as JSON lines, the one
 //! JSONL encoding of the records.
 
-use crate::json;
+use crate::json::{self, Tape};
 use crate::model::Venue;
 use crate::records::Record;
 use crate::venues::{self, VenueParser};
@@ -12,31 +12,34 @@ use crate::venues::{self, VenueParser};
 #[derive(Debug)]
 pub struct Normalizer {
     parser: Box<dyn VenueParser>,
+    /// Root and one level below: a message and its `msg` (Kalshi).
+    tape: Tape,
 }
 
 impl Normalizer {
     pub fn new(venue: Venue) -> Self {
         Normalizer {
             parser: venues::parser(venue),
+            tape: Tape::with_depth(2),
         }
     }
 
     /// The records of one raw frame (or archived `msg`).
-    pub fn records<'a>(&self, frame: &'a [u8], out: &mut Vec<Record<'a>>) {
+    pub fn records<'a>(&mut self, frame: &'a [u8], out: &mut Vec<Record<'a>>) {
         if json::is_utf8(frame) {
-            self.parser.normalize(frame, out);
+            self.parser.normalize_with(frame, &mut self.tape, out);
         }
     }
 
     /// Append one JSON line per record of `frame` to `out`; returns the
     /// number of records.
-    pub fn write(&self, frame: &[u8], out: &mut Vec<u8>) -> usize {
+    pub fn write(&mut self, frame: &[u8], out: &mut Vec<u8>) -> usize {
         self.write_all([frame], out)
     }
 
     /// [`Self::write`] for many frames, with one record buffer for all.
     pub fn write_all<'a>(
-        &self,
+        &mut self,
         frames: impl IntoIterator<Item = &'a [u8]>,
         out: &mut Vec<u8>,
     ) -> usize {

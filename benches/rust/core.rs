@@ -80,7 +80,7 @@ fn bench(c: &mut Criterion) {
             });
         });
         g.bench_function("normalize", |b| {
-            let n = Normalizer::new(venue);
+            let mut n = Normalizer::new(venue);
             let mut out = Vec::with_capacity(bytes * 2);
             b.iter(|| {
                 out.clear();

@@ -581,7 +581,7 @@ mod tests {
 
     #[test]
     fn rows_have_the_schema_s_columns() {
-        let n = Normalizer::new(Venue::Kalshi);
+        let mut n = Normalizer::new(Venue::Kalshi);
         let frame = br#"{"type":"orderbook_delta","sid":2,"seq":3,"msg":{"market_ticker":"F\u00e9","price_dollars":"0.0800","delta_fp":"-5.00","side":"no"}}"#;
         let mut recs = Vec::new();
         n.records(frame, &mut recs);

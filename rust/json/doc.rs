@@ -141,3 +141,25 @@ pub fn parse_doc<'a, 't>(input: &'a [u8], tape: &'t mut Tape) -> Result<Doc<'a, 
         tape,
     })
 }
+
+/// Looks keys of an object up: on a document's tape ([`Doc`]) or by walking
+/// the object's bytes ([`Walk`]), for code that serves both.
+pub trait Lookup<'a> {
+    fn get_many_in<const N: usize>(&self, obj: &Val<'a>, keys: [&str; N]) -> [Option<Val<'a>>; N];
+}
+
+/// Lookups that walk the bytes.
+pub struct Walk;
+
+impl<'a> Lookup<'a> for Walk {
+    fn get_many_in<const N: usize>(&self, obj: &Val<'a>, keys: [&str; N]) -> [Option<Val<'a>>; N] {
+        obj.get_many(keys)
+    }
+}
+
+impl<'a> Lookup<'a> for Doc<'a, '_> {
+    #[inline]
+    fn get_many_in<const N: usize>(&self, obj: &Val<'a>, keys: [&str; N]) -> [Option<Val<'a>>; N] {
+        Doc::get_many_in(self, obj, keys)
+    }
+}

@@ -13,7 +13,7 @@ mod tape;
 mod validate;
 mod walk;
 
-pub use doc::{parse_doc, Doc, DocItems};
+pub use doc::{parse_doc, Doc, DocItems, Lookup, Walk};
 pub use tape::Tape;
 pub use walk::{Fields, Items};
 

@@ -427,7 +427,7 @@ fn normalize<'py>(
     let objs = frame_objects(frames)?;
     let slices = frame_slices(&objs)?;
     let out = py.allow_threads(|| {
-        let normalizer = Normalizer::new(v);
+        let mut normalizer = Normalizer::new(v);
         let mut out = Vec::with_capacity(slices.iter().map(|s| s.len()).sum::<usize>());
         normalizer.write_all(slices.iter().copied(), &mut out);
         out

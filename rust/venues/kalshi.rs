@@ -74,10 +74,25 @@ impl VenueParser for Kalshi {
     }
 
     fn normalize<'a>(&self, frame: &'a [u8], out: &mut Vec<Record<'a>>) {
-        if let Ok(v) = json::parse(frame) {
-            if v.ty == Ty::Object {
-                normalize(v, out);
+        self.normalize_with(frame, &mut Tape::with_depth(2), out);
+    }
+
+    /// Validates the message and records its fields and those of its `msg`
+    /// in the same pass, so neither is walked again (a frame too large for
+    /// the tape's offsets is walked).
+    fn normalize_with<'a>(&self, frame: &'a [u8], tape: &mut Tape, out: &mut Vec<Record<'a>>) {
+        const TOP: [&str; 3] = ["type", "seq", "msg"];
+        if u32::try_from(frame.len()).is_err() {
+            if let Some(v) = json::parse(frame).ok().filter(|v| v.ty == Ty::Object) {
+                let [ty, seq, msg] = v.get_many(TOP);
+                normalize(ty, seq, msg, &json::Walk, out);
             }
+        } else if let Some(doc) = json::parse_doc(frame, tape)
+            .ok()
+            .filter(|d| d.root.ty == Ty::Object)
+        {
+            let [ty, seq, msg] = doc.get_many(TOP);
+            normalize(ty, seq, msg, &doc, out);
         }
     }
 
@@ -320,21 +335,38 @@ fn snapshot_side<'a>(m: Val<'a>, keys: [&str; 3]) -> Vec<Level<'a>> {
     }
 }
 
+/// The fields of a `ticker` message's `msg`, in [`ticker`]'s order.
+const TICKER_KEYS: [&str; 11] = [
+    "market_ticker",
+    "ts_ms",
+    "ts",
+    "yes_bid_dollars",
+    "yes_ask_dollars",
+    "yes_bid_size_fp",
+    "yes_ask_size_fp",
+    "price_dollars",
+    "yes_bid",
+    "yes_ask",
+    "price",
+];
+
+/// The fields of a `trade` message's `msg`, in [`trade`]'s order.
+const TRADE_KEYS: [&str; 10] = [
+    "market_ticker",
+    "ts_ms",
+    "ts",
+    "yes_price_dollars",
+    "count_fp",
+    "taker_outcome_side",
+    "taker_side",
+    "trade_id",
+    "yes_price",
+    "count",
+];
+
 /// A `ticker` message's quote.
-fn ticker<'a>(m: Val<'a>, out: &mut Vec<Record<'a>>) {
-    let [tk, ts_ms, ts, yb, ya, ybs, yas, pd, yb_c, ya_c, p_c] = m.get_many([
-        "market_ticker",
-        "ts_ms",
-        "ts",
-        "yes_bid_dollars",
-        "yes_ask_dollars",
-        "yes_bid_size_fp",
-        "yes_ask_size_fp",
-        "price_dollars",
-        "yes_bid",
-        "yes_ask",
-        "price",
-    ]);
+fn ticker<'a>(fields: [Option<Val<'a>>; 11], out: &mut Vec<Record<'a>>) {
+    let [tk, ts_ms, ts, yb, ya, ybs, yas, pd, yb_c, ya_c, p_c] = fields;
     out.push(Record::Quote(Quote {
         venue: Venue::Kalshi,
         instrument: Text::of(tk),
@@ -352,19 +384,8 @@ fn ticker<'a>(m: Val<'a>, out: &mut Vec<Record<'a>>) {
 }
 
 /// A `trade` message's trade.
-fn trade<'a>(m: Val<'a>, seq: Option<u64>, out: &mut Vec<Record<'a>>) {
-    let [tk, ts_ms, ts, yp, cfp, outcome, taker, id, yp_c, count] = m.get_many([
-        "market_ticker",
-        "ts_ms",
-        "ts",
-        "yes_price_dollars",
-        "count_fp",
-        "taker_outcome_side",
-        "taker_side",
-        "trade_id",
-        "yes_price",
-        "count",
-    ]);
+fn trade<'a>(fields: [Option<Val<'a>>; 10], seq: Option<u64>, out: &mut Vec<Record<'a>>) {
+    let [tk, ts_ms, ts, yp, cfp, outcome, taker, id, yp_c, count] = fields;
     out.push(Record::Trade(Trade {
         venue: Venue::Kalshi,
         instrument: Text::of(tk),
@@ -377,19 +398,24 @@ fn trade<'a>(m: Val<'a>, seq: Option<u64>, out: &mut Vec<Record<'a>>) {
     }));
 }
 
-/// Normalize one Kalshi message. Books are YES bids plus NO bids; a NO bid
-/// at `p` is a YES ask at `1 − p`.
-fn normalize<'a>(v: Val<'a>, out: &mut Vec<Record<'a>>) {
+/// Normalize one Kalshi message (its `type`, `seq` and `msg`). Books are
+/// YES bids plus NO bids; a NO bid at `p` is a YES ask at `1 − p`.
+fn normalize<'a>(
+    ty: Option<Val<'a>>,
+    seq: Option<Val<'a>>,
+    msg: Option<Val<'a>>,
+    look: &impl json::Lookup<'a>,
+    out: &mut Vec<Record<'a>>,
+) {
     const V: Venue = Venue::Kalshi;
-    let [ty, seq, msg] = v.get_many(["type", "seq", "msg"]);
     let (Some(ty), Some(m)) = (ty.and_then(|t| t.str_raw()), msg) else {
         return;
     };
     let seq = seq.and_then(|s| s.as_u64());
-    // the busiest types read every field they need in one walk of `msg`
+    // the busiest types read every field they need in one lookup in `msg`
     match ty {
-        b"trade" => return trade(m, seq, out),
-        b"ticker" => return ticker(m, out),
+        b"trade" => return trade(look.get_many_in(&m, TRADE_KEYS), seq, out),
+        b"ticker" => return ticker(look.get_many_in(&m, TICKER_KEYS), out),
         _ => {}
     }
     let [ticker, ts_ms, ts] = m.get_many(["market_ticker", "ts_ms", "ts"]);

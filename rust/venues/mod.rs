@@ -163,6 +163,12 @@ pub trait VenueParser: Send + Sync + std::fmt::Debug {
     /// unknown types and unparsable input give none.
     fn normalize<'a>(&self, frame: &'a [u8], out: &mut Vec<Record<'a>>);
 
+    /// [`Self::normalize`] with a tape kept by the caller between frames, for
+    /// venues that look fields up on it instead of walking the bytes again.
+    fn normalize_with<'a>(&self, frame: &'a [u8], _tape: &mut Tape, out: &mut Vec<Record<'a>>) {
+        self.normalize(frame, out);
+    }
+
     /// Apply a setting; one that does not apply to this venue is an error.
     fn configure(&mut self, setting: Setting<'_>) -> Result<(), Error> {
         Err(not_for(self.venue(), setting))
