@@ -50,8 +50,26 @@ impl VenueParser for Polymarket {
             return;
         };
         match v.ty {
-            Ty::Array => v.items().for_each(|e| normalize(e, out)),
-            Ty::Object => normalize(v, out),
+            Ty::Array => v.items().for_each(|e| normalize(e, &json::Walk, out)),
+            Ty::Object => normalize(v, &json::Walk, out),
+            _ => {}
+        }
+    }
+
+    /// Validates the frame and records its events' fields in the same pass,
+    /// so no event is walked again (a frame too large for the tape's offsets
+    /// is walked).
+    fn normalize_with<'a>(&self, frame: &'a [u8], tape: &mut Tape, out: &mut Vec<Record<'a>>) {
+        if u32::try_from(frame.len()).is_err() {
+            return self.normalize(frame, out);
+        }
+        let Ok(doc) = json::parse_doc(frame, tape) else {
+            return;
+        };
+        let v = doc.root;
+        match v.ty {
+            Ty::Array => doc.items(&v).for_each(|e| normalize(e, &doc, out)),
+            Ty::Object => normalize(v, &doc, out),
             _ => {}
         }
     }
@@ -162,26 +180,29 @@ impl Polymarket {
 
 /// Normalize one Polymarket event. Records are per token (`asset_id`);
 /// subjects use the condition id (`market`).
-fn normalize<'a>(e: Val<'a>, out: &mut Vec<Record<'a>>) {
+fn normalize<'a>(e: Val<'a>, look: &impl json::Lookup<'a>, out: &mut Vec<Record<'a>>) {
     const V: Venue = Venue::Polymarket;
     if e.ty != Ty::Object {
         return;
     }
-    // a trade's and a quote's own fields come in the same walk (each read once)
-    let [ty, market, asset, ts, bids, asks, p, s, side, txh, b, a] = e.get_many([
-        "event_type",
-        "market",
-        "asset_id",
-        "timestamp",
-        "bids",
-        "asks",
-        "price",
-        "size",
-        "side",
-        "transaction_hash",
-        "best_bid",
-        "best_ask",
-    ]);
+    // a trade's and a quote's own fields come in the same lookup (each read once)
+    let [ty, market, asset, ts, bids, asks, p, s, side, txh, b, a] = look.get_many_in(
+        &e,
+        [
+            "event_type",
+            "market",
+            "asset_id",
+            "timestamp",
+            "bids",
+            "asks",
+            "price",
+            "size",
+            "side",
+            "transaction_hash",
+            "best_bid",
+            "best_ask",
+        ],
+    );
     let ts = ts.and_then(|t| t.as_i64());
     let token = Text::of(asset);
     match ty.and_then(|t| t.str_raw()) {
