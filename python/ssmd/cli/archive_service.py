@@ -27,6 +27,7 @@ from ssmd.cli.options import (
     echo_json,
     need_nats,
     require,
+    serve_metrics,
     service_settings,
     settings,
     table,
@@ -112,14 +113,10 @@ def archive_run(
         raise ConfigError("--flush-interval must be at least 10 ms")
     from ssmd.bus.service import check_venues, run_archiver
     from ssmd.bus.streams import stream_specs
-    from ssmd.runtime.metrics import metrics, serve
+    from ssmd.runtime.metrics import metrics
 
     venues = check_venues(_venues(venue))
-    if metrics_port is not None:
-        try:
-            serve(metrics_port)
-        except OSError as exc:
-            raise ConfigError(f"cannot serve metrics on port {metrics_port}: {exc}") from exc
+    serve_metrics(metrics_port)
     root = s.archive_dir
     stats = asyncio.run(
         run_archiver(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -21,6 +21,7 @@ from ssmd.cli.options import (
     echo_json,
     need_nats,
     require,
+    serve_metrics,
     service_settings,
 )
 from ssmd.errors import ConfigError
@@ -98,36 +99,15 @@ def cache_run(
     dsn = check_url(s.database_url, "--database-url", ("postgresql", "postgres"))
     redis = check_url(s.redis_url, "--redis-url", ("redis", "rediss", "unix"))
     url = need_nats(s.nats_url, "ssmd cache run")
-    if metrics_port is not None:
-        from ssmd.runtime.metrics import serve
-
-        try:
-            serve(metrics_port)
-        except OSError as exc:
-            raise ConfigError(f"cannot serve metrics on port {metrics_port}: {exc}") from exc
+    serve_metrics(metrics_port)
     from ssmd.cache.service import CacheService
-    from ssmd.runtime.shutdown import StopSignal, install_stop_signals
+    from ssmd.runtime.shutdown import run_until_stopped
 
     service = CacheService(
         dsn, url, redis, durable=consumer, drift_every=drift_every, quotes=quotes, env=s.env
     )
 
-    async def main() -> Any:
-        stop = StopSignal()
-        remove = install_stop_signals(stop)
-        task = asyncio.create_task(service.run(stop.event))
-        try:
-            await asyncio.wait(
-                {task, asyncio.create_task(stop.wait())},
-                timeout=duration_,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            stop.set("done")
-            return await task
-        finally:
-            remove()
-
-    stats = asyncio.run(main())
+    stats = asyncio.run(run_until_stopped(service.run, duration_))
     if json_out:
         echo_json(stats.as_dict())
         return

@@ -31,6 +31,7 @@ from ssmd.cli.options import (
     duration,
     echo_json,
     require,
+    serve_metrics,
     service_settings,
     split,
 )
@@ -233,13 +234,7 @@ def connect(
         nats_url = check_url(nats_url, "--nats", ("nats", "tls", "memory"))
         if not nats_url.startswith("memory:"):
             require("nats", "bus", "ssmd connect --nats")
-    if metrics_port is not None:
-        from ssmd.runtime.metrics import serve
-
-        try:
-            serve(metrics_port)
-        except OSError as exc:
-            raise ConfigError(f"cannot serve metrics on port {metrics_port}: {exc}") from exc
+    serve_metrics(metrics_port)
     from ssmd.runtime.capture import default_writer, run_capture
 
     root = s.archive_dir

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -73,26 +73,11 @@ def lifecycle_run(
     dsn = check_url(s.database_url, "--database-url", ("postgresql", "postgres"))
     url = need_nats(s.nats_url, "ssmd lifecycle run")
     from ssmd.lifecycle.service import LifecycleService
-    from ssmd.runtime.shutdown import StopSignal, install_stop_signals
+    from ssmd.runtime.shutdown import run_until_stopped
 
     service = LifecycleService(dsn, url, env=s.env, durable=consumer)
 
-    async def main() -> Any:
-        stop = StopSignal()
-        remove = install_stop_signals(stop)
-        task = asyncio.create_task(service.run(stop.event))
-        try:
-            await asyncio.wait(
-                {task, asyncio.create_task(stop.wait())},
-                timeout=duration_,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            stop.set("done")
-            return await task
-        finally:
-            remove()
-
-    stats = asyncio.run(main())
+    stats = asyncio.run(run_until_stopped(service.run, duration_))
     if json_out:
         echo_json(stats.as_dict())
         return

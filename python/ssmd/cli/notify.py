@@ -21,6 +21,7 @@ from ssmd.cli.options import (
     echo_json,
     need_nats,
     require,
+    serve_metrics,
     service_settings,
     settings,
     table,
@@ -101,34 +102,13 @@ def notify_run(
         raise ConfigError(f"--consumer {consumer!r}: letters, digits, _ and - only")
     config = _config(destinations, "ssmd notify run")
     url = need_nats(s.nats_url, "ssmd notify run")
-    if metrics_port is not None:
-        from ssmd.runtime.metrics import serve
-
-        try:
-            serve(metrics_port)
-        except OSError as exc:
-            raise ConfigError(f"cannot serve metrics on port {metrics_port}: {exc}") from exc
+    serve_metrics(metrics_port)
     from ssmd.notify.service import NotifyService
-    from ssmd.runtime.shutdown import StopSignal, install_stop_signals
+    from ssmd.runtime.shutdown import run_until_stopped
 
     service = NotifyService(config, url, durable=consumer)
 
-    async def main() -> Any:
-        stop = StopSignal()
-        remove = install_stop_signals(stop)
-        task = asyncio.create_task(service.run(stop.event))
-        try:
-            await asyncio.wait(
-                {task, asyncio.create_task(stop.wait())},
-                timeout=duration_,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            stop.set("done")
-            return await task
-        finally:
-            remove()
-
-    stats = asyncio.run(main())
+    stats = asyncio.run(run_until_stopped(service.run, duration_))
     if json_out:
         echo_json(stats.as_dict())
         return

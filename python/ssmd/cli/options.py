@@ -332,6 +332,18 @@ def need_nats(url: str | None, command: str) -> str:
     return check_url(url, "--nats", ("nats", "tls"))
 
 
+def serve_metrics(port: int | None) -> None:
+    """Serve Prometheus ``/metrics`` on ``port`` (``--metrics-port``), if given."""
+    if port is None:
+        return
+    from ssmd.runtime.metrics import serve
+
+    try:
+        serve(port)
+    except OSError as exc:
+        raise ConfigError(f"cannot serve metrics on port {port}: {exc}") from exc
+
+
 def echo_json(obj: Any) -> None:
     """One JSON document on stdout."""
     typer.echo(json.dumps(obj, ensure_ascii=False, default=str))

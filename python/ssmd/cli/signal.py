@@ -214,7 +214,7 @@ def signal_run(
     url = need_nats(s.nats_url, "ssmd signal run")
     _, sig = load_signal(name, signals_dir_, params)
     from ssmd.bus.service import check_venues
-    from ssmd.runtime.shutdown import StopSignal, install_stop_signals
+    from ssmd.runtime.shutdown import run_until_stopped
     from ssmd.signals import SignalRun
     from ssmd.signals.live import SignalRunner
 
@@ -222,22 +222,7 @@ def signal_run(
     run = SignalRun(sig, venues=venues, instruments=instrument or None, python=python_evaluate)
     runner = SignalRunner(run, url, env=s.env, venues=venues, consumer=consumer, batch=batch)
 
-    async def main() -> Any:
-        stop = StopSignal()
-        remove = install_stop_signals(stop)
-        task = asyncio.create_task(runner.run(stop.event))
-        try:
-            await asyncio.wait(
-                {task, asyncio.create_task(stop.wait())},
-                timeout=duration_,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-            stop.set("done")
-            return await task
-        finally:
-            remove()
-
-    stats = asyncio.run(main())
+    stats = asyncio.run(run_until_stopped(runner.run, duration_))
     d = stats.as_dict()
     d["counters"] = run.counters()
     if json_out:

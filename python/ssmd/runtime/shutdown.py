@@ -10,9 +10,12 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-__all__ = ["STOP_SIGNALS", "StopSignal", "install_stop_signals"]
+__all__ = ["STOP_SIGNALS", "StopSignal", "install_stop_signals", "run_until_stopped"]
+
+T = TypeVar("T")
 
 #: the signals that stop a service cleanly (a terminal closing sends SIGHUP)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -86,3 +89,23 @@ def install_stop_signals(stop: StopSignal) -> Callable[[], None]:
         except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
     return remove
+
+
+async def run_until_stopped(
+    service: Callable[[asyncio.Event], Awaitable[T]], duration: float | None = None
+) -> T:
+    """Run ``service(stop_event)`` until a stop signal or ``duration`` seconds, then set
+    the event and return what the service returns once it has finished cleanly."""
+    stop = StopSignal()
+    remove = install_stop_signals(stop)
+    task = asyncio.ensure_future(service(stop.event))
+    try:
+        await asyncio.wait(
+            {task, asyncio.create_task(stop.wait())},
+            timeout=duration,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        stop.set("done")
+        return await task
+    finally:
+        remove()
