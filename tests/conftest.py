@@ -99,6 +99,26 @@ def nats_url() -> str:
 
 
 @pytest.fixture
+def bus_env(nats_url: str) -> Iterator[str]:
+    """A fresh ``SSMD_ENV`` (stream names ``{ENV}_*``) on the shared server; its streams
+    are deleted afterwards."""
+    env = "t" + uuid.uuid4().hex[:10]
+    yield env
+
+    async def cleanup() -> None:
+        import nats
+
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        for info in await js.streams_info():
+            if info.config.name.startswith(env.upper() + "_"):
+                await js.delete_stream(info.config.name)
+        await nc.close()
+
+    _run_async(cleanup)
+
+
+@pytest.fixture
 def pg_dsn() -> Iterator[str]:
     """DSN of a fresh, uniquely named PostgreSQL database, dropped afterwards.
 

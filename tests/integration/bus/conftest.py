@@ -1,41 +1,18 @@
-"""Fixtures for the bus tests: a unique environment on the shared nats-server
-(its streams deleted afterwards) and a private nats-server a test may restart."""
+"""Fixtures for the bus tests: a private nats-server a test may restart (a unique
+environment on the shared server, ``bus_env``, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-
-
-@pytest.fixture
-def bus_env(nats_url: str) -> Iterator[str]:
-    """A fresh ``SSMD_ENV`` (stream names ``{ENV}_*``) on the shared server."""
-    env = "t" + uuid.uuid4().hex[:10]
-    yield env
-
-    async def cleanup() -> None:
-        import nats
-
-        nc = await nats.connect(nats_url)
-        js = nc.jetstream()
-        for name in await js.streams_info():
-            if name.config.name.startswith(env.upper() + "_"):
-                await js.delete_stream(name.config.name)
-        await nc.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:  # off any running test loop
-        pool.submit(asyncio.run, cleanup()).result()
 
 
 def nats_server_bin() -> str:

@@ -10,14 +10,12 @@ update), it is unsubscribed.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,24 +33,6 @@ from ssmd.core import subject_token
 pytestmark = pytest.mark.integration
 
 CATEGORY = "Economics"  # the simulator's FED and CPI series
-
-
-@pytest.fixture
-def env_name(nats_url: str) -> Iterator[str]:
-    env = "t" + uuid.uuid4().hex[:10]
-    yield env
-
-    async def cleanup() -> None:
-        import nats
-
-        nc = await nats.connect(nats_url)
-        js = nc.jetstream()
-        for info in await js.streams_info():
-            if info.config.name.startswith(env.upper() + "_"):
-                await js.delete_stream(info.config.name)
-        await nc.close()
-
-    asyncio.run(cleanup())
 
 
 def _key_pair(tmp: Path) -> tuple[Path, bytes]:
@@ -115,7 +95,7 @@ async def on_bus(nats_url: str, env: str, ticker: str) -> int:
 
 
 async def test_a_listed_market_is_subscribed_archived_and_dropped_when_closed(
-    pg_dsn: str, nats_url: str, env_name: str, make_sim: MakeSim, tmp_path: Path
+    pg_dsn: str, nats_url: str, bus_env: str, make_sim: MakeSim, tmp_path: Path
 ) -> None:
     from ssmd.secmaster import db
     from ssmd.secmaster.config import SecmasterSettings
@@ -144,7 +124,7 @@ async def test_a_listed_market_is_subscribed_archived_and_dropped_when_closed(
             **os.environ,
             "DATABASE_URL": pg_dsn,
             "NATS_URL": nats_url,
-            "SSMD_ENV": env_name,
+            "SSMD_ENV": bus_env,
             "KALSHI_API_KEY": "test-key",
             "KALSHI_PRIVATE_KEY_PATH": str(key_path),
         }
@@ -184,7 +164,7 @@ async def test_a_listed_market_is_subscribed_archived_and_dropped_when_closed(
                 message=f"{ticker} subscribed after its insert",
             )
         await async_wait_until(
-            lambda: on_bus(nats_url, env_name, later[0]),
+            lambda: on_bus(nats_url, bus_env, later[0]),
             timeout=20,
             message="data of the listed market on the bus",
         )
@@ -199,7 +179,7 @@ async def test_a_listed_market_is_subscribed_archived_and_dropped_when_closed(
         )
         assert not unsubscribed(commands(sim, later[1], 0.0))  # the other stays
         await async_wait_until(
-            lambda: on_bus(nats_url, env_name, later[1]),
+            lambda: on_bus(nats_url, bus_env, later[1]),
             timeout=20,
             message="data of the second listed market on the bus",
         )

@@ -9,14 +9,12 @@ pair is subscribed and its data reaches the bus; a pair delisted (status
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import orjson
@@ -28,24 +26,6 @@ from sim_client import MakeSim
 from ssmd.core import subject_token
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def env_name(nats_url: str) -> Iterator[str]:
-    env = "t" + uuid.uuid4().hex[:10]
-    yield env
-
-    async def cleanup() -> None:
-        import nats
-
-        nc = await nats.connect(nats_url)
-        js = nc.jetstream()
-        for info in await js.streams_info():
-            if info.config.name.startswith(env.upper() + "_"):
-                await js.delete_stream(info.config.name)
-        await nc.close()
-
-    asyncio.run(cleanup())
 
 
 def commands(sim: Any, symbol: str, since: float, method: str) -> list[dict[str, Any]]:
@@ -75,7 +55,7 @@ async def on_bus(nats_url: str, env: str, symbol: str) -> int:
 
 
 async def test_a_listed_pair_is_subscribed_and_a_delisted_one_dropped(
-    pg_dsn: str, nats_url: str, env_name: str, make_sim: MakeSim
+    pg_dsn: str, nats_url: str, bus_env: str, make_sim: MakeSim
 ) -> None:
     from ssmd.secmaster import db
     from ssmd.secmaster.config import SecmasterSettings
@@ -100,7 +80,7 @@ async def test_a_listed_pair_is_subscribed_and_a_delisted_one_dropped(
         await conn.execute("DELETE FROM pairs WHERE pair = 'XETHZUSD'")
 
         env = {**os.environ, "DATABASE_URL": pg_dsn, "NATS_URL": nats_url}
-        env["SSMD_ENV"] = env_name
+        env["SSMD_ENV"] = bus_env
         slot = f"s_{uuid.uuid4().hex[:10]}"
 
         def start(*args: str) -> subprocess.Popen[bytes]:
@@ -132,7 +112,7 @@ async def test_a_listed_pair_is_subscribed_and_a_delisted_one_dropped(
             message="ETH/USD subscribed after its insert",
         )
         await async_wait_until(
-            lambda: on_bus(nats_url, env_name, "ETH/USD"),
+            lambda: on_bus(nats_url, bus_env, "ETH/USD"),
             timeout=20,
             message="data of the listed pair on the bus",
         )

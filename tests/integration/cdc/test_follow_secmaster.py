@@ -8,13 +8,11 @@ connection opening at the 500-token cap), and a closed one is unsubscribed.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,24 +21,6 @@ from helpers import async_wait_until
 from ssmd.sim import start_sim
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def env_name(nats_url: str) -> Iterator[str]:
-    env = "t" + uuid.uuid4().hex[:10]
-    yield env
-
-    async def cleanup() -> None:
-        import nats
-
-        nc = await nats.connect(nats_url)
-        js = nc.jetstream()
-        for info in await js.streams_info():
-            if info.config.name.startswith(env.upper() + "_"):
-                await js.delete_stream(info.config.name)
-        await nc.close()
-
-    asyncio.run(cleanup())
 
 
 async def _insert(conn: Any, conds: list[Any], status: str = "active") -> None:
@@ -69,7 +49,7 @@ def _subs(sim: Any) -> list[int]:
 
 
 async def test_new_conditions_are_subscribed_and_closed_ones_dropped(
-    pg_dsn: str, nats_url: str, env_name: str
+    pg_dsn: str, nats_url: str, bus_env: str
 ) -> None:
 
     from ssmd.secmaster import db
@@ -80,7 +60,7 @@ async def test_new_conditions_are_subscribed_and_closed_ones_dropped(
     conn = await db.connect(pg_dsn)
     await db.migrate(conn)
     await _insert(conn, first)
-    env = {**os.environ, "DATABASE_URL": pg_dsn, "NATS_URL": nats_url, "SSMD_ENV": env_name}
+    env = {**os.environ, "DATABASE_URL": pg_dsn, "NATS_URL": nats_url, "SSMD_ENV": bus_env}
     slot = f"s_{uuid.uuid4().hex[:10]}"
     cdc = subprocess.Popen(
         [sys.executable, "-m", "ssmd", "cdc", "run", "--slot", slot, "--poll", "10ms"],
@@ -116,7 +96,7 @@ async def test_new_conditions_are_subscribed_and_closed_ones_dropped(
         await async_wait_until(lambda: sum(_subs(sim)) == 798, timeout=10, message="798 tokens")
         # data of a newly listed condition reaches the bus
         await async_wait_until(
-            lambda: _subject_count(nats_url, env_name, later[-1].condition_id),
+            lambda: _subject_count(nats_url, bus_env, later[-1].condition_id),
             timeout=20,
             message="data of a new condition on the bus",
         )

@@ -6,14 +6,12 @@ lines dead-lettered.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import os
 import signal
 import subprocess
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -24,25 +22,6 @@ from helpers import async_wait_until
 pytestmark = pytest.mark.integration
 
 UTC = dt.timezone.utc
-
-
-@pytest.fixture
-def env_name(nats_url: str) -> Iterator[str]:
-    """A fresh SSMD_ENV; its streams are deleted afterwards."""
-    env = "t" + uuid.uuid4().hex[:10]
-    yield env
-
-    async def cleanup() -> None:
-        import nats
-
-        nc = await nats.connect(nats_url)
-        js = nc.jetstream()
-        for info in await js.streams_info():
-            if info.config.name.startswith(env.upper() + "_"):
-                await js.delete_stream(info.config.name)
-        await nc.close()
-
-    asyncio.run(cleanup())
 
 
 @pytest.fixture
@@ -122,9 +101,9 @@ async def _rows(dsn: str, sql: str) -> list[Any]:
 
 
 async def test_events_move_markets_forward_once(
-    markets_db: str, nats_url: str, env_name: str
+    markets_db: str, nats_url: str, bus_env: str
 ) -> None:
-    dsn, env = markets_db, env_name
+    dsn, env = markets_db, bus_env
     t = 1_796_000_000
     items = [
         (
@@ -297,12 +276,12 @@ async def _deadletters(nats_url: str) -> list[dict[str, Any]]:
 
 
 async def test_an_event_postgresql_refuses_is_dead_lettered(
-    markets_db: str, nats_url: str, env_name: str
+    markets_db: str, nats_url: str, bus_env: str
 ) -> None:
     """A NUL character in the event (jsonb refuses ``\\u0000``; text columns refuse NUL too):
     PostgreSQL's data error sends that event to ``deadletter.lifecycle`` with the reason;
     the service applies the next one and keeps running."""
-    dsn, env = markets_db, env_name
+    dsn, env = markets_db, bus_env
     items = [
         ("M1", _line(env, "M1", {"market_ticker": "M1", "event_type": "activated", "x": "a\0b"})),
         ("M2", _line(env, "M2", {"market_ticker": "M\0" + "2", "event_type": "activated"})),

@@ -5,11 +5,9 @@ connector does and read fires back are in tests/signal_helpers.py."""
 
 from __future__ import annotations
 
-import asyncio
 import textwrap
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +23,6 @@ class Test(VolumeSignal):
     name = "test volume over 10 s"
     requires: ClassVar = {{"volume": VolumeProfile(window="10s")}}
 """
-
-
-@pytest.fixture
-def sig_env(nats_url: str) -> Iterator[str]:
-    """A fresh ``SSMD_ENV`` (stream names ``{ENV}_*``) on the shared server."""
-    env = "s" + uuid.uuid4().hex[:10]
-    yield env
-
-    async def cleanup() -> None:
-        import nats
-
-        nc = await nats.connect(nats_url)
-        js = nc.jetstream()
-        for info in await js.streams_info():
-            if info.config.name.startswith(env.upper() + "_"):
-                await js.delete_stream(info.config.name)
-        await nc.close()
-
-    with ThreadPoolExecutor(max_workers=1) as pool:  # off any running test loop
-        pool.submit(asyncio.run, cleanup()).result()
 
 
 @pytest.fixture

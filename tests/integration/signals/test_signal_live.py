@@ -57,12 +57,12 @@ def fire_key(body: bytes) -> tuple[int, str]:
 
 
 async def test_live_fires_equal_a_backtest_of_the_archive(
-    nats_url: str, sig_env: str, signal_dir: tuple[Path, str], js: Any, tmp_path: Path
+    nats_url: str, bus_env: str, signal_dir: tuple[Path, str], js: Any, tmp_path: Path
 ) -> None:
     folder, sid = signal_dir
     src = find_signal(sid, folder)
     run = SignalRun(src.make({"threshold": THRESHOLD}))
-    runner = SignalRunner(run, nats_url, env=sig_env, venues=["kalshi", "kraken"], batch=100)
+    runner = SignalRunner(run, nats_url, env=bus_env, venues=["kalshi", "kraken"], batch=100)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     await async_wait_until(runner.started.is_set, timeout=30)
@@ -70,16 +70,16 @@ async def test_live_fires_equal_a_backtest_of_the_archive(
     arch_stop = StopSignal()
     archiver = asyncio.create_task(
         run_archiver(
-            ["kalshi", "kraken"], archive, env=sig_env, url=nats_url, stop=arch_stop, signals=False
+            ["kalshi", "kraken"], archive, env=bus_env, url=nats_url, stop=arch_stop, signals=False
         )
     )
     try:
         # several frames per batch: multi-line bus messages, "seq":[M,i] in the archive
-        await publish(js, "kalshi", sig_env, kalshi_frames(600, T0, 1), conn="k-1", batch=4)
-        await publish(js, "kraken", sig_env, kraken_frames(400, T0, 2), conn="r-1", batch=3)
+        await publish(js, "kalshi", bus_env, kalshi_frames(600, T0, 1), conn="k-1", batch=4)
+        await publish(js, "kraken", bus_env, kraken_frames(400, T0, 2), conn="r-1", batch=3)
         for stream, venue in (
-            (f"{sig_env.upper()}_KALSHI", "kalshi"),
-            (f"{sig_env.upper()}_KRAKEN", "kraken"),
+            (f"{bus_env.upper()}_KALSHI", "kalshi"),
+            (f"{bus_env.upper()}_KRAKEN", "kraken"),
         ):
             last = int((await js.stream_info(stream)).state.last_seq)
             await async_wait_until(
@@ -116,10 +116,10 @@ def _start(folder: Path, sid: str, env: str, url: str, log: Path) -> subprocess.
 
 
 async def test_sigkill_and_restart_neither_refire_nor_miss(
-    nats_url: str, sig_env: str, signal_dir: tuple[Path, str], js: Any, tmp_path: Path
+    nats_url: str, bus_env: str, signal_dir: tuple[Path, str], js: Any, tmp_path: Path
 ) -> None:
     folder, sid = signal_dir
-    stream = f"{sig_env.upper()}_KALSHI"
+    stream = f"{bus_env.upper()}_KALSHI"
     consumer = f"signal-{sid}"
     log = tmp_path / "runner.log"
     rng = random.Random(5)
@@ -143,8 +143,8 @@ async def test_sigkill_and_restart_neither_refire_nor_miss(
     from ssmd.bus.nats import ensure_streams
     from ssmd.bus.streams import spec_for_venue, stream_specs
 
-    await ensure_streams(js, [spec_for_venue("kalshi", stream_specs(sig_env))])
-    proc = _start(folder, sid, sig_env, nats_url, log)
+    await ensure_streams(js, [spec_for_venue("kalshi", stream_specs(bus_env))])
+    proc = _start(folder, sid, bus_env, nats_url, log)
     await running(proc)
     p = None
     t = T0
@@ -154,7 +154,7 @@ async def test_sigkill_and_restart_neither_refire_nor_miss(
         #    killed, and after the restart a trade keeps it high: that is no new fire
         #    (a runner that rebuilt its edges from the window alone would fire again)
         quiet = [(t, kalshi_trade("KX-QUIET", "0.5000", "8000.00", "yes", seq))]
-        p = await publish(js, "kalshi", sig_env, quiet, conn="k-1")
+        p = await publish(js, "kalshi", bus_env, quiet, conn="k-1")
         seq += 1
         await async_wait_until(lambda: stored_fires(js, sid), timeout=60)
         # 2. random trades, the runner killed at random moments in between
@@ -163,17 +163,17 @@ async def test_sigkill_and_restart_neither_refire_nor_miss(
             seq += len(frames)
             t = frames[-1][0]
             sender = asyncio.create_task(
-                publish(js, "kalshi", sig_env, frames, conn="k-1", batch=2, processor=p)
+                publish(js, "kalshi", bus_env, frames, conn="k-1", batch=2, processor=p)
             )
             await asyncio.sleep(rng.uniform(0.05, 0.6))
             proc.send_signal(signal.SIGKILL)
             proc.wait()
             await sender
-            proc = _start(folder, sid, sig_env, nats_url, log)
+            proc = _start(folder, sid, bus_env, nats_url, log)
             await running(proc)
         t += 40 * S  # four windows later
         again = [(t, kalshi_trade("KX-QUIET", "0.5000", "8000.00", "yes", seq))]
-        await publish(js, "kalshi", sig_env, again, conn="k-1", processor=p)
+        await publish(js, "kalshi", bus_env, again, conn="k-1", processor=p)
         last = int((await js.stream_info(stream)).state.last_seq)
         await async_wait_until(lambda: _at(consumer_floor, last), timeout=120)
     finally:
