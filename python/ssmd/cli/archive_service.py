@@ -22,6 +22,7 @@ from ssmd.cli.options import (
     LogLevel,
     MetricsPort,
     Nats,
+    StopAfter,
     Venues,
     duration,
     echo_json,
@@ -80,16 +81,7 @@ def archive_run(
     batch: Annotated[
         int, typer.Option("--batch", min=1, max=1 << 20, metavar="N", help="Messages per fetch.")
     ] = 4096,
-    duration_: Annotated[
-        float | None,
-        typer.Option(
-            "--duration",
-            parser=duration,
-            metavar="DURATION",
-            help="Stop cleanly after this long.",
-            show_default="until a signal",
-        ),
-    ] = None,
+    duration_: StopAfter = None,
     metrics_port: MetricsPort = None,
     log_level: LogLevel = None,
     log_format: LogFormat = None,

@@ -150,6 +150,17 @@ LogFormat = Annotated[
     ),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+#: ``--duration`` of a service: stop cleanly after this long
+StopAfter = Annotated[
+    float | None,
+    typer.Option(
+        "--duration",
+        parser=duration,
+        metavar="DURATION",
+        help="Stop cleanly after this long.",
+        show_default="until a signal",
+    ),
+]
 MetricsPort = Annotated[
     int | None,
     typer.Option(

@@ -14,6 +14,7 @@ from ssmd.cli.options import (
     LogFormat,
     LogLevel,
     Nats,
+    StopAfter,
     Venues,
     duration,
     echo_json,
@@ -155,16 +156,6 @@ PythonEvaluate = Annotated[
         help="Call the signal's Python evaluate even when it has a rule evaluated in Rust.",
     ),
 ]
-Duration = Annotated[
-    float | None,
-    typer.Option(
-        "--duration",
-        parser=duration,
-        metavar="DURATION",
-        help="Stop cleanly after this long.",
-        show_default="until a signal",
-    ),
-]
 
 
 def load_signal(name: str, signals_dir_: Path | None, params: list[str] | None) -> Any:
@@ -194,7 +185,7 @@ def signal_run(
         int, typer.Option("--batch", min=1, max=100_000, metavar="N", help="Messages per fetch.")
     ] = 2000,
     python_evaluate: PythonEvaluate = False,
-    duration_: Duration = None,
+    duration_: StopAfter = None,
     log_level: LogLevel = None,
     log_format: LogFormat = None,
     json_out: JsonOut = False,
@@ -260,7 +251,7 @@ def signal_subscribe(
     count: Annotated[
         int | None, typer.Option("--count", min=1, metavar="N", help="Stop after N fires.")
     ] = None,
-    duration_: Duration = None,
+    duration_: StopAfter = None,
     json_out: Annotated[bool, typer.Option("--json", help="One JSON fire body per line.")] = False,
 ) -> None:
     """Print a signal's fires as they arrive (from the SIGNALS stream, each once)."""
