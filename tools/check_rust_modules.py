@@ -20,6 +20,8 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from check_imports import cycles as strongly_connected  # the same Tarjan, beside this file
+
 ROOT = Path(__file__).resolve().parent.parent
 
 Module = tuple[str, ...]  # path from the crate root: ("archive", "scan")
@@ -130,47 +132,12 @@ def edges(src: Path) -> dict[Module, dict[str, set[str]]]:
     return graph
 
 
-def _groups(deps: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected groups of more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on: set[str] = set()
-    groups: list[list[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        on.add(v)
-        for w in sorted(deps.get(v, ())):
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in on:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            group = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                group.append(w)
-                if w == v:
-                    break
-            if len(group) > 1:
-                groups.append(sorted(group))
-
-    for v in sorted(deps):
-        if v not in index:
-            visit(v)
-    return groups
-
-
 def cycles(graph: dict[Module, dict[str, set[str]]]) -> list[str]:
     """One line per group of siblings that need each other."""
     return [
         f"module cycle in {'::'.join(('crate', *parent))}: {' <-> '.join(group)}"
         for parent, deps in sorted(graph.items())
-        for group in _groups(deps)
+        for group in strongly_connected(deps)
     ]
 
 
