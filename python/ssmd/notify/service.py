@@ -143,13 +143,15 @@ class NotifyService:
     async def run(self, stop: asyncio.Event) -> NotifyStats:
         import httpx
 
-        from ssmd.bus.nats import connect
+        from ssmd.bus.nats import connect, key_value
 
         nc = await connect(self.nats_url, name="ssmd-notify")
         try:
             self._js = nc.jetstream()
             psub = await self._subscribe()
-            self._kv = await self._bucket()
+            self._kv = await key_value(
+                self._js, KV_BUCKET, "ssmd notify: delivery marks and cooldowns", KV_TTL
+            )
             self.started.set()
             async with httpx.AsyncClient(follow_redirects=False) as client:
                 while not stop.is_set():
@@ -202,21 +204,6 @@ class NotifyService:
         )
         await self._js.add_consumer("SIGNALS", cfg)
         return await self._js.pull_subscribe_bind(self.durable, "SIGNALS")
-
-    async def _bucket(self) -> Any:
-        from nats.js.api import KeyValueConfig
-        from nats.js.errors import BucketNotFoundError
-
-        try:
-            return await self._js.key_value(KV_BUCKET)
-        except BucketNotFoundError:
-            cfg = KeyValueConfig(
-                bucket=KV_BUCKET,
-                description="ssmd notify: delivery marks and cooldowns",
-                history=1,
-                ttl=KV_TTL,
-            )
-            return await self._js.create_key_value(cfg)
 
     async def _fetch(self, psub: Any) -> list[Any]:
         import nats.errors

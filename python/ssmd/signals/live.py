@@ -154,20 +154,6 @@ class SignalRunner:
     def _window_s(self) -> float:
         return max((w for _, _, w, _ in self.run_.signal.engine_builders()), default=0.0)
 
-    async def _bucket(self) -> Any:
-        from nats.js.api import KeyValueConfig
-        from nats.js.errors import BucketNotFoundError
-
-        try:
-            return await self._js.key_value(KV_BUCKET)
-        except BucketNotFoundError:
-            cfg = KeyValueConfig(
-                bucket=KV_BUCKET,
-                description="ssmd signal runners: per-instrument edge state",
-                history=1,
-            )
-            return await self._js.create_key_value(cfg)
-
     async def _restore_edges(self) -> int:
         """Edges of this consumer from the bucket; the number of high ones."""
         from nats.js.errors import NoKeysError
@@ -394,7 +380,7 @@ class SignalRunner:
         return not self._busy
 
     async def run(self, stop: asyncio.Event) -> RunnerStats:
-        from ssmd.bus.nats import JetStreamSource, connect, ensure_streams
+        from ssmd.bus.nats import JetStreamSource, connect, ensure_streams, key_value
         from ssmd.bus.streams import spec_for_venue, stream_specs
 
         if not self.nats_url:
@@ -409,7 +395,9 @@ class SignalRunner:
             specs = stream_specs(self.env)
             mine = [spec_for_venue(v, specs) for v in self.venues]
             await ensure_streams(self._js, [*mine, *(s for s in specs if s.name == "SIGNALS")])
-            self._kv = await self._bucket()
+            self._kv = await key_value(
+                self._js, KV_BUCKET, "ssmd signal runners: per-instrument edge state"
+            )
             restart = False
             points = []
             for venue, spec in zip(self.venues, mine, strict=True):

@@ -18,7 +18,7 @@ Modules by job: ``connection`` (URL, redaction, connect), ``admin`` (streams),
 
 from __future__ import annotations
 
-from ssmd.bus.nats.admin import ensure_streams, stream_info
+from ssmd.bus.nats.admin import ensure_streams, key_value, stream_info
 from ssmd.bus.nats.connection import DEFAULT_URL, connect, nats_url, redact
 from ssmd.bus.nats.direct import direct_delivery
 from ssmd.bus.nats.publish import MAX_SUBJECT_BYTES, NatsTransport, open_bus_sink, subject_problem
@@ -32,6 +32,7 @@ __all__ = [
     "connect",
     "direct_delivery",
     "ensure_streams",
+    "key_value",
     "nats_url",
     "open_bus_sink",
     "redact",

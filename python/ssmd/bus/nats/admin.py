@@ -9,10 +9,23 @@ from typing import Any
 from ssmd.bus.streams import StreamSpec, ensure_result
 from ssmd.errors import ConfigError
 
-__all__ = ["api_error", "ensure_streams", "stream_info"]
+__all__ = ["api_error", "ensure_streams", "key_value", "stream_info"]
 
 
 log = logging.getLogger("ssmd.bus")
+
+
+async def key_value(js: Any, bucket: str, description: str, ttl: float | None = None) -> Any:
+    """The JetStream key-value bucket ``bucket``, created (one value per key, entries
+    expiring after ``ttl`` seconds if given) when it does not exist yet."""
+    from nats.js.api import KeyValueConfig
+    from nats.js.errors import BucketNotFoundError
+
+    try:
+        return await js.key_value(bucket)
+    except BucketNotFoundError:
+        cfg = KeyValueConfig(bucket=bucket, description=description, history=1, ttl=ttl)
+        return await js.create_key_value(cfg)
 
 
 async def ensure_streams(js: Any, specs: Sequence[StreamSpec]) -> list[dict[str, Any]]:
