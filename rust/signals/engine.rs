@@ -286,6 +286,20 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
+    /// What a rule sees of instrument `idx` at one record.
+    fn ctx(&self, idx: u32, rx: u64, ts: Option<i64>, record: &'static str) -> Ctx<'_> {
+        let inst = &self.instruments[idx as usize];
+        Ctx {
+            venue: inst.venue,
+            instrument: &inst.name,
+            rx,
+            ts,
+            record,
+            builders: &self.cfg.builders,
+            states: &inst.states,
+        }
+    }
+
     pub fn new(cfg: Config) -> Engine {
         let mut kinds: Vec<&'static [u8]> = Vec::new();
         let mut reads = [false; 3];
@@ -591,16 +605,7 @@ impl Engine {
         out: &mut Vec<Fire<E::Payload>>,
     ) {
         self.counters.evaluations += 1;
-        let inst = &self.instruments[idx as usize];
-        let ctx = Ctx {
-            venue: inst.venue,
-            instrument: &inst.name,
-            rx: env.rx,
-            ts,
-            record: what,
-            builders: &self.cfg.builders,
-            states: &inst.states,
-        };
+        let ctx = self.ctx(idx, env.rx, ts, what);
         let v = match eval.evaluate(&ctx) {
             Ok(v) => v,
             Err(e) => {
@@ -623,15 +628,7 @@ impl Engine {
             return;
         }
         let inst = &self.instruments[idx as usize];
-        let ctx = Ctx {
-            venue: inst.venue,
-            instrument: &inst.name,
-            rx: env.rx,
-            ts,
-            record: what,
-            builders: &self.cfg.builders,
-            states: &inst.states,
-        };
+        let ctx = self.ctx(idx, env.rx, ts, what);
         let payload = match eval.payload(&ctx) {
             Ok(p) => p,
             Err(e) => {
