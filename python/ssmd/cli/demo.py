@@ -36,6 +36,7 @@ from ssmd.cli.options import (
     settings,
     table,
 )
+from ssmd.cli.sim import PRIVATE_KEY_FILE, write_key_pair
 from ssmd.core import Processor
 from ssmd.errors import ConfigError
 from ssmd.samples import stream
@@ -326,7 +327,8 @@ async def _capture_with(
     from ssmd.runtime.capture import run_capture
     from ssmd.sim import start_sim
 
-    public_pem = _throwaway_kalshi_key(keydir) if Venue.KALSHI in venues else None
+    # a throwaway key for this run: the private half signs, the simulator verifies
+    public_pem = write_key_pair(keydir)[0] if Venue.KALSHI in venues else None
     sims = [
         await start_sim(
             v, rate=rate, seed=seed, kalshi_public_key=public_pem if v is Venue.KALSHI else None
@@ -348,7 +350,7 @@ async def _capture_with(
                 if v is Venue.KALSHI:
                     settings |= {
                         "api_key": "demo-key",
-                        "private_key_path": str(keydir / "kalshi.pem"),
+                        "private_key_path": str(keydir / PRIVATE_KEY_FILE),
                     }
                 connectors.append(create(v, settings))
                 sinks.append(await _through_the_bus(root, connectors[-1], bus))
@@ -502,20 +504,3 @@ def _bytes(sink: Any) -> tuple[int, int]:
     if archiver is not None:
         return archiver.stats.bytes_in, archiver.stats.bytes_out
     return sink.bytes_in, sink.bytes_out
-
-
-def _throwaway_kalshi_key(keydir: Path) -> bytes:
-    """A fresh RSA key for this run: the private half signs, the simulator verifies."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    path = keydir / "kalshi.pem"
-    path.write_bytes(pem)
-    path.chmod(0o600)
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )

@@ -293,6 +293,9 @@ def sim(
 
 #: the key id the Kalshi simulator's own key pair goes by (any id is accepted)
 SIM_KEY_ID = "ssmd-sim"
+#: file names of the key pair :func:`write_key_pair` writes
+PRIVATE_KEY_FILE = "kalshi-sim-private.pem"
+PUBLIC_KEY_FILE = "kalshi-sim-public.pem"
 
 
 def write_key_pair(where: Path) -> tuple[bytes, Path]:
@@ -305,8 +308,8 @@ def write_key_pair(where: Path) -> tuple[bytes, Path]:
     except OSError as exc:
         raise ConfigError(f"cannot create {where}: {exc.strerror}") from None
     k = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = where / "kalshi-sim-private.pem"
-    public = where / "kalshi-sim-public.pem"
+    private = where / PRIVATE_KEY_FILE
+    public = where / PUBLIC_KEY_FILE
     pub_pem = k.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
