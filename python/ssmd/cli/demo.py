@@ -36,7 +36,6 @@ from ssmd.cli.options import (
     settings,
     table,
 )
-from ssmd.cli.sim import PRIVATE_KEY_FILE, write_key_pair
 from ssmd.core import Processor
 from ssmd.errors import ConfigError
 from ssmd.samples import stream
@@ -322,6 +321,8 @@ async def _capture_with(
 ) -> tuple[Results, Any, dict[str, Any]]:
     import asyncio
 
+    # imported here: at the top it would register `ssmd sim` ahead of its place in --help
+    from ssmd.cli.sim import PRIVATE_KEY_FILE, write_key_pair
     from ssmd.connectors.base import InstrumentQuery
     from ssmd.connectors.registry import create
     from ssmd.runtime.capture import run_capture
