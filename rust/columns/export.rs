@@ -75,6 +75,8 @@ pub struct Select {
     /// `from <= rx < to`.
     pub rx_from: Option<u64>,
     pub rx_to: Option<u64>,
+    /// Build the float64 view of each decimal too ([`Kind::schema`]).
+    pub views: bool,
 }
 
 /// Reads one venue's archive files into record batches per kind.
@@ -127,7 +129,10 @@ impl ColumnReader {
             venue,
             normalizer: Normalizer::new(venue),
             reader,
-            tables: Kind::ALL.into_iter().map(Table::new).collect(),
+            tables: Kind::ALL
+                .into_iter()
+                .map(|k| Table::new(k, select.views))
+                .collect(),
             wanted,
             instruments,
             batch_rows: batch_rows.max(1),

@@ -6,8 +6,10 @@
 //! archived message: its JetStream sequence, and its line in a multi-line
 //! bus message) and `record_index` (the record's place among those its
 //! message gave). Prices and sizes are the exact decimal text of the
-//! record (a string column) next to a float64 view (`<name>_f64`, the
-//! nearest double, null when the text is not a finite number).
+//! record (a string column), followed, when views are asked for, by a
+//! float64 view (`<name>_f64`, the nearest double, null when the text is
+//! not a finite number). The Parquet export stores the text only (the views
+//! would be half of each file); readers derive the views from it.
 use super::build::{struct_data, ListOffsets, Prim, Utf8};
 use super::ffi::{Data, Field};
 use crate::envelope::push_one_line;
@@ -16,7 +18,7 @@ use crate::model::Venue;
 use crate::records::{BookSide, Change, DeltaMode, Level, Raw, Record, Side, Text};
 
 /// Version of the export schemas, in each Parquet file's footer.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// The normalized kinds, in table order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -69,8 +71,9 @@ impl Kind {
         self as usize
     }
 
-    /// The record batch schema of this kind: a struct of its columns.
-    pub fn schema(self) -> Field {
+    /// The record batch schema of this kind: a struct of its columns
+    /// (`views`: with the float64 view after each decimal).
+    pub fn schema(self, views: bool) -> Field {
         let mut cols = vec![
             Field::new("rx", "tsn:UTC", false),
             Field::new("venue", "u", false),
@@ -82,26 +85,26 @@ impl Kind {
         match self {
             Kind::Trade => {
                 cols.push(seq());
-                cols.extend(decimal("price"));
-                cols.extend(decimal("size"));
+                cols.extend(decimal("price", views));
+                cols.extend(decimal("size", views));
                 cols.push(Field::new("side", "u", true));
                 cols.push(Field::new("trade_id", "u", true));
             }
             Kind::Quote => {
                 for name in ["bid", "bid_size", "ask", "ask_size", "last"] {
-                    cols.extend(decimal(name));
+                    cols.extend(decimal(name, views));
                 }
             }
             Kind::BookSnapshot => {
                 cols.push(seq());
-                cols.push(levels("bids", false));
-                cols.push(levels("asks", false));
+                cols.push(levels("bids", false, views));
+                cols.push(levels("asks", false, views));
                 cols.push(checksum());
             }
             Kind::BookDelta => {
                 cols.push(seq());
                 cols.push(Field::new("mode", "u", false));
-                cols.push(levels("changes", true));
+                cols.push(levels("changes", true, views));
                 cols.push(checksum());
             }
             Kind::Lifecycle => {
@@ -124,11 +127,12 @@ impl Kind {
     }
 }
 
-fn decimal(name: &'static str) -> [Field; 2] {
-    [
-        Field::new(name, "u", true),
-        Field::new(f64_name(name), "g", true),
-    ]
+fn decimal(name: &'static str, views: bool) -> Vec<Field> {
+    let mut out = vec![Field::new(name, "u", true)];
+    if views {
+        out.push(Field::new(f64_name(name), "g", true));
+    }
+    out
 }
 
 fn f64_name(name: &'static str) -> &'static str {
@@ -144,13 +148,13 @@ fn f64_name(name: &'static str) -> &'static str {
     }
 }
 
-fn levels(name: &'static str, with_side: bool) -> Field {
+fn levels(name: &'static str, with_side: bool, views: bool) -> Field {
     let mut item = Vec::new();
     if with_side {
         item.push(Field::new("side", "u", false));
     }
-    item.extend(decimal("price"));
-    item.extend(decimal("size"));
+    item.extend(decimal("price", views));
+    item.extend(decimal("size", views));
     Field::nested(
         name,
         "+l",
@@ -211,24 +215,36 @@ impl TextCol {
     }
 }
 
-/// A decimal: its text and its float64 view.
+/// A decimal: its text and (with `views`) its float64 view.
 #[derive(Debug, Default)]
 struct DecCol {
     text: Utf8,
     f64: Prim<f64>,
+    views: bool,
     scratch: String,
 }
 
 impl DecCol {
+    fn new(views: bool) -> Self {
+        DecCol {
+            views,
+            ..Default::default()
+        }
+    }
+
     fn push(&mut self, t: &Text<'_>) {
         let v = text_bytes(t, &mut self.scratch);
-        self.f64.push(v.and_then(f64_of));
+        if self.views {
+            self.f64.push(v.and_then(f64_of));
+        }
         self.text.push(v);
     }
 
     fn finish(&mut self, out: &mut Vec<Data>) {
         out.push(self.text.finish());
-        out.push(self.f64.finish());
+        if self.views {
+            out.push(self.f64.finish());
+        }
     }
 
     fn bytes(&self) -> usize {
@@ -248,9 +264,11 @@ struct LevelsCol {
 }
 
 impl LevelsCol {
-    fn new(with_side: bool) -> Self {
+    fn new(with_side: bool, views: bool) -> Self {
         LevelsCol {
             with_side,
+            price: DecCol::new(views),
+            size: DecCol::new(views),
             ..Default::default()
         }
     }
@@ -374,12 +392,15 @@ pub struct Table {
 }
 
 impl Table {
-    pub fn new(kind: Kind) -> Table {
+    /// An empty table of `kind` (`views`: with float64 views, as
+    /// [`Kind::schema`]).
+    pub fn new(kind: Kind, views: bool) -> Table {
+        let side = |with_side| LevelsCol::new(with_side, views);
         let (decs, texts, levels) = match kind {
             Kind::Trade => (2, 2, vec![]),
             Kind::Quote => (5, 0, vec![]),
-            Kind::BookSnapshot => (0, 0, vec![LevelsCol::new(false), LevelsCol::new(false)]),
-            Kind::BookDelta => (0, 1, vec![LevelsCol::new(true)]),
+            Kind::BookSnapshot => (0, 0, vec![side(false), side(false)]),
+            Kind::BookDelta => (0, 1, vec![side(true)]),
             Kind::Lifecycle => (0, 2, vec![]),
             Kind::Status => (0, 3, vec![]),
         };
@@ -388,7 +409,7 @@ impl Table {
             common: Common::default(),
             seq: Prim::default(),
             checksum: Prim::default(),
-            decs: (0..decs).map(|_| DecCol::default()).collect(),
+            decs: (0..decs).map(|_| DecCol::new(views)).collect(),
             texts: (0..texts).map(|_| TextCol::default()).collect(),
             levels,
         }
@@ -555,7 +576,11 @@ mod tests {
     fn every_kind_has_provenance_and_its_record_fields() {
         for (kind, fields) in crate::records::RECORD_FIELDS {
             let k = Kind::parse(kind).unwrap();
-            let names = field_names(&k.schema());
+            let names = field_names(&k.schema(true));
+            let stored = field_names(&k.schema(false));
+            assert!(stored.iter().all(|n| !n.ends_with("_f64")), "{stored:?}");
+            let views: Vec<_> = names.iter().filter(|n| !n.ends_with("_f64")).collect();
+            assert_eq!(views.len(), stored.len());
             assert_eq!(&names[..4], ["rx", "venue", "instrument", "ts"]);
             assert_eq!(
                 &names[names.len() - 4..],
@@ -586,23 +611,25 @@ mod tests {
         let mut recs = Vec::new();
         n.records(frame, &mut recs);
         assert_eq!(recs.len(), 1);
-        let mut t = Table::new(Kind::of(&recs[0]));
-        let p = Provenance {
-            rx: 5,
-            conn: br#"c\"1"#,
-            stream_seq: Some(9),
-            stream_index: None,
-            record_index: 0,
-        };
-        t.push(&recs[0], &p);
-        let schema = t.kind().schema();
-        let d = t.finish();
-        assert_eq!(d.len, 1);
-        assert_eq!(d.children.len(), schema.children.len());
-        for (c, f) in d.children.iter().zip(&schema.children) {
-            assert_eq!(c.len, 1, "{}", f.name);
-            assert_eq!(c.children.len(), f.children.len(), "{}", f.name);
+        for views in [true, false] {
+            let mut t = Table::new(Kind::of(&recs[0]), views);
+            let p = Provenance {
+                rx: 5,
+                conn: br#"c\"1"#,
+                stream_seq: Some(9),
+                stream_index: None,
+                record_index: 0,
+            };
+            t.push(&recs[0], &p);
+            let schema = t.kind().schema(views);
+            let d = t.finish();
+            assert_eq!(d.len, 1);
+            assert_eq!(d.children.len(), schema.children.len());
+            for (c, f) in d.children.iter().zip(&schema.children) {
+                assert_eq!(c.len, 1, "{}", f.name);
+                assert_eq!(c.children.len(), f.children.len(), "{}", f.name);
+            }
+            assert!(t.is_empty());
         }
-        assert!(t.is_empty());
     }
 }

@@ -45,9 +45,13 @@ fn kind_of(name: &str) -> PyResult<Kind> {
     })
 }
 
-fn schema_capsule<'py>(py: Python<'py>, kind: Kind) -> PyResult<Bound<'py, PyCapsule>> {
+fn schema_capsule<'py>(
+    py: Python<'py>,
+    kind: Kind,
+    views: bool,
+) -> PyResult<Bound<'py, PyCapsule>> {
     let name = CString::new("arrow_schema").expect("no NUL");
-    PyCapsule::new(py, export_schema(&kind.schema()), Some(name))
+    PyCapsule::new(py, export_schema(&kind.schema(views)), Some(name))
 }
 
 /// The normalized kinds with a columnar schema, in table order.
@@ -56,11 +60,14 @@ fn column_kinds() -> Vec<&'static str> {
     Kind::ALL.iter().map(|k| k.as_str()).collect()
 }
 
-/// The Arrow schema of one kind (an object with `__arrow_c_schema__`).
+/// The Arrow schema of one kind (an object with `__arrow_c_schema__`);
+/// `views=False`: the stored schema, without the float64 views.
 #[pyfunction]
-fn arrow_schema(kind: &str) -> PyResult<ArrowSchema> {
+#[pyo3(signature = (kind, views = true))]
+fn arrow_schema(kind: &str, views: bool) -> PyResult<ArrowSchema> {
     Ok(ArrowSchema {
         kind: kind_of(kind)?,
+        views,
     })
 }
 
@@ -68,6 +75,7 @@ fn arrow_schema(kind: &str) -> PyResult<ArrowSchema> {
 #[pyclass(module = "ssmd._core", frozen)]
 pub struct ArrowSchema {
     kind: Kind,
+    views: bool,
 }
 
 #[pymethods]
@@ -78,7 +86,7 @@ impl ArrowSchema {
     }
 
     fn __arrow_c_schema__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyCapsule>> {
-        schema_capsule(py, self.kind)
+        schema_capsule(py, self.kind, self.views)
     }
 }
 
@@ -86,6 +94,7 @@ impl ArrowSchema {
 #[pyclass(module = "ssmd._core", frozen)]
 pub struct ArrowBatch {
     kind: Kind,
+    views: bool,
     rows: usize,
     data: Mutex<Option<Data>>,
 }
@@ -116,7 +125,7 @@ impl ArrowBatch {
         let data = lock(&self.data)
             .take()
             .ok_or_else(|| config("this batch was already imported".to_owned()))?;
-        let schema = schema_capsule(py, self.kind)?;
+        let schema = schema_capsule(py, self.kind, self.views)?;
         let name = CString::new("arrow_array").expect("no NUL");
         let array = PyCapsule::new(py, export_array(data), Some(name))?;
         Ok((schema, array))
@@ -128,12 +137,13 @@ impl ArrowBatch {
 #[pyclass(module = "ssmd._core")]
 pub struct ColumnReader {
     inner: Mutex<columns::ColumnReader>,
+    views: bool,
 }
 
 #[pymethods]
 impl ColumnReader {
     #[new]
-    #[pyo3(signature = (files, venue, *, kinds = None, instruments = None, rx_from = None, rx_to = None, batch_rows = 262_144))]
+    #[pyo3(signature = (files, venue, *, kinds = None, instruments = None, rx_from = None, rx_to = None, batch_rows = 262_144, views = true))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -144,6 +154,7 @@ impl ColumnReader {
         rx_from: Option<u64>,
         rx_to: Option<u64>,
         batch_rows: usize,
+        views: bool,
     ) -> PyResult<Self> {
         let v = Venue::parse(venue).ok_or_else(|| config(format!("unknown venue {venue:?}")))?;
         let kinds = match kinds {
@@ -162,12 +173,14 @@ impl ColumnReader {
             instruments: instruments.map(|i| i.into_iter().collect()),
             rx_from,
             rx_to,
+            views,
         };
         let reader = py
             .allow_threads(|| columns::ColumnReader::open(&files, v, select, batch_rows))
             .map_err(|e| archive_err(&e))?;
         Ok(ColumnReader {
             inner: Mutex::new(reader),
+            views,
         })
     }
 
@@ -186,6 +199,7 @@ impl ColumnReader {
                 kind.as_str(),
                 ArrowBatch {
                     kind,
+                    views: self.views,
                     rows: data.len,
                     data: Mutex::new(Some(data)),
                 },

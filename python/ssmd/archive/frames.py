@@ -1,7 +1,11 @@
 """The archive as polars DataFrames: :func:`read` and :func:`scan` (docs/data.md).
 
 One normalized kind at a time, with the columns of the Parquet export
-(:mod:`ssmd.archive.parquet`, schemas in docs/data.md). Each venue's days
+(:mod:`ssmd.archive.parquet`, schemas in docs/data.md) and, after each
+decimal's exact text, its float64 view (``price_f64``, …): the export stores
+the text only, and the views are derived from it as the frame is built
+(nearest double, null when the text is not a finite number, as the core
+computes them). Each venue's days
 come from the Parquet export where that day has been exported
 (``{parquet_dir}/{venue}/{kind}/date=YYYY-MM-DD/``), and straight from the
 gzip JSONL archive through the core otherwise (the same Rust reader and
@@ -213,11 +217,53 @@ def _frames(
         for day in sorted(set(exported) | set(archived)):
             if day in exported:
                 lf = pl.scan_parquet(exported[day], hive_partitioning=False)
-                lf = _filter(pl, lf, rx_from, rx_to, ids)
+                lf = with_views(pl, _filter(pl, lf, rx_from, rx_to, ids), kind)
             else:
                 lf = _from_archive(pl, kind, v, archived[day], rx_from, rx_to, ids, report)
             frames.append(lf)
     return frames
+
+
+def _view(pl: Any, text: Any) -> Any:
+    """The float64 view of decimal text: the nearest double, null unless finite."""
+    x = text.cast(pl.Float64, strict=False)
+    return pl.when(x.is_finite()).then(x)
+
+
+def _columns(pl: Any, fields: Any, field: Any, present: set[str]) -> list[Any]:
+    """Expressions of ``fields`` (the full schema's), views derived from their text."""
+    out = []
+    for f in fields:
+        name = f.name
+        if name in present:
+            out.append(field(name))
+        elif name.endswith("_f64"):
+            out.append(_view(pl, field(name[: -len("_f64")])).alias(name))
+    return out
+
+
+def with_views(pl: Any, lf: Any, kind: str) -> Any:
+    """``lf`` (a kind's stored columns) with the float64 views, in the schema's order.
+
+    A file written before the views were dropped from the export (schema
+    version 1) already has them and is returned as it is.
+    """
+    pa = need_data("pyarrow", "ssmd.read")
+    present = set(lf.collect_schema().names())
+    if any(n.endswith("_f64") for n in present):
+        return lf
+    full = pa.schema(arrow_schema(kind))
+    exprs = []
+    for f in full:
+        if pa.types.is_list(f.type):
+            item = f.type.value_type
+            fields = [item.field(i) for i in range(item.num_fields)]
+            stored = {g.name for g in fields if not g.name.endswith("_f64")}
+            row = pl.struct(_columns(pl, fields, pl.element().struct.field, stored))
+            exprs.append(pl.col(f.name).list.eval(row).alias(f.name))
+        else:
+            exprs.extend(_columns(pl, [f], pl.col, present))
+    return lf.select(exprs)
 
 
 def _filter(pl: Any, lf: Any, rx_from: int | None, rx_to: int | None, ids: Any) -> Any:

@@ -309,11 +309,10 @@ def _encodings(pa: Any, schema: Any) -> tuple[list[str], dict[str, str]]:
     """``(dictionary columns, column encodings)`` of a kind's schema.
 
     Receive and exchange times, sequence numbers and indices are nearly
-    sorted integers: delta-encoded. Float views: byte-stream-split (their
-    exponent bytes compress). Decimal text and ids: delta byte arrays
-    (neighbouring values share prefixes). Low-cardinality strings: a
-    dictionary. With zstd this halves the size of a day of trades against
-    the defaults (``benches/python/bench_data.py``).
+    sorted integers: delta-encoded. Decimal text, ids and JSON detail: plain (with zstd
+    they are as small as delta byte arrays within a few percent, and polars
+    decodes them four times faster). Low-cardinality strings: a dictionary.
+    (``benches/python/bench_data.py`` measures size and read speed.)
     """
     dictionary: list[str] = []
     encodings: dict[str, str] = {}
@@ -328,10 +327,8 @@ def _encodings(pa: Any, schema: Any) -> tuple[list[str], dict[str, str]]:
         elif pa.types.is_string(t):
             if field.name in _DICTIONARY:
                 dictionary.append(path)
-            elif field.name != "detail":
-                encodings[path] = "DELTA_BYTE_ARRAY"
-        elif pa.types.is_floating(t):
-            encodings[path] = "BYTE_STREAM_SPLIT"
+            else:
+                encodings[path] = "PLAIN"
         elif (pa.types.is_integer(t) or pa.types.is_timestamp(t)) and field.name != "checksum":
             encodings[path] = "DELTA_BINARY_PACKED"
 
@@ -356,7 +353,7 @@ def _export_day(
     batch_rows: int,
 ) -> DayExport:
     sources = _sources(root, files)
-    reader = ColumnReader(files, venue, kinds=kinds, batch_rows=batch_rows)
+    reader = ColumnReader(files, venue, kinds=kinds, batch_rows=batch_rows, views=False)
     writers: dict[str, tuple[Any, Path, Path]] = {}
     try:
         for kind, batch in reader:
@@ -365,7 +362,7 @@ def _export_day(
                 final = _partition(out, venue, kind, date)
                 final.parent.mkdir(parents=True, exist_ok=True)
                 tmp = final.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
-                schema = pa.schema(arrow_schema(kind))
+                schema = pa.schema(arrow_schema(kind, views=False))
                 dictionary, encodings = _encodings(pa, schema)
                 writer = pq.ParquetWriter(
                     tmp,
@@ -478,7 +475,7 @@ def verify_parquet(
     report = warn if on_warning is None else on_warning
     result = VerifyResult()
     for venue, date, files in days:
-        reader = ColumnReader(files, venue, kinds=selected)
+        reader = ColumnReader(files, venue, kinds=selected, views=False)
         for _ in reader:
             pass
         figures = reader.figures()

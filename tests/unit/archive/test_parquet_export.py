@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -148,16 +149,27 @@ def test_every_fixture_record_is_exported_exactly(
 def test_schemas_are_explicit_and_floats_are_views_of_the_text(
     exported: tuple[Path, dict[str, list[bytes]], Any],
 ) -> None:
+    """The files hold the exact text only; ``ssmd.read`` adds each float64 view, from the
+    Parquet export and from the JSONL archive alike, equal to ``float(text)``."""
+    import ssmd
+
     root, _, _ = exported
     files = sorted((root / "parquet").rglob("*.parquet"))
     assert files
     extremes = set()
     for path in files:
-        kind = path.parent.parent.name
+        kind, venue = path.parent.parent.name, path.parent.parent.parent.name
         schema = pq.read_schema(path)
-        want = pa.schema(arrow_schema(kind))
-        assert schema.remove_metadata().equals(want), path
-        for row in pq.read_table(path).drop_columns(["rx"]).to_pylist():
+        assert schema.remove_metadata().equals(pa.schema(arrow_schema(kind, views=False))), path
+        assert not [n for n in schema.names if n.endswith("_f64")]
+        frame = ssmd.read(kind, venue, dir=root)
+        want = pl.from_arrow(pa.schema(arrow_schema(kind)).empty_table())
+        assert isinstance(want, pl.DataFrame)
+        assert frame.schema == want.schema, path
+        from_jsonl = ssmd.read(kind, venue, dir=root, parquet_dir=root / "none")
+        assert frame.equals(from_jsonl), path
+        assert frame.height == pq.read_metadata(path).num_rows
+        for row in frame.drop("rx").to_dicts():
             pairs = [(row, k) for k in row if k.endswith("_f64")]
             for key in ("bids", "asks", "changes"):
                 pairs += [(lv, k) for lv in row.get(key) or [] for k in lv if k.endswith("_f64")]
@@ -206,7 +218,7 @@ def test_rows_in_rx_order_across_writers_with_provenance(tmp_path: Path) -> None
     assert set(t.column("conn").to_pylist()) == {"k-1"}
     assert pq.ParquetFile(f.path).metadata.num_row_groups == 7  # 400 rows in batches of 64
     footer = pq.ParquetFile(f.path).metadata.metadata
-    assert footer[b"ssmd.schema_version"] == b"1"
+    assert footer[b"ssmd.schema_version"] == b"2"
     assert json.loads(footer[b"ssmd.lines"]) == {"trade": 400}
     assert json.loads(footer[b"ssmd.seq"]) == [0, 399]
     assert [s["file"] for s in json.loads(footer[b"ssmd.source_files"])] == [
