@@ -12,16 +12,16 @@ use crate::venues::{self, VenueParser};
 #[derive(Debug)]
 pub struct Normalizer {
     parser: Box<dyn VenueParser>,
-    /// Root and one level below: a message and its `msg` (Kalshi).
+    /// Records containers down to the venue's depth: a Kalshi message and
+    /// its `msg`, a Kraken message, its `data` and each element's fields.
     tape: Tape,
 }
 
 impl Normalizer {
     pub fn new(venue: Venue) -> Self {
-        Normalizer {
-            parser: venues::parser(venue),
-            tape: Tape::with_depth(2),
-        }
+        let parser = venues::parser(venue);
+        let tape = Tape::with_depth(parser.tape_depth().max(2));
+        Normalizer { parser, tape }
     }
 
     /// The records of one raw frame (or archived `msg`).

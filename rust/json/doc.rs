@@ -146,6 +146,9 @@ pub fn parse_doc<'a, 't>(input: &'a [u8], tape: &'t mut Tape) -> Result<Doc<'a, 
 /// the object's bytes ([`Walk`]), for code that serves both.
 pub trait Lookup<'a> {
     fn get_many_in<const N: usize>(&self, obj: &Val<'a>, keys: [&str; N]) -> [Option<Val<'a>>; N];
+
+    /// Elements of array `arr`.
+    fn items_in(&self, arr: &Val<'a>) -> DocItems<'a, '_>;
 }
 
 /// Lookups that walk the bytes.
@@ -155,11 +158,20 @@ impl<'a> Lookup<'a> for Walk {
     fn get_many_in<const N: usize>(&self, obj: &Val<'a>, keys: [&str; N]) -> [Option<Val<'a>>; N] {
         obj.get_many(keys)
     }
+
+    fn items_in(&self, arr: &Val<'a>) -> DocItems<'a, '_> {
+        DocItems(ItemSource::Walk(arr.items()))
+    }
 }
 
 impl<'a> Lookup<'a> for Doc<'a, '_> {
     #[inline]
     fn get_many_in<const N: usize>(&self, obj: &Val<'a>, keys: [&str; N]) -> [Option<Val<'a>>; N] {
         Doc::get_many_in(self, obj, keys)
+    }
+
+    #[inline]
+    fn items_in(&self, arr: &Val<'a>) -> DocItems<'a, '_> {
+        self.items(arr)
     }
 }

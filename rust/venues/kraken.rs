@@ -59,10 +59,23 @@ impl VenueParser for Kraken {
     }
 
     fn normalize<'a>(&self, frame: &'a [u8], out: &mut Vec<Record<'a>>) {
-        if let Ok(v) = json::parse(frame) {
-            if v.ty == Ty::Object {
-                normalize(v, out);
+        self.normalize_with(frame, &mut Tape::with_depth(3), out);
+    }
+
+    /// Validates the message and records the fields of the root and of each
+    /// `data` element in the same pass, so they are looked up on the tape
+    /// (given a tape of depth 3) instead of walked again; a frame too large
+    /// for the tape's offsets is walked.
+    fn normalize_with<'a>(&self, frame: &'a [u8], tape: &mut Tape, out: &mut Vec<Record<'a>>) {
+        if u32::try_from(frame.len()).is_err() {
+            if let Some(v) = json::parse(frame).ok().filter(|v| v.ty == Ty::Object) {
+                normalize(&json::Walk, v, out);
             }
+        } else if let Some(doc) = json::parse_doc(frame, tape)
+            .ok()
+            .filter(|d| d.root.ty == Ty::Object)
+        {
+            normalize(&doc, doc.root, out);
         }
     }
 
@@ -223,20 +236,23 @@ impl Kraken {
 }
 
 /// Normalize one Kraken spot message: one record per element of `data`.
-fn normalize<'a>(v: Val<'a>, out: &mut Vec<Record<'a>>) {
+fn normalize<'a>(look: &impl json::Lookup<'a>, v: Val<'a>, out: &mut Vec<Record<'a>>) {
     const V: Venue = Venue::Kraken;
-    let [channel, ty, data] = v.get_many(["channel", "type", "data"]);
+    let [channel, ty, data] = look.get_many_in(&v, ["channel", "type", "data"]);
     let Some(channel) = channel.and_then(|c| c.str_raw()) else {
         return;
     };
-    for d in data.iter().flat_map(|d| d.items()) {
-        let [sym, ts] = d.get_many(["symbol", "timestamp"]);
+    let Some(data) = data else {
+        return;
+    };
+    for d in look.items_in(&data) {
+        let [sym, ts] = look.get_many_in(&d, ["symbol", "timestamp"]);
         let instrument = Text::of(sym);
         let ts = ts.and_then(|t| t.str_raw()).and_then(decimal::rfc3339_ms);
         let record = match channel {
             b"ticker" => {
                 let [bid, bq, ask, aq, last] =
-                    d.get_many(["bid", "bid_qty", "ask", "ask_qty", "last"]);
+                    look.get_many_in(&d, ["bid", "bid_qty", "ask", "ask_qty", "last"]);
                 Record::Quote(Quote {
                     venue: V,
                     instrument,
@@ -249,7 +265,7 @@ fn normalize<'a>(v: Val<'a>, out: &mut Vec<Record<'a>>) {
                 })
             }
             b"trade" => {
-                let [p, q, side, id] = d.get_many(["price", "qty", "side", "trade_id"]);
+                let [p, q, side, id] = look.get_many_in(&d, ["price", "qty", "side", "trade_id"]);
                 Record::Trade(Trade {
                     venue: V,
                     instrument,
@@ -262,7 +278,7 @@ fn normalize<'a>(v: Val<'a>, out: &mut Vec<Record<'a>>) {
                 })
             }
             b"book" => {
-                let [bids, asks, ck] = d.get_many(["bids", "asks", "checksum"]);
+                let [bids, asks, ck] = look.get_many_in(&d, ["bids", "asks", "checksum"]);
                 let checksum = ck.and_then(|c| c.as_u64());
                 if ty.and_then(|t| t.str_raw()) == Some(b"snapshot") {
                     let mut bids = object_levels(bids, "qty");
@@ -306,7 +322,7 @@ fn normalize<'a>(v: Val<'a>, out: &mut Vec<Record<'a>>) {
                 venue: V,
                 instrument: Text::Null,
                 ts: None,
-                status: Text::of(d.get("system")),
+                status: Text::of(look.get_many_in(&d, ["system"])[0]),
                 detail: Raw(Some(d.raw)),
             }),
             _ => return,
