@@ -1,5 +1,5 @@
 //! Complete lines over a member reader, never across a break.
-use super::members::{MemberReader, Piece};
+use super::members::{Fill, MemberReader, Piece};
 use super::{Damage, MAX_LINE_BYTES};
 use memchr::memchr;
 
@@ -8,7 +8,7 @@ use memchr::memchr;
 /// after it.
 pub struct Lines {
     src: MemberReader,
-    cur: Vec<u8>,
+    cur: Fill,
     pos: usize,
     carry: Vec<u8>,
     /// Dropping an over-long line up to its newline.
@@ -21,7 +21,7 @@ impl Lines {
     pub fn new(src: MemberReader) -> Lines {
         Lines {
             src,
-            cur: Vec::new(),
+            cur: Fill::default(),
             pos: 0,
             carry: Vec::new(),
             skipping: false,
@@ -55,7 +55,7 @@ impl Lines {
     pub fn next_line(&mut self, line: &mut Vec<u8>) -> bool {
         line.clear();
         loop {
-            let rest = &self.cur[self.pos..];
+            let rest = &self.cur.bytes()[self.pos..];
             if let Some(i) = memchr(b'\n', rest) {
                 let end = self.pos + i + 1;
                 if self.skipping {
@@ -66,7 +66,7 @@ impl Lines {
                 if !self.carry.is_empty() {
                     line.append(&mut self.carry);
                 }
-                line.extend_from_slice(&self.cur[self.pos..end]);
+                line.extend_from_slice(&self.cur.bytes()[self.pos..end]);
                 self.pos = end;
                 return true;
             }

@@ -8,6 +8,56 @@ use std::mem;
 
 const CHUNK: usize = 256 << 10;
 
+/// A reusable buffer of decoded bytes. Its storage stays initialized
+/// between fills, so refilling it neither zeroes nor regrows it (as
+/// `read_to_end` into a cleared `Vec` does on every call).
+#[derive(Debug, Default)]
+pub struct Fill {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Fill {
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bytes filled.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+
+    /// Append what `r` gives until it ends or `limit` bytes were appended;
+    /// the bytes read before an error stay. Returns the bytes appended.
+    fn read_from(&mut self, r: &mut impl Read, limit: usize) -> (usize, io::Result<()>) {
+        let start = self.len;
+        let end = start.saturating_add(limit);
+        while self.len < end {
+            if self.len == self.buf.len() {
+                let grow = self.buf.len().max(64 << 10);
+                self.buf
+                    .resize(self.buf.len().saturating_add(grow).min(end), 0);
+            }
+            let stop = self.buf.len().min(end);
+            match r.read(&mut self.buf[self.len..stop]) {
+                Ok(0) => break,
+                Ok(n) => self.len += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (self.len - start, Err(e)),
+            }
+        }
+        (self.len - start, Ok(()))
+    }
+}
+
 /// One piece of a file's decompressed content.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Piece {
@@ -131,7 +181,7 @@ impl MemberReader {
     }
 
     /// The next piece: data into `out` (cleared first), or the end.
-    pub fn next_piece(&mut self, out: &mut Vec<u8>) -> Piece {
+    pub fn next_piece(&mut self, out: &mut Fill) -> Piece {
         out.clear();
         loop {
             match mem::replace(&mut self.state, State::Done) {
@@ -154,8 +204,8 @@ impl MemberReader {
                     mut dec,
                     start,
                     handed,
-                } => match (&mut dec).take(CHUNK as u64).read_to_end(out) {
-                    Ok(n) if n == CHUNK => {
+                } => match out.read_from(&mut dec, CHUNK) {
+                    (n, Ok(())) if n == CHUNK => {
                         self.state = State::Streaming {
                             dec,
                             start,
@@ -163,7 +213,7 @@ impl MemberReader {
                         };
                         return self.data();
                     }
-                    Ok(n) => {
+                    (n, Ok(())) => {
                         self.members += 1;
                         let mut r = dec.into_inner();
                         self.good_end = r.stream_position().unwrap_or(self.good_end);
@@ -172,7 +222,7 @@ impl MemberReader {
                             return self.data();
                         }
                     }
-                    Err(e) => {
+                    (_, Err(e)) => {
                         // What decoded before the error is handed out like
                         // the rest of this member; the break follows it.
                         let mut r = dec.into_inner();
@@ -199,14 +249,14 @@ impl MemberReader {
         }
     }
 
-    fn plain(&mut self, mut r: BufReader<File>, out: &mut Vec<u8>) -> Option<Piece> {
-        match (&mut r).take(CHUNK as u64).read_to_end(out) {
-            Ok(0) => None,
-            Ok(_) => {
+    fn plain(&mut self, mut r: BufReader<File>, out: &mut Fill) -> Option<Piece> {
+        match out.read_from(&mut r, CHUNK) {
+            (0, Ok(())) => None,
+            (_, Ok(())) => {
                 self.state = State::Idle(r);
                 Some(self.data())
             }
-            Err(e) => {
+            (_, Err(e)) => {
                 out.clear();
                 self.good_end = r.stream_position().unwrap_or(self.good_end);
                 self.read_error(&e);
@@ -217,7 +267,7 @@ impl MemberReader {
 
     /// At a member boundary: decode the member there, or start or extend
     /// a damaged region. `Some` when there is something to return.
-    fn member(&mut self, mut r: BufReader<File>, out: &mut Vec<u8>) -> Option<Piece> {
+    fn member(&mut self, mut r: BufReader<File>, out: &mut Fill) -> Option<Piece> {
         let head = match r.stream_position().and_then(|p| Ok((p, peek(&mut r)?))) {
             Ok(h) => h,
             Err(e) => {
@@ -239,7 +289,7 @@ impl MemberReader {
         (!out.is_empty()).then(|| self.data())
     }
 
-    fn decode(&mut self, r: BufReader<File>, pos: u64, out: &mut Vec<u8>) {
+    fn decode(&mut self, r: BufReader<File>, pos: u64, out: &mut Fill) {
         let mut dec = match Dec::new(self.codec, r) {
             Ok(d) => d,
             Err(e) => {
@@ -248,8 +298,8 @@ impl MemberReader {
                 return;
             }
         };
-        match (&mut dec).take(self.verify_limit as u64).read_to_end(out) {
-            Ok(n) if n == self.verify_limit => {
+        match out.read_from(&mut dec, self.verify_limit) {
+            (n, Ok(())) if n == self.verify_limit => {
                 // Too large to hold: hand it out as it decodes.
                 self.close_region(pos);
                 self.state = State::Streaming {
@@ -258,14 +308,14 @@ impl MemberReader {
                     handed: n as u64,
                 };
             }
-            Ok(_) => {
+            (_, Ok(())) => {
                 self.members += 1;
                 self.close_region(pos);
                 let mut r = dec.into_inner();
                 self.good_end = r.stream_position().unwrap_or(pos);
                 self.state = State::Idle(r);
             }
-            Err(e) => {
+            (_, Err(e)) => {
                 // Nothing of a member whose checksum did not pass is handed
                 // out: the bytes decoded before the error may hold a flip.
                 out.clear();
