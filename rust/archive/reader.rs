@@ -8,7 +8,7 @@
 //! a handful of open decoders, not thousands.
 use super::line::{parse_envelope, split_subject};
 use super::manifest::{read_manifest_in, Manifest};
-use super::recover::{open_lines, Damage, Lines, ReadWarning};
+use super::recover::{open_lines, Damage, Fill, Lines, ReadWarning};
 use super::repair::{date_dirs, same_file};
 use super::time::Date;
 use super::{ArchiveError, Codec, Result};
@@ -255,7 +255,13 @@ pub struct MergeReader {
     heap: BinaryHeap<Reverse<(u64, usize)>>,
     listed: HashSet<PathBuf>,
     warnings: Vec<ReadWarning>,
+    /// Decode buffers of files read to their end, for the next files
+    /// (a day is read file after file: each would grow its own again).
+    spare: Vec<Fill>,
 }
+
+/// Decode buffers kept for reuse (each holds up to a member's bytes).
+const SPARE_BUFFERS: usize = 4;
 
 impl std::fmt::Debug for MergeReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -307,6 +313,7 @@ impl MergeReader {
             heap: BinaryHeap::new(),
             listed: listed_set(&files),
             warnings: Vec::new(),
+            spare: Vec::new(),
         })
     }
 
@@ -321,7 +328,7 @@ impl MergeReader {
             }
             let p = self.pending.pop().expect("peeked above");
             let listed = &self.listed;
-            let lines = match open_lines(&p.path, None, &|q| listed.contains(q)) {
+            let mut lines = match open_lines(&p.path, None, &|q| listed.contains(q)) {
                 Ok(Some(lines)) => lines,
                 Ok(None) => continue,
                 Err(w) => {
@@ -329,6 +336,9 @@ impl MergeReader {
                     continue;
                 }
             };
+            if let Some(buf) = self.spare.pop() {
+                lines.reuse_buffer(buf);
+            }
             let mut s = Stream {
                 path: p.path,
                 lines,
@@ -369,6 +379,9 @@ impl MergeReader {
                 Some(rx) => self.heap.push(Reverse((rx, id))),
                 None => {
                     self.warnings.extend(s.warning());
+                    if self.spare.len() < SPARE_BUFFERS {
+                        self.spare.push(s.lines.take_buffer());
+                    }
                     *slot = None;
                 }
             }

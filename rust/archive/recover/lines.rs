@@ -30,6 +30,23 @@ impl Lines {
         }
     }
 
+    /// Decode into `buf` (the buffer of a file read before), before the
+    /// first line is read.
+    pub fn reuse_buffer(&mut self, mut buf: Fill) {
+        if self.cur.is_empty() && self.pos == 0 {
+            buf.clear();
+            self.cur = buf;
+        }
+    }
+
+    /// The decode buffer, emptied, once the file is read to its end.
+    pub fn take_buffer(&mut self) -> Fill {
+        let mut buf = std::mem::take(&mut self.cur);
+        buf.clear();
+        self.pos = 0;
+        buf
+    }
+
     /// The member reader (for its counts and damage).
     pub fn source(&self) -> &MemberReader {
         &self.src

@@ -37,7 +37,7 @@ mod members;
 mod open;
 
 pub use lines::Lines;
-pub use members::{MemberReader, Piece};
+pub use members::{Fill, MemberReader, Piece};
 pub use open::{open_lines, open_lines_with, ReadWarning};
 
 /// Largest member (decompressed) whose checksum is checked before any of
