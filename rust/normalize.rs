@@ -3,7 +3,7 @@
 //! in `venues/<venue>.rs`); this module writes them as JSON lines, the one
 //! JSONL encoding of the records.
 
-use crate::json::{self, Tape};
+use crate::json::Tape;
 use crate::model::Venue;
 use crate::records::Record;
 use crate::venues::{self, VenueParser};
@@ -68,6 +68,7 @@ pub fn normalize(venue: Venue, frame: &[u8], out: &mut Vec<u8>) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json;
 
     #[test]
     fn frames_that_are_not_utf8_give_no_records() {

@@ -98,6 +98,11 @@ impl Envelope<'_> {
 fn parse_uint(b: &[u8], mut i: usize) -> Option<(u64, usize)> {
     let start = i;
     let mut v: u64 = 0;
+    // eight digits at a time while they last (an rx has 19)
+    while let Some(d) = b.get(i..i + 8).and_then(eight_digits) {
+        v = v.checked_mul(100_000_000)?.checked_add(d)?;
+        i += 8;
+    }
     while i < b.len() && b[i].is_ascii_digit() {
         v = v.checked_mul(10)?.checked_add(u64::from(b[i] - b'0'))?;
         i += 1;
@@ -106,6 +111,23 @@ fn parse_uint(b: &[u8], mut i: usize) -> Option<(u64, usize)> {
         return None;
     }
     Some((v, i))
+}
+
+/// The value of eight ASCII digits, `None` unless all eight are digits.
+#[inline]
+fn eight_digits(chunk: &[u8]) -> Option<u64> {
+    let w = u64::from_le_bytes(chunk.try_into().ok()?);
+    // each byte 0x30..=0x39: high nibble 3, and adding 6 does not carry out of it
+    let digits = (w & 0xf0f0_f0f0_f0f0_f0f0) == 0x3030_3030_3030_3030
+        && (w.wrapping_add(0x0606_0606_0606_0606) & 0xf0f0_f0f0_f0f0_f0f0) == 0x3030_3030_3030_3030;
+    if !digits {
+        return None;
+    }
+    // first byte is the most significant digit: combine pairs, then quads, then halves
+    let w = w - 0x3030_3030_3030_3030;
+    let w = (w * 10 + (w >> 8)) & 0x00ff_00ff_00ff_00ff;
+    let w = (w * 100 + (w >> 16)) & 0x0000_ffff_0000_ffff;
+    Some((w * 10_000 + (w >> 32)) & 0xffff_ffff)
 }
 
 /// Parse the `{"rx":N` prefix and an optional `,"seq":M` / `,"seq":[M,i]`.
@@ -224,6 +246,62 @@ pub(crate) fn gap_subject(line: &[u8]) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unsigned_integers_parse_as_one_digit_at_a_time_would() {
+        fn slow(b: &[u8], mut i: usize) -> Option<(u64, usize)> {
+            let start = i;
+            let mut v: u64 = 0;
+            while i < b.len() && b[i].is_ascii_digit() {
+                v = v.checked_mul(10)?.checked_add(u64::from(b[i] - b'0'))?;
+                i += 1;
+            }
+            if i == start || (b[start] == b'0' && i - start > 1) {
+                return None;
+            }
+            Some((v, i))
+        }
+        let mut cases: Vec<Vec<u8>> = [
+            "0",
+            "7",
+            "01",
+            "12345678",
+            "123456789",
+            "1772323200086399999",
+            "18446744073709551615",
+            "18446744073709551616",
+            "99999999999999999999",
+            "1234567:",
+            "12345678/",
+            "1234/678",
+            "00000000",
+            "10000000,",
+            "",
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let len = (x % 24) as usize;
+            let alphabet = b"0123456789/:,]";
+            let s: Vec<u8> = (0..len)
+                .map(|k| alphabet[((x >> (k % 60)) as usize + k) % alphabet.len()])
+                .collect();
+            cases.push(s);
+        }
+        for c in &cases {
+            assert_eq!(
+                parse_uint(c, 0),
+                slow(c, 0),
+                "{}",
+                String::from_utf8_lossy(c)
+            );
+        }
+    }
 
     #[test]
     fn prefix_forms() {
