@@ -59,7 +59,10 @@ where
         }
         let multi = memchr::memchr(b'\n', body).is_some();
         let mut index = 0usize;
-        for line in body.split(|&c| c == b'\n') {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', body).chain([body.len()]) {
+            let line = &body[start..end];
+            start = end + 1;
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.is_empty() {
                 continue;

@@ -161,7 +161,10 @@ impl ColumnReader {
             let chunk = std::mem::take(&mut self.chunk);
             // one record buffer for the chunk's lines (they all borrow from it)
             let mut records: Vec<Record<'_>> = Vec::new();
-            for line in chunk.split(|&b| b == b'\n') {
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', &chunk).chain([chunk.len()]) {
+                let line = &chunk[start..end];
+                start = end + 1;
                 if !line.is_empty() {
                     self.line(line, &mut records);
                 }
