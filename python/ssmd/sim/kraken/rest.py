@@ -1,8 +1,10 @@
-"""Kraken spot REST over the simulated universe: ``/0/public/AssetPairs``, and the v2 instrument snapshot."""
+"""Kraken spot REST over the simulated universe: ``/0/public/AssetPairs``, ``/0/public/Trades``
+(the trades the simulator sent), and the v2 instrument snapshot."""
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +13,40 @@ from ssmd.sim.base import Venue
 from ssmd.sim.http import HttpError, Request, Response, json_response
 from ssmd.sim.kraken.universe import Pair, build_universe
 
-__all__ = ["KrakenRest", "now_iso"]
+__all__ = ["KrakenRest", "TradeLog", "now_iso"]
+
+#: ``GET /0/public/Trades``: trades per page by default and at most
+TRADES_COUNT = 1000
+
+
+class TradeLog:
+    """The trades sent on trade channels, newest ``per_pair`` per pair, for
+    ``GET /0/public/Trades`` (the venue's trade history, which ``ssmd dq trades``
+    compares the archive with). Each row is the REST array
+    ``[price, volume, time, side, ordertype, misc, trade_id]`` after its time in ns."""
+
+    def __init__(self, per_pair: int = 20_000) -> None:
+        self.per_pair = per_pair
+        self.trades: dict[str, deque[tuple[int, list[Any]]]] = {}
+
+    def add(
+        self, symbol: str, ns: int, price: str, qty: str, side: str, ord_type: str, trade_id: int
+    ) -> None:
+        log = self.trades.get(symbol)
+        if log is None:
+            log = self.trades[symbol] = deque(maxlen=self.per_pair)
+        row = [price, qty, ns // 1000 / 1e6, side[0], ord_type[0], "", trade_id]
+        log.append((ns, row))
+
+    def select(self, symbol: str, since_ns: int | None, count: int) -> tuple[list[Any], int]:
+        """Oldest first: from ``since_ns`` on (trades at exactly that time included), or the
+        newest ``count`` without it; and the ``last`` cursor (ns of the last trade given)."""
+        log = sorted(self.trades.get(symbol, ()), key=lambda t: t[0])
+        if since_ns is not None:
+            log = [t for t in log if t[0] >= since_ns]
+        chosen = log[:count] if since_ns is not None else log[-count:]
+        last = chosen[-1][0] if chosen else (since_ns or 0)
+        return [row for _, row in chosen], last
 
 
 class KrakenRest(Venue):
@@ -23,6 +58,7 @@ class KrakenRest(Venue):
         super().__init__(server, instruments, seed)
         self.pairs = build_universe(instruments)
         self.by_symbol = {p.symbol: p for p in self.pairs}
+        self.trade_log = TradeLog()
 
     def instrument_ids(self) -> list[str]:
         return [p.symbol for p in self.pairs]
@@ -37,16 +73,23 @@ class KrakenRest(Venue):
             {"error": [text], "result": {}} if status != 429 else {"error": [text]}, status, headers
         )
 
+    def _index(self, pairs: Sequence[Pair]) -> dict[str, Pair]:
+        index = {}
+        for p in pairs:
+            for name in (p.key, p.altname, p.wsname, p.symbol):
+                index[name.upper()] = p
+        return index
+
     def rest(self, req: Request) -> Response:
-        if req.path.rstrip("/") != "/0/public/AssetPairs":
+        path = req.path.rstrip("/")
+        if path == "/0/public/Trades":
+            return self._trades(req)
+        if path != "/0/public/AssetPairs":
             raise HttpError(404, req.path)
         wanted = req.args("pair")
         pairs = [p for p in self.pairs if self.records.listed("AssetPairs", p.key)]
         if wanted:
-            index = {}
-            for p in pairs:
-                for name in (p.key, p.altname, p.wsname, p.symbol):
-                    index[name.upper()] = p
+            index = self._index(pairs)
             chosen = [index.get(w.upper()) for w in wanted]
             if any(c is None for c in chosen):
                 return json_response({"error": ["EQuery:Unknown asset pair"]})
@@ -55,6 +98,23 @@ class KrakenRest(Venue):
             p.key: self.records.record("AssetPairs", p.key, self.asset_pair(p)) for p in pairs
         }
         return json_response({"error": [], "result": result})
+
+    def _trades(self, req: Request) -> Response:
+        """``GET /0/public/Trades``: ``pair`` (any of its names), ``since`` (unix seconds, or
+        ns as the ``last`` cursor gives it), ``count`` (1..1000); keyed by the pair's REST key."""
+        p = self._index(self.pairs).get((req.arg("pair") or "").upper())
+        if p is None:
+            return json_response({"error": ["EQuery:Unknown asset pair"]})
+        raw = req.arg("since")
+        try:
+            since = int(raw) if raw else None
+        except ValueError:
+            return json_response({"error": ["EGeneral:Invalid arguments:since"]})
+        if since is not None and since < 10**12:
+            since *= 1_000_000_000
+        count = req.int_arg("count", TRADES_COUNT, 1, TRADES_COUNT)
+        rows, last = self.trade_log.select(p.symbol, since, count)
+        return json_response({"error": [], "result": {p.key: rows, "last": str(last)}})
 
     @staticmethod
     def asset_pair(p: Pair) -> dict[str, Any]:

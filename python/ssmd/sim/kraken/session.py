@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import Any
 
 import orjson
 
-from ssmd.sim._fmt import trim
+from ssmd.sim._fmt import iso_us, trim
 from ssmd.sim.base import Link, Session
 from ssmd.sim.kraken.book import L2Book, Memo
 from ssmd.sim.kraken.rest import KrakenRest, now_iso
@@ -254,7 +255,8 @@ class KrakenSession(Session):
         self._reply({**head, "result": result, "success": True}, time_in, "subscribe")
         self.subscribed_any = True
         snap = bool(result.get("snapshot"))
-        ts = now_iso()
+        ns = time.time_ns()
+        ts = iso_us(ns)
         if channel == "book":
             st.sub_book = True
             st.book.set_depth(int(result["depth"]))
@@ -267,7 +269,7 @@ class KrakenSession(Session):
             st.sub_trade = True
             if snap:
                 while len(st.recent) < TRADE_SNAPSHOT:
-                    self._trade(st, ts)
+                    self._trade(st, ts, ns)
                 msg = '{"channel":"trade","type":"snapshot","data":[' + ",".join(st.recent) + "]}"
                 self._data([msg], "trade")
         else:
@@ -340,7 +342,8 @@ class KrakenSession(Session):
     def _ticker(self, st: _Sym, ty: str, ts: str) -> str:
         return _TICKER % (ty, st.pair.symbol, st.book.top_text(), st.stats, ts)
 
-    def _trade(self, st: _Sym, ts: str) -> str:
+    def _trade(self, st: _Sym, ts: str, ns: int) -> str:
+        """Trades at the touch; those sent on a trade channel go in the venue's history."""
         rnd = self.rnd
         buy = rnd() < 0.5
         book = st.book
@@ -348,6 +351,7 @@ class KrakenSession(Session):
         p = a if buy else b
         ptxt = book.ptxt[p]
         side = "buy" if buy else "sell"
+        log = self.venue.trade_log if st.sub_trade else None
         items = []
         for _ in range(1 + (rnd() < 0.15) + (rnd() < 0.05)):
             q, qt = book.draw()
@@ -355,15 +359,10 @@ class KrakenSession(Session):
             st.trades += 1
             st.volume += q
             st.vwap_num += p * q
-            item = _TRADE % (
-                st.pair.symbol,
-                side,
-                ptxt,
-                qt,
-                "market" if rnd() < 0.4 else "limit",
-                st.trade_id,
-                ts,
-            )
+            ord_type = "market" if rnd() < 0.4 else "limit"
+            item = _TRADE % (st.pair.symbol, side, ptxt, qt, ord_type, st.trade_id, ts)
+            if log is not None:
+                log.add(st.pair.symbol, ns, ptxt, qt, side, ord_type, st.trade_id)
             st.recent.append(item)
             items.append(item)
         st.last = p
@@ -384,7 +383,8 @@ class KrakenSession(Session):
         corrupting = fault.plan.corrupt_checksum > 0 or fault.pending["corrupt_checksum"] > 0
         stalls = self.server.instrument_stalls
         stalled = self.server.instrument_stalled
-        ts = now_iso()
+        ns = time.time_ns()
+        ts = iso_us(ns)
         n_book = n_trade = n_ticker = 0
         attempts = 0
         ap = out.append
@@ -396,7 +396,7 @@ class KrakenSession(Session):
                 continue
             trigger = st.sub_ticker
             if ch == 1 or (ch == 2 and trigger == "trades"):
-                msg = trade(st, ts)
+                msg = trade(st, ts, ns)
                 if st.sub_trade:
                     ap(msg.encode())
                     n_trade += 1

@@ -1,8 +1,11 @@
-"""Kraken Futures REST v3 over the simulated universe: ``/instruments`` and ``/tickers``."""
+"""Kraken Futures REST v3 over the simulated universe: ``/instruments``, ``/tickers`` and
+``/history`` (the trades the simulator sent)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,7 +14,60 @@ from ssmd.sim.base import Venue
 from ssmd.sim.http import HttpError, Request, Response, json_response
 from ssmd.sim.kraken_futures.universe import Product, build_universe
 
-__all__ = ["KrakenFuturesRest"]
+__all__ = ["KrakenFuturesRest", "TradeLog"]
+
+#: ``GET /history``: trades per page
+HISTORY_PAGE = 100
+
+
+class TradeLog:
+    """The trades sent, newest ``per_product`` per product, for ``GET /history`` (the
+    venue's public trade history, which ``ssmd dq trades`` compares the archive with)."""
+
+    def __init__(self, per_product: int = 20_000) -> None:
+        self.per_product = per_product
+        #: (ms, seq, uid, side, type, qty, price) as sent; the REST item is built when asked
+        self.trades: dict[str, deque[tuple[int, int, str, str, str, str, str]]] = {}
+
+    def add(
+        self, symbol: str, ms: int, seq: int, uid: str, side: str, kind: str, qty: str, price: str
+    ) -> None:
+        log = self.trades.get(symbol)
+        if log is None:
+            log = self.trades[symbol] = deque(maxlen=self.per_product)
+        log.append((ms, seq, uid, side, kind, qty, price))
+
+    def before(self, symbol: str, last_ms: int | None) -> list[dict[str, Any]]:
+        """Newest first: the ``HISTORY_PAGE`` latest trades strictly before ``last_ms``."""
+        log = self.trades.get(symbol, ())
+        chosen = [t for t in log if last_ms is None or t[0] < last_ms]
+        chosen.reverse()  # newest sent first among equal times
+        chosen.sort(key=lambda t: t[0], reverse=True)
+        return [
+            {
+                "time": iso_ms(ms * 1_000_000),
+                "trade_id": seq,
+                "price": float(price),
+                "size": float(qty),
+                "side": side,
+                "type": kind,
+                "uid": uid,
+            }
+            for ms, seq, uid, side, kind, qty, price in chosen[:HISTORY_PAGE]
+        ]
+
+
+def parse_time_ms(raw: str) -> int:
+    """``lastTime``: RFC 3339 (``2026-09-25T17:43:59.000Z``) or unix ms; :class:`HttpError` 400."""
+    try:
+        if raw.isdigit():
+            return int(raw)
+        when = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise HttpError(400, f"invalid lastTime: {raw!r}") from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return int(when.timestamp() * 1000)
 
 
 class KrakenFuturesRest(Venue):
@@ -23,6 +79,7 @@ class KrakenFuturesRest(Venue):
         super().__init__(server, instruments, seed)
         self.products = build_universe(instruments)
         self.by_symbol = {p.symbol: p for p in self.products}
+        self.trade_log = TradeLog()
 
     def instrument_ids(self) -> list[str]:
         return [p.symbol for p in self.products]
@@ -57,6 +114,13 @@ class KrakenFuturesRest(Venue):
                 if rec.listed("instruments", p.symbol)
             ]
             return json_response({"result": "success", "tickers": items, "serverTime": now})
+        if path == f"{root}/history":
+            sym = (req.arg("symbol") or "").upper()
+            if sym not in self.by_symbol:
+                raise HttpError(400, "invalidArgument: symbol")
+            raw = req.arg("lastTime")
+            history = self.trade_log.before(sym, parse_time_ms(raw) if raw else None)
+            return json_response({"result": "success", "history": history, "serverTime": now})
         if path.startswith(f"{root}/tickers/"):
             sym = path.rsplit("/", 1)[1].upper()
             p = self.by_symbol.get(sym)

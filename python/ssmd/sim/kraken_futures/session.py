@@ -189,15 +189,19 @@ class KrakenFuturesSession(Session):
         st.volume += q
         st.last = price
         kind = "fill" if rnd() < 0.97 else ("liquidation" if rnd() < 0.7 else "block")
+        uid = self._uid()
+        side = "buy" if buy else "sell"
+        qty, px = trim(q, p.qp), trim(price, p.pp)
+        self.venue.trade_log.add(p.symbol, now_ms, st.trade_seq, uid, side, kind, qty, px)
         msg = _TRADE % (
             p.symbol,
-            self._uid(),
-            "buy" if buy else "sell",
+            uid,
+            side,
             kind,
             st.trade_seq,
             now_ms,
-            trim(q, p.qp),
-            trim(price, p.pp),
+            qty,
+            px,
         )
         st.recent.append(msg)
         return msg
