@@ -41,7 +41,10 @@ FailUnder = Annotated[
     epilog="Examples:\n\n\b\n"
     "  ssmd dq trades --ticker KXBTCD-26FEB14-T100000 --date 2026-02-14\n"
     "  ssmd dq trades --exchange kraken --ticker BTC/USD --json --fail-under 90\n"
-    "  ssmd dq trades --ticker KX-1 --rest-url http://127.0.0.1:8080/trade-api/v2",
+    "  ssmd dq trades --ticker KX-1 --rest-url http://127.0.0.1:8080/trade-api/v2\n"
+    "  ssmd dq trades --exchange kraken --ticker BTC/USD --rest-url https://api.kraken.com/0\n"
+    "  ssmd dq trades --exchange kraken-futures --ticker PF_XBTUSD"
+    " --rest-url https://futures.kraken.com/derivatives/api/v3",
 )
 def trades(
     ticker: Annotated[
@@ -66,7 +69,8 @@ def trades(
         typer.Option(
             "--rest-url",
             metavar="URL",
-            help="Compare with the venue's REST trade history (Kalshi: the API root).",
+            help="Compare with the venue's REST trade history: its API root (Kalshi,"
+            " Kraken spot, Kraken Futures).",
         ),
     ] = None,
     fail_under: FailUnder = None,

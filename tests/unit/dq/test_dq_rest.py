@@ -117,9 +117,37 @@ def test_refused_and_malformed_trades(serve: Callable[[Script], Server]) -> None
         rest_trades("kalshi", s.url, "KX-1", DAY, attempts=1, rate=0)
 
 
-def test_only_kalshi() -> None:
-    with pytest.raises(ConfigError, match="kalshi, not kraken"):
-        rest_trades("kraken", "http://127.0.0.1:1", "BTC/USD", DAY)
+def test_not_for_polymarket() -> None:
+    with pytest.raises(ConfigError, match="kraken-futures, not polymarket"):
+        rest_trades("polymarket", "http://127.0.0.1:1", "0xabc", DAY)
+
+
+def test_kraken_spot_pair_name_rate_limit_and_errors(serve: Callable[[Script], Server]) -> None:
+    pairs = {"XXBTZUSD": {"altname": "XBTUSD", "wsname": "XBT/USD"}}
+    t0 = 1709251200
+
+    def script(n: int, q: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
+        if "pair" not in q:
+            return _json({"error": [], "result": pairs})
+        if n == 1:  # Kraken says "slow down" in a 200 body
+            return _json({"error": ["EAPI:Rate limit exceeded"]})
+        rows = [["1.0", "2.0", t0 - 1, "b", "l", "", 9], ["1.0", "2.0", t0 + 5, "s", "m", "", 10]]
+        if q["since"] != [str(t0)]:
+            rows = [["1.0", "2.0", t0 + 86_400, "s", "m", "", 11]]
+        return _json({"error": [], "result": {"XXBTZUSD": rows, "last": str(t0 + 6)}})
+
+    s = serve(script)
+    got = rest_trades("kraken", s.url.replace("/trade-api/v2", "/0"), "BTC/USD", DAY, rate=0)
+    # before the day and after it left out; the v2 name found through AssetPairs' wsname
+    assert [(t["trade_id"], t["ts"]) for t in got] == [("10", (t0 + 5) * 1000)]
+    assert [p for p, _ in s.requests] == ["/0/public/AssetPairs"] + ["/0/public/Trades"] * 2
+    assert s.requests[2][1]["pair"] == ["XXBTZUSD"]
+    with pytest.raises(ConfigError, match="no pair 'DOGE/USD'"):
+        rest_trades("kraken", s.url.replace("/trade-api/v2", "/0"), "DOGE/USD", DAY, rate=0)
+    s = serve(lambda n, q: _json({"error": ["EQuery:Unknown asset pair"]}))
+    with pytest.raises(ConnectorError, match="EQuery:Unknown asset pair") as err:
+        rest_trades("kraken", s.url, "BTC/USD", DAY, rate=0)
+    assert len(s.requests) == 1 and "\n" not in str(err.value)  # not asked again
 
 
 def test_cli_says_it_in_one_line(serve: Callable[[Script], Server], tmp_path: Path) -> None:

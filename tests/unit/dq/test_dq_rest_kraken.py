@@ -1,0 +1,116 @@
+"""``ssmd dq trades --rest-url`` on Kraken spot and Kraken Futures: a capture from the
+simulator compared with the trade history the simulator serves (``/0/public/Trades``,
+``/derivatives/api/v3/history``), whole and with trade lines cut out of the archive."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import ssmd
+import ssmd.dq.rest as dq_rest
+from capture_helpers import capturing, data_count, sim_messages
+from helpers import async_wait_until
+from sim_client import MakeSim
+from ssmd.dq import check_trades
+from ssmd.dq.rest import rest_trades
+
+#: venue, the marker of a line holding trade updates (snapshots left whole), trades per id
+CASES = {
+    "kraken": ('"channel":"trade","type":"update"', "trade_id"),
+    "kraken-futures": ('"feed":"trade","product_id"', "uid"),
+}
+
+
+def _dq_json(root: Path, venue: str, inst: str, day: dt.date, url: str) -> dict[str, Any]:
+    env = {k: v for k, v in os.environ.items() if k not in ("SSMD_ARCHIVE_DIR", "DATABASE_URL")}
+    r = subprocess.run(
+        [
+            *(sys.executable, "-m", "ssmd", "dq", "trades", "--exchange", venue),
+            *("--ticker", inst, "--date", day.isoformat(), "--dir", str(root)),
+            *("--rest-url", url, "--json"),
+        ],
+        capture_output=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    doc: dict[str, Any] = json.loads(r.stdout)
+    return next(c for c in doc["checks"] if c["name"] == "rest_match")
+
+
+def _cut(root: Path, inst: str, marker: str, key: str, every: int) -> int:
+    """Drop every ``every``-th line of ``inst``'s trade updates from the archive; the
+    trades those lines held."""
+    cut = seen = 0
+    files = sorted(root.rglob("*.jsonl.gz"))
+    assert files
+    for f in files:
+        kept = []
+        with gzip.open(f, "rb") as fh:
+            lines = fh.read().splitlines(keepends=True)
+        for line in lines:
+            if marker.encode() in line and f'"{inst}"'.encode() in line:
+                seen += 1
+                if seen % every == 0:
+                    cut += line.count(f'"{key}"'.encode())
+                    continue
+            kept.append(line)
+        with gzip.open(f, "wb") as fh:
+            fh.write(b"".join(kept))
+    return cut
+
+
+@pytest.mark.parametrize("venue", sorted(CASES))
+async def test_kraken_venues_compared_with_the_simulator_s_history(
+    tmp_path: Path, make_sim: MakeSim, venue: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await make_sim(venue, rate=3000)
+    symbols = sim.venue.instrument_ids()[:2]
+    root = tmp_path / "a"
+    async with capturing(sim, venue, symbols, root) as cap:
+        await async_wait_until(lambda: data_count(cap) >= 1500, timeout=30)
+        await sim.set_rate(0)
+        await async_wait_until(lambda: data_count(cap) == sim_messages(sim), timeout=10)
+    trades = ssmd.read("trade", venue, dir=root)
+    inst = symbols[0]
+    mine = trades.filter(trades["instrument"] == inst)
+    day = mine["rx"][0].date()
+    archived = set(mine["trade_id"].to_list())
+    assert len(archived) > 100
+
+    # the whole history, in small pages (spot) or the venue's 100 (futures)
+    monkeypatch.setattr(dq_rest, "KRAKEN_COUNT", 37)
+    rest = await asyncio.to_thread(rest_trades, venue, sim.rest_url, inst, day, rate=0)
+    assert sorted(t["trade_id"] for t in rest) == sorted(archived)
+    report = await asyncio.to_thread(check_trades, root, venue, inst, day, rest_trades=rest)
+    match = next(c for c in report.checks if c.name == "rest_match")
+    assert (match.value, match.score) == (len(archived), 1.0)
+
+    # through the CLI, at the venue's own rate
+    match_doc = await asyncio.to_thread(_dq_json, root, venue, inst, day, sim.rest_url)
+    assert (match_doc["value"], match_doc["score"]) == (len(archived), 1.0)
+
+    # trades the archive lost: counted, exactly
+    cut = await asyncio.to_thread(_cut, root, inst, *CASES[venue], 5)
+    assert cut > 0
+    match_doc = await asyncio.to_thread(_dq_json, root, venue, inst, day, sim.rest_url)
+    assert match_doc["value"] == len(archived) - cut
+    assert match_doc["score"] == pytest.approx((len(archived) - cut) / len(archived))
+    assert match_doc["score"] < 1.0
+    assert match_doc["detail"].endswith("0 archived trades it does not list")
+
+
+def test_futures_history_is_seven_days() -> None:
+    with pytest.raises(ssmd.errors.ConfigError, match="last 7 days only"):
+        rest_trades("kraken-futures", "http://127.0.0.1:1", "PF_XBTUSD", dt.date(2024, 3, 1))
