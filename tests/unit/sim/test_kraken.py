@@ -346,3 +346,41 @@ async def test_slow_reader_is_disconnected(make_sim: Any) -> None:
     await async_wait_until(lambda: sim.stats()["faults"].get("slow_reader", 0) >= 1)
     await async_wait_until(lambda: sim.stats()["connections"] == 0)
     writer.close()
+
+
+async def test_rest_trades_lists_what_the_trade_channel_sent(make_sim: Any) -> None:
+    sim = await make_sim("kraken", rate=2000.0)
+    c = await connect(sim.ws_url)
+    c.send({"method": "subscribe", "params": {"channel": "trade", "symbol": ["BTC/USD"]}})
+    c.send({"method": "subscribe", "params": {"channel": "ticker", "symbol": ["ETH/USD"]}})
+
+    def sent() -> list[int]:
+        return [t["trade_id"] for m in c.json() if m.get("channel") == "trade" for t in m["data"]]
+
+    await async_wait_until(lambda: len(sent()) >= 120, timeout=10)
+    await sim.set_rate(0)
+    await asyncio.sleep(0.2)
+    ids = sent()
+    # whole, by any name of the pair, in pages: `last` back as `since` (ties listed again)
+    got: list[int] = []
+    since = 0
+    for _ in range(100):
+        status, _, body = await http_get(
+            f"{sim.rest_url}/public/Trades?pair=XBTUSD&since={since}&count=25"
+        )
+        assert status == 200 and body["error"] == [] and set(body["result"]) == {"XXBTZUSD", "last"}
+        rows = body["result"]["XXBTZUSD"]
+        assert all(len(r) == 7 and r[3] in "bs" and r[4] in "ml" for r in rows)
+        got += [r[6] for r in rows if r[6] not in got]
+        if len(rows) < 25:
+            break
+        since = int(body["result"]["last"])
+    assert got == ids
+    # without `since`: the newest `count`, oldest first
+    _, _, body = await http_get(f"{sim.rest_url}/public/Trades?pair=BTC/USD&count=5")
+    assert [r[6] for r in body["result"]["XXBTZUSD"]] == ids[-5:]
+    # a ticker-only pair traded without a trade channel: not listed
+    _, _, body = await http_get(f"{sim.rest_url}/public/Trades?pair=ETH/USD")
+    assert body["result"]["XETHZUSD"] == []
+    _, _, body = await http_get(f"{sim.rest_url}/public/Trades?pair=NOPE")
+    assert body == {"error": ["EQuery:Unknown asset pair"]}

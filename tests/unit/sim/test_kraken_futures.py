@@ -184,3 +184,40 @@ async def test_fault_injection_at_run_time(make_sim: Any) -> None:
     sim.inject("disconnect")
     await asyncio.wait_for(c.disconnected.wait(), 5)
     assert sim.stats()["faults"]["disconnect"] == 1
+
+
+async def test_rest_history_lists_the_trades_sent(make_sim: Any) -> None:
+    sim = await make_sim("kraken-futures", rate=2000.0)
+    c = await connect(sim.ws_url)
+    c.send({"event": "subscribe", "feed": "trade", "product_ids": ["PF_XBTUSD"]})
+
+    def sent() -> list[dict[str, Any]]:
+        out = []
+        for m in feeds(c):
+            if m.get("feed") == "trade_snapshot":
+                out += m["trades"]
+            elif m.get("feed") == "trade":
+                out.append(m)
+        return out
+
+    await async_wait_until(lambda: len(sent()) >= 250, timeout=10)
+    await sim.set_rate(0)
+    await asyncio.sleep(0.2)
+    by_uid = {t["uid"]: t for t in sent()}
+    status, _, body = await http_get(f"{sim.rest_url}/history?symbol=PF_XBTUSD")
+    assert status == 200 and body["result"] == "success"
+    page = body["history"]
+    assert len(page) == 100
+    times = [h["time"] for h in page]
+    assert times == sorted(times, reverse=True)  # newest first
+    for h in page:
+        t = by_uid[h["uid"]]
+        assert (h["trade_id"], h["side"], h["type"]) == (t["seq"], t["side"], t["type"])
+        assert (h["price"], h["size"]) == (t["price"], t["qty"])
+    # strictly before lastTime
+    _, _, older = await http_get(f"{sim.rest_url}/history?symbol=PF_XBTUSD&lastTime={times[-1]}")
+    assert older["history"] and all(h["time"] < times[-1] for h in older["history"])
+    status, _, _ = await http_get(f"{sim.rest_url}/history?symbol=PF_XBTUSD&lastTime=yesterday")
+    assert status == 400
+    status, _, _ = await http_get(f"{sim.rest_url}/history?symbol=NOPE")
+    assert status == 400
