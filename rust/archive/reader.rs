@@ -160,7 +160,6 @@ impl ReadFilter {
 struct Stream {
     path: PathBuf,
     lines: Lines,
-    line: Vec<u8>,
     lineno: u64,
     bad: BadLines,
 }
@@ -199,12 +198,12 @@ impl Stream {
     /// the end of the file.
     fn advance(&mut self, filter: &ReadFilter) -> Option<u64> {
         loop {
-            if !self.lines.next_line(&mut self.line) {
+            if !self.lines.advance() {
                 return None;
             }
             self.lineno += 1;
-            let n = self.line.len();
-            match filter.check(&self.line[..n - 1]) {
+            let line = self.lines.line();
+            match filter.check(&line[..line.len() - 1]) {
                 Check::Keep(rx) => return Some(rx),
                 Check::Skip => {}
                 Check::Bad => self.bad.add(self.lineno),
@@ -342,7 +341,6 @@ impl MergeReader {
             let mut s = Stream {
                 path: p.path,
                 lines,
-                line: Vec::new(),
                 lineno: 0,
                 bad: BadLines::default(),
             };
@@ -373,7 +371,7 @@ impl MergeReader {
             };
             let slot = &mut self.streams[id];
             let s = slot.as_mut().expect("a stream in the heap is open");
-            out.extend_from_slice(&s.line);
+            out.extend_from_slice(s.lines.line());
             n += 1;
             match s.advance(&self.filter) {
                 Some(rx) => self.heap.push(Reverse((rx, id))),

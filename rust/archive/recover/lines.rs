@@ -11,6 +11,10 @@ pub struct Lines {
     cur: Fill,
     pos: usize,
     carry: Vec<u8>,
+    /// The current line: `cur[a..b]` when it lies whole in the decode
+    /// buffer, else (`None`) in `joined`.
+    span: Option<(usize, usize)>,
+    joined: Vec<u8>,
     /// Dropping an over-long line up to its newline.
     skipping: bool,
     ended: bool,
@@ -24,6 +28,8 @@ impl Lines {
             cur: Fill::default(),
             pos: 0,
             carry: Vec::new(),
+            span: None,
+            joined: Vec::new(),
             skipping: false,
             ended: false,
             end_after_break: false,
@@ -44,6 +50,7 @@ impl Lines {
         let mut buf = std::mem::take(&mut self.cur);
         buf.clear();
         self.pos = 0;
+        self.span = None;
         buf
     }
 
@@ -71,6 +78,25 @@ impl Lines {
     /// false at the end of the file.
     pub fn next_line(&mut self, line: &mut Vec<u8>) -> bool {
         line.clear();
+        if !self.advance() {
+            return false;
+        }
+        line.extend_from_slice(self.line());
+        true
+    }
+
+    /// The line found by the last [`Self::advance`] that returned true,
+    /// with its newline: borrowed from the decode buffer when it lies
+    /// there whole, so it is not copied.
+    pub fn line(&self) -> &[u8] {
+        match self.span {
+            Some((a, b)) => &self.cur.bytes()[a..b],
+            None => &self.joined,
+        }
+    }
+
+    /// Move to the next line ([`Self::line`]); false at the end of the file.
+    pub fn advance(&mut self) -> bool {
         loop {
             let rest = &self.cur.bytes()[self.pos..];
             if let Some(i) = memchr(b'\n', rest) {
@@ -80,10 +106,15 @@ impl Lines {
                     self.pos = end;
                     continue;
                 }
-                if !self.carry.is_empty() {
-                    line.append(&mut self.carry);
+                if self.carry.is_empty() {
+                    self.span = Some((self.pos, end));
+                } else {
+                    self.joined.clear();
+                    self.joined.append(&mut self.carry);
+                    self.joined
+                        .extend_from_slice(&self.cur.bytes()[self.pos..end]);
+                    self.span = None;
                 }
-                line.extend_from_slice(&self.cur.bytes()[self.pos..end]);
                 self.pos = end;
                 return true;
             }
@@ -101,6 +132,7 @@ impl Lines {
                 }
             }
             self.pos = 0;
+            self.span = None;
             self.cur.clear();
             if self.ended {
                 if self.end_after_break {
@@ -114,8 +146,9 @@ impl Lines {
                     self.skipping = false;
                     return false;
                 }
-                line.append(&mut self.carry);
-                line.push(b'\n');
+                self.joined.clear();
+                self.joined.append(&mut self.carry);
+                self.joined.push(b'\n');
                 return true;
             }
             match self.src.next_piece(&mut self.cur) {
