@@ -35,7 +35,6 @@ from ssmd.cli.options import (
     service_settings,
     split,
 )
-from ssmd.connectors.base import InstrumentQuery
 from ssmd.errors import ConfigError, ConnectorError
 from ssmd.types import Codec, Venue
 
@@ -223,6 +222,7 @@ def connect(
         config["private_key_path"] = (
             str(s.kalshi_private_key_path) if s.kalshi_private_key_path else None
         )
+    from ssmd.connectors.base import InstrumentQuery
     from ssmd.connectors.registry import create
 
     connector = create(venue, config)

@@ -15,7 +15,7 @@ import math
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -23,8 +23,12 @@ from ssmd.cli._app import app
 from ssmd.cli.options import LogFormat, LogLevel, duration, service_settings
 from ssmd.errors import ConfigError
 from ssmd.runtime.shutdown import STOP_SIGNALS
-from ssmd.sim import FaultPlan, SimOptions, SimServer, start_sim
 from ssmd.types import Venue
+
+# ssmd.sim (the servers, picows) is imported when a simulator runs, not when
+# any ssmd command starts
+if TYPE_CHECKING:
+    from ssmd.sim import FaultPlan, SimOptions
 
 log = logging.getLogger("ssmd.sim")
 
@@ -242,6 +246,8 @@ def sim(
         )
     if accept_unsigned and (kalshi_public_key is not None or key_dir is not None):
         raise ConfigError("--accept-unsigned takes no key (--kalshi-public-key, --key-dir)")
+    from ssmd.sim import FaultPlan, SimOptions
+
     faults = FaultPlan(
         drop=drop,
         duplicate=duplicate,
@@ -345,6 +351,8 @@ async def _serve(
     exports: dict[str, str],
     json_out: bool,
 ) -> None:
+    from ssmd.sim import SimServer, start_sim
+
     try:
         sim: SimServer = await start_sim(
             venue,
