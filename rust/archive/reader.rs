@@ -259,8 +259,10 @@ pub struct MergeReader {
     spare: Vec<Fill>,
 }
 
-/// Decode buffers kept for reuse (each holds up to a member's bytes).
+/// Decode buffers kept for reuse, and the largest kept (a buffer grown by
+/// one huge member is let go, so the pool holds at most 4 × 4 MiB).
 const SPARE_BUFFERS: usize = 4;
+const SPARE_MAX_BYTES: usize = 4 << 20;
 
 impl std::fmt::Debug for MergeReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -377,8 +379,9 @@ impl MergeReader {
                 Some(rx) => self.heap.push(Reverse((rx, id))),
                 None => {
                     self.warnings.extend(s.warning());
-                    if self.spare.len() < SPARE_BUFFERS {
-                        self.spare.push(s.lines.take_buffer());
+                    let buf = s.lines.take_buffer();
+                    if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= SPARE_MAX_BYTES {
+                        self.spare.push(buf);
                     }
                     *slot = None;
                 }

@@ -30,6 +30,11 @@ impl Fill {
         self.len
     }
 
+    /// The bytes of storage held.
+    pub fn capacity(&self) -> usize {
+        self.buf.len()
+    }
+
     /// The bytes filled.
     pub fn bytes(&self) -> &[u8] {
         &self.buf[..self.len]
