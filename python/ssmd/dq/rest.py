@@ -33,6 +33,7 @@ from ssmd.errors import ConfigError, ConnectorError
 from ssmd.secmaster.config import VenueApi
 from ssmd.secmaster.http import VenueClient, cursor_pages
 from ssmd.secmaster.symbols import kraken_root, kraken_v2_symbol
+from ssmd.secmaster.sync.kraken import futures_check
 from ssmd.types import Venue
 
 __all__ = ["MAX_PAGES", "rest_trades"]
@@ -214,17 +215,6 @@ async def _kraken_trades(client: VenueClient, instrument: str, start: int) -> li
     return out
 
 
-def _futures_check(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return f"expected a JSON object, got {type(body).__name__}"
-    if body.get("result") != "success":
-        detail = body.get("error") or body.get("errors") or body.get("result")
-        return f"Kraken Futures error {detail!r:.120}"
-    if not isinstance(body.get("history"), list):
-        return "expected {'result': 'success', 'history': [...]}"
-    return None
-
-
 def _iso_ms(ms: int) -> str:
     s, rem = divmod(ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(s)) + f".{rem:03d}Z"
@@ -245,7 +235,9 @@ async def _futures_trades(client: VenueClient, instrument: str, start: int) -> l
     path = "history"
     for _ in range(MAX_PAGES):
         body = await client.get_json(
-            path, [("symbol", instrument), ("lastTime", _iso_ms(last_ms))], check=_futures_check
+            path,
+            [("symbol", instrument), ("lastTime", _iso_ms(last_ms))],
+            check=futures_check("history"),
         )
         rows = body["history"]
         if not rows:

@@ -40,7 +40,7 @@ from ssmd.secmaster.sync.base import (
     req_str,
 )
 
-__all__ = ["PAIRS", "sync_kraken"]
+__all__ = ["PAIRS", "futures_check", "sync_kraken"]
 
 PAIRS = db.Table(
     "pairs",
@@ -136,7 +136,9 @@ def _spot_check(body: Any) -> str | None:
     return None
 
 
-def _futures_check(key: str) -> Any:
+def futures_check(key: str) -> Any:
+    """The ``check`` of a Kraken Futures answer whose items are the list under ``key``."""
+
     def check(body: Any) -> str | None:
         if not isinstance(body, dict):
             return f"expected a JSON object, got {type(body).__name__}"
@@ -178,7 +180,7 @@ async def _spot(client: VenueClient, writer: Writer, progress: Progress) -> None
 
 async def _suspended(client: VenueClient) -> set[str]:
     try:
-        body = await client.get_json("/tickers", check=_futures_check("tickers"))
+        body = await client.get_json("/tickers", check=futures_check("tickers"))
     except ConnectorError as exc:
         log.warning("kraken futures tickers unavailable, suspension not known: %s", exc)
         return set()
@@ -193,7 +195,7 @@ async def _futures(client: VenueClient, writer: Writer, progress: Progress) -> N
     task = progress.add("kraken futures instruments")
     try:
         body, suspended = await gather_or_cancel(
-            client.get_json("/instruments", check=_futures_check("instruments")),
+            client.get_json("/instruments", check=futures_check("instruments")),
             _suspended(client),
         )
     except ConnectorError as exc:
