@@ -203,3 +203,26 @@ async def stored_fires(js: Any, sid: str) -> list[tuple[str, bytes]]:
     finally:
         await sub.unsubscribe()
     return out
+
+
+def kalshi_frames(n: int, start: int, seed: int, seq0: int = 1) -> list[tuple[int, bytes]]:
+    """``n`` seeded Kalshi trades, one a second from ``start``, seq from ``seq0``."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        rx = start + i * S
+        size = f"{rng.choice([200, 900, 1500, 3000])}.00"
+        market = f"KX-{rng.randint(0, 5)}"
+        out.append((rx, kalshi_trade(market, f"0.{rng.randint(20, 80)}00", size, "yes", seq0 + i)))
+    return out
+
+
+def kraken_frames(n: int, start: int, seed: int) -> list[tuple[int, bytes]]:
+    rng = random.Random(seed)
+    return [
+        (
+            start + i * S,
+            kraken_trade(rng.choice(["ETH/USD", "SOL/USD"]), "3.5", f"{rng.randint(1, 900)}"),
+        )
+        for i in range(n)
+    ]

@@ -16,7 +16,16 @@ import orjson
 import pytest
 
 from helpers import async_wait_until
-from signal_helpers import T0, S, kalshi_trade, kraken_trade, publish, stored_fires, stream_lines
+from signal_helpers import (
+    T0,
+    S,
+    kalshi_frames,
+    kalshi_trade,
+    kraken_frames,
+    publish,
+    stored_fires,
+    stream_lines,
+)
 from ssmd.bus.service import run_archiver
 from ssmd.core import stamp_seq
 from ssmd.runtime.shutdown import StopSignal
@@ -27,28 +36,6 @@ from ssmd.signals.live import SignalRunner
 pytestmark = pytest.mark.integration
 
 THRESHOLD = "3000"
-
-
-def kalshi_frames(n: int, start: int, seed: int, seq0: int = 1) -> list[tuple[int, bytes]]:
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        rx = start + i * S
-        size = f"{rng.choice([200, 900, 1500, 3000])}.00"
-        market = f"KX-{rng.randint(0, 5)}"
-        out.append((rx, kalshi_trade(market, f"0.{rng.randint(20, 80)}00", size, "yes", seq0 + i)))
-    return out
-
-
-def kraken_frames(n: int, start: int, seed: int) -> list[tuple[int, bytes]]:
-    rng = random.Random(seed)
-    return [
-        (
-            start + i * S,
-            kraken_trade(rng.choice(["ETH/USD", "SOL/USD"]), "3.5", f"{rng.randint(1, 900)}"),
-        )
-        for i in range(n)
-    ]
 
 
 def fire_key(body: bytes) -> tuple[int, str]:

@@ -6,13 +6,12 @@ on the same bus neither fires twice nor misses a fire."""
 from __future__ import annotations
 
 import asyncio
-import random
 from pathlib import Path
 
 import orjson
 import pytest
 
-from signal_helpers import T0, S, kalshi_trade, kraken_trade
+from signal_helpers import T0, kalshi_frames, kraken_frames
 from ssmd.bus.local import LocalPipeline
 from ssmd.bus.memory import MemoryBus
 from ssmd.bus.streams import stream_specs
@@ -24,29 +23,6 @@ from ssmd.signals.inprocess import InProcessSignals, read_fires
 
 THRESHOLD = "8000"
 VENUES = ["kalshi", "kraken"]
-
-
-def kalshi_frames(n: int, start: int, seed: int) -> list[tuple[int, bytes]]:
-    rng = random.Random(seed)
-    out = []
-    for i in range(n):
-        size = f"{rng.choice([200, 900, 1500, 3000])}.00"
-        market = f"KX-{rng.randint(0, 5)}"
-        out.append(
-            (start + i * S, kalshi_trade(market, f"0.{rng.randint(20, 80)}00", size, "yes", i + 1))
-        )
-    return out
-
-
-def kraken_frames(n: int, start: int, seed: int) -> list[tuple[int, bytes]]:
-    rng = random.Random(seed)
-    return [
-        (
-            start + i * S,
-            kraken_trade(rng.choice(["ETH/USD", "SOL/USD"]), "3.5", f"{rng.randint(1, 900)}"),
-        )
-        for i in range(n)
-    ]
 
 
 def signals_bus() -> MemoryBus:
