@@ -30,6 +30,26 @@ def ssmd(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     )
 
 
+async def connect_kraken(
+    ws_url: str,
+    rest_url: str,
+    out: Path,
+    *extra: str,
+    symbols: str = "BTC/USD,ETH/USD",
+    nats: str = "",
+) -> asyncio.subprocess.Process:
+    """``ssmd connect kraken`` as a subprocess, pipes for its output, no PostgreSQL
+    (discovery from ``rest_url``) and the bus at ``nats`` (none: the embedded archive)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "ssmd", "connect", "kraken", "--symbols", symbols),
+        *("--ws-url", ws_url, "--rest-url", rest_url, "--dir", str(out), *extra),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "NATS_URL": nats, "DATABASE_URL": ""},
+    )
+
+
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
@@ -57,27 +77,8 @@ async def test_a_stop_signal_flushes_and_finalizes_the_archive(
     tmp_path: Path, sig: signal.Signals, make_sim: MakeSim
 ) -> None:
     sim = await make_sim("kraken", rate=2000.0)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ssmd",
-        "connect",
-        "kraken",
-        "--symbols",
-        "BTC/USD,ETH/USD",
-        "--ws-url",
-        sim.ws_url,
-        "--rest-url",
-        sim.rest_url,
-        "--dir",
-        str(tmp_path),
-        "--writer",
-        "cli",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        # the embedded archive, and discovery from the simulator's REST
-        env={**os.environ, "NATS_URL": "", "DATABASE_URL": ""},
-    )
+    # the embedded archive, and discovery from the simulator's REST
+    proc = await connect_kraken(sim.ws_url, sim.rest_url, tmp_path, "--writer", "cli")
 
     def parts() -> list[str]:
         return list_files(tmp_path, "kraken", include_parts=True)
@@ -115,25 +116,8 @@ async def test_a_connector_that_never_connects_exits_non_zero(
     else:
         ws_url, needle = "ws://no-such-host.invalid/", "no-such-host.invalid"
     sim = await make_sim("kraken", rate=10.0)  # discovery works, the WebSocket does not
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ssmd",
-        "connect",
-        "kraken",
-        "--symbols",
-        "BTC/USD",
-        "--ws-url",
-        ws_url,
-        "--rest-url",
-        sim.rest_url,
-        "--dir",
-        str(tmp_path),
-        "--duration",
-        "2s",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "NATS_URL": "", "DATABASE_URL": ""},
+    proc = await connect_kraken(
+        ws_url, sim.rest_url, tmp_path, "--duration", "2s", symbols="BTC/USD"
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     errors = [x for x in err.decode().splitlines() if x.startswith("ssmd: error:")]
@@ -169,27 +153,12 @@ async def test_metrics_endpoint_shows_the_pipeline_latency_of_a_live_capture(
 
     sim = await make_sim("kraken", rate=2000.0)
     port = _free_port()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "ssmd",
-        "connect",
-        "kraken",
-        "--symbols",
-        "BTC/USD,ETH/USD",
-        "--ws-url",
+    proc = await connect_kraken(
         sim.ws_url,
-        "--rest-url",
         sim.rest_url,
-        "--dir",
-        str(tmp_path),
-        "--metrics-port",
-        str(port),
-        "--duration",
-        "60",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "NATS_URL": nats, "DATABASE_URL": ""},
+        tmp_path,
+        *("--metrics-port", str(port), "--duration", "60"),
+        nats=nats,
     )
     try:
         async with httpx.AsyncClient() as client:
