@@ -19,6 +19,7 @@ from helpers import async_wait_until
 
 __all__ = [
     "CDC_FLAGS",
+    "SsmdProcs",
     "Workload",
     "cache_equals",
     "check_stream",
@@ -48,6 +49,33 @@ def start_cdc(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
+
+
+class SsmdProcs:
+    """``ssmd`` commands run as subprocesses with one environment (``env``, set before
+    the first :meth:`start`), their stderr kept, stopped together by :meth:`stop_all`."""
+
+    def __init__(self) -> None:
+        self.env: dict[str, str] = dict(os.environ)
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, *args: str) -> subprocess.Popen[bytes]:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "ssmd", *args, "--log-level", "info"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.procs.append(p)
+        return p
+
+    def stop_all(self) -> list[tuple[int | None, str]]:
+        """SIGTERM to those still running; ``(exit status, stderr)`` of each."""
+        for p in self.procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        errors = [p.communicate(timeout=60)[1].decode() for p in self.procs]
+        return [(p.returncode, err) for p, err in zip(self.procs, errors, strict=True)]
 
 
 def stop(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:

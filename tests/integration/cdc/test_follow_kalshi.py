@@ -10,10 +10,6 @@ update), it is unsubscribed.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -24,7 +20,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cdc_helpers import has_slot
+from cdc_helpers import SsmdProcs, has_slot
 from helpers import async_wait_until
 from sim_client import MakeSim
 from ssmd.archive import iter_lines
@@ -104,7 +100,7 @@ async def test_a_listed_market_is_subscribed_archived_and_dropped_when_closed(
     key_path, public = _key_pair(tmp_path)
     sim = await make_sim("kalshi", rate=300.0, kalshi_public_key=public)
     conn = await db.connect(pg_dsn)
-    procs: list[subprocess.Popen[bytes]] = []
+    procs = SsmdProcs()
     try:
         await db.migrate(conn)
         settings = SecmasterSettings.load(
@@ -120,33 +116,22 @@ async def test_a_listed_market_is_subscribed_archived_and_dropped_when_closed(
         )
         await conn.execute("DELETE FROM markets WHERE ticker = ANY($1)", later)
 
-        env = {
-            **os.environ,
-            "DATABASE_URL": pg_dsn,
-            "NATS_URL": nats_url,
-            "SSMD_ENV": bus_env,
-            "KALSHI_API_KEY": "test-key",
-            "KALSHI_PRIVATE_KEY_PATH": str(key_path),
-        }
+        procs.env.update(
+            DATABASE_URL=pg_dsn,
+            NATS_URL=nats_url,
+            SSMD_ENV=bus_env,
+            KALSHI_API_KEY="test-key",
+            KALSHI_PRIVATE_KEY_PATH=str(key_path),
+        )
         slot = f"s_{uuid.uuid4().hex[:10]}"
 
-        def start(*args: str) -> subprocess.Popen[bytes]:
-            p = subprocess.Popen(
-                [sys.executable, "-m", "ssmd", *args, "--log-level", "info"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            procs.append(p)
-            return p
-
-        start("cdc", "run", "--slot", slot, "--poll", "10ms")
+        procs.start("cdc", "run", "--slot", slot, "--poll", "10ms")
         await async_wait_until(lambda: has_slot(pg_dsn, slot), timeout=30, message="CDC slot")
-        start(
+        procs.start(
             "connect", "kalshi", "--category", CATEGORY, "--ws-url", sim.ws_url,
             "--rest-url", sim.rest_url,
         )  # fmt: skip
-        start("archive", "run", "--dir", str(tmp_path / "data"), "--venue", "kalshi")
+        procs.start("archive", "run", "--dir", str(tmp_path / "data"), "--venue", "kalshi")
         await async_wait_until(
             lambda: subscribed(commands(sim, in_filter[2], 0.0)),
             timeout=30,
@@ -185,12 +170,9 @@ async def test_a_listed_market_is_subscribed_archived_and_dropped_when_closed(
         )
     finally:
         await conn.close()
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        errors = [p.communicate(timeout=60)[1].decode() for p in procs]
-    for p, err in zip(procs, errors, strict=True):
-        assert p.returncode == 0, err[-3000:]
+        stopped = procs.stop_all()
+    for code, err in stopped:
+        assert code == 0, err[-3000:]
     # the archiver wrote what the bus had of both listed markets
     archived = {
         t: sum(1 for _ in iter_lines(tmp_path / "data", "kalshi", instruments=[t])) for t in later

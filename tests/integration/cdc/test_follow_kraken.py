@@ -9,10 +9,6 @@ pair is subscribed and its data reaches the bus; a pair delisted (status
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
@@ -20,7 +16,7 @@ from typing import Any
 import orjson
 import pytest
 
-from cdc_helpers import has_slot
+from cdc_helpers import SsmdProcs, has_slot
 from helpers import async_wait_until
 from sim_client import MakeSim
 from ssmd.core import subject_token
@@ -64,7 +60,7 @@ async def test_a_listed_pair_is_subscribed_and_a_delisted_one_dropped(
     sim = await make_sim("kraken", rate=300.0)
     futures = await make_sim("kraken-futures", rate=1.0)  # the sync reads both
     conn = await db.connect(pg_dsn)
-    procs: list[subprocess.Popen[bytes]] = []
+    procs = SsmdProcs()
     try:
         await db.migrate(conn)
         settings = SecmasterSettings.load(
@@ -79,23 +75,14 @@ async def test_a_listed_pair_is_subscribed_and_a_delisted_one_dropped(
         await conn.execute("CREATE TABLE held AS SELECT * FROM pairs WHERE pair = 'XETHZUSD'")
         await conn.execute("DELETE FROM pairs WHERE pair = 'XETHZUSD'")
 
-        env = {**os.environ, "DATABASE_URL": pg_dsn, "NATS_URL": nats_url}
-        env["SSMD_ENV"] = bus_env
+        procs.env.update(DATABASE_URL=pg_dsn, NATS_URL=nats_url, SSMD_ENV=bus_env)
         slot = f"s_{uuid.uuid4().hex[:10]}"
 
-        def start(*args: str) -> subprocess.Popen[bytes]:
-            p = subprocess.Popen(
-                [sys.executable, "-m", "ssmd", *args, "--log-level", "info"],
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
-            procs.append(p)
-            return p
-
-        start("cdc", "run", "--slot", slot, "--poll", "10ms")
+        procs.start("cdc", "run", "--slot", slot, "--poll", "10ms")
         await async_wait_until(lambda: has_slot(pg_dsn, slot), timeout=30, message="CDC slot")
-        start("connect", "kraken", "--all", "--ws-url", sim.ws_url, "--rest-url", sim.rest_url)
+        procs.start(
+            "connect", "kraken", "--all", "--ws-url", sim.ws_url, "--rest-url", sim.rest_url
+        )
         await async_wait_until(
             lambda: bool(commands(sim, "SOL/USD", 0.0, "subscribe")),
             timeout=30,
@@ -131,9 +118,6 @@ async def test_a_listed_pair_is_subscribed_and_a_delisted_one_dropped(
             assert not commands(sim, symbol, 0.0, "unsubscribe"), symbol
     finally:
         await conn.close()
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        errors = [p.communicate(timeout=60)[1].decode() for p in procs]
-    for p, err in zip(procs, errors, strict=True):
-        assert p.returncode == 0, err[-3000:]
+        stopped = procs.stop_all()
+    for code, err in stopped:
+        assert code == 0, err[-3000:]
