@@ -116,6 +116,20 @@ mod tests {
     }
 
     #[test]
+    fn kalshi_seconds_too_large_for_ms_give_no_time() {
+        for ts in [i64::MAX, i64::MIN, i64::MAX / 1000 + 1] {
+            let r = norm(
+                Venue::Kalshi,
+                &format!(
+                    r#"{{"type":"trade","sid":1,"seq":1,"msg":{{"trade_id":"t","market_ticker":"KX-1","yes_price":55,"count":1,"taker_side":"yes","ts":{ts}}}}}"#
+                ),
+            );
+            assert_eq!(r.len(), 1, "{ts}");
+            assert!(r[0].contains(r#""ts":null,"#), "{}", r[0]);
+        }
+    }
+
+    #[test]
     fn kalshi_no_bids_become_yes_asks() {
         let r = norm(
             Venue::Kalshi,

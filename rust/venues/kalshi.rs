@@ -32,7 +32,7 @@ pub struct Kalshi {
 }
 
 fn secs_to_ms(v: Option<Val<'_>>) -> Option<i64> {
-    v.and_then(|v| v.as_i64()).map(|s| s * 1000)
+    v.and_then(|v| v.as_i64()).and_then(|s| s.checked_mul(1000)) // none past i64 ms
 }
 
 /// Exchange time of a message: `ts_ms`, else `ts` in seconds.
