@@ -46,6 +46,8 @@ PATH = "markets/trades"
 RATES = {Venue.KALSHI: 10.0, Venue.KRAKEN: 1.0, Venue.KRAKEN_FUTURES: 5.0}
 #: Kraken spot ``public/Trades`` page size (its maximum)
 KRAKEN_COUNT = 1000
+#: Kraken Futures ``history``: trades per page
+FUTURES_PAGE = 100
 #: Kraken Futures keeps its public trade history this long
 FUTURES_DAYS = 7
 _DAY = 86_400
@@ -208,8 +210,20 @@ async def _kraken_trades(client: VenueClient, instrument: str, start: int) -> li
             seen.add(tid)
             out.append({"trade_id": tid, "ts": int(t * 1000), "price": row[0], "size": row[1]})
         last = result.get("last")
-        if past_end or len(rows) < KRAKEN_COUNT or last is None or str(last) == str(since):
+        if past_end or len(rows) < KRAKEN_COUNT or last is None:
             return out
+        if str(last) == str(since):
+            # ``since`` is a time: a whole page at one time hides the rest of its trades
+            log.warning(
+                "kraken %s: %d or more trades at one time (since=%s); the history lists the"
+                " first %d only, so the archive's others of that time are not compared",
+                instrument,
+                len(rows) + 1,
+                since,
+                len(rows),
+            )
+            since = str(int(last) + 1)  # on past it
+            continue
         since = str(last)
     log.warning("kraken %s: stopped after %d pages of trades", instrument, MAX_PAGES)
     return out
@@ -243,6 +257,7 @@ async def _futures_trades(client: VenueClient, instrument: str, start: int) -> l
         if not rows:
             return out
         oldest = last_ms
+        newest = 0
         new = 0
         for row in rows:
             if not isinstance(row, dict) or not row.get("uid"):
@@ -252,6 +267,7 @@ async def _futures_trades(client: VenueClient, instrument: str, start: int) -> l
             except ValueError:
                 _bad(client, path, "a trade time that is not RFC 3339", row)
             oldest = min(oldest, t)
+            newest = max(newest, t)
             uid = str(row["uid"])
             if t < start_ms or t >= end_ms or uid in seen:
                 continue
@@ -262,6 +278,17 @@ async def _futures_trades(client: VenueClient, instrument: str, start: int) -> l
             )
         if oldest < start_ms:
             return out
+        if not new and newest == oldest and len(rows) >= FUTURES_PAGE:
+            # the history pages by time only: a whole page at one millisecond hides the
+            # rest of that millisecond's trades
+            log.warning(
+                "kraken-futures %s: %d or more trades at %s; the history lists the first %d"
+                " only, so the archive's others of that millisecond are not compared",
+                instrument,
+                len(rows) + 1,
+                _iso_ms(oldest),
+                len(rows),
+            )
         if oldest >= last_ms:
             _bad(client, path, f"trades not before lastTime={_iso_ms(last_ms)}", rows[0])
         # "before lastTime" is strict: ask again from just after the oldest time so that

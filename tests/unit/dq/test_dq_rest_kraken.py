@@ -136,3 +136,57 @@ async def test_kraken_venues_compared_with_the_simulator_s_history(
 def test_futures_history_is_seven_days() -> None:
     with pytest.raises(ssmd.errors.ConfigError, match="last 7 days only"):
         rest_trades("kraken-futures", "http://127.0.0.1:1", "PF_XBTUSD", dt.date(2024, 3, 1))
+
+
+async def test_futures_history_with_a_page_at_one_millisecond(
+    make_sim: MakeSim, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The history pages by time only: past a whole page of trades at one millisecond
+    the rest of them cannot be listed; the client says so and goes on to older ones."""
+    await asyncio.sleep(_clear_of_midnight(dt.datetime.now(dt.timezone.utc)))
+    sim = await make_sim("kraken-futures", rate=0)
+    inst = sim.venue.instrument_ids()[0]
+    now = dt.datetime.now(dt.timezone.utc)
+    ms = int(now.timestamp() * 1000)
+    log = sim.venue.trade_log
+    for i in range(5):
+        log.add(inst, ms - 10 + i, i, f"old-{i}", "buy", "fill", "1", "100")
+    for i in range(250):
+        log.add(inst, ms, 10 + i, f"same-{i:03d}", "sell", "fill", "1", "100")
+    with caplog.at_level("WARNING", logger="ssmd.dq"):
+        rest = await asyncio.to_thread(
+            rest_trades, "kraken-futures", sim.rest_url, inst, now.date(), rate=0
+        )
+    ids = sorted(t["trade_id"] for t in rest)
+    assert ids[:5] == [f"old-{i}" for i in range(5)]
+    # newest first among equal times: the last 100 sent at that millisecond
+    assert ids[5:] == [f"same-{i:03d}" for i in range(150, 250)]
+    assert "101 or more trades at" in caplog.text
+    assert "lists the first 100 only" in caplog.text
+
+
+async def test_spot_history_with_a_page_at_one_time(
+    make_sim: MakeSim, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``since`` is a time: a whole page at one time hides the rest of its trades; the
+    client says so and goes on past that time."""
+    await asyncio.sleep(_clear_of_midnight(dt.datetime.now(dt.timezone.utc)))
+    sim = await make_sim("kraken", rate=0)
+    inst = sim.venue.instrument_ids()[0]
+    now = dt.datetime.now(dt.timezone.utc)
+    ns = int(now.timestamp()) * 1_000_000_000
+    log = sim.venue.trade_log
+    for i in range(5):
+        log.add(inst, ns - 10_000 + i, "100", "1", "buy", "limit", i)
+    for i in range(60):
+        log.add(inst, ns, "100", "1", "sell", "market", 100 + i)
+    for i in range(3):
+        log.add(inst, ns + 5_000 + i, "100", "1", "buy", "limit", 200 + i)
+    monkeypatch.setattr(dq_rest, "KRAKEN_COUNT", 37)
+    with caplog.at_level("WARNING", logger="ssmd.dq"):
+        rest = await asyncio.to_thread(
+            rest_trades, "kraken", sim.rest_url, inst, now.date(), rate=0
+        )
+    ids = sorted(int(t["trade_id"]) for t in rest)
+    assert ids == [*range(5), *range(100, 137), *range(200, 203)]
+    assert "38 or more trades at one time" in caplog.text

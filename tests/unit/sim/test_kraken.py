@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import time
 from typing import Any
@@ -384,3 +385,25 @@ async def test_rest_trades_lists_what_the_trade_channel_sent(make_sim: Any) -> N
     assert body["result"]["XETHZUSD"] == []
     _, _, body = await http_get(f"{sim.rest_url}/public/Trades?pair=NOPE")
     assert body == {"error": ["EQuery:Unknown asset pair"]}
+
+
+async def test_a_late_batch_is_dated_across_the_time_it_stands_for(make_sim: Any) -> None:
+    """After the event loop was held up, the catch-up batch's trades are spread over the
+    time since the last batch rather than all at one instant (``public/Trades`` pages
+    by time: more trades at one time than a page holds could not be listed)."""
+    sim = await make_sim("kraken", rate=4000.0)
+    c = await connect(sim.ws_url)
+    c.send({"method": "subscribe", "params": {"channel": "trade", "symbol": ["BTC/USD"]}})
+    await async_wait_until(lambda: len(c.frames) > 50, message="trades flow")
+    start = len(c.frames)
+    time.sleep(0.3)  # hold the simulator's loop up: the next batch covers 0.25 s
+    await async_wait_until(lambda: len(c.frames) > start + 1000, message="caught up")
+    times = [
+        t["timestamp"]
+        for m in c.json(start)
+        if m.get("channel") == "trade" and m.get("type") == "update"
+        for t in m["data"]
+    ]
+    assert times == sorted(times)
+    per_time = max(len(list(g)) for _, g in itertools.groupby(times))
+    assert per_time <= 20, per_time

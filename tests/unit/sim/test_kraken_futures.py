@@ -221,3 +221,21 @@ async def test_rest_history_lists_the_trades_sent(make_sim: Any) -> None:
     assert status == 400
     status, _, _ = await http_get(f"{sim.rest_url}/history?symbol=NOPE")
     assert status == 400
+
+
+async def test_a_late_batch_is_dated_across_the_time_it_stands_for(make_sim: Any) -> None:
+    """After the event loop was held up, the catch-up batch's trades are spread over the
+    time since the last batch, not stamped all at one millisecond (which would put more
+    trades at one time than a ``/history`` page holds)."""
+    sim = await make_sim("kraken-futures", rate=4000.0)
+    c = await connect(sim.ws_url)
+    c.send({"event": "subscribe", "feed": "trade", "product_ids": ["PF_XBTUSD"]})
+    await async_wait_until(lambda: len(feeds(c)) > 50, message="trades flow")
+    start = len(c.frames)
+    time.sleep(0.3)  # hold the simulator's loop up: the next batch covers 0.25 s
+    await async_wait_until(lambda: len(c.frames) > start + 1500, message="caught up")
+    trades = [m for m in feeds(c, start) if m.get("feed") == "trade"]
+    times = [t["time"] for t in trades]
+    assert times == sorted(times)
+    per_ms = max(len(list(g)) for _, g in itertools.groupby(times))
+    assert per_ms <= 20, per_ms

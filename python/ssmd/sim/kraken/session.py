@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ssmd.sim._fmt import iso_us, trim
+from ssmd.sim._fmt import BatchClock, iso_us, trim
 from ssmd.sim.base import Link, Session
 from ssmd.sim.kraken.book import L2Book, Memo
 from ssmd.sim.kraken.rest import KrakenRest, now_iso
@@ -105,6 +105,7 @@ class KrakenSession(Session):
         self.instrument_sub = False
         opts = venue.options
         self.heartbeat = opts.heartbeat_interval or 1.0
+        self.clock = BatchClock()
 
     # -- control -------------------------------------------------------------
 
@@ -257,6 +258,7 @@ class KrakenSession(Session):
         snap = bool(result.get("snapshot"))
         ns = time.time_ns()
         ts = iso_us(ns)
+        self.clock.sent(ns)
         if channel == "book":
             st.sub_book = True
             st.book.set_depth(int(result["depth"]))
@@ -383,8 +385,9 @@ class KrakenSession(Session):
         corrupting = fault.plan.corrupt_checksum > 0 or fault.pending["corrupt_checksum"] > 0
         stalls = self.server.instrument_stalls
         stalled = self.server.instrument_stalled
-        ns = time.time_ns()
-        ts = iso_us(ns)
+        clock = self.clock
+        clock.batch(n)
+        stamp = clock.iso_us
         n_book = n_trade = n_ticker = 0
         attempts = 0
         ap = out.append
@@ -394,6 +397,8 @@ class KrakenSession(Session):
             st, ch = streams[int(rnd() * count)]
             if stalls and (stalled(st.pair.symbol) or stalled(_CHANNEL_KEYS[ch])):
                 continue
+            ns = clock.at(n_book + n_trade + n_ticker)
+            ts = stamp(ns)
             trigger = st.sub_ticker
             if ch == 1 or (ch == 2 and trigger == "trades"):
                 msg = trade(st, ts, ns)

@@ -8,7 +8,7 @@ import time
 import orjson
 from picows import WSCloseCode
 
-from ssmd.sim._fmt import trim, uuid4
+from ssmd.sim._fmt import BatchClock, trim, uuid4
 from ssmd.sim.base import Link, Session
 from ssmd.sim.kraken_futures.book import SNAPSHOT_TRADES, Prod
 from ssmd.sim.kraken_futures.rest import KrakenFuturesRest
@@ -61,6 +61,7 @@ class KrakenFuturesSession(Session):
         # trade ids: a random UUID v4 prefix per connection and a counter (unique, cheap)
         self.uid_prefix = uuid4(self.rng)[:24]
         self.uid_count = int(self.rnd() * 2**40)
+        self.clock = BatchClock()
 
     def on_open(self) -> None:
         self.send('{"event":"info","version":1}', "info")
@@ -128,6 +129,7 @@ class KrakenFuturesSession(Session):
             self._rebuild()
             return
         now_ms = time.time_ns() // 1_000_000
+        self.clock.sent(now_ms * 1_000_000)
         snaps: list[bytes] = []
         stalled = self.server.instrument_stalled
         for i in ids:
@@ -244,10 +246,12 @@ class KrakenFuturesSession(Session):
         return f"{self.uid_prefix}{self.uid_count & 0xFFFFFFFFFFFF:012x}"
 
     def generate(self, n: int, out: list[bytes]) -> None:
-        now_ms = time.time_ns() // 1_000_000
+        clock = self.clock
+        clock.batch(n)
         stalled = self.server.instrument_stalled if self.server.instrument_stalls else None
         n_ticker = n_trade = n_book = 0
         ap = out.append
+        first_ms = clock.first // 1_000_000
         if self.tickers:
             mono = time.monotonic()
             for st in self.tickers:
@@ -255,7 +259,7 @@ class KrakenFuturesSession(Session):
                     stalled and (stalled(st.product.symbol) or stalled("channel:ticker"))
                 ):
                     st.next_ticker = mono + self.ticker_interval
-                    ap(self._ticker(st, now_ms).encode())
+                    ap(self._ticker(st, first_ms).encode())
                     n_ticker += 1
         streams = self.streams
         count = len(streams)
@@ -267,8 +271,9 @@ class KrakenFuturesSession(Session):
             p = st.product
             if stalled and (stalled(p.symbol) or stalled(_CHANNEL_KEYS[ch])):
                 continue
+            ms = clock.at(n_ticker + n_trade + n_book) // 1_000_000
             if ch == 1:
-                ap(self._trade(st, now_ms).encode())
+                ap(self._trade(st, ms).encode())
                 n_trade += 1
             elif ch == 0:
                 bid, price, q = st.book.step()
@@ -282,13 +287,13 @@ class KrakenFuturesSession(Session):
                             st.book_seq,
                             trim(price, p.pp),
                             trim(q, p.qp),
-                            now_ms,
+                            ms,
                         )
                     ).encode()
                 )
                 n_book += 1
             else:
-                ap(self._ticker(st, now_ms).encode())
+                ap(self._ticker(st, ms).encode())
                 n_ticker += 1
         sent = self.sent
         sent["ticker"] += n_ticker
