@@ -47,11 +47,11 @@ class BatchClock:
     """The times of a connection's generated batches of messages.
 
     A batch stands for the messages of the time since the previous one, and a
-    late event loop makes it large (a quarter of a second of the rate). Its k-th
-    of n messages is dated k/n of the way through that time (one second back at
-    most) rather than all at one instant: a venue does not print hundreds of
-    trades of one instrument at one millisecond, more than a page of its trade
-    history holds.
+    late event loop makes it large (a quarter of a second of the rate). A trade
+    that is the k-th of its n messages is dated k/n of the way through that time
+    (one second back at most) rather than at the batch's instant: a venue does
+    not print hundreds of trades of one instrument at one millisecond, more than
+    a page of its trade history holds.
     """
 
     __slots__ = ("_prefix", "_s", "first", "last", "n", "span")

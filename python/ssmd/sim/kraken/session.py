@@ -386,7 +386,7 @@ class KrakenSession(Session):
         stalls = self.server.instrument_stalls
         stalled = self.server.instrument_stalled
         clock = self.clock
-        clock.batch(n)
+        ts = iso_us(clock.batch(n))  # book and ticker updates: the batch's time
         stamp = clock.iso_us
         n_book = n_trade = n_ticker = 0
         attempts = 0
@@ -397,11 +397,10 @@ class KrakenSession(Session):
             st, ch = streams[int(rnd() * count)]
             if stalls and (stalled(st.pair.symbol) or stalled(_CHANNEL_KEYS[ch])):
                 continue
-            ns = clock.at(n_book + n_trade + n_ticker)
-            ts = stamp(ns)
             trigger = st.sub_ticker
             if ch == 1 or (ch == 2 and trigger == "trades"):
-                msg = trade(st, ts, ns)
+                ns = clock.at(n_book + n_trade + n_ticker)  # trades: spread over it
+                msg = trade(st, stamp(ns), ns)
                 if st.sub_trade:
                     ap(msg.encode())
                     n_trade += 1

@@ -247,11 +247,10 @@ class KrakenFuturesSession(Session):
 
     def generate(self, n: int, out: list[bytes]) -> None:
         clock = self.clock
-        clock.batch(n)
+        now_ms = clock.batch(n) // 1_000_000  # book and ticker updates: the batch's time
         stalled = self.server.instrument_stalled if self.server.instrument_stalls else None
         n_ticker = n_trade = n_book = 0
         ap = out.append
-        first_ms = clock.first // 1_000_000
         if self.tickers:
             mono = time.monotonic()
             for st in self.tickers:
@@ -259,7 +258,7 @@ class KrakenFuturesSession(Session):
                     stalled and (stalled(st.product.symbol) or stalled("channel:ticker"))
                 ):
                     st.next_ticker = mono + self.ticker_interval
-                    ap(self._ticker(st, first_ms).encode())
+                    ap(self._ticker(st, now_ms).encode())
                     n_ticker += 1
         streams = self.streams
         count = len(streams)
@@ -271,8 +270,8 @@ class KrakenFuturesSession(Session):
             p = st.product
             if stalled and (stalled(p.symbol) or stalled(_CHANNEL_KEYS[ch])):
                 continue
-            ms = clock.at(n_ticker + n_trade + n_book) // 1_000_000
-            if ch == 1:
+            if ch == 1:  # trades: spread over it
+                ms = clock.at(n_ticker + n_trade + n_book) // 1_000_000
                 ap(self._trade(st, ms).encode())
                 n_trade += 1
             elif ch == 0:
@@ -287,13 +286,13 @@ class KrakenFuturesSession(Session):
                             st.book_seq,
                             trim(price, p.pp),
                             trim(q, p.qp),
-                            ms,
+                            now_ms,
                         )
                     ).encode()
                 )
                 n_book += 1
             else:
-                ap(self._ticker(st, ms).encode())
+                ap(self._ticker(st, now_ms).encode())
                 n_ticker += 1
         sent = self.sent
         sent["ticker"] += n_ticker
