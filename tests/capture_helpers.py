@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -98,3 +99,17 @@ def ssmd_events(lines: list[dict[str, Any]]) -> list[str]:
         for x in lines
         if ".json.status." in x["subj"] and isinstance(x["msg"], dict) and "ssmd" in x["msg"]
     ]
+
+
+def clear_of_midnight(now: dt.datetime, margin: float = 60.0) -> float:
+    """Seconds to wait so a capture starts ``margin`` seconds clear of midnight UTC.
+
+    ``ssmd dq trades --rest-url`` reads the archive by receive day and the REST
+    side by exchange time, and the Futures simulator dates its snapshot trades up
+    to 20 s back: a capture near midnight would fall on two days.
+    """
+    since = (now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
+    until = 86_400.0 - since
+    if until < margin:
+        return until + margin
+    return max(0.0, margin - since)

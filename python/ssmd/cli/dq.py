@@ -44,7 +44,9 @@ FailUnder = Annotated[
     "  ssmd dq trades --ticker KX-1 --rest-url http://127.0.0.1:8080/trade-api/v2\n"
     "  ssmd dq trades --exchange kraken --ticker BTC/USD --rest-url https://api.kraken.com/0\n"
     "  ssmd dq trades --exchange kraken-futures --ticker PF_XBTUSD"
-    " --rest-url https://futures.kraken.com/derivatives/api/v3",
+    " --rest-url https://futures.kraken.com/derivatives/api/v3\n"
+    "  ssmd dq trades --exchange polymarket --ticker TOKEN_ID"
+    " --rest-url https://data-api.polymarket.com",
 )
 def trades(
     ticker: Annotated[
@@ -70,7 +72,7 @@ def trades(
             "--rest-url",
             metavar="URL",
             help="Compare with the venue's REST trade history: its API root (Kalshi,"
-            " Kraken spot, Kraken Futures).",
+            " Kraken spot, Kraken Futures; the Data API root for Polymarket).",
         ),
     ] = None,
     fail_under: FailUnder = None,
@@ -92,7 +94,7 @@ def trades(
     if rest_url:
         from ssmd.dq.rest import rest_trades
 
-        rest = rest_trades(exchange.value, rest_url, ticker, day)
+        rest = rest_trades(exchange.value, rest_url, ticker, day, archive_dir=s.archive_dir)
     report = check_trades(s.archive_dir, exchange, ticker, day, rest_trades=rest)
     if s.database_url:
         _store(s.database_url, report)

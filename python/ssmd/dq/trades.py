@@ -20,7 +20,7 @@ JSONL through the core: :func:`ssmd.read`), then checked:
 * ``receive_lag``: receive time minus exchange time, p50/p90/p99/max (ms);
 * ``rest_match``: with a REST trade history, the share of its trades of
   that instrument and day found in the archive, and archived trades it does
-  not list.
+  not list: by trade id, or on Polymarket by :func:`match_count`.
 
 Each check scores 0..1; the day's score is their weighted mean times 100.
 """
@@ -29,7 +29,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections import Counter
+from collections.abc import Hashable, Sequence
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +42,7 @@ from ssmd.core import subject_token
 from ssmd.errors import ConfigError
 from ssmd.types import Venue
 
-__all__ = ["Check", "TradeReport", "check_trades", "score"]
+__all__ = ["Check", "TradeReport", "check_trades", "match_count", "score"]
 
 #: venues whose trade sequence numbers are consecutive per instrument
 CONSECUTIVE: dict[Venue, bool] = {
@@ -55,6 +58,9 @@ UNIT_PRICED: dict[Venue, bool] = {
     Venue.KRAKEN_FUTURES: False,
     Venue.POLYMARKET: True,
 }
+#: venues whose trades are matched with the REST history by key, not by trade id alone
+#: (Polymarket frames carry the transaction hash only sometimes, the Data API always)
+KEYED: frozenset[Venue] = frozenset({Venue.POLYMARKET})
 _MS_DAY = 86_400_000
 
 
@@ -243,7 +249,7 @@ def check_trades(
         )
 
     if rest_trades is not None:
-        report.checks.append(_rest_match(trades, rest_trades))
+        report.checks.append(_rest_match(trades, rest_trades, keyed=ven in KEYED))
     return report
 
 
@@ -251,17 +257,104 @@ def _token(instrument: str) -> str:
     return subject_token(instrument)
 
 
-def _rest_match(trades: Any, rest: list[dict[str, Any]]) -> Check:
-    archived = set(trades["trade_id"].drop_nulls().to_list()) if trades.height else set()
-    listed = {str(t["trade_id"]) for t in rest}
-    found = len(listed & archived)
-    extra = len(archived - listed)
-    share = found / len(listed) if listed else 1.0
+def _rest_match(trades: Any, rest: list[dict[str, Any]], *, keyed: bool = False) -> Check:
+    if keyed:
+        archived_k = _archived_keys(trades)
+        listed_k = [
+            (
+                str(t["trade_id"]) if t.get("trade_id") else None,
+                _key(t["ts"] // 1000 if t.get("ts") is not None else None, t),
+            )
+            for t in rest
+        ]
+        found = match_count(archived_k, listed_k)
+        listed_n, extra = len(listed_k), len(archived_k) - found
+    else:
+        archived = set(trades["trade_id"].drop_nulls().to_list()) if trades.height else set()
+        listed = {str(t["trade_id"]) for t in rest}
+        found = len(listed & archived)
+        listed_n, extra = len(listed), len(archived - listed)
+    share = found / listed_n if listed_n else 1.0
     return Check(
         "rest_match",
         share,
         3.0,
         found,
-        f"{found} of the venue's {len(listed)} trades archived; {extra} archived trades it does"
+        f"{found} of the venue's {listed_n} trades archived; {extra} archived trades it does"
         " not list",
     )
+
+
+def _dec(v: object) -> str | None:
+    """``v`` as a canonical decimal text (``"0.480"``, ``0.48`` → ``"0.48"``)."""
+    if v is None:
+        return None
+    try:
+        d = Decimal(str(v))
+    except InvalidOperation:
+        return str(v)
+    return format(d.normalize(), "f") if d.is_finite() else str(v)
+
+
+def _key(second: int | None, t: dict[str, Any]) -> tuple[Hashable, ...]:
+    """A trade's key where no hash decides: (exchange second, price, size, side)."""
+    side = t.get("side")
+    return (second, _dec(t.get("price")), _dec(t.get("size")), str(side).lower() if side else None)
+
+
+def _archived_keys(trades: Any) -> list[tuple[str | None, tuple[Hashable, ...]]]:
+    if not trades.height:
+        return []
+    ts = trades["ts"].dt.epoch("ms").to_list()
+    rows = trades.select("trade_id", "price", "size", "side").to_dicts()
+    return [
+        (r["trade_id"] or None, _key(ms // 1000 if ms is not None else None, r))
+        for ms, r in zip(ts, rows, strict=True)
+    ]
+
+
+Keyed = Sequence[tuple[str | None, Hashable]]
+
+
+def match_count(archived: Keyed, listed: Keyed) -> int:
+    """How many of the ``listed`` (REST) trades are in ``archived``: each a (hash or
+    None, key) pair.
+
+    A trade with a hash on both sides is matched by hash (as a multiset: a hash twice
+    on each side is two matches), those of one hash with equal keys first. What is left
+    is matched by key, as a multiset, except that two trades that both have a hash
+    (different ones) never match: per key, with ``a``/``r`` archived/listed trades of
+    which ``a0``/``r0`` have no hash, that is ``min(a, r, a0 + r0)`` matches.
+    """
+    a_hash: dict[str, list[Hashable]] = {}
+    r_hash: dict[str, list[Hashable]] = {}
+    left: dict[Hashable, list[int]] = {}  # key -> [a with hash, a without, r with, r without]
+
+    def leave(key: Hashable, slot: int) -> None:
+        left.setdefault(key, [0, 0, 0, 0])[slot] += 1
+
+    for h, key in archived:
+        if h is None:
+            leave(key, 1)
+        else:
+            a_hash.setdefault(h, []).append(key)
+    for h, key in listed:
+        if h is None:
+            leave(key, 3)
+        else:
+            r_hash.setdefault(h, []).append(key)
+    found = 0
+    for h in a_hash.keys() | r_hash.keys():
+        a = Counter(a_hash.get(h, ()))
+        r = Counter(r_hash.get(h, ()))
+        same = a & r
+        a_rest, r_rest = a - same, r - same
+        paired = min(a_rest.total(), r_rest.total())
+        found += same.total() + paired
+        # of one hash, unequal keys pair up too; the surplus side is left to match by key
+        surplus, slot = (a_rest, 0) if a_rest.total() > r_rest.total() else (r_rest, 2)
+        for key in sorted(surplus.elements(), key=repr)[paired:]:
+            leave(key, slot)
+    for ah, an, rh, rn in left.values():
+        found += min(ah + an, rh + rn, an + rn)
+    return found

@@ -27,6 +27,7 @@ from ssmd.secmaster.config import VenueApi
 
 __all__ = [
     "CursorError",
+    "HttpStatusError",
     "Params",
     "VenueClient",
     "VenueUnreachable",
@@ -44,6 +45,14 @@ class VenueUnreachable(ConnectorError):
     """Every attempt to reach the venue failed to connect: the whole sync stops."""
 
     kind = "unreachable"
+
+
+class HttpStatusError(ConnectorError):
+    """The venue answered a 4xx other than 429, which asking again will not fix."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class CursorError(ConnectorError):
@@ -147,8 +156,8 @@ class VenueClient:
                     elif retry_after is not None:
                         self.pause(retry_after)
                 elif status >= 400:
-                    raise ConnectorError(
-                        f"{venue} GET /{rel}: HTTP {status}: {_snippet(resp.content)}"
+                    raise HttpStatusError(
+                        f"{venue} GET /{rel}: HTTP {status}: {_snippet(resp.content)}", status
                     )
                 else:
                     try:

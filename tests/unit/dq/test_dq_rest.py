@@ -117,9 +117,68 @@ def test_refused_and_malformed_trades(serve: Callable[[Script], Server]) -> None
         rest_trades("kalshi", s.url, "KX-1", DAY, attempts=1, rate=0)
 
 
-def test_not_for_polymarket() -> None:
-    with pytest.raises(ConfigError, match="kraken-futures, not polymarket"):
-        rest_trades("polymarket", "http://127.0.0.1:1", "0xabc", DAY)
+def test_polymarket_pages_shifted_by_new_trades(
+    serve: Callable[[Script], Server], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Newest first by offset: a trade arriving between two pages pushes the last one of
+    the first page onto the second; it counts once. Other tokens' trades and trades of
+    other days are left out."""
+    import ssmd.dq.rest as dq_rest
+
+    t0 = 1709251200
+    cid = "0x" + "c" * 64
+
+    def trade(i: int, asset: str = "7", t: int | None = None) -> dict[str, object]:
+        return {
+            "asset": asset,
+            "conditionId": cid,
+            "side": "BUY",
+            "size": 10,
+            "price": 0.5,
+            "timestamp": t0 + 100 - i if t is None else t,
+            "transactionHash": f"0x{i:064x}",
+        }
+
+    late = trade(99, t=t0 + 86_400)  # the next day
+    pages = {
+        "0": [late, trade(0), trade(1)],
+        # a new trade came: the second page starts with the first page's last one
+        "3": [trade(1), trade(2, asset="8"), trade(3)],
+        # the day before: the last page asked for
+        "6": [trade(4, t=t0 - 1), trade(5, t=t0 - 2), trade(6, t=t0 - 3)],
+    }
+
+    def script(n: int, q: dict[str, list[str]]) -> tuple[int, dict[str, str], bytes]:
+        assert q["market"] == [cid] and q["takerOnly"] == ["true"] and q["limit"] == ["3"]
+        return _json(pages[q["offset"][0]])
+
+    monkeypatch.setattr(dq_rest, "POLYMARKET_LIMIT", 3)
+    s = serve(script)
+    url = s.url.rsplit("/trade-api", 1)[0]
+    got = rest_trades("polymarket", url, "7", DAY, rate=0, condition_id=cid)
+    assert [int(t["trade_id"], 16) for t in got] == [0, 1, 3]
+    assert got[0] == {
+        "trade_id": f"0x{0:064x}",
+        "ts": (t0 + 100) * 1000,
+        "price": "0.5",
+        "size": "10",
+        "side": "BUY",
+    }
+    assert [r[0] for r in s.requests] == ["/trades"] * 3
+
+
+def test_polymarket_refused_and_malformed(serve: Callable[[Script], Server]) -> None:
+    cid = "0x" + "c" * 64
+    s = serve(lambda n, q: (400, {}, b'{"error": "bad market"}'))
+    with pytest.raises(ConnectorError, match="HTTP 400"):
+        rest_trades("polymarket", s.url, "7", DAY, rate=0, condition_id=cid)
+    assert len(s.requests) == 1  # a 400 at offset 0 is an error, not the offset limit
+    s = serve(lambda n, q: _json({"trades": []}))
+    with pytest.raises(ConnectorError, match="expected a JSON array of trades"):
+        rest_trades("polymarket", s.url, "7", DAY, attempts=1, rate=0, condition_id=cid)
+    s = serve(lambda n, q: _json([{"asset": "7", "timestamp": "soon"}]))
+    with pytest.raises(ConnectorError, match="trade time that is not a number"):
+        rest_trades("polymarket", s.url, "7", DAY, rate=0, condition_id=cid)
 
 
 def test_kraken_spot_pair_name_rate_limit_and_errors(serve: Callable[[Script], Server]) -> None:

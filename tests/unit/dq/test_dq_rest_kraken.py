@@ -18,7 +18,7 @@ import pytest
 
 import ssmd
 import ssmd.dq.rest as dq_rest
-from capture_helpers import capturing, data_count, sim_messages
+from capture_helpers import capturing, clear_of_midnight, data_count, sim_messages
 from helpers import async_wait_until
 from sim_client import MakeSim
 from ssmd.dq import check_trades
@@ -71,32 +71,18 @@ def _cut(root: Path, inst: str, marker: str, key: str, every: int) -> int:
     return cut
 
 
-def _clear_of_midnight(now: dt.datetime, margin: float = 60.0) -> float:
-    """Seconds to wait so a capture starts ``margin`` seconds clear of midnight UTC.
-
-    The archive side is read by receive day and the REST side by exchange time,
-    and the Futures simulator dates its snapshot trades up to 20 s back: a
-    capture near midnight would fall on two days.
-    """
-    since = (now - now.replace(hour=0, minute=0, second=0, microsecond=0)).total_seconds()
-    until = 86_400.0 - since
-    if until < margin:
-        return until + margin
-    return max(0.0, margin - since)
-
-
 def test_clear_of_midnight() -> None:
     day = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
-    assert _clear_of_midnight(day.replace(hour=12)) == 0.0
-    assert _clear_of_midnight(day.replace(hour=23, minute=59, second=30)) == 90.0
-    assert _clear_of_midnight(day.replace(second=20)) == 40.0
+    assert clear_of_midnight(day.replace(hour=12)) == 0.0
+    assert clear_of_midnight(day.replace(hour=23, minute=59, second=30)) == 90.0
+    assert clear_of_midnight(day.replace(second=20)) == 40.0
 
 
 @pytest.mark.parametrize("venue", sorted(CASES))
 async def test_kraken_venues_compared_with_the_simulator_s_history(
     tmp_path: Path, make_sim: MakeSim, venue: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    await asyncio.sleep(_clear_of_midnight(dt.datetime.now(dt.timezone.utc)))
+    await asyncio.sleep(clear_of_midnight(dt.datetime.now(dt.timezone.utc)))
     sim = await make_sim(venue, rate=3000)
     symbols = sim.venue.instrument_ids()[:2]
     root = tmp_path / "a"
@@ -143,7 +129,7 @@ async def test_futures_history_with_a_page_at_one_millisecond(
 ) -> None:
     """The history pages by time only: past a whole page of trades at one millisecond
     the rest of them cannot be listed; the client says so and goes on to older ones."""
-    await asyncio.sleep(_clear_of_midnight(dt.datetime.now(dt.timezone.utc)))
+    await asyncio.sleep(clear_of_midnight(dt.datetime.now(dt.timezone.utc)))
     sim = await make_sim("kraken-futures", rate=0)
     inst = sim.venue.instrument_ids()[0]
     now = dt.datetime.now(dt.timezone.utc)
@@ -170,7 +156,7 @@ async def test_spot_history_with_a_page_at_one_time(
 ) -> None:
     """``since`` is a time: a whole page at one time hides the rest of its trades; the
     client says so and goes on past that time."""
-    await asyncio.sleep(_clear_of_midnight(dt.datetime.now(dt.timezone.utc)))
+    await asyncio.sleep(clear_of_midnight(dt.datetime.now(dt.timezone.utc)))
     sim = await make_sim("kraken", rate=0)
     inst = sim.venue.instrument_ids()[0]
     now = dt.datetime.now(dt.timezone.utc)

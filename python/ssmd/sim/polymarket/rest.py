@@ -1,8 +1,10 @@
-"""Polymarket REST over the simulated universe: Gamma ``/markets``, ``/events`` (keyset and legacy) and CLOB ``/clob/markets``."""
+"""Polymarket REST over the simulated universe: Gamma ``/markets``, ``/events`` (keyset and
+legacy), CLOB ``/clob/markets`` and the Data API's ``/data/trades`` (the trades it sent)."""
 
 from __future__ import annotations
 
 import base64
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,7 +22,40 @@ from ssmd.sim.http import (
 )
 from ssmd.sim.polymarket.universe import Condition, build_universe
 
-__all__ = ["PolymarketRest"]
+__all__ = ["PolymarketRest", "TradeLog"]
+
+#: the Data API's ``/trades`` bounds (limit and offset, the documented 0..10000)
+DATA_MAX_LIMIT = 10_000
+
+
+class TradeLog:
+    """The ``last_trade_price`` trades sent, newest ``per_market`` per condition, for the
+    Data API's ``GET /trades`` (the venue's public trade history, which ``ssmd dq
+    trades`` compares the archive with)."""
+
+    def __init__(self, per_market: int = 20_000) -> None:
+        self.per_market = per_market
+        #: (ms, token, side, size, price, transaction hash) as sent, oldest first
+        self.trades: dict[str, deque[tuple[int, str, str, str, str, str]]] = {}
+
+    def add(
+        self, condition_id: str, ms: int, token: str, side: str, size: str, price: str, txh: str
+    ) -> None:
+        log = self.trades.get(condition_id)
+        if log is None:
+            log = self.trades[condition_id] = deque(maxlen=self.per_market)
+        log.append((ms, token, side, size, price, txh))
+
+    def newest_first(
+        self, markets: Sequence[str] | None, side: str | None
+    ) -> list[tuple[str, tuple[int, str, str, str, str, str]]]:
+        """``(condition id, trade)`` of ``markets`` (all when None), newest first (the
+        later sent first among equal times)."""
+        conds = self.trades if markets is None else [m for m in markets if m in self.trades]
+        out = [(c, t) for c in conds for t in self.trades[c] if side is None or t[2] == side]
+        out.reverse()
+        out.sort(key=lambda ct: ct[1][0], reverse=True)
+        return out
 
 
 class PolymarketRest(Venue):
@@ -36,12 +71,16 @@ class PolymarketRest(Venue):
             if not c.closed:
                 self.by_token[c.yes] = (c, True)
                 self.by_token[c.no] = (c, False)
+        self.by_condition = {c.condition_id: c for c in self.conditions}
+        self.trade_log = TradeLog()
+        #: the Data API answers 400 past this ``offset`` (tests lower it)
+        self.data_max_offset = DATA_MAX_LIMIT
 
     def instrument_ids(self) -> list[str]:
         return list(self.by_token)
 
     def extra_urls(self, base: str) -> dict[str, str]:
-        return {"gamma": base, "clob": f"{base}/clob"}
+        return {"gamma": base, "clob": f"{base}/clob", "data": f"{base}/data"}
 
     def rest_error(
         self, status: int, message: str, headers: Sequence[tuple[str, str]] = ()
@@ -110,6 +149,52 @@ class PolymarketRest(Venue):
             "end_date_iso": "2026-12-31T00:00:00Z",
             "tags": [c.category],
         }
+
+    def data_trade(self, cid: str, t: tuple[int, str, str, str, str, str]) -> dict[str, Any]:
+        """One Data API ``/trades`` item: a taker trade, time in unix seconds."""
+        ms, token, side, size, price, txh = t
+        c = self.by_condition[cid]
+        yes = token == c.yes
+        return {
+            "proxyWallet": f"0x{txh[2:42]}",
+            "side": side,
+            "asset": token,
+            "conditionId": cid,
+            "size": float(size),
+            "price": float(price),
+            "timestamp": ms // 1000,
+            "title": c.question,
+            "slug": c.slug,
+            "icon": "",
+            "eventSlug": c.event["slug"],
+            "outcome": "Yes" if yes else "No",
+            "outcomeIndex": 0 if yes else 1,
+            "name": "",
+            "pseudonym": "",
+            "bio": "",
+            "profileImage": "",
+            "profileImageOptimized": "",
+            "transactionHash": txh,
+        }
+
+    def data_trades(self, req: Request) -> Response:
+        """Data API ``GET /trades``: ``market`` (condition ids, comma-separated), ``side``,
+        ``limit``/``offset`` paging, newest first; every trade is a taker's, so
+        ``takerOnly`` changes nothing here; ``user`` has no trades (no wallets)."""
+        limit = req.int_arg("limit", 100, 0, DATA_MAX_LIMIT)
+        offset = req.int_arg("offset", 0, 0, 10**9)
+        if offset > self.data_max_offset:
+            raise HttpError(400, f"offset must be between 0 and {self.data_max_offset}")
+        markets = [m for raw in req.args("market") for m in raw.split(",") if m] or None
+        if markets is not None and req.arg("eventId"):
+            raise HttpError(400, "market and eventId are mutually exclusive")
+        side = (req.arg("side") or "").upper() or None
+        if side not in (None, "BUY", "SELL"):
+            raise HttpError(400, f"invalid side: {side!r}")
+        if req.arg("user"):
+            return json_response([])
+        chosen = self.trade_log.newest_first(markets, side)[offset : offset + limit]
+        return json_response([self.data_trade(c, t) for c, t in chosen])
 
     def _filtered(self, req: Request) -> list[Condition]:
         conds = self.conditions
@@ -193,4 +278,6 @@ class PolymarketRest(Venue):
             return json_response(
                 {"limit": limit, "count": len(data), "next_cursor": cursor, "data": data}
             )
+        if path == "/data/trades":
+            return self.data_trades(req)
         raise HttpError(404, "not found")
