@@ -42,7 +42,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from ssmd._core import ArchiveReader, list_files
+from ssmd.archive import ArchiveReader, list_files
 from ssmd.errors import ConfigError, ConnectorError
 from ssmd.secmaster.config import VenueApi
 from ssmd.secmaster.http import HttpStatusError, VenueClient, cursor_pages

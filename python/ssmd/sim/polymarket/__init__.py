@@ -16,7 +16,9 @@ token's book is its mirror (NO bid at 1 - YES ask).
 REST (Gamma at the root): ``/markets/keyset`` (``after_cursor`` →
 ``next_cursor``, absent on the last page), ``/markets`` (legacy
 ``limit``/``offset``, a bare array), ``/events/keyset``, ``/events``; CLOB
-under ``/clob``: ``/clob/markets`` (``next_cursor``, ``LTE=`` at the end).
+under ``/clob``: ``/clob/markets`` (``next_cursor``, ``LTE=`` at the end);
+the Data API under ``/data``: ``/data/trades`` (the trades sent, newest
+first, ``limit``/``offset``), which ``ssmd dq trades --rest-url`` compares with.
 
 Modules: ``universe`` (the instruments), ``rest`` (the REST listings and the
 upgrade check), ``book`` (one instrument's state on a connection), ``session`` (one
