@@ -12,7 +12,8 @@ JSONL through the core: :func:`ssmd.read`), then checked:
   connections that day;
 * ``time_gaps``: silences longer than the instrument's own normal rate
   allows (20 times its median interval, and at least a minute);
-* ``duplicates``: the same trade id twice;
+* ``duplicates``: the same trade twice (its id, exchange time, price, size
+  and side);
 * ``ts_out_of_order``: exchange times going back in receive order;
 * ``price_bounds``: prices that are not finite, not positive, or above 1
   on the prediction-market venues (Kalshi and Polymarket price in dollars
@@ -20,7 +21,9 @@ JSONL through the core: :func:`ssmd.read`), then checked:
 * ``receive_lag``: receive time minus exchange time, p50/p90/p99/max (ms);
 * ``rest_match``: with a REST trade history, the share of its trades of
   that instrument and day found in the archive, and archived trades it does
-  not list: by trade id, or on Polymarket by :func:`match_count`.
+  not list: by trade id, or on Polymarket by :func:`match_count`. Both sides
+  go by exchange time here (the venue lists the day's trades by it): the
+  archive is read from an hour before the day to an hour after it.
 
 Each check scores 0..1; the day's score is their weighted mean times 100.
 """
@@ -200,10 +203,16 @@ def check_trades(
             )
         )
 
-    # duplicates
-    ids = trades["trade_id"].drop_nulls() if n else pl.Series([], dtype=pl.String)
-    dups = len(ids) - ids.n_unique() if len(ids) else 0
-    report.checks.append(Check("duplicates", _share_ok(dups, n), 2.0, dups, "same trade id twice"))
+    # duplicates: a trade archived twice has the same id and the same time, price,
+    # size and side (a Polymarket transaction hash, the id there, can hold several fills)
+    same = ["trade_id", "ts", "price", "size", "side"]
+    ided = trades.select(same).filter(pl.col("trade_id").is_not_null()) if n else None
+    dups = ided.height - ided.n_unique() if ided is not None and ided.height else 0
+    report.checks.append(
+        Check(
+            "duplicates", _share_ok(dups, n), 2.0, dups, "same trade (id, time, price, size) twice"
+        )
+    )
 
     # exchange times going back
     ts = trades["ts"].dt.epoch("ms").drop_nulls() if n else pl.Series([], dtype=pl.Int64)
@@ -249,8 +258,34 @@ def check_trades(
         )
 
     if rest_trades is not None:
-        report.checks.append(_rest_match(trades, rest_trades, keyed=ven in KEYED))
+        near = _by_exchange_day(pl, name, instrument, date, base, parquet_dir)
+        report.checks.append(_rest_match(near, rest_trades, keyed=ven in KEYED))
     return report
+
+
+#: receive times read around the day for the REST comparison: a trade of the day's
+#: last moments is received (and archived) on the next day, one of the day before
+#: can arrive after midnight
+REST_MARGIN = dt.timedelta(hours=1)
+
+
+def _by_exchange_day(
+    pl: Any,
+    venue: str,
+    instrument: str,
+    date: dt.date,
+    base: Path,
+    parquet_dir: str | os.PathLike[str] | None,
+) -> Any:
+    """The archived trades of ``date`` by exchange time, as the venue's history lists
+    them (the other checks go by receive day, as the archive is laid out): those
+    received within :data:`REST_MARGIN` of the day whose exchange time is in it, and
+    those without an exchange time received in it."""
+    lo = dt.datetime(date.year, date.month, date.day, tzinfo=dt.timezone.utc)
+    hi = lo + dt.timedelta(days=1)
+    near = read("trade", venue, lo - REST_MARGIN, hi + REST_MARGIN, [instrument], base, parquet_dir)
+    when = pl.coalesce(pl.col("ts").cast(pl.Datetime("ms", "UTC")), pl.col("rx"))
+    return near.filter((when >= lo) & (when < hi))
 
 
 def _token(instrument: str) -> str:

@@ -84,6 +84,55 @@ def test_each_check_finds_its_defect(tmp_path: Path) -> None:
     assert check_trades(clean, "kraken", "BTC/USD", DAY).score == 100.0
 
 
+def _trade_at(trade_id: int, ts: str, rx: int, price: str = "60000.5") -> bytes:
+    msg = (
+        '{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy",'
+        f'"price":{price},"qty":0.5,"ord_type":"limit","trade_id":{trade_id},"timestamp":"{ts}"}}]}}'
+    )
+    return envelope(rx, "prod.kraken.json.trade.BTC_USD", msg)
+
+
+def test_rest_comparison_goes_by_exchange_day(tmp_path: Path) -> None:
+    """The venue lists a day's trades by exchange time, the archive files them by receive
+    time: a trade of the day's last moment received after midnight is compared with that
+    day, one of the day before received after midnight is not."""
+    day_end = T0 + 86_400 * SEC
+    with ArchiveWriter(tmp_path, "kraken", "w", fsync=False) as w:
+        w.write(_trade_at(1, "2024-02-29T23:59:59.900000Z", T0 + SEC // 10))
+        for i in range(2, 12):
+            w.write(_trade_at(i, f"2024-03-01T12:00:{i:02d}.000000Z", T0 + 43_200 * SEC + i * SEC))
+        w.write(_trade_at(12, "2024-03-01T23:59:59.950000Z", day_end + SEC // 20))
+    listed = [
+        {"trade_id": str(i), "ts": 0, "price": "60000.5", "size": "0.5"} for i in range(2, 13)
+    ]
+    r = check_trades(tmp_path, "kraken", "BTC/USD", DAY, rest_trades=listed)
+    match = _check(r, "rest_match")
+    assert (match.value, match.score) == (11, 1.0)
+    assert (
+        match.detail == "11 of the venue's 11 trades archived; 0 archived trades it does not list"
+    )
+    # the other checks keep to the receive day: trades 1 to 11
+    assert _check(r, "trades").value == 11
+
+
+def test_fills_sharing_a_polymarket_hash_are_not_duplicates(tmp_path: Path) -> None:
+    token = "1234567890"
+    fill = (
+        '{"event_type":"last_trade_price","asset_id":"%s","market":"0xabc","price":"%s",'
+        '"side":"BUY","size":"%s","timestamp":"%d","transaction_hash":"0xfeed"}'
+    )
+    subj = f"prod.polymarket.json.trade.{token}"
+    with ArchiveWriter(tmp_path, "polymarket", "w", fsync=False) as w:
+        ms = T0 // 1_000_000
+        w.write(envelope(T0 + SEC, subj, fill % (token, "0.45", "10", ms)))
+        w.write(envelope(T0 + SEC, subj, fill % (token, "0.46", "5", ms)))  # the same hash
+        twice = envelope(T0 + 2 * SEC, subj, fill % (token, "0.46", "5", ms + 1000))
+        w.write(twice * 2)  # archived twice
+    r = check_trades(tmp_path, "polymarket", token, DAY)
+    assert _check(r, "trades").value == 4
+    assert _check(r, "duplicates").value == 1
+
+
 def _ssmd(*args: str) -> subprocess.CompletedProcess[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("SSMD_ARCHIVE_DIR", "DATABASE_URL")}
     return subprocess.run(
