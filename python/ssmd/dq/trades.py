@@ -12,8 +12,9 @@ JSONL through the core: :func:`ssmd.read`), then checked:
   connections that day;
 * ``time_gaps``: silences longer than the instrument's own normal rate
   allows (20 times its median interval, and at least a minute);
-* ``duplicates``: the same trade twice (its id, exchange time, price, size
-  and side);
+* ``duplicates``: the same trade id twice (on Polymarket, whose id is a
+  transaction hash that several fills can share: the same hash, exchange
+  time, price, size and side);
 * ``ts_out_of_order``: exchange times going back in receive order;
 * ``price_bounds``: prices that are not finite, not positive, or above 1
   on the prediction-market venues (Kalshi and Polymarket price in dollars
@@ -203,16 +204,15 @@ def check_trades(
             )
         )
 
-    # duplicates: a trade archived twice has the same id and the same time, price,
-    # size and side (a Polymarket transaction hash, the id there, can hold several fills)
-    same = ["trade_id", "ts", "price", "size", "side"]
+    # duplicates: the same trade id twice; on Polymarket, whose id is the transaction
+    # hash and a transaction can hold several fills, the same hash, time, price, size
+    # and side twice
+    keyed = ven in KEYED
+    same = ["trade_id", "ts", "price", "size", "side"] if keyed else ["trade_id"]
     ided = trades.select(same).filter(pl.col("trade_id").is_not_null()) if n else None
     dups = ided.height - ided.n_unique() if ided is not None and ided.height else 0
-    report.checks.append(
-        Check(
-            "duplicates", _share_ok(dups, n), 2.0, dups, "same trade (id, time, price, size) twice"
-        )
-    )
+    what = "same trade (hash, time, price, size) twice" if keyed else "same trade id twice"
+    report.checks.append(Check("duplicates", _share_ok(dups, n), 2.0, dups, what))
 
     # exchange times going back
     ts = trades["ts"].dt.epoch("ms").drop_nulls() if n else pl.Series([], dtype=pl.Int64)
