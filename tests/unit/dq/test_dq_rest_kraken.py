@@ -7,18 +7,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gzip
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import ssmd
 import ssmd.dq.rest as dq_rest
 from capture_helpers import capturing, clear_of_midnight, data_count, sim_messages
+from dq_helpers import rest_match_json
 from helpers import async_wait_until
 from sim_client import MakeSim
 from ssmd.dq import check_trades
@@ -29,24 +25,6 @@ CASES = {
     "kraken": ('"channel":"trade","type":"update"', "trade_id"),
     "kraken-futures": ('"feed":"trade","product_id"', "uid"),
 }
-
-
-def _dq_json(root: Path, venue: str, inst: str, day: dt.date, url: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SSMD_ARCHIVE_DIR", "DATABASE_URL")}
-    r = subprocess.run(
-        [
-            *(sys.executable, "-m", "ssmd", "dq", "trades", "--exchange", venue),
-            *("--ticker", inst, "--date", day.isoformat(), "--dir", str(root)),
-            *("--rest-url", url, "--json"),
-        ],
-        capture_output=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert r.returncode == 0, r.stderr
-    doc: dict[str, Any] = json.loads(r.stdout)
-    return next(c for c in doc["checks"] if c["name"] == "rest_match")
 
 
 def _cut(root: Path, inst: str, marker: str, key: str, every: int) -> int:
@@ -106,13 +84,13 @@ async def test_kraken_venues_compared_with_the_simulator_s_history(
     assert (match.value, match.score) == (len(archived), 1.0)
 
     # through the CLI, at the venue's own rate
-    match_doc = await asyncio.to_thread(_dq_json, root, venue, inst, day, sim.rest_url)
+    match_doc = await asyncio.to_thread(rest_match_json, root, venue, inst, day, sim.rest_url)
     assert (match_doc["value"], match_doc["score"]) == (len(archived), 1.0)
 
     # trades the archive lost: counted, exactly
     cut = await asyncio.to_thread(_cut, root, inst, *CASES[venue], 5)
     assert cut > 0
-    match_doc = await asyncio.to_thread(_dq_json, root, venue, inst, day, sim.rest_url)
+    match_doc = await asyncio.to_thread(rest_match_json, root, venue, inst, day, sim.rest_url)
     assert match_doc["value"] == len(archived) - cut
     assert match_doc["score"] == pytest.approx((len(archived) - cut) / len(archived))
     assert match_doc["score"] < 1.0

@@ -8,10 +8,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gzip
-import json
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +17,7 @@ import pytest
 import ssmd
 import ssmd.dq.rest as dq_rest
 from capture_helpers import capturing, clear_of_midnight, data_count, sim_messages
+from dq_helpers import rest_match_json
 from helpers import async_wait_until
 from sim_client import MakeSim
 from ssmd.dq import check_trades
@@ -63,24 +60,6 @@ def test_match_by_key_where_a_side_has_no_hash() -> None:
 def _token_trades(root: Path, token: str) -> Any:
     trades = ssmd.read("trade", "polymarket", dir=root)
     return trades.filter(trades["instrument"] == token)
-
-
-def _dq_json(root: Path, inst: str, day: dt.date, url: str) -> dict[str, Any]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SSMD_ARCHIVE_DIR", "DATABASE_URL")}
-    r = subprocess.run(
-        [
-            *(sys.executable, "-m", "ssmd", "dq", "trades", "--exchange", "polymarket"),
-            *("--ticker", inst, "--date", day.isoformat(), "--dir", str(root)),
-            *("--rest-url", url, "--json"),
-        ],
-        capture_output=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-    assert r.returncode == 0, r.stderr
-    doc: dict[str, Any] = json.loads(r.stdout)
-    return next(c for c in doc["checks"] if c["name"] == "rest_match")
 
 
 def _cut(root: Path, token: str, every: int) -> tuple[int, int]:
@@ -148,13 +127,13 @@ async def test_polymarket_compared_with_the_simulator_s_history(
     )
 
     # through the CLI, at the venue's own rate and page size
-    match_doc = await asyncio.to_thread(_dq_json, root, token, day, url)
+    match_doc = await asyncio.to_thread(rest_match_json, root, "polymarket", token, day, url)
     assert (match_doc["value"], match_doc["score"]) == (n, 1.0)
 
     # trades the archive lost: counted, exactly, with and without their hash
     cut, hashless = await asyncio.to_thread(_cut, root, token, 4)
     assert cut > 0 and 0 < hashless < cut
-    match_doc = await asyncio.to_thread(_dq_json, root, token, day, url)
+    match_doc = await asyncio.to_thread(rest_match_json, root, "polymarket", token, day, url)
     assert match_doc["value"] == n - cut
     assert match_doc["score"] == pytest.approx((n - cut) / n)
     assert match_doc["detail"].endswith("0 archived trades it does not list")
