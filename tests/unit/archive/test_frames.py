@@ -149,3 +149,40 @@ def test_bad_arguments(root: Path, kwargs: dict[str, Any], message: str) -> None
     kwargs.setdefault("dir", root)
     with pytest.raises(ConfigError, match=message):
         ssmd.read(**kwargs)
+
+
+def _merged(root: Path) -> Any:
+    """The day read by one core reader over all its files (the merge, in rx order)."""
+    from ssmd._core import ColumnReader, list_files
+
+    files = list_files(root, "kraken", "2024-03-01", "2024-03-01", include_parts=True)
+    parts = [pl.DataFrame(b) for _, b in ColumnReader(files, "kraken", kinds=["trade"])]
+    return pl.concat(parts)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_a_day_read_in_groups_of_windows_is_the_merge(
+    root: Path, workers: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ssmd.archive.frames as frames
+
+    monkeypatch.setattr(frames, "_workers", lambda: workers)
+    got = ssmd.read("trade", "kraken", "2024-03-01", "2024-03-01", dir=root)
+    assert got.height == 300
+    assert got.equals(_merged(root))
+    files = sorted(str(p) for p in day_dir(root).iterdir() if p.name.endswith(".jsonl.gz"))
+    groups = frames._by_time(files, workers)
+    assert len(groups) == workers  # 20 windows of two writers' files
+    assert sorted(f for g in groups for f in g) == files
+
+
+def test_a_file_with_lines_outside_its_window_is_put_in_order(root: Path) -> None:
+    """A file named for the day's last window holding early lines (a repaired or copied
+    file): the groups are read apart, then sorted back into the merge's order."""
+    want = _merged(root)
+    files = sorted(p for p in day_dir(root).iterdir() if p.name.endswith(".gz"))
+    first = files[0]
+    first.rename(first.with_name("2345" + first.name[4:]))
+    got = ssmd.read("trade", "kraken", "2024-03-01", "2024-03-01", dir=root)
+    assert got["rx"].is_sorted()
+    assert got.sort("rx", "trade_id").equals(want.sort("rx", "trade_id"))
