@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import gzip
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ import pytest
 import ssmd
 import ssmd.dq.rest as dq_rest
 from capture_helpers import capturing, clear_of_midnight, data_count, sim_messages
-from dq_helpers import rest_match_json
+from dq_helpers import cut_lines, rest_match_json
 from helpers import async_wait_until
 from sim_client import MakeSim
 from ssmd.dq import check_trades
@@ -30,23 +29,9 @@ CASES = {
 def _cut(root: Path, inst: str, marker: str, key: str, every: int) -> int:
     """Drop every ``every``-th line of ``inst``'s trade updates from the archive; the
     trades those lines held."""
-    cut = seen = 0
-    files = sorted(root.rglob("*.jsonl.gz"))
-    assert files
-    for f in files:
-        kept = []
-        with gzip.open(f, "rb") as fh:
-            lines = fh.read().splitlines(keepends=True)
-        for line in lines:
-            if marker.encode() in line and f'"{inst}"'.encode() in line:
-                seen += 1
-                if seen % every == 0:
-                    cut += line.count(f'"{key}"'.encode())
-                    continue
-            kept.append(line)
-        with gzip.open(f, "wb") as fh:
-            fh.write(b"".join(kept))
-    return cut
+    chosen = (marker.encode(), f'"{inst}"'.encode())
+    lines = cut_lines(root, lambda line: all(m in line for m in chosen), every)
+    return sum(line.count(f'"{key}"'.encode()) for line in lines)
 
 
 def test_clear_of_midnight() -> None:

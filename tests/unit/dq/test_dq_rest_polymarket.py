@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import gzip
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 import ssmd
 import ssmd.dq.rest as dq_rest
 from capture_helpers import capturing, clear_of_midnight, data_count, sim_messages
-from dq_helpers import rest_match_json
+from dq_helpers import cut_lines, rest_match_json
 from helpers import async_wait_until
 from sim_client import MakeSim
 from ssmd.dq import check_trades
@@ -66,24 +65,9 @@ def _cut(root: Path, token: str, every: int) -> tuple[int, int]:
     """Drop every ``every``-th archive line holding a ``last_trade_price`` of ``token``;
     the trades those lines held, and how many of them had no transaction hash."""
     marker = f'"asset_id":"{token}","event_type":"last_trade_price"'.encode()
-    cut = hashless = seen = 0
-    files = sorted(root.rglob("*.jsonl.gz"))
-    assert files
-    for f in files:
-        kept = []
-        with gzip.open(f, "rb") as fh:
-            lines = fh.read().splitlines(keepends=True)
-        for line in lines:
-            if marker in line:
-                seen += 1
-                if seen % every == 0:
-                    n = line.count(marker)
-                    cut += n
-                    hashless += n - line.count(b'"transaction_hash"')
-                    continue
-            kept.append(line)
-        with gzip.open(f, "wb") as fh:
-            fh.write(b"".join(kept))
+    lines = cut_lines(root, lambda line: marker in line, every)
+    cut = sum(line.count(marker) for line in lines)
+    hashless = cut - sum(line.count(b'"transaction_hash"') for line in lines)
     return cut, hashless
 
 
