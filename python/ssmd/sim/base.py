@@ -10,9 +10,9 @@ the venue packages never import the server.
 from __future__ import annotations
 
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from picows import WSCloseCode
 
@@ -20,7 +20,25 @@ from ssmd.sim.faults import FaultState
 from ssmd.sim.http import HttpError, Request, Response, RestRecords, json_response
 from ssmd.sim.options import SimOptions
 
-__all__ = ["Host", "Link", "Session", "Venue"]
+__all__ = ["Host", "Link", "Session", "TradeHistory", "Venue"]
+
+
+T = TypeVar("T")
+
+
+class TradeHistory(Generic[T]):
+    """The trades a simulated venue sent, the newest ``per_key`` of each instrument
+    (or market), oldest first: what its REST trade history serves."""
+
+    def __init__(self, per_key: int = 20_000) -> None:
+        self.per_key = per_key
+        self.trades: dict[str, deque[T]] = {}
+
+    def append(self, key: str, trade: T) -> None:
+        log = self.trades.get(key)
+        if log is None:
+            log = self.trades[key] = deque(maxlen=self.per_key)
+        log.append(trade)
 
 
 class Host(Protocol):

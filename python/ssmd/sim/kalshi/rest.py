@@ -6,14 +6,13 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ssmd.errors import ConfigError
 from ssmd.sim._fmt import fixed
-from ssmd.sim.base import Venue
+from ssmd.sim.base import TradeHistory, Venue
 from ssmd.sim.http import (
     HttpError,
     Request,
@@ -82,22 +81,19 @@ def verify_signature(public_key: Any, timestamp: str, signature: str, path: str 
     return True
 
 
-class TradeLog:
+class TradeLog(TradeHistory[dict[str, Any]]):
     """The trades sent on every connection, newest ``per_market`` per market, for
     ``GET /markets/trades`` (the venue's trade history, which ``ssmd dq trades`` compares
     the archive with)."""
 
     def __init__(self, per_market: int = 20_000) -> None:
-        self.per_market = per_market
-        self.trades: dict[str, deque[dict[str, Any]]] = {}
+        super().__init__(per_market)
 
     def add(
         self, ticker: str, trade_id: str, ms: int, yes: str, no: str, count: str, side: str
     ) -> None:
-        log = self.trades.get(ticker)
-        if log is None:
-            log = self.trades[ticker] = deque(maxlen=self.per_market)
-        log.append(
+        self.append(
+            ticker,
             {
                 "trade_id": trade_id,
                 "ticker": ticker,
@@ -107,7 +103,7 @@ class TradeLog:
                 "taker_side": side,
                 "created_time": iso_ms(ms),
                 "ts_ms": ms,
-            }
+            },
         )
 
     def select(self, ticker: str | None, min_ts: int | None, max_ts: int | None) -> list[Any]:

@@ -4,12 +4,11 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 from ssmd.sim._fmt import iso_us, trim
-from ssmd.sim.base import Venue
+from ssmd.sim.base import TradeHistory, Venue
 from ssmd.sim.http import HttpError, Request, Response, json_response
 from ssmd.sim.kraken.universe import Pair, build_universe
 
@@ -19,24 +18,20 @@ __all__ = ["KrakenRest", "TradeLog", "now_iso"]
 TRADES_COUNT = 1000
 
 
-class TradeLog:
+class TradeLog(TradeHistory[tuple[int, list[Any]]]):
     """The trades sent on trade channels, newest ``per_pair`` per pair, for
     ``GET /0/public/Trades`` (the venue's trade history, which ``ssmd dq trades``
     compares the archive with). Each row is the REST array
     ``[price, volume, time, side, ordertype, misc, trade_id]`` after its time in ns."""
 
     def __init__(self, per_pair: int = 20_000) -> None:
-        self.per_pair = per_pair
-        self.trades: dict[str, deque[tuple[int, list[Any]]]] = {}
+        super().__init__(per_pair)
 
     def add(
         self, symbol: str, ns: int, price: str, qty: str, side: str, ord_type: str, trade_id: int
     ) -> None:
-        log = self.trades.get(symbol)
-        if log is None:
-            log = self.trades[symbol] = deque(maxlen=self.per_pair)
         row = [price, qty, ns // 1000 / 1e6, side[0], ord_type[0], "", trade_id]
-        log.append((ns, row))
+        self.append(symbol, (ns, row))
 
     def select(self, symbol: str, since_ns: int | None, count: int) -> tuple[list[Any], int]:
         """Oldest first: from ``since_ns`` on (trades at exactly that time included), or the

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 from ssmd.sim._fmt import iso_ms
-from ssmd.sim.base import Venue
+from ssmd.sim.base import TradeHistory, Venue
 from ssmd.sim.http import HttpError, Request, Response, json_response
 from ssmd.sim.kraken_futures.universe import Product, build_universe
 
@@ -20,22 +19,18 @@ __all__ = ["KrakenFuturesRest", "TradeLog"]
 HISTORY_PAGE = 100
 
 
-class TradeLog:
+class TradeLog(TradeHistory[tuple[int, int, str, str, str, str, str]]):
     """The trades sent, newest ``per_product`` per product, for ``GET /history`` (the
-    venue's public trade history, which ``ssmd dq trades`` compares the archive with)."""
+    venue's public trade history, which ``ssmd dq trades`` compares the archive with):
+    ``(ms, seq, uid, side, type, qty, price)`` as sent; the REST item is built when asked."""
 
     def __init__(self, per_product: int = 20_000) -> None:
-        self.per_product = per_product
-        #: (ms, seq, uid, side, type, qty, price) as sent; the REST item is built when asked
-        self.trades: dict[str, deque[tuple[int, int, str, str, str, str, str]]] = {}
+        super().__init__(per_product)
 
     def add(
         self, symbol: str, ms: int, seq: int, uid: str, side: str, kind: str, qty: str, price: str
     ) -> None:
-        log = self.trades.get(symbol)
-        if log is None:
-            log = self.trades[symbol] = deque(maxlen=self.per_product)
-        log.append((ms, seq, uid, side, kind, qty, price))
+        self.append(symbol, (ms, seq, uid, side, kind, qty, price))
 
     def before(self, symbol: str, last_ms: int | None) -> list[dict[str, Any]]:
         """Newest first: the ``HISTORY_PAGE`` latest trades strictly before ``last_ms``."""

@@ -4,13 +4,12 @@ legacy), CLOB ``/clob/markets`` and the Data API's ``/data/trades`` (the trades 
 from __future__ import annotations
 
 import base64
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from ssmd.sim.base import Venue
+from ssmd.sim.base import TradeHistory, Venue
 from ssmd.sim.http import (
     HttpError,
     Request,
@@ -28,23 +27,19 @@ __all__ = ["PolymarketRest", "TradeLog"]
 DATA_MAX_LIMIT = 10_000
 
 
-class TradeLog:
+class TradeLog(TradeHistory[tuple[int, str, str, str, str, str]]):
     """The ``last_trade_price`` trades sent, newest ``per_market`` per condition, for the
     Data API's ``GET /trades`` (the venue's public trade history, which ``ssmd dq
-    trades`` compares the archive with)."""
+    trades`` compares the archive with): ``(ms, token, side, size, price, transaction
+    hash)`` as sent."""
 
     def __init__(self, per_market: int = 20_000) -> None:
-        self.per_market = per_market
-        #: (ms, token, side, size, price, transaction hash) as sent, oldest first
-        self.trades: dict[str, deque[tuple[int, str, str, str, str, str]]] = {}
+        super().__init__(per_market)
 
     def add(
         self, condition_id: str, ms: int, token: str, side: str, size: str, price: str, txh: str
     ) -> None:
-        log = self.trades.get(condition_id)
-        if log is None:
-            log = self.trades[condition_id] = deque(maxlen=self.per_market)
-        log.append((ms, token, side, size, price, txh))
+        self.append(condition_id, (ms, token, side, size, price, txh))
 
     def newest_first(
         self, markets: Sequence[str] | None, side: str | None
