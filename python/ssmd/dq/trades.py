@@ -132,7 +132,16 @@ def check_trades(
     if not base.is_dir():
         raise ConfigError(f"archive directory not found: {base}")
     day = date.isoformat()
-    trades = read("trade", name, day, day, [instrument], base, parquet_dir)
+    lo = dt.datetime(date.year, date.month, date.day, tzinfo=dt.timezone.utc)
+    hi = lo + dt.timedelta(days=1)
+    if rest_trades is None:
+        trades = read("trade", name, day, day, [instrument], base, parquet_dir)
+    else:
+        # one read serves both: the day by receive time, and around it by exchange time
+        wide = read(
+            "trade", name, lo - REST_MARGIN, hi + REST_MARGIN, [instrument], base, parquet_dir
+        )
+        trades = wide.filter((pl.col("rx") >= lo) & (pl.col("rx") < hi))
     status = read("status", name, day, day, None, base, parquet_dir).filter(
         pl.col("origin") == "ssmd"
     )
@@ -258,7 +267,7 @@ def check_trades(
         )
 
     if rest_trades is not None:
-        near = _by_exchange_day(pl, name, instrument, date, base, parquet_dir)
+        near = _by_exchange_day(pl, wide, lo, hi)
         report.checks.append(_rest_match(near, rest_trades, keyed=ven in KEYED))
     return report
 
@@ -269,23 +278,13 @@ def check_trades(
 REST_MARGIN = dt.timedelta(hours=1)
 
 
-def _by_exchange_day(
-    pl: Any,
-    venue: str,
-    instrument: str,
-    date: dt.date,
-    base: Path,
-    parquet_dir: str | os.PathLike[str] | None,
-) -> Any:
-    """The archived trades of ``date`` by exchange time, as the venue's history lists
-    them (the other checks go by receive day, as the archive is laid out): those
-    received within :data:`REST_MARGIN` of the day whose exchange time is in it, and
-    those without an exchange time received in it."""
-    lo = dt.datetime(date.year, date.month, date.day, tzinfo=dt.timezone.utc)
-    hi = lo + dt.timedelta(days=1)
-    near = read("trade", venue, lo - REST_MARGIN, hi + REST_MARGIN, [instrument], base, parquet_dir)
+def _by_exchange_day(pl: Any, wide: Any, lo: dt.datetime, hi: dt.datetime) -> Any:
+    """The archived trades of the day ``lo..hi`` by exchange time, as the venue's history
+    lists them (the other checks go by receive day, as the archive is laid out), out of
+    ``wide``, those received within :data:`REST_MARGIN` of it: those whose exchange
+    time is in the day, and those without one received in it."""
     when = pl.coalesce(pl.col("ts").cast(pl.Datetime("ms", "UTC")), pl.col("rx"))
-    return near.filter((when >= lo) & (when < hi))
+    return wide.filter((when >= lo) & (when < hi))
 
 
 def _token(instrument: str) -> str:
