@@ -11,6 +11,7 @@ refuses to run as root). Imported as ``from pg_cluster import PgCluster``.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -77,6 +78,12 @@ class PgCluster:
             "initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
             "--locale=C", "--no-sync",
         )  # fmt: skip
+        # Start the WAL at a random position: every new cluster would otherwise write the
+        # same LSNs, and CDC's message ids ({lsn}:{n}) of two test clusters publishing into
+        # the one SECMASTER_CDC stream within its duplicate window would collide, the later
+        # change dropped by JetStream as a duplicate of the earlier cluster's
+        segment = f"00000001{random.randrange(1, 1 << 16):08X}{random.randrange(1 << 8):08X}"
+        self._run("pg_resetwal", "-l", segment, str(self.data))
         conf = [
             "listen_addresses = '127.0.0.1'",
             f"port = {self.port}",

@@ -105,13 +105,14 @@ async def test_postgres_restarts_under_cdc_lose_and_repeat_nothing(
         await async_wait_until(
             lambda: count_ge(nats_url, name, len(work.expected)), timeout=90, message="all changes"
         )
-        assert _metric(port, "ssmd_cdc_postgres_outages_total") == 3
-        assert _metric(port, "ssmd_cdc_postgres_connected") == 1
+        outages_metric = _metric(port, "ssmd_cdc_postgres_outages_total")
+        connected = _metric(port, "ssmd_cdc_postgres_connected")
     finally:
         await conn.close()
         out, err = stop(proc)
     log = err.decode()
     assert proc.returncode == 0, log
+    assert (outages_metric, connected) == (3, 1), log
     # each outage is logged once when it starts and once when it ends
     assert log.count("cdc: lost PostgreSQL") == 3, log
     assert log.count("cdc: PostgreSQL is back after") == 3, log
@@ -425,6 +426,8 @@ async def test_lifecycle_and_cache_ride_out_postgres_restarts(
                 p.send_signal(signal.SIGTERM)
             out, err = p.communicate(timeout=60)
             outs[name] = (p.returncode, out.decode(), err.decode())
+            # shown when the test fails, whichever step failed
+            print(f"--- {name}, exit {p.returncode}:\n{out.decode()}{err.decode()[-3000:]}")  # noqa: T201
     for name, (rc, _, err) in outs.items():
         assert rc == 0 and "Traceback" not in err, (name, err[-3000:])
     for name in ("cache", "lifecycle"):
