@@ -1,5 +1,6 @@
 //! Decoding a file member by member, and finding the next member after
 //! damage (see the module comment of `recover`).
+use super::whole::{Inflated, Inflater, Window, FIRST_OUT};
 use super::{Damage, FileCodec, GZIP_MAGIC, VERIFY_MEMBER_BYTES, ZSTD_MAGIC};
 use memchr::memmem;
 use std::fs::File;
@@ -38,6 +39,14 @@ impl Fill {
     /// The bytes filled.
     pub fn bytes(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+
+    /// Room for `n` bytes from the start (storage grown, zeroed once, as needed).
+    fn room(&mut self, n: usize) -> &mut [u8] {
+        if self.buf.len() < n {
+            self.buf.resize(n, 0);
+        }
+        &mut self.buf[..n]
     }
 
     /// Append what `r` gives until it ends or `limit` bytes were appended;
@@ -140,6 +149,10 @@ pub struct MemberReader {
     tail_start: Option<u64>,
     /// Decompressed bytes of a member checked before it is handed out.
     verify_limit: usize,
+    /// Compressed bytes ahead, for whole-member decoding (gzip).
+    window: Window,
+    inflater: Option<Inflater>,
+    whole_members: bool,
     /// Members that decoded with a valid checksum.
     pub members: u64,
     /// What could not be read.
@@ -166,6 +179,9 @@ impl MemberReader {
             good_end: 0,
             tail_start: None,
             verify_limit: VERIFY_MEMBER_BYTES,
+            window: Window::default(),
+            inflater: None,
+            whole_members: true,
             members: 0,
             damage,
         }
@@ -176,6 +192,14 @@ impl MemberReader {
     #[must_use]
     pub fn with_verify_limit(mut self, limit: usize) -> MemberReader {
         self.verify_limit = limit;
+        self
+    }
+
+    /// Decode every member with the streaming decoder only (no whole-member
+    /// fast path): the reference the fast path is tested against.
+    #[cfg(test)]
+    pub(crate) fn streaming_only(mut self) -> MemberReader {
+        self.whole_members = false;
         self
     }
 
@@ -273,6 +297,11 @@ impl MemberReader {
     /// At a member boundary: decode the member there, or start or extend
     /// a damaged region. `Some` when there is something to return.
     fn member(&mut self, mut r: BufReader<File>, out: &mut Fill) -> Option<Piece> {
+        let whole = self.whole_members && self.codec == FileCodec::Gzip && self.verify_limit > 0;
+        if whole && self.whole(&mut r, out) {
+            self.state = State::Idle(r);
+            return (!out.is_empty()).then(|| self.data());
+        }
         let head = match r.stream_position().and_then(|p| Ok((p, peek(&mut r)?))) {
             Ok(h) => h,
             Err(e) => {
@@ -292,6 +321,45 @@ impl MemberReader {
             self.decode(r, pos, out);
         }
         (!out.is_empty()).then(|| self.data())
+    }
+
+    /// The fast path: decode the member at `r`'s position whole, from the
+    /// window, and move `r` past it. False (with `out` and `r` as they were)
+    /// when it cannot, for whatever reason: the streaming path then decodes
+    /// from the same offset and says what is wrong, if anything.
+    fn whole(&mut self, r: &mut BufReader<File>, out: &mut Fill) -> bool {
+        let Ok(pos) = r.stream_position() else {
+            return false;
+        };
+        let Ok(input) = self.window.from(r.get_ref(), pos) else {
+            return false;
+        };
+        if !input.starts_with(GZIP_MAGIC) {
+            return false;
+        }
+        let inflater = self.inflater.get_or_insert_with(Inflater::new);
+        let mut room = out.capacity().max(FIRST_OUT).min(self.verify_limit);
+        let used = loop {
+            match inflater.gzip(input, out.room(room)) {
+                // a member that fills the limit is streamed, as `decode` does
+                Inflated::Member { input, output } if output < self.verify_limit => {
+                    out.len = output;
+                    break input as u64;
+                }
+                Inflated::Short if room < self.verify_limit => {
+                    room = room.saturating_mul(2).min(self.verify_limit);
+                }
+                _ => return false,
+            }
+        };
+        if r.seek(SeekFrom::Start(pos + used)).is_err() {
+            out.clear();
+            return false;
+        }
+        self.members += 1;
+        self.close_region(pos);
+        self.good_end = pos + used;
+        true
     }
 
     fn decode(&mut self, r: BufReader<File>, pos: u64, out: &mut Fill) {

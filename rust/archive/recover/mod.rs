@@ -28,13 +28,15 @@
 //! - a read error (EIO) ends the file with a warning.
 //!
 //! Files: [`members`] decodes members and finds the next one after damage,
-//! [`lines`] cuts complete lines, [`open`] opens a file (or says why not)
+//! [`whole`] decodes a gzip member held whole (the fast path), [`lines`]
+//! cuts complete lines, [`open`] opens a file (or says why not)
 //! and turns its [`Damage`] into a [`ReadWarning`].
 use super::Codec;
 
 mod lines;
 mod members;
 mod open;
+mod whole;
 
 pub use lines::Lines;
 pub use members::{Fill, MemberReader, Piece};

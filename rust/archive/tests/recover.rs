@@ -434,3 +434,72 @@ fn repair_cuts_only_a_damaged_tail_and_scan_agrees_with_the_reader() {
     assert_eq!(scan.entry.lines, got.len() as u64);
     assert_eq!(scan.error.as_deref(), Some(w.reason.as_str()));
 }
+
+/// Every line and every figure of the damage, read with or without the
+/// whole-member fast path.
+fn read_both(path: &Path, part: bool) -> [(Vec<String>, Damage); 2] {
+    [false, true].map(|streaming| {
+        let file = fs::File::open(path).unwrap();
+        let len = file.metadata().unwrap().len();
+        let mut src = MemberReader::new(file, len, FileCodec::Gzip, part);
+        if streaming {
+            src = src.streaming_only();
+        }
+        let mut lines = Lines::new(src);
+        let (mut out, mut l) = (Vec::new(), Vec::new());
+        while lines.next_line(&mut l) {
+            out.push(String::from_utf8_lossy(&l).into_owned());
+        }
+        (out, lines.source().damage.clone())
+    })
+}
+
+#[test]
+fn the_whole_member_path_reads_damage_as_the_streaming_path_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let (clean, offsets, _) = members(Codec::Gzip, 12, 40);
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for case in 0..300 {
+        let mut bytes = clean.clone();
+        match case % 5 {
+            0 => {
+                // a flipped bit
+                let i = next(bytes.len());
+                bytes[i] ^= 1 << next(8);
+            }
+            1 => bytes.truncate(next(bytes.len())), // cut short
+            2 => {
+                // garbage between members, or at the start of one
+                let at = offsets[next(offsets.len())];
+                let junk: Vec<u8> = (0..next(300)).map(|i| (i * 7) as u8).collect();
+                bytes.splice(at..at, junk);
+            }
+            3 => {
+                // a member's trailer (CRC-32 or length) changed
+                let end = offsets[1 + next(offsets.len() - 1)];
+                bytes[end - 1 - next(8)] ^= 0x40;
+            }
+            _ => {
+                for _ in 0..3 {
+                    let i = next(bytes.len());
+                    bytes[i] = bytes[i].wrapping_add(1);
+                }
+            }
+        }
+        let p = write(dir.path(), &format!("{case:04}-x.jsonl.gz"), &bytes);
+        for part in [false, true] {
+            let [streaming, whole] = read_both(&p, part);
+            assert_eq!(whole, streaming, "case {case}, part {part}");
+        }
+    }
+    let p = write(dir.path(), "clean.jsonl.gz", &clean);
+    let [streaming, whole] = read_both(&p, false);
+    assert_eq!(whole, streaming);
+    assert!(whole.1.is_clean() && whole.0.len() == 12 * 40);
+}
