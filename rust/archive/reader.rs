@@ -259,10 +259,11 @@ pub struct MergeReader {
     spare: Vec<Fill>,
 }
 
-/// Decode buffers kept for reuse, and the largest kept (a buffer grown by
-/// one huge member is let go, so the pool holds at most 4 × 4 MiB).
+/// Decode buffers kept for reuse, and the largest kept: the room a writer
+/// member (4 MiB of lines and the last write) is decoded into. A buffer
+/// grown by one huge member is let go, so the pool holds at most 4 × 8 MiB.
 const SPARE_BUFFERS: usize = 4;
-const SPARE_MAX_BYTES: usize = 4 << 20;
+const SPARE_MAX_BYTES: usize = 8 << 20;
 
 impl std::fmt::Debug for MergeReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

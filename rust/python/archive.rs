@@ -221,6 +221,19 @@ pub struct ArchiveReader {
 
 const CHUNK_MAX_BYTES: usize = 8 << 20;
 
+impl ArchiveReader {
+    /// The next chunk into `buf` (cleared first), read without the GIL;
+    /// returns its lines, 0 at the end. Rust callers (the signal engine)
+    /// use it to read a chunk without copying it into a `bytes`.
+    pub(crate) fn fill(&self, py: Python<'_>, buf: &mut Vec<u8>) -> PyResult<usize> {
+        buf.clear();
+        py.allow_threads(|| {
+            lock(&self.inner).read_chunk(buf, self.chunk_lines, CHUNK_MAX_BYTES)
+        })
+        .map_err(|e| to_py(py, &e))
+    }
+}
+
 #[pymethods]
 impl ArchiveReader {
     #[new]
@@ -257,13 +270,9 @@ impl ArchiveReader {
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let mut buf = std::mem::take(&mut *lock(&self.scratch));
-        buf.clear();
-        let n = py.allow_threads(|| {
-            lock(&self.inner).read_chunk(&mut buf, self.chunk_lines, CHUNK_MAX_BYTES)
-        });
-        let chunk = match n {
+        let chunk = match self.fill(py, &mut buf) {
             Ok(n) => Ok((n > 0).then(|| PyBytes::new(py, &buf))),
-            Err(e) => Err(to_py(py, &e)),
+            Err(e) => Err(e),
         };
         *lock(&self.scratch) = buf;
         chunk

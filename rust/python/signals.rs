@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::archive::Seq;
+use crate::python::archive::ArchiveReader;
 use crate::error::Error;
 use crate::model::Venue;
 use crate::signals::{
@@ -330,6 +331,8 @@ pub struct SignalEngine {
     evaluate: Option<Py<PyAny>>,
     payload: Option<Py<PyAny>>,
     names: Arc<[String]>,
+    /// The chunk `process_next` reads into (its capacity is reused).
+    scratch: Vec<u8>,
 }
 
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
@@ -338,6 +341,55 @@ fn ns(seconds: f64, what: &str) -> PyResult<u64> {
         return Err(config_err(format!("bad {what} {seconds}: seconds from 0")));
     }
     Ok((seconds * 1e9).round() as u64)
+}
+
+impl SignalEngine {
+    /// The fires of a chunk of complete envelope lines.
+    fn run(&mut self, py: Python<'_>, lines: &[u8], mode: Mode) -> PyResult<Vec<FireTuple>> {
+        if let Some(rule) = &mut self.rule {
+            let engine = &mut self.engine;
+            let fires = py.allow_threads(|| {
+                let mut out = Vec::new();
+                engine.process(lines, mode, rule, &mut out);
+                out
+            });
+            return fires
+                .into_iter()
+                .map(|f| {
+                    let payload = payload_dict(py, &f.payload)?.into_any().unbind();
+                    fire_tuple(
+                        py,
+                        Fire {
+                            msg_id: f.msg_id,
+                            subject: f.subject,
+                            venue: f.venue,
+                            instrument: f.instrument,
+                            ts: f.ts,
+                            rx: f.rx,
+                            source_seq: f.source_seq,
+                            payload,
+                        },
+                    )
+                })
+                .collect();
+        }
+        let (Some(ev), Some(pl)) = (&self.evaluate, &self.payload) else {
+            return Err(config_err("no evaluator".into()));
+        };
+        let mut e = PyEval {
+            py,
+            evaluate: ev.bind(py).clone(),
+            payload: pl.bind(py).clone(),
+            names: self.names.clone(),
+            fatal: None,
+        };
+        let mut out = Vec::new();
+        self.engine.process(lines, mode, &mut e, &mut out);
+        if let Some(err) = e.fatal.take() {
+            return Err(err);
+        }
+        out.into_iter().map(|f| fire_tuple(py, f)).collect()
+    }
 }
 
 #[pymethods]
@@ -438,6 +490,7 @@ impl SignalEngine {
             evaluate,
             payload,
             names,
+            scratch: Vec::new(),
         })
     }
 
@@ -453,50 +506,27 @@ impl SignalEngine {
         evaluate: bool,
         fire: bool,
     ) -> PyResult<Vec<FireTuple>> {
-        let mode = Mode { evaluate, fire };
-        if let Some(rule) = &mut self.rule {
-            let engine = &mut self.engine;
-            let fires = py.allow_threads(|| {
-                let mut out = Vec::new();
-                engine.process(lines, mode, rule, &mut out);
-                out
-            });
-            return fires
-                .into_iter()
-                .map(|f| {
-                    let payload = payload_dict(py, &f.payload)?.into_any().unbind();
-                    fire_tuple(
-                        py,
-                        Fire {
-                            msg_id: f.msg_id,
-                            subject: f.subject,
-                            venue: f.venue,
-                            instrument: f.instrument,
-                            ts: f.ts,
-                            rx: f.rx,
-                            source_seq: f.source_seq,
-                            payload,
-                        },
-                    )
-                })
-                .collect();
-        }
-        let (Some(ev), Some(pl)) = (&self.evaluate, &self.payload) else {
-            return Err(config_err("no evaluator".into()));
+        self.run(py, lines, Mode { evaluate, fire })
+    }
+
+    /// Read the next chunk of `reader` and process it as :meth:`process`
+    /// does, without handing the chunk to Python; `None` at the end.
+    #[pyo3(signature = (reader, *, evaluate = true, fire = true))]
+    fn process_next(
+        &mut self,
+        py: Python<'_>,
+        reader: PyRef<'_, ArchiveReader>,
+        evaluate: bool,
+        fire: bool,
+    ) -> PyResult<Option<Vec<FireTuple>>> {
+        let mut buf = std::mem::take(&mut self.scratch);
+        let got = match reader.fill(py, &mut buf) {
+            Ok(0) => Ok(None),
+            Ok(_) => self.run(py, &buf, Mode { evaluate, fire }).map(Some),
+            Err(e) => Err(e),
         };
-        let mut e = PyEval {
-            py,
-            evaluate: ev.bind(py).clone(),
-            payload: pl.bind(py).clone(),
-            names: self.names.clone(),
-            fatal: None,
-        };
-        let mut out = Vec::new();
-        self.engine.process(lines, mode, &mut e, &mut out);
-        if let Some(err) = e.fatal.take() {
-            return Err(err);
-        }
-        out.into_iter().map(|f| fire_tuple(py, f)).collect()
+        self.scratch = buf;
+        got
     }
 
     /// Whether the signal is evaluated in Rust (it has a rule).

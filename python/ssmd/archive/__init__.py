@@ -47,7 +47,15 @@ from ssmd.archive.legacy import (
     is_legacy_layout,
     iter_legacy_lines,
 )
-from ssmd.archive.reading import DateArg, OnWarning, chunks, count_lines, parse_date, warn
+from ssmd.archive.reading import (
+    DateArg,
+    OnWarning,
+    chunks,
+    count_lines,
+    parse_date,
+    report_new,
+    warn,
+)
 
 __all__ = [
     "DEFAULT_DIR",
@@ -68,6 +76,7 @@ __all__ = [
     "list_files",
     "parse_date",
     "read_manifest",
+    "report_new",
     "warn",
 ]
 

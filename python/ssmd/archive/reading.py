@@ -61,11 +61,13 @@ def chunks(reader: ArchiveReader, on_warning: OnWarning | None = None) -> Iterat
     seen = 0
     for chunk in reader:
         yield chunk
-        seen = _report(reader, seen, report)
-    _report(reader, seen, report)
+        seen = report_new(reader, seen, report)
+    report_new(reader, seen, report)
 
 
-def _report(reader: ArchiveReader, seen: int, report: OnWarning) -> int:
+def report_new(reader: ArchiveReader, seen: int, report: OnWarning) -> int:
+    """Hand the reader's warnings after the first ``seen`` to ``report``; returns how many
+    there are now (the next call's ``seen``)."""
     warnings = reader.warnings
     for w in warnings[seen:]:
         report(w)

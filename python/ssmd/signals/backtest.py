@@ -41,6 +41,7 @@ from ssmd.archive import (
     iter_legacy_lines,
     list_files,
     read_manifest,
+    report_new,
 )
 from ssmd.errors import ConfigError
 from ssmd.signals.discover import SignalSource
@@ -114,17 +115,14 @@ def _no_files(bt: Backtest) -> ConfigError:
     return ConfigError(f"no archive files for {what} from {span} in {bt.root}")
 
 
-def _ssmd_chunks(
-    bt: Backtest, files: list[str], kinds: list[str], on_warning: Callable[[ReadWarning], None]
-) -> Iterator[bytes]:
-    reader = ArchiveReader(
+def _ssmd_reader(bt: Backtest, files: list[str], kinds: list[str]) -> ArchiveReader:
+    return ArchiveReader(
         files,
         kinds=[*kinds, "status"],
         rx_from=bt.rx_from,
         rx_to=bt.rx_to,
         chunk_lines=bt.chunk_lines,
     )
-    yield from chunks(reader, on_warning)
 
 
 def _legacy_chunks(
@@ -186,6 +184,7 @@ def run_backtest(
             on_warning(w)
 
     legacy = bt.legacy if bt.legacy is not None else is_legacy_layout(root)
+    reader: ArchiveReader | None = None
     if legacy:
         from ssmd.archive import find_legacy_files
 
@@ -202,15 +201,27 @@ def run_backtest(
         files = _venue_files(bt)
         if not files:
             raise _no_files(bt)
-        source = _ssmd_chunks(bt, files, kinds, warned)
+        reader = _ssmd_reader(bt, files, kinds)
+        source = chunks(reader, warned)
     startup = time.perf_counter() - t0
     fires: list[Fire] = []
-    for chunk in source:
-        if on_chunk is not None:
-            on_chunk(chunk)
-        fires += run.process(chunk)
-        if progress is not None:
-            progress(run.counters()["records"], run.engine.last_rx)
+    if reader is not None and on_chunk is None:
+        # the common case: each chunk goes from the reader to the engine in Rust,
+        # never copied into a Python ``bytes``
+        seen = 0
+        while (got := run.process_next(reader)) is not None:
+            fires += got
+            seen = report_new(reader, seen, warned)
+            if progress is not None:
+                progress(run.counters()["records"], run.engine.last_rx)
+        report_new(reader, seen, warned)
+    else:
+        for chunk in source:
+            if on_chunk is not None:
+                on_chunk(chunk)
+            fires += run.process(chunk)
+            if progress is not None:
+                progress(run.counters()["records"], run.engine.last_rx)
     seconds = time.perf_counter() - t0
     errors = {f"{v}:{i}": m for (v, i), m in run.first_error.items()}
     return BacktestResult(

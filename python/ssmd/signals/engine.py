@@ -14,11 +14,14 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ssmd.core import SignalEngine
+
+if TYPE_CHECKING:
+    from ssmd._core import ArchiveReader, _FireTuple
 from ssmd.signals.api import Signal
 
 __all__ = ["Fire", "SignalRun"]
@@ -113,7 +116,15 @@ class SignalRun:
 
     def process(self, lines: bytes, *, evaluate: bool = True, fire: bool = True) -> list[Fire]:
         """The fires of a chunk of complete envelope lines (state carries over)."""
-        raw = self.engine.process(lines, evaluate=evaluate, fire=fire)
+        return self._fires(self.engine.process(lines, evaluate=evaluate, fire=fire))
+
+    def process_next(self, reader: ArchiveReader) -> list[Fire] | None:
+        """The fires of ``reader``'s next chunk, read and processed without copying it into
+        Python; ``None`` when the reader is done."""
+        raw = self.engine.process_next(reader)
+        return None if raw is None else self._fires(raw)
+
+    def _fires(self, raw: list[_FireTuple]) -> list[Fire]:
         extra = self.signal.param_values if self.engine.native else None
         out = []
         for msg_id, subject, venue, inst, ts, rx, seq, payload in raw:

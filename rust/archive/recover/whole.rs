@@ -20,8 +20,9 @@ use libdeflate_sys as sys;
 /// Compressed bytes held at most. The writer's members (4 MiB of lines by
 /// default) compress to well under this.
 pub(super) const WINDOW: usize = 4 << 20;
-/// Output room tried first; doubled up to the verify limit when short.
-pub(super) const FIRST_OUT: usize = 4 << 20;
+/// Output room tried first (a writer member is 4 MiB of lines plus the last
+/// write), doubled up to the verify limit when short.
+pub(super) const FIRST_OUT: usize = 8 << 20;
 
 /// What one whole-member decode gave.
 #[derive(Debug, PartialEq, Eq)]

@@ -95,6 +95,25 @@ def test_fires_are_byte_identical_whatever_the_chunk_size(archive: Path, tmp_pat
     assert load_run(runs, "run-python")[1]["signal"]["evaluated_in"] == "python"
 
 
+def test_the_reader_to_engine_path_equals_the_bytes_path(archive: Path, tmp_path: Path) -> None:
+    """Without ``on_chunk`` each chunk goes from the reader to the engine in Rust; with it
+    (``--plot``) as ``bytes`` through Python. Same fires, counters and progress calls."""
+    seen: dict[str, list[tuple[int, int | None]]] = {"direct": [], "bytes": []}
+    chunks: list[bytes] = []
+    direct = run_backtest(
+        bt(archive, chunk_lines=500), progress=lambda n, rx: seen["direct"].append((n, rx))
+    )
+    via = run_backtest(
+        bt(archive, chunk_lines=500),
+        progress=lambda n, rx: seen["bytes"].append((n, rx)),
+        on_chunk=chunks.append,
+    )
+    assert len(chunks) > 10 and seen["direct"] == seen["bytes"] and len(seen["direct"]) > 10
+    assert direct.fires == via.fires and len(direct.fires) >= 5
+    assert direct.counters == via.counters and direct.gaps == via.gaps
+    assert direct.instruments == via.instruments
+
+
 def test_the_report(archive: Path, tmp_path: Path) -> None:
     result = run_backtest(bt(archive, venues=["kalshi", "polymarket"]))
     out = write_report(result, tmp_path, None)
