@@ -227,10 +227,8 @@ impl ArchiveReader {
     /// use it to read a chunk without copying it into a `bytes`.
     pub(crate) fn fill(&self, py: Python<'_>, buf: &mut Vec<u8>) -> PyResult<usize> {
         buf.clear();
-        py.allow_threads(|| {
-            lock(&self.inner).read_chunk(buf, self.chunk_lines, CHUNK_MAX_BYTES)
-        })
-        .map_err(|e| to_py(py, &e))
+        py.allow_threads(|| lock(&self.inner).read_chunk(buf, self.chunk_lines, CHUNK_MAX_BYTES))
+            .map_err(|e| to_py(py, &e))
     }
 }
 

@@ -14,9 +14,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
 use crate::archive::Seq;
-use crate::python::archive::ArchiveReader;
 use crate::error::Error;
 use crate::model::Venue;
+use crate::python::archive::ArchiveReader;
 use crate::signals::{
     payload_of, Clause, Config, Ctx, Engine, Evaluator, Fire, Mode, Payload, Rule, Spec, Trigger,
     Value,
