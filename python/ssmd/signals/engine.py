@@ -21,7 +21,7 @@ import orjson
 from ssmd.core import SignalEngine
 
 if TYPE_CHECKING:
-    from ssmd._core import ArchiveReader, _FireTuple
+    from ssmd.archive import ArchiveReader
 from ssmd.signals.api import Signal
 
 __all__ = ["Fire", "SignalRun"]
@@ -124,7 +124,7 @@ class SignalRun:
         raw = self.engine.process_next(reader)
         return None if raw is None else self._fires(raw)
 
-    def _fires(self, raw: list[_FireTuple]) -> list[Fire]:
+    def _fires(self, raw: Sequence[tuple[Any, ...]]) -> list[Fire]:
         extra = self.signal.param_values if self.engine.native else None
         out = []
         for msg_id, subject, venue, inst, ts, rx, seq, payload in raw:
