@@ -372,20 +372,37 @@ impl MergeReader {
             let Some(Reverse((_, id))) = self.heap.pop() else {
                 break;
             };
+            // Take the stream's lines while it stays the head of the merge: its next
+            // line sorts before every other stream's and before the next file to
+            // open (no heap push and pop per line, the common case of one file at a
+            // time).
+            let next_file = self.pending.last().map_or(u64::MAX, |p| p.min_rx);
             let slot = &mut self.streams[id];
             let s = slot.as_mut().expect("a stream in the heap is open");
-            out.extend_from_slice(s.lines.line());
-            n += 1;
-            match s.advance(&self.filter) {
-                Some(rx) => self.heap.push(Reverse((rx, id))),
-                None => {
-                    self.warnings.extend(s.warning());
-                    let buf = s.lines.take_buffer();
-                    if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= SPARE_MAX_BYTES {
-                        self.spare.push(buf);
+            loop {
+                out.extend_from_slice(s.lines.line());
+                n += 1;
+                match s.advance(&self.filter) {
+                    Some(rx) => {
+                        let head = self
+                            .heap
+                            .peek()
+                            .map_or(true, |Reverse(top)| (rx, id) < *top);
+                        if head && rx < next_file && n < max_lines && out.len() < max_bytes {
+                            continue;
+                        }
+                        self.heap.push(Reverse((rx, id)));
                     }
-                    *slot = None;
+                    None => {
+                        self.warnings.extend(s.warning());
+                        let buf = s.lines.take_buffer();
+                        if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= SPARE_MAX_BYTES {
+                            self.spare.push(buf);
+                        }
+                        *slot = None;
+                    }
                 }
+                break;
             }
         }
         Ok(n)

@@ -92,6 +92,49 @@ fn merge_order_across_writers_and_filters() {
 }
 
 #[test]
+fn runs_of_one_stream_merge_as_line_by_line() {
+    // Blocks of lines from one writer, then the other, with equal rx across
+    // them and files of later windows opening in the middle of a block: a
+    // chunk read takes a stream's lines while it stays the head of the merge,
+    // and must give what one line per call (a heap pop per line) gives.
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = ArchiveWriter::open(cfg(dir.path(), "a")).unwrap();
+    let mut b = ArchiveWriter::open(cfg(dir.path(), "b")).unwrap();
+    let mut n = 0;
+    for block in 0..60u64 {
+        let w = if block % 3 == 0 { &mut b } else { &mut a };
+        let size = block * 7 % 39 + 1;
+        for j in 0..=size {
+            // a tie: each block's last line has the rx of the next block's first
+            let rx = T0 + (block * 40 + if j == size { 40 } else { j }) * SEC;
+            w.write(trade(rx, n).as_bytes()).unwrap();
+            n += 1;
+        }
+    }
+    a.close().unwrap();
+    b.close().unwrap();
+    let files = list_files(dir.path(), None, None, None, false).unwrap();
+    assert!(files.len() >= 4, "{files:?}");
+    let read = |lines_per_call: usize| {
+        let mut r = MergeReader::open(&files, ReadFilter::default()).unwrap();
+        let mut out = Vec::new();
+        while r.read_chunk(&mut out, lines_per_call, usize::MAX).unwrap() > 0 {}
+        out
+    };
+    let one = read(1);
+    assert_eq!(one.iter().filter(|&&c| c == b'\n').count() as u64, n);
+    for per in [2, 7, 100, 100_000] {
+        assert_eq!(read(per), one, "{per} lines per call");
+    }
+    let rxs: Vec<u64> = String::from_utf8(one)
+        .unwrap()
+        .lines()
+        .map(|l| rx_of(&format!("{l}\n")))
+        .collect();
+    assert!(rxs.windows(2).all(|w| w[0] <= w[1]));
+}
+
+#[test]
 fn merge_keeps_file_order_of_unsorted_lines() {
     let dir = tempfile::tempdir().unwrap();
     let mut a = ArchiveWriter::open(cfg(dir.path(), "a")).unwrap();
