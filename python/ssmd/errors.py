@@ -11,8 +11,6 @@ stop (an exception it does not know is a bug, never retried).
 
 from __future__ import annotations
 
-import asyncio
-import email.utils
 import enum
 import sys
 import time
@@ -123,6 +121,8 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
         secs = float(value)
     except ValueError:
         try:
+            import email.utils  # only for an HTTP date, rarely
+
             when = email.utils.parsedate_to_datetime(value)
         except (TypeError, ValueError, IndexError):
             return None
@@ -181,7 +181,10 @@ def classify(exc: BaseException) -> Failure:
     nats = _nats_failure(exc)
     if nats is not None:
         return nats
-    if isinstance(exc, (OSError, EOFError, TimeoutError, asyncio.TimeoutError)):
+    # asyncio's own TimeoutError (Python 3.10) can only come from an imported asyncio
+    aio = sys.modules.get("asyncio")
+    timeouts = (TimeoutError,) if aio is None else (TimeoutError, aio.TimeoutError)
+    if isinstance(exc, (OSError, EOFError, *timeouts)):
         return Failure(ErrorClass.RETRYABLE, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, SsmdError):  # raised on purpose, so not a bug; trying again will not help
         return Failure(ErrorClass.NON_RETRYABLE, str(exc))
