@@ -1,5 +1,6 @@
 //! Column builders: values appended one at a time, finished into [`Data`].
 use super::ffi::{Buffer, Data};
+use super::pool::{self, Pooled};
 
 /// A validity bitmap that is only allocated once a null arrives.
 #[derive(Debug, Default)]
@@ -51,9 +52,10 @@ pub struct Prim<T> {
     valid: Validity,
 }
 
-impl<T: Copy + Default> Prim<T> {
+impl<T: Copy + Default + Pooled> Prim<T> {
     pub fn push(&mut self, v: Option<T>) {
         self.valid.push(v.is_some());
+        refill(&mut self.values);
         self.values.push(v.unwrap_or_default());
     }
 
@@ -91,37 +93,39 @@ prim_finish!(u64, U64);
 prim_finish!(u32, U32);
 prim_finish!(f64, F64);
 
-/// A UTF-8 string column (`u`, 32-bit offsets).
-#[derive(Debug)]
+/// A UTF-8 string column (`u`, 32-bit offsets; the leading 0 comes with
+/// the first value).
+#[derive(Debug, Default)]
 pub struct Utf8 {
     offsets: Vec<i32>,
     data: Vec<u8>,
     valid: Validity,
 }
 
-impl Default for Utf8 {
-    fn default() -> Self {
-        Utf8 {
-            offsets: vec![0],
-            data: Vec::new(),
-            valid: Validity::default(),
-        }
-    }
-}
-
 impl Utf8 {
     /// Append valid UTF-8 (the caller's guarantee), or null.
     pub fn push(&mut self, v: Option<&[u8]>) {
         self.valid.push(v.is_some());
+        self.refill();
         if let Some(v) = v {
             self.data.extend_from_slice(v);
         }
         self.offsets.push(self.offset());
     }
 
+    /// At the first value of a batch: storage from the pool.
+    #[inline]
+    fn refill(&mut self) {
+        if self.offsets.is_empty() {
+            self.offsets = first_offsets();
+            refill(&mut self.data);
+        }
+    }
+
     /// Append a value written by `write` into the data buffer.
     pub fn push_with(&mut self, write: impl FnOnce(&mut Vec<u8>)) {
         self.valid.push(true);
+        self.refill();
         write(&mut self.data);
         self.offsets.push(self.offset());
     }
@@ -137,7 +141,10 @@ impl Utf8 {
 
     pub fn finish(&mut self) -> Data {
         let (null_count, bits) = self.valid.finish();
-        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        let mut offsets = std::mem::take(&mut self.offsets);
+        if offsets.is_empty() {
+            offsets.push(0); // no value in this batch
+        }
         Data {
             len: offsets.len() - 1,
             null_count,
@@ -152,20 +159,17 @@ impl Utf8 {
 }
 
 /// The offsets of a list column (`+l`) whose items are built alongside.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct ListOffsets {
     offsets: Vec<i32>,
-}
-
-impl Default for ListOffsets {
-    fn default() -> Self {
-        ListOffsets { offsets: vec![0] }
-    }
 }
 
 impl ListOffsets {
     /// Close one list, whose items end at `items` in the child.
     pub fn push(&mut self, items: usize) {
+        if self.offsets.is_empty() {
+            self.offsets = first_offsets();
+        }
         self.offsets.push(i32::try_from(items).unwrap_or(i32::MAX));
     }
 
@@ -175,7 +179,10 @@ impl ListOffsets {
 
     /// The list array around its finished item (struct) array.
     pub fn finish(&mut self, items: Data) -> Data {
-        let offsets = std::mem::replace(&mut self.offsets, vec![0]);
+        let mut offsets = std::mem::take(&mut self.offsets);
+        if offsets.is_empty() {
+            offsets.push(0); // no list in this batch
+        }
         Data {
             len: offsets.len() - 1,
             null_count: 0,
@@ -183,6 +190,23 @@ impl ListOffsets {
             children: vec![items],
         }
     }
+}
+
+/// A batch's first value: the builder's storage (given back to the pool
+/// when the last batch was exported) comes from the pool, already mapped and
+/// as large as an earlier batch's, instead of growing from nothing.
+#[inline]
+fn refill<T: Pooled>(v: &mut Vec<T>) {
+    if v.capacity() == 0 {
+        *v = pool::take();
+    }
+}
+
+/// The offsets of a string or list column at its first value (pooled).
+fn first_offsets() -> Vec<i32> {
+    let mut v = pool::take();
+    v.push(0);
+    v
 }
 
 /// A struct array (no nulls) of `len` rows around finished children.

@@ -13,6 +13,8 @@
 use std::ffi::{c_char, c_void, CString};
 use std::ptr;
 
+use super::pool;
+
 /// `struct ArrowSchema` of the C data interface.
 #[repr(C)]
 #[derive(Debug)]
@@ -121,6 +123,19 @@ pub enum Buffer {
 }
 
 impl Buffer {
+    /// Give the storage to the pool for the next batch.
+    fn recycle(self) {
+        match self {
+            Buffer::Absent => {}
+            Buffer::U8(v) => pool::give(v),
+            Buffer::I32(v) => pool::give(v),
+            Buffer::I64(v) => pool::give(v),
+            Buffer::U32(v) => pool::give(v),
+            Buffer::U64(v) => pool::give(v),
+            Buffer::F64(v) => pool::give(v),
+        }
+    }
+
     fn ptr(&self) -> *const c_void {
         match self {
             Buffer::Absent => ptr::null(),
@@ -172,7 +187,7 @@ struct SchemaPrivate {
 }
 
 struct ArrayPrivate {
-    _buffers: Vec<Buffer>,
+    buffers: Vec<Buffer>,
     _buffer_ptrs: Vec<*const c_void>,
     children: Vec<*mut FfiArray>,
 }
@@ -259,7 +274,7 @@ pub fn export_array(data: Data) -> FfiArray {
         children.as_mut_ptr()
     };
     let private = Box::new(ArrayPrivate {
-        _buffers: buffers,
+        buffers,
         _buffer_ptrs: buffer_ptrs,
         children,
     });
@@ -291,6 +306,9 @@ unsafe extern "C" fn release_array(array: *mut FfiArray) {
         for child in &private.children {
             // SAFETY: see release_schema.
             drop(unsafe { Box::from_raw(*child) });
+        }
+        for b in private.buffers {
+            b.recycle();
         }
     }
     a.private_data = ptr::null_mut();

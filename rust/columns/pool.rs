@@ -1,0 +1,133 @@
+//! Column buffers back from Arrow, for the next batch.
+//!
+//! A batch's buffers are handed to Python through the C data interface and
+//! come back when the consumer releases the array (the Parquet writer, after
+//! the row group; a polars frame, when it is dropped). Freed, each large
+//! buffer would go back to the kernel and the next batch would fault fresh
+//! zeroed pages in for the same amount of data: a tenth of an export's CPU.
+//! Kept here instead (up to [`MAX_BYTES`]), the builders start the next
+//! batch in storage that is already mapped and as large as last time.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Bytes of storage held at most, over every element type.
+pub const MAX_BYTES: usize = 128 << 20;
+/// Smaller buffers are not worth keeping (the allocator reuses them anyway).
+const MIN_BYTES: usize = 64 << 10;
+
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+/// Buffers of one element type, smallest first.
+#[derive(Debug, Default)]
+pub struct Shelf<T> {
+    bufs: Vec<Vec<T>>,
+}
+
+impl<T> Shelf<T> {
+    pub const fn new() -> Shelf<T> {
+        Shelf { bufs: Vec::new() }
+    }
+
+    /// The largest buffer (emptied), if any.
+    fn take(&mut self) -> Option<Vec<T>> {
+        self.bufs.pop()
+    }
+
+    fn put(&mut self, mut v: Vec<T>) {
+        v.clear();
+        let at = self.bufs.partition_point(|p| p.capacity() < v.capacity());
+        self.bufs.insert(at, v);
+    }
+}
+
+/// An element type with a shelf of its own (a buffer goes back to the
+/// allocator with the layout it was allocated with).
+pub trait Pooled: Sized + 'static {
+    fn shelf() -> &'static Mutex<Shelf<Self>>;
+}
+
+macro_rules! pooled {
+    ($t:ty, $name:ident) => {
+        static $name: Mutex<Shelf<$t>> = Mutex::new(Shelf::new());
+        impl Pooled for $t {
+            fn shelf() -> &'static Mutex<Shelf<$t>> {
+                &$name
+            }
+        }
+    };
+}
+pooled!(u8, POOL_U8);
+pooled!(i32, POOL_I32);
+pooled!(i64, POOL_I64);
+pooled!(u32, POOL_U32);
+pooled!(u64, POOL_U64);
+pooled!(f64, POOL_F64);
+
+fn bytes<T>(v: &Vec<T>) -> usize {
+    v.capacity() * std::mem::size_of::<T>()
+}
+
+fn shelf<T: Pooled>() -> std::sync::MutexGuard<'static, Shelf<T>> {
+    T::shelf()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// An empty buffer: the largest given back earlier when there is one, else
+/// a new one.
+pub fn take<T: Pooled>() -> Vec<T> {
+    match shelf::<T>().take() {
+        Some(v) => {
+            HELD.fetch_sub(bytes(&v), Ordering::Relaxed);
+            v
+        }
+        None => Vec::new(),
+    }
+}
+
+/// Keep `v`'s storage for a later [`take`] (or free it: small, or the pool
+/// is full).
+pub fn give<T: Pooled>(v: Vec<T>) {
+    let n = bytes(&v);
+    if n < MIN_BYTES {
+        return;
+    }
+    if HELD.fetch_add(n, Ordering::Relaxed) + n > MAX_BYTES {
+        HELD.fetch_sub(n, Ordering::Relaxed);
+        return;
+    }
+    shelf::<T>().put(v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shelf_hands_out_its_largest_buffer_emptied() {
+        let mut s = Shelf::new();
+        assert!(s.take().is_none());
+        let (a, b) = (vec![1u32; 100], Vec::<u32>::with_capacity(1000));
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        s.put(b);
+        s.put(a);
+        let first = s.take().unwrap();
+        assert!(first.is_empty() && first.as_ptr() == pb);
+        let second = s.take().unwrap();
+        assert!(second.is_empty() && second.as_ptr() == pa);
+        assert!(s.take().is_none());
+    }
+
+    #[test]
+    fn the_pool_keeps_large_buffers_only_and_within_its_bound() {
+        // u32 buffers: no other test of this binary gives or takes them
+        let big = Vec::<u32>::with_capacity(MIN_BYTES); // 4 × MIN_BYTES bytes
+        let p = big.as_ptr();
+        give(Vec::<u32>::with_capacity(16)); // small: freed
+        give(Vec::<u32>::with_capacity(MAX_BYTES / 4 + 1)); // over the bound: freed
+        give(big);
+        let got = take::<u32>();
+        assert_eq!(got.as_ptr(), p);
+        assert!(take::<u32>().capacity() == 0);
+    }
+}
