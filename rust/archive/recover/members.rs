@@ -1,6 +1,6 @@
 //! Decoding a file member by member, and finding the next member after
 //! damage (see the module comment of `recover`).
-use super::whole::{Inflated, Inflater, Window, FIRST_OUT};
+use super::whole::{first_room, Inflated, Inflater, Window, FHCRC};
 use super::{Damage, FileCodec, GZIP_MAGIC, VERIFY_MEMBER_BYTES, ZSTD_MAGIC};
 use memchr::memmem;
 use std::fs::File;
@@ -334,11 +334,13 @@ impl MemberReader {
         let Ok(input) = self.window.from(r.get_ref(), pos) else {
             return false;
         };
-        if !input.starts_with(GZIP_MAGIC) {
+        // libdeflate skips a header CRC (FHCRC) without checking it: such a member
+        // (never written by ssmd) is left to the streaming decoder, which checks it
+        if !input.starts_with(GZIP_MAGIC) || input.get(3).is_some_and(|f| f & FHCRC != 0) {
             return false;
         }
         let inflater = self.inflater.get_or_insert_with(Inflater::new);
-        let mut room = out.capacity().max(FIRST_OUT).min(self.verify_limit);
+        let mut room = first_room(out.capacity(), input.len()).min(self.verify_limit);
         let used = loop {
             match inflater.gzip(input, out.room(room)) {
                 // a member that fills the limit is streamed, as `decode` does

@@ -20,9 +20,22 @@ use libdeflate_sys as sys;
 /// Compressed bytes held at most. The writer's members (4 MiB of lines by
 /// default) compress to well under this.
 pub(super) const WINDOW: usize = 4 << 20;
-/// Output room tried first (a writer member is 4 MiB of lines plus the last
-/// write), doubled up to the verify limit when short.
+/// Output room tried first at most (a writer member is 4 MiB of lines plus
+/// the last write); doubled up to the verify limit when short.
 pub(super) const FIRST_OUT: usize = 8 << 20;
+/// Output room tried first at least.
+const MIN_OUT: usize = 64 << 10;
+/// The gzip header flag of a header CRC.
+pub(super) const FHCRC: u8 = 0x02;
+
+/// The output room to try first: what the buffer already holds, else 16 times
+/// the compressed bytes left in the window (market-data lines compress 9 to
+/// 13 times), so that a small file or a `.part` flushed often does not get
+/// (and zero) a buffer of a whole writer member. A member that inflates more
+/// is decoded again with twice the room.
+pub(super) fn first_room(held: usize, compressed: usize) -> usize {
+    held.max(compressed.saturating_mul(16).clamp(MIN_OUT, FIRST_OUT))
+}
 
 /// What one whole-member decode gave.
 #[derive(Debug, PartialEq, Eq)]

@@ -435,8 +435,8 @@ fn repair_cuts_only_a_damaged_tail_and_scan_agrees_with_the_reader() {
     assert_eq!(scan.error.as_deref(), Some(w.reason.as_str()));
 }
 
-/// Every line and every figure of the damage, read with or without the
-/// whole-member fast path.
+/// Every line and every figure of the damage, read with the whole-member
+/// fast path, then with the streaming decoder only.
 fn read_both(path: &Path, part: bool) -> [(Vec<String>, Damage); 2] {
     [false, true].map(|streaming| {
         let file = fs::File::open(path).unwrap();
@@ -494,12 +494,66 @@ fn the_whole_member_path_reads_damage_as_the_streaming_path_does() {
         }
         let p = write(dir.path(), &format!("{case:04}-x.jsonl.gz"), &bytes);
         for part in [false, true] {
-            let [streaming, whole] = read_both(&p, part);
+            let [whole, streaming] = read_both(&p, part);
             assert_eq!(whole, streaming, "case {case}, part {part}");
         }
     }
     let p = write(dir.path(), "clean.jsonl.gz", &clean);
-    let [streaming, whole] = read_both(&p, false);
+    let [whole, streaming] = read_both(&p, false);
     assert_eq!(whole, streaming);
     assert!(whole.1.is_clean() && whole.0.len() == 12 * 40);
+}
+
+#[test]
+fn the_whole_member_path_agrees_across_window_reloads_and_header_crcs() {
+    // Members of ~1 MiB compressed (random hex compresses about 2:1), so that
+    // the 4 MiB window is reloaded and members cross its end; damage placed
+    // in members on both sides of a reload.
+    let dir = tempfile::tempdir().unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut rnd = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut file = Vec::new();
+    let mut offsets = Vec::new();
+    for m in 0..6u64 {
+        offsets.push(file.len());
+        let lines: String = (0..33_000)
+            .map(|i| {
+                let (a, b, c) = (rnd(), rnd(), rnd());
+                format!("{{\"m\":{m},\"i\":{i},\"h\":\"{a:016x}{b:016x}{c:016x}\"}}\n")
+            })
+            .collect();
+        file.extend(gz(lines.as_bytes()));
+    }
+    offsets.push(file.len());
+    // more than two windows (4 MiB each) of compressed bytes
+    assert!(file.len() > 8 << 20, "{}", file.len());
+    for (case, m) in [(0, 1usize), (1, 3), (2, 5)] {
+        let mut bytes = file.clone();
+        let mid = (offsets[m] + offsets[m + 1]) / 2;
+        bytes[mid] ^= 0x08;
+        let p = write(dir.path(), &format!("big{case}.jsonl.gz"), &bytes);
+        let [whole, streaming] = read_both(&p, false);
+        assert_eq!(whole.1.members, 1, "case {case}");
+        assert_eq!(whole, streaming, "case {case}");
+    }
+    // a header CRC (FHCRC) that does not match: the streaming decoder says so,
+    // and the fast path leaves such a member to it
+    let data = b"{\"x\":1}\n".repeat(100);
+    let body = gz(&data);
+    let mut hc = body[..10].to_vec();
+    hc[3] |= 0x02;
+    hc.extend([0xde, 0xad]); // the header's CRC-16, wrong
+    hc.extend(&body[10..]);
+    let mut bytes = hc;
+    bytes.extend(gz(&data));
+    let p = write(dir.path(), "fhcrc.jsonl.gz", &bytes);
+    let [whole, streaming] = read_both(&p, false);
+    assert_eq!(whole, streaming);
+    assert_eq!(whole.1.members, 1);
+    assert_eq!(whole.0.len(), 100);
 }

@@ -90,6 +90,14 @@ async def test_postgres_restarts_under_cdc_lose_and_repeat_nothing(
                 if txn % 25 == 0:
                     await asyncio.sleep(0.02)
                 continue
+            # three outages, not one the service is still backing off from: each begins
+            # once it is connected again (on a busy machine its backoff can outlast the
+            # test's next 80 transactions, and a terminate would then find no backend)
+            await async_wait_until(
+                lambda: _metric(port, "ssmd_cdc_postgres_connected") == 1,
+                timeout=60,
+                message=f"connected before the {how} outage",
+            )
             await work.big(conn)  # the service is streaming it out when the server goes
             await asyncio.sleep(rng.uniform(0.0, 0.05))
             if how == "terminate":
