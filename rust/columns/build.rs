@@ -50,12 +50,14 @@ impl Validity {
 pub struct Prim<T> {
     values: Vec<T>,
     valid: Validity,
+    /// Values of the last batch (the next one is likely as long).
+    last: usize,
 }
 
 impl<T: Copy + Default + Pooled> Prim<T> {
     pub fn push(&mut self, v: Option<T>) {
         self.valid.push(v.is_some());
-        refill(&mut self.values);
+        refill(&mut self.values, self.last);
         self.values.push(v.unwrap_or_default());
     }
 
@@ -69,6 +71,7 @@ impl<T: Copy + Default + Pooled> Prim<T> {
 
     fn take(&mut self) -> (usize, Buffer, Vec<T>) {
         let (nulls, bits) = self.valid.finish();
+        self.last = self.values.len();
         (nulls, bits, std::mem::take(&mut self.values))
     }
 }
@@ -100,6 +103,8 @@ pub struct Utf8 {
     offsets: Vec<i32>,
     data: Vec<u8>,
     valid: Validity,
+    /// Sizes of the last batch: (offsets, data bytes).
+    last: (usize, usize),
 }
 
 impl Utf8 {
@@ -117,8 +122,8 @@ impl Utf8 {
     #[inline]
     fn refill(&mut self) {
         if self.offsets.is_empty() {
-            self.offsets = first_offsets();
-            refill(&mut self.data);
+            self.offsets = first_offsets(self.last.0);
+            refill(&mut self.data, self.last.1);
         }
     }
 
@@ -141,6 +146,7 @@ impl Utf8 {
 
     pub fn finish(&mut self) -> Data {
         let (null_count, bits) = self.valid.finish();
+        self.last = (self.offsets.len(), self.data.len());
         let mut offsets = std::mem::take(&mut self.offsets);
         if offsets.is_empty() {
             offsets.push(0); // no value in this batch
@@ -162,13 +168,15 @@ impl Utf8 {
 #[derive(Debug, Default)]
 pub struct ListOffsets {
     offsets: Vec<i32>,
+    /// Offsets of the last batch.
+    last: usize,
 }
 
 impl ListOffsets {
     /// Close one list, whose items end at `items` in the child.
     pub fn push(&mut self, items: usize) {
         if self.offsets.is_empty() {
-            self.offsets = first_offsets();
+            self.offsets = first_offsets(self.last);
         }
         self.offsets.push(i32::try_from(items).unwrap_or(i32::MAX));
     }
@@ -179,6 +187,7 @@ impl ListOffsets {
 
     /// The list array around its finished item (struct) array.
     pub fn finish(&mut self, items: Data) -> Data {
+        self.last = self.offsets.len();
         let mut offsets = std::mem::take(&mut self.offsets);
         if offsets.is_empty() {
             offsets.push(0); // no list in this batch
@@ -196,15 +205,15 @@ impl ListOffsets {
 /// when the last batch was exported) comes from the pool, already mapped and
 /// as large as an earlier batch's, instead of growing from nothing.
 #[inline]
-fn refill<T: Pooled>(v: &mut Vec<T>) {
+fn refill<T: Pooled>(v: &mut Vec<T>, last: usize) {
     if v.capacity() == 0 {
-        *v = pool::take();
+        *v = pool::take(last);
     }
 }
 
 /// The offsets of a string or list column at its first value (pooled).
-fn first_offsets() -> Vec<i32> {
-    let mut v = pool::take();
+fn first_offsets(last: usize) -> Vec<i32> {
+    let mut v = pool::take(last);
     v.push(0);
     v
 }

@@ -28,9 +28,15 @@ impl<T> Shelf<T> {
         Shelf { bufs: Vec::new() }
     }
 
-    /// The largest buffer (emptied), if any.
-    fn take(&mut self) -> Option<Vec<T>> {
-        self.bufs.pop()
+    /// The smallest buffer of at least `want` elements, else the largest
+    /// (emptied), if any.
+    fn take(&mut self, want: usize) -> Option<Vec<T>> {
+        let at = self.bufs.partition_point(|p| p.capacity() < want);
+        if at < self.bufs.len() {
+            Some(self.bufs.remove(at))
+        } else {
+            self.bufs.pop()
+        }
     }
 
     fn put(&mut self, mut v: Vec<T>) {
@@ -73,15 +79,16 @@ fn shelf<T: Pooled>() -> std::sync::MutexGuard<'static, Shelf<T>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// An empty buffer: the largest given back earlier when there is one, else
-/// a new one.
-pub fn take<T: Pooled>() -> Vec<T> {
-    match shelf::<T>().take() {
+/// An empty buffer for about `want` elements (what the column held last
+/// batch): the smallest given back earlier that holds them, else the
+/// largest there is, else a new one of that capacity.
+pub fn take<T: Pooled>(want: usize) -> Vec<T> {
+    match shelf::<T>().take(want) {
         Some(v) => {
             HELD.fetch_sub(bytes(&v), Ordering::Relaxed);
             v
         }
-        None => Vec::new(),
+        None => Vec::with_capacity(want),
     }
 }
 
@@ -104,18 +111,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_shelf_hands_out_its_largest_buffer_emptied() {
+    fn a_shelf_hands_out_the_best_fit_emptied() {
         let mut s = Shelf::new();
-        assert!(s.take().is_none());
-        let (a, b) = (vec![1u32; 100], Vec::<u32>::with_capacity(1000));
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        assert!(s.take(0).is_none());
+        let (a, b, c) = (
+            vec![1u32; 100],
+            Vec::<u32>::with_capacity(1000),
+            Vec::<u32>::with_capacity(5000),
+        );
+        let (pa, pb, pc) = (a.as_ptr(), b.as_ptr(), c.as_ptr());
+        s.put(c);
         s.put(b);
         s.put(a);
-        let first = s.take().unwrap();
-        assert!(first.is_empty() && first.as_ptr() == pb);
-        let second = s.take().unwrap();
-        assert!(second.is_empty() && second.as_ptr() == pa);
-        assert!(s.take().is_none());
+        let fit = s.take(500).unwrap(); // the smallest that holds 500
+        assert!(fit.is_empty() && fit.as_ptr() == pb);
+        assert_eq!(s.take(9000).unwrap().as_ptr(), pc); // none holds 9000: the largest
+        let last = s.take(0).unwrap();
+        assert!(last.is_empty() && last.as_ptr() == pa);
+        assert!(s.take(0).is_none());
     }
 
     #[test]
@@ -126,8 +139,9 @@ mod tests {
         give(Vec::<u32>::with_capacity(16)); // small: freed
         give(Vec::<u32>::with_capacity(MAX_BYTES / 4 + 1)); // over the bound: freed
         give(big);
-        let got = take::<u32>();
+        let got = take::<u32>(10);
         assert_eq!(got.as_ptr(), p);
-        assert!(take::<u32>().capacity() == 0);
+        assert_eq!(take::<u32>(0).capacity(), 0);
+        assert!(take::<u32>(77).capacity() >= 77); // nothing kept: a new one that size
     }
 }
