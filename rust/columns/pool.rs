@@ -125,7 +125,8 @@ mod tests {
         s.put(a);
         let fit = s.take(500).unwrap(); // the smallest that holds 500
         assert!(fit.is_empty() && fit.as_ptr() == pb);
-        assert_eq!(s.take(9000).unwrap().as_ptr(), pc); // none holds 9000: the largest
+        let largest = s.take(9000).unwrap(); // none holds 9000: the largest
+        assert_eq!(largest.as_ptr(), pc);
         let last = s.take(0).unwrap();
         assert!(last.is_empty() && last.as_ptr() == pa);
         assert!(s.take(0).is_none());
