@@ -53,7 +53,7 @@ from ssmd.archive.reading import (
     chunks,
     count_lines,
     parse_date,
-    report_new,
+    reported,
     warn,
 )
 
@@ -76,7 +76,7 @@ __all__ = [
     "list_files",
     "parse_date",
     "read_manifest",
-    "report_new",
+    "reported",
     "warn",
 ]
 

@@ -16,11 +16,14 @@ import datetime as dt
 import logging
 import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TypeVar
 
 from ssmd._core import ArchiveReader, ReadWarning
 from ssmd._core import count_lines as _count_lines
 from ssmd.errors import ConfigError
+
+T = TypeVar("T")
 
 __all__ = ["DateArg", "OnWarning", "chunks", "count_lines", "parse_date", "warn"]
 
@@ -57,17 +60,23 @@ def warn(warning: ReadWarning) -> None:
 
 def chunks(reader: ArchiveReader, on_warning: OnWarning | None = None) -> Iterator[bytes]:
     """The reader's chunks; each new warning goes to ``on_warning`` as soon as it is found."""
+    return reported(reader, reader, on_warning)
+
+
+def reported(
+    reader: ArchiveReader, items: Iterable[T], on_warning: OnWarning | None = None
+) -> Iterator[T]:
+    """``items``, each made of what ``reader`` read (its chunks, or what was made of
+    them); after each, the reader's new warnings go to ``on_warning``."""
     report = warn if on_warning is None else on_warning
     seen = 0
-    for chunk in reader:
-        yield chunk
-        seen = report_new(reader, seen, report)
-    report_new(reader, seen, report)
+    for item in items:
+        yield item
+        seen = _report(reader, seen, report)
+    _report(reader, seen, report)
 
 
-def report_new(reader: ArchiveReader, seen: int, report: OnWarning) -> int:
-    """Hand the reader's warnings after the first ``seen`` to ``report``; returns how many
-    there are now (the next call's ``seen``)."""
+def _report(reader: ArchiveReader, seen: int, report: OnWarning) -> int:
     warnings = reader.warnings
     for w in warnings[seen:]:
         report(w)

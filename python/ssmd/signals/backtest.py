@@ -26,8 +26,9 @@ import secrets
 import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from ssmd.archive import (
     iter_legacy_lines,
     list_files,
     read_manifest,
-    report_new,
+    reported,
 )
 from ssmd.errors import ConfigError
 from ssmd.signals.discover import SignalSource
@@ -125,6 +126,16 @@ def _ssmd_reader(bt: Backtest, files: list[str], kinds: list[str]) -> ArchiveRea
     )
 
 
+def _via_bytes(
+    run: SignalRun, source: Iterable[bytes], on_chunk: Callable[[bytes], None] | None
+) -> Iterator[list[Fire]]:
+    """The fires of each chunk of ``source``, the chunk shown to ``on_chunk`` first."""
+    for chunk in source:
+        if on_chunk is not None:
+            on_chunk(chunk)
+        yield run.process(chunk)
+
+
 def _legacy_chunks(
     bt: Backtest, kinds: list[str], on_warning: Callable[[ReadWarning], None]
 ) -> Iterator[bytes]:
@@ -184,7 +195,6 @@ def run_backtest(
             on_warning(w)
 
     legacy = bt.legacy if bt.legacy is not None else is_legacy_layout(root)
-    reader: ArchiveReader | None = None
     if legacy:
         from ssmd.archive import find_legacy_files
 
@@ -196,32 +206,24 @@ def run_backtest(
         ]
         if not files:
             raise _no_files(bt)
-        source = _legacy_chunks(bt, kinds, warned)
+        batches = _via_bytes(run, _legacy_chunks(bt, kinds, warned), on_chunk)
     else:
         files = _venue_files(bt)
         if not files:
             raise _no_files(bt)
         reader = _ssmd_reader(bt, files, kinds)
-        source = chunks(reader, warned)
+        if on_chunk is None:
+            # the common case: each chunk goes from the reader to the engine in Rust,
+            # never copied into a Python ``bytes``
+            batches = reported(reader, iter(partial(run.process_next, reader), None), warned)
+        else:  # --plot draws from the chunks
+            batches = _via_bytes(run, chunks(reader, warned), on_chunk)
     startup = time.perf_counter() - t0
     fires: list[Fire] = []
-    if reader is not None and on_chunk is None:
-        # the common case: each chunk goes from the reader to the engine in Rust,
-        # never copied into a Python ``bytes``
-        seen = 0
-        while (got := run.process_next(reader)) is not None:
-            fires += got
-            seen = report_new(reader, seen, warned)
-            if progress is not None:
-                progress(run.counters()["records"], run.engine.last_rx)
-        report_new(reader, seen, warned)
-    else:
-        for chunk in source:
-            if on_chunk is not None:
-                on_chunk(chunk)
-            fires += run.process(chunk)
-            if progress is not None:
-                progress(run.counters()["records"], run.engine.last_rx)
+    for got in batches:
+        fires += got
+        if progress is not None:
+            progress(run.counters()["records"], run.engine.last_rx)
     seconds = time.perf_counter() - t0
     errors = {f"{v}:{i}": m for (v, i), m in run.first_error.items()}
     return BacktestResult(

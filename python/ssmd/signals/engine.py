@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ssmd.core import SignalEngine
+from ssmd.signals.api import Signal
 
 if TYPE_CHECKING:
     from ssmd.archive import ArchiveReader
-from ssmd.signals.api import Signal
 
 __all__ = ["Fire", "SignalRun"]
 
