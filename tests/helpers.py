@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -112,3 +113,10 @@ async def run_measured(
     with open(err, encoding="utf-8", errors="replace") as e:
         report: dict[str, int] = json.loads(e.read().strip().splitlines()[-1])
     return report
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers import free_port
+
 __all__ = ["PrivateNats", "nats_server_bin", "private_nats"]
 
 
@@ -30,18 +32,12 @@ def nats_server_bin() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PrivateNats:
     """A nats-server with JetStream on its own port and store, for restarts."""
 
     def __init__(self, store: Path) -> None:
         self.bin = nats_server_bin()
-        self.port = _free_port()
+        self.port = free_port()
         self.store = store
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"nats://127.0.0.1:{self.port}"

@@ -13,13 +13,14 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+
+from helpers import free_port
 
 __all__ = ["PgCluster", "pg_bin"]
 
@@ -30,12 +31,6 @@ def pg_bin() -> Path:
     if not (found / "initdb").exists() or not (found / "pg_ctl").exists():
         pytest.skip(f"PostgreSQL binaries not found in {found} (set PG_BIN)")
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class PgCluster:
@@ -53,7 +48,7 @@ class PgCluster:
         self.data = self.root / "data"
         self.sock = self.root / "sock"
         self.log = self.root / "postgres.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.dsn = f"postgresql://ssmd@127.0.0.1:{self.port}/ssmd"
         self.admin_dsn = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 

@@ -21,7 +21,7 @@ import orjson
 import pytest
 
 from cdc_helpers import cache_equals
-from helpers import async_wait_until
+from helpers import async_wait_until, free_port
 from ssmd.cache.store import CacheStore
 
 pytestmark = pytest.mark.integration
@@ -356,7 +356,7 @@ async def test_drift_behind_the_cache_s_back_is_reported(
         " ('P2', 'spot', 'P2', 'B', 'Q', 'online', '{}')"
     )
     await conn.close()
-    port = _free_port()
+    port = free_port()
     args = ["cache", "run", "--consumer", f"c_{uuid.uuid4().hex[:8]}", "--drift-every", "1s"]
     cache = _proc([*args, "--metrics-port", str(port)], env)
     r = aioredis.from_url(redis_url)
@@ -376,14 +376,6 @@ async def test_drift_behind_the_cache_s_back_is_reported(
         await r.aclose()
         if cache.poll() is None:
             _stop(cache)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _run_cache(

@@ -13,7 +13,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -33,7 +32,7 @@ from cdc_helpers import (
     stop,
     wait_slot,
 )
-from helpers import async_wait_until
+from helpers import async_wait_until, free_port
 from nats_server import PrivateNats
 from pg_cluster import PgCluster
 
@@ -47,12 +46,6 @@ def cluster(nats_url: str) -> Iterator[PgCluster]:
         yield pg.start()
     finally:
         pg.stop()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _metric(port: int, name: str) -> float:
@@ -77,7 +70,7 @@ async def test_postgres_restarts_under_cdc_lose_and_repeat_nothing(
     await conn.execute(
         f"CREATE TABLE {name} (id int PRIMARY KEY, v bigint NOT NULL, price numeric, note text)"
     )
-    port = _free_port()
+    port = free_port()
     proc = start_cdc(dsn, nats_url, name, slot, "--metrics-port", str(port), "--json")
     await wait_slot(dsn, slot, proc)
     rng = random.Random(23)

@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import orjson
 import pytest
 
 from capture_helpers import ssmd_events
-from helpers import async_wait_until
+from helpers import async_wait_until, free_port
 from sim_client import MakeSim
 from ssmd.archive import iter_lines, list_files
 
@@ -98,20 +97,13 @@ async def test_a_stop_signal_flushes_and_finalizes_the_archive(
     assert list((tmp_path / "kraken").glob("*/manifest.json"))
 
 
-def _free_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("case", ["refused", "unresolvable"])
 async def test_a_connector_that_never_connects_exits_non_zero(
     tmp_path: Path, make_sim: MakeSim, case: str
 ) -> None:
     """Connection refused, or a host name that does not resolve (``.invalid`` never does)."""
     if case == "refused":
-        closed = _free_port()
+        closed = free_port()
         ws_url, needle = f"ws://127.0.0.1:{closed}/", str(closed)
     else:
         ws_url, needle = "ws://no-such-host.invalid/", "no-such-host.invalid"
@@ -152,7 +144,7 @@ async def test_metrics_endpoint_shows_the_pipeline_latency_of_a_live_capture(
     import httpx
 
     sim = await make_sim("kraken", rate=2000.0)
-    port = _free_port()
+    port = free_port()
     proc = await connect_kraken(
         sim.ws_url,
         sim.rest_url,
