@@ -268,10 +268,9 @@ impl ArchiveReader {
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let mut buf = std::mem::take(&mut *lock(&self.scratch));
-        let chunk = match self.fill(py, &mut buf) {
-            Ok(n) => Ok((n > 0).then(|| PyBytes::new(py, &buf))),
-            Err(e) => Err(e),
-        };
+        let chunk = self
+            .fill(py, &mut buf)
+            .map(|n| (n > 0).then(|| PyBytes::new(py, &buf)));
         *lock(&self.scratch) = buf;
         chunk
     }

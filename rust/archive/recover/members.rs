@@ -344,9 +344,12 @@ impl MemberReader {
         let used = loop {
             match inflater.gzip(input, out.room(room)) {
                 // a member that fills the limit is streamed, as `decode` does
-                Inflated::Member { input, output } if output < self.verify_limit => {
+                Inflated::Member {
+                    input: read,
+                    output,
+                } if output < self.verify_limit => {
                     out.len = output;
-                    break input as u64;
+                    break read as u64;
                 }
                 Inflated::Short if room < self.verify_limit => {
                     room = room.saturating_mul(2).min(self.verify_limit);
