@@ -3,7 +3,8 @@
 Input: a day of Kraken spot trades (one trade per message, as the venue
 sends most of them), built from the shape of
 ``tests/fixtures/kraken/ws_trade.jsonl`` with prices, sizes, sides, ids
-and times varied by a seeded generator, run through the core
+and times varied by a seeded generator (each pair's price a random walk in
+whole ticks over a range of a few percent, see :func:`trade_frames`), run through the core
 (``Processor``) into the gzip archive as the connector writes it: 1 M
 messages in a timed run, 20 k under ``--benchmark-disable`` (the smoke run
 of ``make test``). Book rebuilds use the Kraken book frames of
@@ -55,6 +56,8 @@ SMOKE_BOOK_FRAMES = 5_000
 DAY0 = 1_772_323_200_000_000_000  # 2026-03-01T00:00:00Z
 FIXTURES = Path(__file__).resolve().parents[2] / "tests" / "fixtures"
 PAIRS = ("BTC/USD", "ETH/USD", "SOL/USD", "XRP/USD", "DOGE/USD", "ADA/USD")
+#: each pair's opening price, written with the pair's price decimals on Kraken
+OPEN = ("67000.0", "3500.00", "150.00", "0.60000", "0.1500000", "0.450000")
 
 
 def _template() -> dict[str, Any]:
@@ -67,13 +70,24 @@ def _template() -> dict[str, Any]:
 
 
 def trade_frames(n: int, seed: int = 11) -> list[bytes]:
+    """``n`` trades spread over the pairs. Each pair's price walks from its opening
+    price in steps of whole ticks, sized so that the day's range is a few percent
+    (a busy pair trades at thousands of different prices in a day, not at a
+    new one every trade); sizes are random to the eighth decimal."""
     rng = random.Random(seed)
     t = _template()
     keys = list(t)
+    decimals = [len(p) - p.index(".") - 1 for p in OPEN]
+    ticks = [int(p.replace(".", "")) for p in OPEN]
+    # a step's spread: 2 % of the price over the pair's share of the day's trades
+    spread = [max(1.0, 0.02 * k / (n / len(PAIRS)) ** 0.5) for k in ticks]
     out = []
     for i in range(n):
-        pair = PAIRS[rng.randrange(len(PAIRS))]
-        price = f"{rng.randrange(10, 90_000)}.{rng.randrange(10):d}"
+        j = rng.randrange(len(PAIRS))
+        pair = PAIRS[j]
+        ticks[j] = max(1, ticks[j] + round(rng.gauss(0, spread[j])))
+        digits = str(ticks[j]).rjust(decimals[j] + 1, "0")
+        price = f"{digits[: -decimals[j]]}.{digits[-decimals[j] :]}"
         qty = f"{rng.randrange(0, 5)}.{rng.randrange(10**8):08d}"
         ms = i * 86_400_000 // n
         fields = {

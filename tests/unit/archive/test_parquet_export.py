@@ -227,6 +227,45 @@ def test_rows_in_rx_order_across_writers_with_provenance(tmp_path: Path) -> None
     ]
 
 
+def _encodings(path: Path) -> dict[str, set[str]]:
+    meta = pq.ParquetFile(path).metadata
+    out: dict[str, set[str]] = {}
+    for g in range(meta.num_row_groups):
+        for c in range(meta.num_columns):
+            col = meta.row_group(g).column(c)
+            out.setdefault(col.path_in_schema, set()).update(col.encodings)
+    return out
+
+
+@pytest.mark.parametrize("distinct", [False, True])
+def test_prices_are_a_dictionary_until_it_outgrows_its_page(tmp_path: Path, distinct: bool) -> None:
+    """Prices repeat: dictionary pages; a column of all-different prices falls back to
+    plain pages (past pyarrow's 1 MiB dictionary), exact either way."""
+    root = tmp_path / "a"
+    trade = (
+        '{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy",'
+        '"price":%s,"qty":0.%08d,"ord_type":"limit","trade_id":%d,'
+        '"timestamp":"2024-03-01T00:00:00Z"}]}'
+    )
+    n = 120_000 if distinct else 5_000
+    prices = [f"{1_000_000 + i}.{i % 10}" if distinct else f"6700{i % 7}.5" for i in range(n)]
+    with ArchiveWriter(root, "kraken", "a", fsync=False) as w:
+        for i, price in enumerate(prices):
+            w.write(envelope(T0 + i, "prod.kraken.json.trade.BTC_USD", trade % (price, i, i)))
+    (f,) = export_parquet(root).files
+    enc = _encodings(f.path)
+    assert "RLE_DICTIONARY" in enc["price"]
+    if not distinct:  # a few prices: the dictionary holds them all
+        dictionary = pq.ParquetFile(f.path).metadata.row_group(0).column(5)
+        assert dictionary.path_in_schema == "price"
+        assert dictionary.total_uncompressed_size < 5_000  # plain text: 55 000 bytes
+    assert "RLE_DICTIONARY" not in enc["size"] and "RLE_DICTIONARY" not in enc["trade_id"]
+    assert enc["rx"] >= {"DELTA_BINARY_PACKED"}
+    t = pq.read_table(f.path)
+    assert t.column("price").to_pylist() == prices
+    assert t.column("size").to_pylist()[-1] == f"0.{n - 1:08d}"
+
+
 def _digests(out: Path) -> dict[str, str]:
     return {
         str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
