@@ -13,6 +13,7 @@ import pytest
 import ssmd
 from archive_damage import day_dir
 from archive_helpers import SEC, T0, envelope
+from golden import FIXTURES
 from ssmd.archive import ArchiveWriter
 from ssmd.archive.parquet import export_parquet
 from ssmd.errors import ConfigError
@@ -82,6 +83,49 @@ def test_views_are_derived_lazily_and_version_1_files_still_read(root: Path) -> 
         )
         old.select(from_jsonl.columns).write_parquet(f)
     assert ssmd.read("trade", venue="kraken", dir=root).equals(from_jsonl)
+
+
+def _no_views(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` without its float64 views, book levels' included."""
+    cols = []
+    for name, dtype in frame.schema.items():
+        if name.endswith("_f64"):
+            continue
+        if isinstance(dtype, pl.List) and isinstance(dtype.inner, pl.Struct):
+            keep = [f.name for f in dtype.inner.fields if not f.name.endswith("_f64")]
+            row = pl.struct([pl.element().struct.field(k) for k in keep])
+            cols.append(pl.col(name).list.eval(row))
+        else:
+            cols.append(pl.col(name))
+    return frame.select(cols)
+
+
+def test_views_false_reads_the_exact_text_alone(root: Path) -> None:
+    """``views=False``: the same frame without the float64 views, whichever way the
+    rows come (JSONL, Parquet, a schema version 1 file that stores views, no rows),
+    book levels included."""
+    book = (FIXTURES / "kraken" / "ws_book.jsonl").read_text().splitlines()[0]
+    with ArchiveWriter(root, "kraken", "c", fsync=False) as w:
+        w.write(envelope(T0 + 7 * SEC, "prod.kraken.json.orderbook.BTC_USD", book))
+    full = {k: ssmd.read(k, "kraken", dir=root) for k in ("trade", "book_snapshot")}
+    assert full["book_snapshot"].height == 1
+    for when in ("jsonl", "parquet", "version 1"):
+        if when == "parquet":
+            export_parquet(root)
+        if when == "version 1":
+            for k, frame in full.items():
+                for f in (root / "parquet" / "kraken" / k).rglob("*.parquet"):
+                    day = dt.date.fromisoformat(f.parent.name.removeprefix("date="))
+                    # the views stored, as schema version 1 had them
+                    frame.filter(pl.col("rx").dt.date() == day).write_parquet(f)
+        for k, frame in full.items():
+            got = ssmd.read(k, "kraken", dir=root, views=False)
+            assert not any("_f64" in str(t) for t in got.schema.values()), when
+            assert got.equals(_no_views(frame)), (when, k)
+            lf = ssmd.scan(k, "kraken", dir=root, views=False)
+            assert lf.collect_schema() == got.schema
+    empty = ssmd.read("quote", "kraken", dir=root, views=False)
+    assert empty.height == 0 and "bid" in empty.columns and "bid_f64" not in empty.columns
 
 
 def test_days_not_exported_come_from_the_archive(root: Path) -> None:
