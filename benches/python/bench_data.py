@@ -19,8 +19,8 @@ Groups and what ``extra_info`` records:
   threads), ``records_per_s`` (wall), ``parquet_vs_gzip`` (Parquet bytes
   as a fraction of the gzip JSONL bytes) and ``correct``.
 * ``data-read``: ``ssmd.read("trade", …)`` of the day from the Parquet
-  export (with the float64 views, the default, and with ``views=False``)
-  and from the JSONL archive: ``rows_per_s``.
+  export and from the JSONL archive, each as the default frame (exact
+  text) and with ``views=True`` (``-views``): ``rows_per_s``.
 * ``data-book``: ``ssmd.books`` over the busiest Kraken book, checksum
   verified at every step: ``updates_per_s``.
 
@@ -211,12 +211,12 @@ def test_baseline_read_ndjson_and_python(benchmark: Any, trade_day: Path, tmp_pa
 
 
 @pytest.mark.benchmark(group="data-read")
-@pytest.mark.parametrize("source", ["parquet", "parquet-no-views", "jsonl"])
+@pytest.mark.parametrize("source", ["parquet", "parquet-views", "jsonl", "jsonl-views"])
 def test_read_trades(benchmark: Any, trade_day: Path, tmp_path: Path, source: str) -> None:
     out = tmp_path / "parquet"
     if source.startswith("parquet"):
         export_parquet(trade_day, out, venues=["kraken"])
-    views = source != "parquet-no-views"
+    views = source.endswith("-views")
     frame = benchmark.pedantic(
         lambda: ssmd.read("trade", "kraken", dir=trade_day, parquet_dir=out, views=views),
         # a read is a twentieth of a second: more rounds, the best one counted

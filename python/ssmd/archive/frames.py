@@ -1,11 +1,11 @@
 """The archive as polars DataFrames: :func:`read` and :func:`scan` (docs/data.md).
 
 One normalized kind at a time, with the columns of the Parquet export
-(:mod:`ssmd.archive.parquet`, schemas in docs/data.md) and, after each
-decimal's exact text, its float64 view (``price_f64``, …): the export stores
-the text only, and the views are derived from it as the frame is built
+(:mod:`ssmd.archive.parquet`, schemas in docs/data.md): prices and sizes as
+their exact decimal text. ``views=True`` adds, after each decimal, its
+float64 view (``price_f64``, …), derived from the text as the frame is built
 (nearest double, null when the text is not a finite number, as the core
-computes them). Each venue's days
+computes them); the export stores the text only. Each venue's days
 come from the Parquet export where that day has been exported
 (``{parquet_dir}/{venue}/{kind}/date=YYYY-MM-DD/``), and straight from the
 gzip JSONL archive through the core otherwise (the same Rust reader and
@@ -17,7 +17,7 @@ Example::
 
     import ssmd
     trades = ssmd.read("trade", venue="kraken", start="2024-03-01", end="2024-03-01",
-                       instruments=["BTC/USD"])
+                       instruments=["BTC/USD"], views=True)
     trades.group_by_dynamic("rx", every="1m").agg(pl.col("size_f64").sum())
 """
 
@@ -129,7 +129,7 @@ def scan(
     dir: PathArg | None = None,
     parquet_dir: PathArg | None = None,
     *,
-    views: bool = True,
+    views: bool = False,
     on_warning: OnWarning | None = None,
 ) -> Any:
     """A polars ``LazyFrame`` of one normalized kind (see :func:`read` for the arguments).
@@ -156,7 +156,7 @@ def read(
     dir: PathArg | None = None,
     parquet_dir: PathArg | None = None,
     *,
-    views: bool = True,
+    views: bool = False,
     on_warning: OnWarning | None = None,
 ) -> Any:
     """One normalized kind of the archive as a polars ``DataFrame``, rows in ``rx`` order.
@@ -167,9 +167,10 @@ def read(
     ``end`` date includes its day, an ``end`` datetime is exclusive.
     ``instruments``: the venues' ids (``BTC/USD``, a Polymarket token id).
     ``dir``: the archive root (default ``./data``); ``parquet_dir``: the
-    export (default ``{dir}/parquet``). ``views=False``: the exact decimal
-    text without its float64 views (``price_f64``, …), which are a third of
-    the time of a read from Parquet. A damaged archive file is read past
+    export (default ``{dir}/parquet``). Prices and sizes are their exact
+    decimal text; ``views=True`` adds each one's float64 view (``price_f64``,
+    …), which costs a read from Parquet half as much time again. A damaged
+    archive file is read past
     and reported to ``on_warning`` (default: logged on ``ssmd.archive``).
     ``.to_pandas()`` gives pandas.
     """
@@ -187,7 +188,7 @@ def read(
     return frame
 
 
-def _empty(pl: Any, kind: str, views: bool = True) -> Any:
+def _empty(pl: Any, kind: str, views: bool) -> Any:
     """No rows, with the kind's exact schema."""
     pa = need_data("pyarrow", "ssmd.read")
     return pl.from_arrow(pa.schema(arrow_schema(kind, views=views)).empty_table())

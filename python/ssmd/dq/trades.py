@@ -135,11 +135,18 @@ def check_trades(
     lo = dt.datetime(date.year, date.month, date.day, tzinfo=dt.timezone.utc)
     hi = lo + dt.timedelta(days=1)
     if rest_trades is None:
-        trades = read("trade", name, day, day, [instrument], base, parquet_dir)
+        trades = read("trade", name, day, day, [instrument], base, parquet_dir, views=True)
     else:
         # one read serves both: the day by receive time, and around it by exchange time
         wide = read(
-            "trade", name, lo - REST_MARGIN, hi + REST_MARGIN, [instrument], base, parquet_dir
+            "trade",
+            name,
+            lo - REST_MARGIN,
+            hi + REST_MARGIN,
+            [instrument],
+            base,
+            parquet_dir,
+            views=True,
         )
         trades = wide.filter((pl.col("rx") >= lo) & (pl.col("rx") < hi))
     status = read("status", name, day, day, None, base, parquet_dir).filter(

@@ -51,16 +51,19 @@ def root(tmp_path: Path) -> Path:
     return r
 
 
-def test_parquet_and_jsonl_give_the_same_frame(root: Path) -> None:
-    from_jsonl = ssmd.read("trade", venue="kraken", dir=root)
+@pytest.mark.parametrize("views", [False, True])
+def test_parquet_and_jsonl_give_the_same_frame(root: Path, views: bool) -> None:
+    from_jsonl = ssmd.read("trade", venue="kraken", dir=root, views=views)
     assert from_jsonl.height == 600
     assert from_jsonl["rx"].is_sorted()
     export_parquet(root)
-    from_parquet = ssmd.read("trade", venue="kraken", dir=root)
+    from_parquet = ssmd.read("trade", venue="kraken", dir=root, views=views)
     assert from_parquet.equals(from_jsonl)
     assert from_parquet.schema == from_jsonl.schema
     assert from_parquet["price"][:2].to_list() == ["0.25", "1.25"]
-    assert from_parquet["price_f64"][:2].to_list() == [0.25, 1.25]
+    assert ("price_f64" in from_parquet.columns) == views
+    if views:
+        assert from_parquet["price_f64"][:2].to_list() == [0.25, 1.25]
     # a lazy scan with a projection and a filter pushed to the files
     lf = ssmd.scan("trade", venue="kraken", dir=root)
     assert isinstance(lf, pl.LazyFrame)
@@ -71,9 +74,9 @@ def test_parquet_and_jsonl_give_the_same_frame(root: Path) -> None:
 def test_views_are_derived_lazily_and_version_1_files_still_read(root: Path) -> None:
     """The export stores the text; a projection without views reads no view. A file of
     schema version 1 (views stored in the file) reads to the same frame."""
-    from_jsonl = ssmd.read("trade", venue="kraken", dir=root)
+    from_jsonl = ssmd.read("trade", venue="kraken", dir=root, views=True)
     export_parquet(root)
-    lf = ssmd.scan("trade", venue="kraken", dir=root)
+    lf = ssmd.scan("trade", venue="kraken", dir=root, views=True)
     assert lf.select("size").collect()["size"].to_list() == from_jsonl["size"].to_list()
     assert "price_f64" in lf.collect_schema().names()
     for f in (root / "parquet" / "kraken" / "trade").rglob("*.parquet"):
@@ -82,7 +85,7 @@ def test_views_are_derived_lazily_and_version_1_files_still_read(root: Path) -> 
             pl.col("size").cast(pl.Float64).alias("size_f64"),
         )
         old.select(from_jsonl.columns).write_parquet(f)
-    assert ssmd.read("trade", venue="kraken", dir=root).equals(from_jsonl)
+    assert ssmd.read("trade", venue="kraken", dir=root, views=True).equals(from_jsonl)
 
 
 def _no_views(frame: pl.DataFrame) -> pl.DataFrame:
@@ -100,14 +103,14 @@ def _no_views(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.select(cols)
 
 
-def test_views_false_reads_the_exact_text_alone(root: Path) -> None:
-    """``views=False``: the same frame without the float64 views, whichever way the
-    rows come (JSONL, Parquet, a schema version 1 file that stores views, no rows),
-    book levels included."""
+def test_the_default_frame_is_the_exact_text_alone(root: Path) -> None:
+    """By default (``views=False``) the frame of ``views=True`` without the float64
+    views, whichever way the rows come (JSONL, Parquet, a schema version 1 file that
+    stores views, no rows), book levels included."""
     book = (FIXTURES / "kraken" / "ws_book.jsonl").read_text().splitlines()[0]
     with ArchiveWriter(root, "kraken", "c", fsync=False) as w:
         w.write(envelope(T0 + 7 * SEC, "prod.kraken.json.orderbook.BTC_USD", book))
-    full = {k: ssmd.read(k, "kraken", dir=root) for k in ("trade", "book_snapshot")}
+    full = {k: ssmd.read(k, "kraken", dir=root, views=True) for k in ("trade", "book_snapshot")}
     assert full["book_snapshot"].height == 1
     for when in ("jsonl", "parquet", "version 1"):
         if when == "parquet":
@@ -119,12 +122,12 @@ def test_views_false_reads_the_exact_text_alone(root: Path) -> None:
                     # the views stored, as schema version 1 had them
                     frame.filter(pl.col("rx").dt.date() == day).write_parquet(f)
         for k, frame in full.items():
-            got = ssmd.read(k, "kraken", dir=root, views=False)
+            got = ssmd.read(k, "kraken", dir=root)
             assert not any("_f64" in str(t) for t in got.schema.values()), when
             assert got.equals(_no_views(frame)), (when, k)
-            lf = ssmd.scan(k, "kraken", dir=root, views=False)
-            assert lf.collect_schema() == got.schema
-    empty = ssmd.read("quote", "kraken", dir=root, views=False)
+            assert got.equals(ssmd.read(k, "kraken", dir=root, views=False))
+            assert ssmd.scan(k, "kraken", dir=root).collect_schema() == got.schema
+    empty = ssmd.read("quote", "kraken", dir=root)
     assert empty.height == 0 and "bid" in empty.columns and "bid_f64" not in empty.columns
 
 
@@ -200,7 +203,8 @@ def _merged(root: Path) -> Any:
     from ssmd._core import ColumnReader, list_files
 
     files = list_files(root, "kraken", "2024-03-01", "2024-03-01", include_parts=True)
-    parts = [pl.DataFrame(b) for _, b in ColumnReader(files, "kraken", kinds=["trade"])]
+    reader = ColumnReader(files, "kraken", kinds=["trade"], views=False)
+    parts = [pl.DataFrame(b) for _, b in reader]
     return pl.concat(parts)
 
 

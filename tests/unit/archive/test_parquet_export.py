@@ -149,8 +149,9 @@ def test_every_fixture_record_is_exported_exactly(
 def test_schemas_are_explicit_and_floats_are_views_of_the_text(
     exported: tuple[Path, dict[str, list[bytes]], Any],
 ) -> None:
-    """The files hold the exact text only; ``ssmd.read`` adds each float64 view, from the
-    Parquet export and from the JSONL archive alike, equal to ``float(text)``."""
+    """The files hold the exact text only; ``ssmd.read(views=True)`` adds each float64
+    view, from the Parquet export and from the JSONL archive alike, equal to
+    ``float(text)``."""
     import ssmd
 
     root, _, _ = exported
@@ -162,11 +163,11 @@ def test_schemas_are_explicit_and_floats_are_views_of_the_text(
         schema = pq.read_schema(path)
         assert schema.remove_metadata().equals(pa.schema(arrow_schema(kind, views=False))), path
         assert not [n for n in schema.names if n.endswith("_f64")]
-        frame = ssmd.read(kind, venue, dir=root)
+        frame = ssmd.read(kind, venue, dir=root, views=True)
         want = pl.from_arrow(pa.schema(arrow_schema(kind)).empty_table())
         assert isinstance(want, pl.DataFrame)
         assert frame.schema == want.schema, path
-        from_jsonl = ssmd.read(kind, venue, dir=root, parquet_dir=root / "none")
+        from_jsonl = ssmd.read(kind, venue, dir=root, parquet_dir=root / "none", views=True)
         assert frame.equals(from_jsonl), path
         assert frame.height == pq.read_metadata(path).num_rows
         for row in frame.drop("rx").to_dicts():
