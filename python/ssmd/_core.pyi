@@ -310,7 +310,10 @@ class ArrowBatch:
 
 @final
 class ColumnReader:
-    """Archive files of one venue as Arrow record batches per normalized kind, in rx order."""
+    """Archive files of one venue as Arrow record batches per normalized kind, in rx order.
+
+    ``views`` (the core's default True, unlike ``ssmd.read``'s False): the float64
+    views after each decimal's text."""
 
     def __new__(
         cls,
@@ -330,7 +333,9 @@ class ColumnReader:
     def warnings(self) -> list[ReadWarning]: ...
     def figures(self) -> dict[str, Any]: ...
 
-def arrow_schema(kind: str, views: bool = True) -> ArrowSchema: ...
+def arrow_schema(kind: str, views: bool = True) -> ArrowSchema:
+    """A kind's Arrow schema; ``views=False``: the stored one (``ssmd.read``'s default)."""
+
 def column_kinds() -> list[str]: ...
 
 # --- columns (end) ---

@@ -106,7 +106,8 @@ def _no_views(frame: pl.DataFrame) -> pl.DataFrame:
 def test_the_default_frame_is_the_exact_text_alone(root: Path) -> None:
     """By default (``views=False``) the frame of ``views=True`` without the float64
     views, whichever way the rows come (JSONL, Parquet, a schema version 1 file that
-    stores views, no rows), book levels included."""
+    stores views, no rows), book levels included; ``views=True`` the same frame from
+    each."""
     book = (FIXTURES / "kraken" / "ws_book.jsonl").read_text().splitlines()[0]
     with ArchiveWriter(root, "kraken", "c", fsync=False) as w:
         w.write(envelope(T0 + 7 * SEC, "prod.kraken.json.orderbook.BTC_USD", book))
@@ -117,15 +118,19 @@ def test_the_default_frame_is_the_exact_text_alone(root: Path) -> None:
             export_parquet(root)
         if when == "version 1":
             for k, frame in full.items():
-                for f in (root / "parquet" / "kraken" / k).rglob("*.parquet"):
+                files = list((root / "parquet" / "kraken" / k).rglob("*.parquet"))
+                assert files, k
+                for f in files:
                     day = dt.date.fromisoformat(f.parent.name.removeprefix("date="))
                     # the views stored, as schema version 1 had them
                     frame.filter(pl.col("rx").dt.date() == day).write_parquet(f)
         for k, frame in full.items():
             got = ssmd.read(k, "kraken", dir=root)
-            assert not any("_f64" in str(t) for t in got.schema.values()), when
+            assert not [c for c in got.columns if c.endswith("_f64")], when
+            assert not any("_f64" in str(t) for t in got.schema.values()), when  # levels
             assert got.equals(_no_views(frame)), (when, k)
             assert got.equals(ssmd.read(k, "kraken", dir=root, views=False))
+            assert ssmd.read(k, "kraken", dir=root, views=True).equals(frame), (when, k)
             assert ssmd.scan(k, "kraken", dir=root).collect_schema() == got.schema
     empty = ssmd.read("quote", "kraken", dir=root)
     assert empty.height == 0 and "bid" in empty.columns and "bid_f64" not in empty.columns

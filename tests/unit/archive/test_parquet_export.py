@@ -240,8 +240,8 @@ def _encodings(path: Path) -> dict[str, set[str]]:
 
 @pytest.mark.parametrize("distinct", [False, True])
 def test_prices_are_a_dictionary_until_it_outgrows_its_page(tmp_path: Path, distinct: bool) -> None:
-    """Prices repeat: dictionary pages; a column of all-different prices falls back to
-    plain pages (past pyarrow's 1 MiB dictionary), exact either way."""
+    """Prices repeat: dictionary pages. A column of all-different prices, more than
+    pyarrow's 1 MiB dictionary holds (it then writes plain pages), is exact too."""
     root = tmp_path / "a"
     trade = (
         '{"channel":"trade","type":"update","data":[{"symbol":"BTC/USD","side":"buy",'
@@ -265,6 +265,29 @@ def test_prices_are_a_dictionary_until_it_outgrows_its_page(tmp_path: Path, dist
     t = pq.read_table(f.path)
     assert t.column("price").to_pylist() == prices
     assert t.column("size").to_pylist()[-1] == f"0.{n - 1:08d}"
+
+
+def test_every_kind_s_prices_are_dictionary_encoded(
+    exported: tuple[Path, dict[str, list[bytes]], Any],
+) -> None:
+    """Quotes' bid, ask and last, and the prices of book levels, as trades' price."""
+    _, _, result = exported
+    want = {
+        "trade": ["price"],
+        "quote": ["bid", "ask", "last"],
+        "book_snapshot": ["bids.list.element.price", "asks.list.element.price"],
+        "book_delta": ["changes.list.element.price"],
+    }
+    seen = set()
+    for f in result.files:
+        enc = _encodings(f.path)
+        for col in want.get(f.kind, []):
+            assert "RLE_DICTIONARY" in enc[col], (f.path, col)
+            seen.add(f.kind)
+        if f.kind in want:  # sizes seldom repeat: plain
+            sizes = [c for c in enc if c.split(".")[-1] in ("size", "bid_size", "ask_size")]
+            assert sizes and not any("RLE_DICTIONARY" in enc[c] for c in sizes), f.path
+    assert seen == set(want)
 
 
 def _digests(out: Path) -> dict[str, str]:
