@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -9,7 +10,7 @@ import typer
 from ssmd.cli._app import app
 from ssmd.errors import ConfigError, SsmdError
 
-__all__ = ["app", "commands", "load_commands", "main"]
+__all__ = ["app", "commands", "load_commands", "main", "quiet_blas"]
 
 
 def load_commands() -> typer.Typer:
@@ -41,6 +42,18 @@ def load_commands() -> typer.Typer:
     return app
 
 
+def quiet_blas() -> None:
+    """One OpenBLAS thread unless the user chose otherwise.
+
+    pyarrow imports numpy, whose OpenBLAS starts a thread per core that spins
+    for a while waiting for work ssmd never gives it: about 0.1 CPU-second of
+    every command that touches Parquet or Arrow (the export of a small day took
+    0.49 s of CPU with them, 0.37 without). The setting is read when numpy is
+    first imported, so it is made before any command loads.
+    """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+
 def commands() -> list[tuple[str, ...]]:
     """Every command path, the root first: ``()``, ``("archive",)``, ``("archive", "cat")``, …"""
     import typer.main
@@ -64,6 +77,7 @@ def main() -> None:
     1: the command could not do its job (a venue or server unreachable, the
     disk); 130: interrupted. A group given no command prints its help.
     """
+    quiet_blas()
     load_commands()
     try:
         result = app(standalone_mode=False, prog_name="ssmd")
