@@ -193,7 +193,7 @@ impl Kalshi {
                     set.insert(item.instrument.to_string());
                 }
             }
-            if !self.check_seq(sid, seq, is_book, &item.instrument, out) {
+            if !self.check_seq(sid, seq, kind, is_book, &item.instrument, out) {
                 return; // duplicate: recorded, not re-emitted
             }
             if item.dedupe.is_none() {
@@ -203,11 +203,15 @@ impl Kalshi {
         out.push(item);
     }
 
-    /// Check one sequence number; false when the message is a duplicate.
+    /// Check one sequence number; false when the message is a duplicate. A
+    /// gap names the `feed` (the message kind) of the subscription it was
+    /// found on, one channel a `sid`: what was lost was of that kind, for any
+    /// of its markets.
     fn check_seq(
         &mut self,
         sid: u64,
         seq: u64,
+        kind: &str,
         is_book: bool,
         instrument: &str,
         out: &mut Out<'_, '_>,
@@ -231,6 +235,7 @@ impl Kalshi {
                         ("got", StatusVal::U(got)),
                         ("missing", StatusVal::U(got - expected)),
                         ("instrument", StatusVal::S(instrument)),
+                        ("feed", StatusVal::S(kind)),
                     ],
                 );
                 if is_book {

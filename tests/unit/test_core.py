@@ -217,6 +217,7 @@ def test_kalshi_book_gap_resyncs_every_market_of_the_sid() -> None:
         "got": 5,
         "missing": 2,
         "instrument": "KXA-1",
+        "feed": "book",
     }
     assert p.counters()["gaps"] == 1
 

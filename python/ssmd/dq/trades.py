@@ -9,7 +9,9 @@ JSONL through the core: :func:`ssmd.read`), then checked:
   Kraken Futures ``seq``); elsewhere the connector's own records count;
 * ``recorded_gaps``: gaps, resyncs (checksum failures among them),
   disconnects and stalls the connector recorded for the instrument or its
-  connections that day;
+  connections that day, but not a sequence gap found on another feed (a
+  Kalshi book or ticker subscription, a Kraken Futures book feed: it lost
+  no trades);
 * ``time_gaps``: silences longer than the instrument's own normal rate
   allows (20 times its median interval, and at least a minute);
 * ``duplicates``: the same trade id twice (on Polymarket, whose id is a
@@ -180,11 +182,17 @@ def check_trades(
             )
         )
 
-    # what the connector recorded: for the instrument, or for a connection its trades came on
+    # what the connector recorded: for the instrument, or for a connection its trades came
+    # on; not a gap found on another feed (a Kalshi book or ticker subscription, a Kraken
+    # Futures book): it lost no trades
     conns = set(trades["conn"].unique().to_list()) if n else set()
+    feed = pl.col("detail").str.json_path_match("$.feed")
     mine = status.filter(
-        pl.col("instrument").is_in([instrument, _token(instrument), *conns])
-        | pl.col("detail").str.contains(f'"instrument":"{instrument}"', literal=True)
+        (
+            pl.col("instrument").is_in([instrument, _token(instrument), *conns])
+            | pl.col("detail").str.contains(f'"instrument":"{instrument}"', literal=True)
+        )
+        & ~((pl.col("status") == "gap") & feed.is_not_null() & (feed != "trade"))
     )
     counts = dict(mine.group_by("status").len().iter_rows()) if mine.height else {}
     breaks = sum(counts.get(k, 0) for k in ("gap", "resync", "restart"))

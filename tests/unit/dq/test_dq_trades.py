@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -58,6 +59,45 @@ def _kraken_day(root: Path) -> None:
 
 def _check(report: Any, name: str) -> Any:
     return next(c for c in report.checks if c.name == name)
+
+
+def test_gaps_on_other_feeds_lose_no_trades(tmp_path: Path) -> None:
+    """Kalshi: a gap on the connection's book subscription (its own sid) is not counted
+    as a gap of the market's trades (the book's resync is reported, as every resync is);
+    a gap on its trade subscription is, for every market on it."""
+    from ssmd.core import Processor
+
+    def frame(ty: str, sid: int, seq: int, market: str, i: int) -> bytes:
+        if ty == "trade":
+            msg = {
+                "trade_id": f"t{i}",
+                "market_ticker": market,
+                "yes_price_dollars": "0.5500",
+                "count_fp": "1.00",
+                "taker_side": "yes",
+                "ts": 1709251200 + i,
+            }
+        else:
+            msg = {
+                "market_ticker": market,
+                "price_dollars": "0.5",
+                "delta_fp": "1.00",
+                "side": "yes",
+            }
+        return json.dumps({"type": ty, "sid": sid, "seq": seq, "msg": msg}).encode()
+
+    p = Processor("kalshi", "k1")
+    frames = [frame("trade", 1, s, "KX-A", s) for s in range(1, 11)]
+    frames += [frame("orderbook_delta", 2, s, "KX-A", s) for s in (1, 2, 6)]  # book gap
+    frames += [frame("trade", 1, 14, "KX-B", 14)]  # trade gap (11..13 lost), found on KX-B
+    with ArchiveWriter(tmp_path, "kalshi", "w", fsync=False) as w:
+        for i, f in enumerate(frames):
+            w.write(p.process([f], T0 + i * SEC).lines())
+    gaps = ssmd.read("status", "kalshi", dir=tmp_path).filter(pl.col("status") == "gap")
+    assert sorted(json.loads(d)["feed"] for d in gaps["detail"]) == ["book", "trade"]
+    r = check_trades(tmp_path, "kalshi", "KX-A", DAY)
+    assert r.stats["recorded"] == {"gap": 1, "resync": 1}  # the trade gap; the book's resync
+    assert _check(r, "recorded_gaps").value == 2
 
 
 def test_each_check_finds_its_defect(tmp_path: Path) -> None:
