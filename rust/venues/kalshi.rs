@@ -193,7 +193,7 @@ impl Kalshi {
                     set.insert(item.instrument.to_string());
                 }
             }
-            if !self.check_seq(sid, seq, kind, is_book, &item.instrument, out) {
+            if !self.check_seq(sid, seq, kind, &item.instrument, out) {
                 return; // duplicate: recorded, not re-emitted
             }
             if item.dedupe.is_none() {
@@ -212,7 +212,6 @@ impl Kalshi {
         sid: u64,
         seq: u64,
         kind: &str,
-        is_book: bool,
         instrument: &str,
         out: &mut Out<'_, '_>,
     ) -> bool {
@@ -238,12 +237,8 @@ impl Kalshi {
                         ("feed", StatusVal::S(kind)),
                     ],
                 );
-                if is_book {
-                    let markets: Vec<String> = self
-                        .book_markets
-                        .get(&sid)
-                        .map(|s| s.iter().cloned().collect())
-                        .unwrap_or_default();
+                if kind == "book" {
+                    let markets = self.book_markets.get(&sid).cloned().unwrap_or_default();
                     for m in &markets {
                         out.resync(m, "seq_gap");
                         out.status(
