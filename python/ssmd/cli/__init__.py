@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
 
 from ssmd.cli._app import app
 from ssmd.errors import ConfigError, SsmdError
+from ssmd.settings import quiet_blas
 
-__all__ = ["app", "commands", "load_commands", "main", "quiet_blas"]
+__all__ = ["app", "commands", "load_commands", "main"]
 
 
 def load_commands() -> typer.Typer:
@@ -40,18 +40,6 @@ def load_commands() -> typer.Typer:
     )
 
     return app
-
-
-def quiet_blas() -> None:
-    """One OpenBLAS thread unless the user chose otherwise.
-
-    pyarrow imports numpy, whose OpenBLAS starts a thread per core that spins
-    for a while waiting for work ssmd never gives it: about 0.1 CPU-second of
-    every command that touches Parquet or Arrow (the export of a small day took
-    0.49 s of CPU with them, 0.37 without). The setting is read when numpy is
-    first imported, so it is made before any command loads.
-    """
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def commands() -> list[tuple[str, ...]]:

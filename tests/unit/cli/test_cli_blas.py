@@ -8,21 +8,29 @@ import sys
 
 import pytest
 
-#: the process's threads once numpy is loaded, after ``ssmd.cli.quiet_blas`` or not
+#: the process's threads once numpy is loaded, after the command line's set-up or not
 PROBE = """
 import os, sys
 if sys.argv[1] == "cli":
-    from ssmd.cli import quiet_blas
-    quiet_blas()
+    from ssmd.cli import main
+    sys.argv = ["ssmd", "version"]
+    try:
+        main()
+    except SystemExit:
+        pass
 import numpy
 print(len(os.listdir("/proc/self/task")), os.environ.get("OPENBLAS_NUM_THREADS"))
 """
 
 
 def _probe(how: str, env: dict[str, str]) -> tuple[int, str]:
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, how], env=env, capture_output=True, text=True, check=True
-    ).stdout.split()
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", PROBE, how], env=env, capture_output=True, text=True, check=True
+        )
+        .stdout.splitlines()[-1]
+        .split()
+    )  # after what the command printed
     return int(out[0]), out[1]
 
 
