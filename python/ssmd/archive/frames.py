@@ -232,8 +232,7 @@ def _frames(
         for day in sorted(set(exported) | set(archived)):
             if day in exported:
                 lf = pl.scan_parquet(exported[day], hive_partitioning=False)
-                lf = _filter(pl, lf, rx_from, rx_to, ids)
-                lf = with_views(pl, lf, kind) if views else _stored(pl, lf, kind)
+                lf = _columns_of(pl, _filter(pl, lf, rx_from, rx_to, ids), kind, views)
             else:
                 lf = _from_archive(pl, kind, v, archived[day], rx_from, rx_to, ids, views, report)
             frames.append(lf)
@@ -247,7 +246,8 @@ def _view(pl: Any, text: Any) -> Any:
 
 
 def _columns(pl: Any, fields: Any, field: Any, present: set[str]) -> list[Any]:
-    """Expressions of ``fields`` (the full schema's), views derived from their text."""
+    """Expressions of ``fields`` (a schema's): those ``present``, and views not present
+    derived from their text."""
     out = []
     for f in fields:
         name = f.name
@@ -258,19 +258,20 @@ def _columns(pl: Any, fields: Any, field: Any, present: set[str]) -> list[Any]:
     return out
 
 
-def with_views(pl: Any, lf: Any, kind: str) -> Any:
-    """``lf`` (a kind's stored columns) with the float64 views, in the schema's order.
+def _columns_of(pl: Any, lf: Any, kind: str, views: bool) -> Any:
+    """``lf`` (one file's columns) in the kind's order, with each decimal's float64 view
+    after its text when ``views`` (derived from the text), without any otherwise.
 
     A file written before the views were dropped from the export (schema
-    version 1) already has them and is returned as it is.
+    version 1) stores them: returned as it is with ``views``, without them otherwise.
     """
-    pa = need_data("pyarrow", "ssmd.read")
-    present = set(lf.collect_schema().names())
-    if any(n.endswith("_f64") for n in present):
+    schema = lf.collect_schema()
+    if views == any(_has_views(pl, name, dtype) for name, dtype in schema.items()):
         return lf
-    full = pa.schema(arrow_schema(kind))
+    pa = need_data("pyarrow", "ssmd.read")
+    present = set(schema.names())
     exprs = []
-    for f in full:
+    for f in pa.schema(arrow_schema(kind, views=views)):
         if pa.types.is_list(f.type):
             item = f.type.value_type
             fields = [item.field(i) for i in range(item.num_fields)]
@@ -279,24 +280,6 @@ def with_views(pl: Any, lf: Any, kind: str) -> Any:
             exprs.append(pl.col(f.name).list.eval(row).alias(f.name))
         else:
             exprs.extend(_columns(pl, [f], pl.col, present))
-    return lf.select(exprs)
-
-
-def _stored(pl: Any, lf: Any, kind: str) -> Any:
-    """``lf`` without float64 views: as it is, or without those a schema version 1
-    file has (at the top level and in book levels)."""
-    if not any(_has_views(pl, name, dtype) for name, dtype in lf.collect_schema().items()):
-        return lf
-    pa = need_data("pyarrow", "ssmd.read")
-    exprs = []
-    for f in pa.schema(arrow_schema(kind, views=False)):
-        if pa.types.is_list(f.type):
-            item = f.type.value_type
-            field = pl.element().struct.field
-            row = pl.struct([field(item.field(i).name) for i in range(item.num_fields)])
-            exprs.append(pl.col(f.name).list.eval(row).alias(f.name))
-        else:
-            exprs.append(pl.col(f.name))
     return lf.select(exprs)
 
 

@@ -308,8 +308,9 @@ def export_parquet(
 #: query prunes row groups by them)
 _STATISTICS = ("rx", "ts", "instrument", "seq", "stream_seq")
 #: strings with few distinct values: dictionary-encoded. Prices too: a day of one
-#: instrument trades and quotes at a few thousand prices (pyarrow falls back to
-#: plain pages by itself when a column chunk's dictionary outgrows 1 MiB)
+#: instrument trades and quotes at thousands to tens of thousands of prices, not a new
+#: one every row (pyarrow falls back to plain pages by itself when a column chunk's
+#: dictionary outgrows 1 MiB)
 _DICTIONARY = {
     "venue",
     "instrument",
